@@ -1,0 +1,23 @@
+# The two commands a fresh machine needs: `make rehearsal` and `make test`.
+PYTHON ?= python3
+STACK ?= dev
+
+.PHONY: deps rehearsal test lint bench
+
+deps:
+	scripts/install-deps
+
+# The whole flow on this machine, no AWS account: replicas + HAProxy on loopback, then verify.
+rehearsal: deps
+	$(PYTHON) -m rehearsal --stack $(STACK)
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: deps lint
+	$(PYTHON) -m pytest
+
+# verify against hey on the same rehearsal; prints both rates and their ratio.
+bench: deps
+	$(PYTHON) bench/verify_vs_hey.py

@@ -1,0 +1,1 @@
+"""Reusable Pulumi components: the network, the load balancer and the replica service."""

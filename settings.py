@@ -1,0 +1,378 @@
+"""The stack settings: read once, validated once, handed to the components as typed values.
+
+The keys, their types, defaults and meanings are declared once, in the `config:` block of
+`Pulumi.yaml`. This module reads that block for the defaults, takes the stack's values from
+Pulumi (`from_pulumi`) or from a `Pulumi.<stack>.yaml` file (`from_stack_file`, for the local
+rehearsal, which has no Pulumi CLI), and checks every value against what AWS and this program
+accept. Every problem is reported at once, in one `SettingsError`, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from components.errors import SettingsError
+
+PROJECT_DIR = Path(__file__).resolve().parent
+PROJECT_NAME = "alb-replicas"
+
+Algorithm = Literal["round_robin", "least_outstanding_requests", "weighted_random"]
+NatGateways = Literal["none", "single", "onePerAz"]
+
+ALGORITHMS: tuple[str, ...] = ("round_robin", "least_outstanding_requests", "weighted_random")
+NAT_GATEWAYS: tuple[str, ...] = ("none", "single", "onePerAz")
+
+# CPU units -> memory (MiB) that Fargate accepts with them (Linux tasks).
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# The retention periods CloudWatch Logs accepts.
+# fmt: off
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)
+# fmt: on
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps load balancer
+# and target group names at 32 characters. The longest child name built on the prefix is
+# "<prefix>-alb", so the prefix may have 32 - 8 - 4 = 20 characters.
+NAME_PREFIX_MAX = 20
+
+# Inclusive ranges of the integer keys.
+_RANGES: dict[str, tuple[int, int]] = {
+    "replicas": (1, 100),
+    "maxReplicas": (1, 100),
+    "azCount": (2, 6),
+    "containerPort": (1024, 65535),
+    "healthCheckIntervalSeconds": (5, 300),
+    "healthCheckTimeoutSeconds": (2, 120),
+    "healthyThreshold": (2, 10),
+    "unhealthyThreshold": (2, 10),
+    "deregistrationDelaySeconds": (0, 3600),
+    "healthCheckGracePeriodSeconds": (0, 3600),
+    "requestsPerTarget": (1, 1_000_000),
+    "cpuTargetPercent": (10, 90),
+    "accessLogRetentionDays": (1, 3650),
+}
+
+_NAME_PREFIX = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_CONTAINER_USER = re.compile(r"^[0-9]+(?::[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Every setting of one stack, typed and checked. Field meanings: `Pulumi.yaml`."""
+
+    project: str
+    stack: str
+    name_prefix: str
+    replicas: int
+    max_replicas: int
+    algorithm: Algorithm
+    az_count: int
+    nat_gateways: NatGateways
+    vpc_cidr: str
+    image: str
+    container_port: int
+    container_user: str
+    health_check_path: str
+    cpu: int
+    memory: int
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    deregistration_delay_seconds: int
+    health_check_grace_period_seconds: int
+    log_retention_days: int
+    container_insights: bool
+    domain: str | None
+    zone: str | None
+    requests_per_target: int
+    cpu_target_percent: int
+    access_logs: bool
+    access_log_retention_days: int
+    deletion_protection: bool
+    flow_logs: bool
+
+    @property
+    def replicas_in_private_subnets(self) -> bool:
+        """Private subnets need a NAT gateway to pull images; without one, replicas go public."""
+        return self.nat_gateways != "none"
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.max_replicas > self.replicas
+
+    @property
+    def https(self) -> bool:
+        return self.domain is not None
+
+    @property
+    def serves_nginx_contract(self) -> bool:
+        """An nginx image is given the replica config at start; any other image brings its own."""
+        return image_repository(self.image).rsplit("/", 1)[-1] == "nginx"
+
+
+def config_schema() -> dict[str, dict[str, Any]]:
+    """The `config:` block of Pulumi.yaml: key -> {type, default?, description}."""
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    return dict(project["config"])
+
+
+def from_pulumi() -> StackSettings:
+    """The settings of the stack `pulumi up` is running."""
+    import pulumi
+
+    config = pulumi.Config()
+    raw = {key: config.get(key) for key in config_schema()}
+    return parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+
+
+def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
+    """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise SettingsError(f"stack {stack!r}: no file {path.name}; stacks here: {', '.join(stacks) or 'none'}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path.name} is not valid YAML: {error}") from None
+    config = document.get("config") or {}
+    namespace = f"{PROJECT_NAME}:"
+    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
+    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+
+
+def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:
+    """Turn the stack's raw values (strings from Pulumi, or YAML scalars) into checked settings.
+
+    Missing or None values take the default from Pulumi.yaml. Raises one SettingsError that lists
+    every bad key, its value and what is allowed.
+    """
+    schema = config_schema()
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(schema))
+    for key in unknown:
+        problems.append(f"{key}: unknown setting; known settings: {', '.join(sorted(schema))}")
+
+    values: dict[str, Any] = {}
+    for key, spec in schema.items():
+        given = raw.get(key)
+        if given is None:
+            values[key] = spec.get("default")
+            continue
+        try:
+            values[key] = _convert(given, spec["type"])
+        except ValueError as error:
+            problems.append(f"{key}: {given!r} is not {error}")
+            values[key] = spec.get("default")
+
+    problems += _check(values)
+    if problems:
+        raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
+
+    replicas = values["replicas"]
+    return StackSettings(
+        project=project,
+        stack=stack,
+        name_prefix=values["namePrefix"] or default_name_prefix(project, stack),
+        replicas=replicas,
+        max_replicas=values["maxReplicas"] if values["maxReplicas"] is not None else replicas,
+        algorithm=values["algorithm"],
+        az_count=values["azCount"],
+        nat_gateways=values["natGateways"],
+        vpc_cidr=values["vpcCidr"],
+        image=values["image"],
+        container_port=values["containerPort"],
+        container_user=values["containerUser"],
+        health_check_path=values["healthCheckPath"],
+        cpu=values["cpu"],
+        memory=values["memory"],
+        health_check_interval_seconds=values["healthCheckIntervalSeconds"],
+        health_check_timeout_seconds=values["healthCheckTimeoutSeconds"],
+        healthy_threshold=values["healthyThreshold"],
+        unhealthy_threshold=values["unhealthyThreshold"],
+        deregistration_delay_seconds=values["deregistrationDelaySeconds"],
+        health_check_grace_period_seconds=values["healthCheckGracePeriodSeconds"],
+        log_retention_days=values["logRetentionDays"],
+        container_insights=values["containerInsights"],
+        domain=values["domain"],
+        zone=values["zone"],
+        requests_per_target=values["requestsPerTarget"],
+        cpu_target_percent=values["cpuTargetPercent"],
+        access_logs=values["accessLogs"],
+        access_log_retention_days=values["accessLogRetentionDays"],
+        deletion_protection=values["deletionProtection"],
+        flow_logs=values["flowLogs"],
+    )
+
+
+def default_name_prefix(project: str, stack: str) -> str:
+    """`<project>-<stack>` made fit for AWS names; over 20 characters, cut and given a hash.
+
+    A cut name keeps the start of the project and as much of the stack as fits, and the hash of
+    the whole keeps two long stack names that share a beginning from colliding.
+    """
+
+    def clean(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+    stem = clean(f"{project}-{stack}") or "stack"
+    if len(stem) <= NAME_PREFIX_MAX:
+        return stem
+    digest = hashlib.sha256(f"{project}/{stack}".encode()).hexdigest()[:6]
+    room = NAME_PREFIX_MAX - len(digest) - 1  # for "<cut>-<digest>"
+    project_part = clean(project)[:5].strip("-")
+    stack_part = clean(stack)[: room - len(project_part) - 1].strip("-")
+    cut = "-".join(part for part in (project_part, stack_part) if part) or "stack"
+    return f"{cut}-{digest}"
+
+
+def image_repository(image: str) -> str:
+    """`registry/path/name` of an image reference, without its tag or digest."""
+    name = image.split("@", 1)[0]
+    last_slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > last_slash else name
+
+
+def _convert(value: object, kind: str) -> object:
+    if kind == "integer":
+        if isinstance(value, bool):
+            raise ValueError("a whole number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            return int(value)
+        raise ValueError("a whole number")
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError("true or false")
+    if not isinstance(value, str):
+        raise ValueError("a string")
+    return value.strip() or None
+
+
+def _check(values: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+
+    for key, (low, high) in _RANGES.items():
+        value = values[key]
+        if value is not None and not low <= value <= high:
+            problems.append(f"{key}: {value} is out of range; allowed: {low} to {high}")
+
+    def one_of(key: str, allowed: tuple[object, ...]) -> None:
+        if values[key] not in allowed:
+            shown = ", ".join(str(a) for a in allowed)
+            problems.append(f"{key}: {values[key]!r} is not allowed; allowed: {shown}")
+
+    one_of("algorithm", ALGORITHMS)
+    one_of("natGateways", NAT_GATEWAYS)
+    one_of("logRetentionDays", LOG_RETENTION_DAYS)
+
+    cpu, memory = values["cpu"], values["memory"]
+    if cpu not in FARGATE_MEMORY:
+        problems.append(f"cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY))}")
+    elif memory not in FARGATE_MEMORY[cpu]:
+        allowed = FARGATE_MEMORY[cpu]
+        problems.append(
+            f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; "
+            f"allowed with cpu {cpu}: {allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
+        )
+
+    interval, timeout = values["healthCheckIntervalSeconds"], values["healthCheckTimeoutSeconds"]
+    if timeout >= interval:
+        problems.append(f"healthCheckTimeoutSeconds: {timeout} must be below healthCheckIntervalSeconds ({interval})")
+
+    path = values["healthCheckPath"]
+    if not path or not path.startswith("/") or len(path) > 1024 or re.search(r"\s", path):
+        problems.append(f"healthCheckPath: {path!r} must start with '/', have no spaces and at most 1024 characters")
+
+    max_replicas = values["maxReplicas"]
+    if max_replicas is not None and max_replicas < values["replicas"]:
+        replicas = values["replicas"]
+        problems.append(f"maxReplicas: {max_replicas} is below replicas ({replicas}); allowed: {replicas} to 100")
+
+    problems += _check_vpc_cidr(values["vpcCidr"])
+    problems += _check_image(values["image"])
+    problems += _check_domain(values["domain"], values["zone"])
+
+    user = values["containerUser"]
+    if not user or not _CONTAINER_USER.match(user) or user.split(":")[0] == "0":
+        problems.append(f"containerUser: {user!r} must be a numeric non-root uid or uid:gid, e.g. 101:101")
+
+    prefix = values["namePrefix"]
+    if prefix is not None and (
+        len(prefix) > NAME_PREFIX_MAX or not _NAME_PREFIX.match(prefix) or prefix.lower().startswith("internal-")
+    ):
+        problems.append(
+            f"namePrefix: {prefix!r} must be 1 to {NAME_PREFIX_MAX} letters, digits or hyphens, "
+            "not start or end with a hyphen nor start with 'internal-' (AWS load balancer names)"
+        )
+    return problems
+
+
+def _check_vpc_cidr(cidr: str | None) -> list[str]:
+    try:
+        network = ipaddress.ip_network(cidr or "", strict=True)
+    except ValueError:
+        return [f"vpcCidr: {cidr!r} is not an IPv4 network such as 10.0.0.0/16 (host bits must be zero)"]
+    if network.version != 4 or not 16 <= network.prefixlen <= 24:
+        return [f"vpcCidr: {cidr!r} must be an IPv4 network with a prefix from /16 to /24"]
+    return []
+
+
+def _check_image(image: str | None) -> list[str]:
+    if not image or re.search(r"\s", image):
+        return [f"image: {image!r} is not an image reference"]
+    pinned_by_digest = "@sha256:" in image
+    tag = image[len(image_repository(image)) + 1 :] if not pinned_by_digest else ""
+    if not pinned_by_digest and tag in ("", "latest"):
+        return [
+            f"image: {image!r} pins nothing (a moved tag changes the replicas silently and the same "
+            "tag never redeploys); use a version tag such as nginx:1.28.0-alpine or a @sha256: digest"
+        ]
+    return []
+
+
+def _check_domain(domain: str | None, zone: str | None) -> list[str]:
+    if domain is None and zone is None:
+        return []
+    if domain is None or zone is None:
+        missing = "zone" if zone is None else "domain"
+        return [f"{missing}: unset, but domain and zone go together (domain {domain!r}, zone {zone!r})"]
+    problems = [
+        f"{key}: {name!r} is not a DNS name (lowercase labels of letters, digits and hyphens, dot-separated)"
+        for key, name in (("domain", domain), ("zone", zone))
+        if not _is_dns_name(name)
+    ]
+    if not problems and domain != zone and not domain.endswith("." + zone):
+        problems.append(f"domain: {domain!r} is outside zone {zone!r}; it must be {zone} or end in .{zone}")
+    return problems
+
+
+def _is_dns_name(name: str) -> bool:
+    labels = name.split(".")
+    return len(name) <= 253 and len(labels) >= 2 and all(_DNS_LABEL.match(label) for label in labels)
