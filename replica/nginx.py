@@ -1,14 +1,18 @@
 """The nginx configuration that makes the stock nginx image a replica (see `replica` for the contract).
 
 One function writes it for both places it runs: the Fargate container (listening on every address,
-scratch files in a writable volume at /tmp because the root filesystem is read-only) and the local
-rehearsal (listening on one loopback address, scratch files in a folder of its own).
+scratch files in /dev/shm because the root filesystem is read-only) and the local rehearsal
+(listening on one loopback address, scratch files in a folder of its own).
 """
 
 from __future__ import annotations
 
-# The one writable path in the container: a task volume, since the root filesystem is read-only.
-CONTAINER_SCRATCH_DIR = "/tmp"
+# The one writable path in the container. The root filesystem is read-only (ECS.5), and a task
+# volume will not do: Fargate bind mounts are owned by root with mode 0755 unless the image
+# declares a VOLUME there, so the non-root nginx user (ECS.20) could not write to one. /dev/shm is
+# the container's own small tmpfs, world-writable with the sticky bit, and nginx keeps only a pid
+# file and empty temp folders there (responses are tiny and never buffered to disk).
+CONTAINER_SCRATCH_DIR = "/dev/shm"
 CONFIG_ENV_VAR = "REPLICA_NGINX_CONF"
 
 _RESPONSE = '{"replica":"$server_addr","hostname":"$hostname","ip":"$server_addr","port":"$server_port"}'
