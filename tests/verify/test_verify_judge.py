@@ -1,0 +1,251 @@
+"""The verdict on fixed counts: each rule of the EVEN contract passes and fails with numbers."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from verify.judge import (
+    LEAST_OUTSTANDING,
+    PATTERN_RANDOM,
+    PATTERN_ROUND_ROBIN,
+    PATTERN_SINGLE,
+    PATTERN_STICKY,
+    WEIGHTED_RANDOM,
+    Expectation,
+    default_requests,
+    judge,
+    percentile,
+    split_sentence,
+)
+from verify.stats import chi_square_sf, chi_square_uniform
+from verify.tally import ConnectionLog
+
+THREE = Expectation(replica_range=(3, 3))
+A, B, C = "10.0.1.5", "10.0.2.7", "10.0.1.10"
+
+
+def test_even_split_passes(make_tally) -> None:
+    verdict = judge(make_tally({A: 100, B: 100, C: 100}), THREE)
+    assert verdict.even, verdict.reason
+    assert verdict.verdict == "even"
+    assert verdict.chi_square == 0.0
+    assert verdict.p_value == pytest.approx(1.0)
+    assert verdict.degrees_of_freedom == 2
+    assert (verdict.min_count, verdict.max_count, verdict.spread) == (100, 100, 0)
+    assert verdict.sentence.startswith("Even: 3 replicas got 100, 100 and 100 of 300 answers")
+    assert "100 % of the time" in verdict.sentence
+    # Replicas in address order, not string order.
+    assert [stats.replica for stats in verdict.replicas] == [A, C, B]
+
+
+def test_150_75_75_fails(make_tally) -> None:
+    verdict = judge(make_tally({A: 150, B: 75, C: 75}), THREE)
+    assert not verdict.even
+    assert verdict.chi_square == pytest.approx(37.5)
+    assert verdict.p_value == pytest.approx(7.194e-9, rel=1e-3)
+    assert "chi-square 37.5 with 2 df gives p = 7.2e-09 < alpha 0.01" in verdict.reason
+    assert verdict.sentence.startswith("Uneven: 3 replicas got 150, 75 and 75 of 300 answers")
+    assert {stats.replica: round(stats.deviation, 2) for stats in verdict.replicas} == {A: 0.5, B: -0.25, C: -0.25}
+
+
+def test_missing_replica_counts_as_zero_and_fails(make_tally) -> None:
+    verdict = judge(make_tally({A: 150, B: 150}, warmup=[A, B, C]), THREE)
+    assert not verdict.even
+    assert verdict.missing == 1
+    assert verdict.missing_replicas == (C,)
+    assert f"1 of 3 expected replicas never answered ({C})" in verdict.reason
+    assert verdict.degrees_of_freedom == 2  # judged over the 3 that should have answered
+    assert verdict.min_count == 0
+
+
+def test_more_replicas_than_expected_says_a_deploy_may_be_rolling(make_tally) -> None:
+    verdict = judge(make_tally({A: 75, B: 75, C: 75, "10.0.2.99": 75}), THREE)
+    assert not verdict.even
+    assert verdict.unexpected == 1
+    assert "4 replicas answered where 3 were expected" in verdict.reason
+    assert "deploy may still be rolling" in verdict.reason
+
+
+def test_autoscaling_range_accepts_any_count_inside_it(make_tally) -> None:
+    scaling = Expectation(replica_range=(2, 4))
+    assert judge(make_tally({A: 100, B: 100, C: 100}), scaling).even
+    assert not judge(make_tally({A: 300}), scaling).even
+
+
+def test_warmup_set_is_expected_when_no_count_is_given(make_tally) -> None:
+    bare = Expectation(replica_range=None)
+    verdict = judge(make_tally({A: 100, B: 100}, warmup=[A, B]), bare)
+    assert verdict.even, verdict.reason
+    assert not verdict.count_checked
+    assert any("count not checked" in note for note in verdict.notes)
+    newcomer = judge(make_tally({A: 100, B: 100, C: 100}, warmup=[A, B]), bare)
+    assert newcomer.unexpected_replicas == (C,)
+    assert not newcomer.even
+
+
+def test_starved_replica_fails_even_when_chi_square_cannot_tell(make_tally) -> None:
+    # 9 answers: p is large (small sample), but 1 is under half the even share of 3.
+    verdict = judge(make_tally({A: 4, B: 4, C: 1}), THREE)
+    assert verdict.p_value > 0.01
+    assert not verdict.even
+    assert f"{C} got 1 of 9 answers, under half its even share of 3" in verdict.reason
+
+
+def test_error_rate(make_tally) -> None:
+    tally = make_tally({A: 100, B: 100, C: 98}, errors={"HTTP 503": 2})
+    assert judge(tally, THREE).even  # 2 of 300 = 0.67 %
+    tally = make_tally({A: 100, B: 100, C: 95}, errors={"HTTP 503": 4, "timeout": 1})
+    verdict = judge(tally, THREE)
+    assert not verdict.even
+    assert verdict.error_rate == pytest.approx(5 / 300)
+    assert "error rate 1.7% (5 of 300) is above --max-error-rate 1.0%" in verdict.reason
+
+
+def test_sticky_cookie_fails_an_even_split(make_tally) -> None:
+    verdict = judge(make_tally({A: 100, B: 100, C: 100}, cookies={"AWSALB": 300}), THREE)
+    assert not verdict.even
+    assert verdict.pattern == PATTERN_STICKY
+    assert "AWSALB" in verdict.reason
+
+
+def test_strict_allows_one_per_balancer_node(make_tally) -> None:
+    strict = Expectation(replica_range=(3, 3), strict=True)
+    assert judge(make_tally({A: 101, B: 100, C: 99}, addresses=["127.0.0.1", "127.0.0.2"]), strict).even
+    verdict = judge(make_tally({A: 102, B: 100, C: 98}), strict)
+    assert not verdict.even
+    assert "--strict: max - min = 102 - 98 = 4 > 1 balancer node(s)" in verdict.reason
+    assert judge(make_tally({A: 102, B: 100, C: 98}), Expectation(replica_range=(3, 3), strict=True, nodes=4)).even
+
+
+def test_least_outstanding_requests_does_not_judge_the_split(make_tally) -> None:
+    lor = Expectation(replica_range=(3, 3), algorithm=LEAST_OUTSTANDING)
+    verdict = judge(make_tally({A: 150, B: 75, C: 75}), lor)
+    assert verdict.even, verdict.reason
+    assert not verdict.split_judged
+    assert verdict.sentence.startswith("Not judged")
+    # ... but missing replicas and errors still fail it.
+    assert not judge(make_tally({A: 150, B: 150}), lor).even
+    assert not judge(make_tally({A: 100, B: 100, C: 50}, errors={"timeout": 50}), lor).even
+
+
+def test_weighted_random_is_judged_for_counts_but_not_strictly(make_tally) -> None:
+    weighted = Expectation(replica_range=(3, 3), algorithm=WEIGHTED_RANDOM, strict=True)
+    verdict = judge(make_tally({A: 108, B: 100, C: 92}), weighted)
+    assert verdict.even, verdict.reason
+    assert any("--strict does not apply" in note for note in verdict.notes)
+    assert not judge(make_tally({A: 150, B: 75, C: 75}), weighted).even
+
+
+def test_one_replica(make_tally) -> None:
+    verdict = judge(make_tally({A: 300}), Expectation(replica_range=(1, 1), strict=True))
+    assert verdict.even, verdict.reason
+    assert verdict.p_value is None
+    assert verdict.pattern == PATTERN_SINGLE
+    assert verdict.sentence.startswith("Nothing to compare: 1 replica got 300 of 300 answers")
+
+
+def test_one_replica_taking_everything_is_sticky(make_tally) -> None:
+    verdict = judge(make_tally({A: 300}, warmup=[A]), THREE)
+    assert verdict.pattern == PATTERN_STICKY
+    assert "2 of 3 expected replicas never answered" in verdict.reason
+
+
+def test_zero_answers(make_tally) -> None:
+    verdict = judge(make_tally({}, errors={"connection refused": 30}, warmup=[]), THREE)
+    assert not verdict.even
+    assert verdict.answers == 0
+    assert verdict.error_rate == 1.0
+    assert verdict.sentence == "No replica answered while measuring."
+
+
+def test_huge_counts(make_tally) -> None:
+    counts = {A: 10**9, B: 10**9, C: 10**9 + 1000}
+    connections = [ConnectionLog("127.0.0.1", [A, B, C] * 10, [float(i) for i in range(30)])]
+    verdict = judge(make_tally(counts, connections=connections), THREE)
+    assert verdict.even, verdict.reason
+    counts[C] += 10**7  # 1 % more for one replica is no longer chance at this size
+    assert not judge(make_tally(counts, connections=connections), THREE).even
+
+
+def test_zones(make_tally) -> None:
+    zoned = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")))
+    verdict = judge(make_tally({A: 100, B: 100, C: 100}), zoned)
+    assert {stats.replica: stats.zone for stats in verdict.replicas} == {
+        A: "us-east-1a",
+        B: "us-east-1b",
+        C: "us-east-1a",
+    }
+    assert [(zone.zone, zone.replicas, zone.count) for zone in verdict.zones] == [
+        ("us-east-1a", 2, 200),
+        ("us-east-1b", 1, 100),
+    ]
+    assert judge(make_tally({A: 100, B: 100, C: 100}), THREE).zones == ()
+
+
+def _connections(sequence: list[str], connections: int) -> list[ConnectionLog]:
+    """Deal a global send order round robin over connections to one node."""
+    logs = [ConnectionLog("127.0.0.1") for _ in range(connections)]
+    for index, replica in enumerate(sequence):
+        logs[index % connections].replicas.append(replica)
+        logs[index % connections].sent_at.append(float(index))
+    return logs
+
+
+def test_pattern_round_robin_random_and_sticky(make_tally) -> None:
+    counts = {A: 100, B: 100, C: 100}
+    rotation = [A, B, C] * 100
+    verdict = judge(make_tally(counts, connections=_connections(rotation, 10)), THREE)
+    assert verdict.pattern == PATTERN_ROUND_ROBIN, verdict.pattern_detail
+
+    shuffled = list(rotation)
+    random.Random(7).shuffle(shuffled)
+    verdict = judge(make_tally(counts, connections=_connections(shuffled, 10)), THREE)
+    assert verdict.pattern == PATTERN_RANDOM, verdict.pattern_detail
+
+    # Each connection glued to one replica (source hashing, say): sticky even though counts are even.
+    glued = [ConnectionLog("127.0.0.1", [replica] * 100, [float(i) for i in range(100)]) for replica in counts]
+    verdict = judge(make_tally(counts, connections=glued), THREE)
+    assert verdict.pattern == PATTERN_STICKY
+    assert not verdict.even
+    assert "3 of 3 connections kept getting the same replica" in verdict.reason
+
+
+def test_default_requests() -> None:
+    assert default_requests(1) == 300
+    assert default_requests(2) == 300
+    assert default_requests(3) == 390
+    assert default_requests(10) == 1300
+
+
+@pytest.mark.parametrize("replicas", [2, 3, 10])
+def test_default_requests_catch_a_hot_replica_90_percent_of_the_time(replicas: int) -> None:
+    """Power by simulation: one replica at 1.5x its even share, the rest sharing what is left."""
+    rng = random.Random(20261125)
+    requests = default_requests(replicas)
+    hot = 1.5 / replicas
+    weights = [hot] + [(1 - hot) / (replicas - 1)] * (replicas - 1)
+    trials = 200
+    caught = 0
+    for _ in range(trials):
+        drawn = Counter(rng.choices(range(replicas), weights, k=requests))
+        counts = [drawn.get(cell, 0) for cell in range(replicas)]
+        caught += chi_square_sf(chi_square_uniform(counts), replicas - 1) < 0.01
+    assert caught / trials >= 0.9
+
+
+def test_split_sentence_wording() -> None:
+    assert split_sentence([9, 1], 0.01, 0.0114, True).startswith("Even: 2 replicas got 9 and 1 of 10 answers")
+    many = split_sentence([90, 100, 110, 95, 105, 100, 100], 0.01, 0.5, True)
+    assert "between 90 and 110 of 700 answers" in many
+    assert "practically never" in split_sentence([300, 0], 0.01, 1e-60, True)
+
+
+def test_percentile() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0

@@ -1,0 +1,44 @@
+"""What a measurement returns: the raw answers, counted, with no judgement in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ConnectionLog:
+    """The answers that came back over one kept-alive connection, in the order they were sent.
+
+    `address` is the balancer node the connection is pinned to; `replicas` holds one replica id per
+    successful answer and `sent_at` the perf_counter time its request was sent (an ALB node or HAProxy
+    picks a replica when a request arrives, so send order is the order the balancer saw).
+    """
+
+    address: str
+    replicas: list[str] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """Everything one run of the measuring layer saw."""
+
+    url: str
+    addresses: tuple[str, ...]  # what the name resolved to: the balancer nodes
+    warmup_replicas: tuple[str, ...]  # replicas that answered while waiting for ready, first seen first
+    requests: int = 0  # requests sent while measuring (answers + errors)
+    counts: dict[str, int] = field(default_factory=dict)  # replica id -> answers
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)  # replica id -> latency of each answer
+    errors: dict[str, int] = field(default_factory=dict)  # kind ("HTTP 503", "timeout", ...) -> count
+    cookies: dict[str, int] = field(default_factory=dict)  # cookie name an answer set -> answers that set it
+    connections: list[ConnectionLog] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    deadline_hit: bool = False  # the measurement ran out of time before sending every request
+
+    @property
+    def answers(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
