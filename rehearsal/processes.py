@@ -1,0 +1,155 @@
+"""The rehearsal's processes: found, checked, started each in its own process group, stopped for sure."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+# The Debian package that brings each program.
+PACKAGES = {"haproxy": "haproxy", "nginx": "nginx-light"}
+
+# What nginx and HAProxy print when their listen address is taken.
+_BIND_FAILURE = re.compile(r"Address already in use|cannot bind socket")
+
+BUSY_HINT = "stop what listens there or choose another port (--port for the balancer, --replica-port for the replicas)"
+
+
+class RehearsalError(Exception):
+    """The rehearsal cannot go on. The message is one line that says what to do; `log` is what the
+    failing process printed, if that helps."""
+
+    def __init__(self, message: str, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+
+
+def find_program(name: str) -> str:
+    """The path of `haproxy` or `nginx` on PATH, or an error that says how to install it."""
+    found = shutil.which(name)
+    if found is None:
+        # "on PATH": Debian puts both in /usr/sbin, which not every user's PATH has.
+        raise RehearsalError(
+            f"{name} not found on PATH: install it with `apt-get install {PACKAGES[name]}` or run `make deps`"
+        )
+    return found
+
+
+def ensure_free(addresses: Iterable[tuple[str, int]]) -> None:
+    """Fail before starting anything if another process listens on one of the addresses."""
+    for host, port in addresses:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As nginx and HAProxy bind: connections of an earlier run in TIME_WAIT do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise RehearsalError(f"{host}:{port} is not free ({error.strerror}): {BUSY_HINT}") from None
+
+
+@dataclass
+class Process:
+    """One program the rehearsal started, the leader of its own process group."""
+
+    name: str  # "replica 127.0.1.10:8080", "haproxy"
+    listen: str  # the address it binds, for error messages
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    _log_file: BinaryIO = field(repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check(self) -> None:
+        """Raise if the process could not bind its address or has exited."""
+        log = self.log()
+        if _BIND_FAILURE.search(log):
+            raise RehearsalError(f"{self.name} could not listen on {self.listen}: address in use; {BUSY_HINT}")
+        if not self.running:
+            raise RehearsalError(f"{self.name} exited with code {self.popen.returncode}", log=log)
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """SIGTERM to the whole group (nginx's workers too), SIGKILL after `grace_s`. Safe to call twice."""
+        if self.running:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+                self.popen.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+            except ProcessLookupError:  # exited between the check and the signal
+                self.popen.wait()
+        self._log_file.close()
+
+
+def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -> Process:
+    """Start `argv` in a new session (its own process group), its output in `log_path`."""
+    # setpriv --pdeathsig: should this Python process be killed outright, the kernel stops the
+    # child too, so nothing outlives the rehearsal even when no cleanup code runs.
+    guard = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+    log_file = log_path.open("wb")
+    popen = subprocess.Popen(
+        [*guard, *argv], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return Process(name=name, listen=listen, popen=popen, log_path=log_path, _log_file=log_file)
+
+
+def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float, watch: Sequence[Process]) -> None:
+    """Poll `ready` until it holds; fail as soon as a watched process fails, or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for process in watch:
+            process.check()
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {p.name}\n{p.log()}" for p in watch if p.log())
+            raise RehearsalError(f"{what} within {timeout_s:g} s", log=logs)
+        time.sleep(0.02)
+
+
+def http_status(host: str, port: int, path: str, timeout_s: float = 0.5) -> int | None:
+    """The status of one GET, or None if nothing answered."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def haproxy_server_states(stats_socket: Path) -> dict[str, str] | None:
+    """Server name -> status ("UP", "DOWN", "UP 1/2", ...) from HAProxy's stats socket; None if it
+    does not answer yet."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(1.0)
+            connection.connect(str(stats_socket))
+            connection.sendall(b"show stat\n")
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return None
+    lines = b"".join(chunks).decode().removeprefix("# ").splitlines()
+    return {
+        row["svname"]: row["status"]
+        for row in csv.DictReader(lines)
+        if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "replicas"
+    }
