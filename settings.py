@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 
 from components.errors import SettingsError
+from components.load_balancer import NAME_MAX, name_problem
+from components.service import fargate_size_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
@@ -30,17 +32,6 @@ NatGateways = Literal["none", "single", "onePerAz"]
 ALGORITHMS: tuple[str, ...] = ("round_robin", "least_outstanding_requests", "weighted_random")
 NAT_GATEWAYS: tuple[str, ...] = ("none", "single", "onePerAz")
 
-# CPU units -> memory (MiB) that Fargate accepts with them (Linux tasks).
-FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
-
 # The retention periods CloudWatch Logs accepts.
 # fmt: off
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -48,11 +39,6 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     2922, 3288, 3653,
 )
 # fmt: on
-
-# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps load balancer
-# and target group names at 32 characters. The longest child name built on the prefix is
-# "<prefix>-alb", so the prefix may have 32 - 8 - 4 = 20 characters.
-NAME_PREFIX_MAX = 20
 
 # Inclusive ranges of the integer keys.
 _RANGES: dict[str, tuple[int, int]] = {
@@ -71,7 +57,6 @@ _RANGES: dict[str, tuple[int, int]] = {
     "accessLogRetentionDays": (1, 3650),
 }
 
-_NAME_PREFIX = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTAINER_USER = re.compile(r"^[0-9]+(?::[0-9]+)?$")
 
@@ -237,10 +222,10 @@ def default_name_prefix(project: str, stack: str) -> str:
         return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
     stem = clean(f"{project}-{stack}") or "stack"
-    if len(stem) <= NAME_PREFIX_MAX:
+    if len(stem) <= NAME_MAX:
         return stem
     digest = hashlib.sha256(f"{project}/{stack}".encode()).hexdigest()[:6]
-    room = NAME_PREFIX_MAX - len(digest) - 1  # for "<cut>-<digest>"
+    room = NAME_MAX - len(digest) - 1  # for "<cut>-<digest>"
     project_part = clean(project)[:5].strip("-")
     stack_part = clean(stack)[: room - len(project_part) - 1].strip("-")
     cut = "-".join(part for part in (project_part, stack_part) if part) or "stack"
@@ -292,15 +277,9 @@ def _check(values: dict[str, Any]) -> list[str]:
     one_of("natGateways", NAT_GATEWAYS)
     one_of("logRetentionDays", LOG_RETENTION_DAYS)
 
-    cpu, memory = values["cpu"], values["memory"]
-    if cpu not in FARGATE_MEMORY:
-        problems.append(f"cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY))}")
-    elif memory not in FARGATE_MEMORY[cpu]:
-        allowed = FARGATE_MEMORY[cpu]
-        problems.append(
-            f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; "
-            f"allowed with cpu {cpu}: {allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
-        )
+    fargate_problem = fargate_size_problem(values["cpu"], values["memory"])
+    if fargate_problem:
+        problems.append(fargate_problem)
 
     interval, timeout = values["healthCheckIntervalSeconds"], values["healthCheckTimeoutSeconds"]
     if timeout >= interval:
@@ -324,13 +303,9 @@ def _check(values: dict[str, Any]) -> list[str]:
         problems.append(f"containerUser: {user!r} must be a numeric non-root uid or uid:gid, e.g. 101:101")
 
     prefix = values["namePrefix"]
-    if prefix is not None and (
-        len(prefix) > NAME_PREFIX_MAX or not _NAME_PREFIX.match(prefix) or prefix.lower().startswith("internal-")
-    ):
-        problems.append(
-            f"namePrefix: {prefix!r} must be 1 to {NAME_PREFIX_MAX} letters, digits or hyphens, "
-            "not start or end with a hyphen nor start with 'internal-' (AWS load balancer names)"
-        )
+    problem = name_problem(prefix) if prefix is not None else None
+    if problem:
+        problems.append(f"namePrefix: {problem}")
     return problems
 
 

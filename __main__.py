@@ -1,0 +1,136 @@
+"""alb-replicas: N replicas on ECS Fargate behind one Application Load Balancer.
+
+Reads the stack's settings once (settings.py), composes the components, and exports what a user
+needs next: the URL to `verify`, and the names to find everything in the AWS console or CLI.
+"""
+
+import pulumi
+import pulumi_aws as aws
+
+import settings as stack_settings
+from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
+from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
+from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
+from components.errors import SettingsError
+from components.load_balancer import AccessLogs, HealthCheck, Https, LoadBalancer, LoadBalancerArgs
+from components.network import Network, NetworkArgs
+from components.service import Container, ReplicaService, ReplicaServiceArgs
+
+
+def main() -> None:
+    try:
+        settings = stack_settings.from_pulumi()
+    except SettingsError as error:
+        # RunError: Pulumi prints the message alone, without a traceback, and declares nothing.
+        raise pulumi.RunError(str(error)) from None
+    name = settings.name_prefix
+
+    network = Network(
+        name,
+        NetworkArgs(
+            az_count=settings.az_count,
+            cidr_block=settings.vpc_cidr,
+            nat_gateways=settings.nat_gateways,
+            flow_logs=settings.flow_logs,
+            log_retention_days=settings.log_retention_days,
+        ),
+    )
+
+    https = None
+    if settings.domain is not None and settings.zone is not None:
+        zone_id = aws.route53.get_zone_output(name=settings.zone, private_zone=False).zone_id
+        certificate = DnsValidatedCertificate(
+            name, DnsValidatedCertificateArgs(domain=settings.domain, zone_id=zone_id)
+        )
+        https = Https(certificate_arn=certificate.certificate_arn, domain=settings.domain, zone_id=zone_id)
+
+    access_logs = None
+    if settings.access_logs:
+        log_bucket = AccessLogBucket(name, AccessLogBucketArgs(retention_days=settings.access_log_retention_days))
+        access_logs = AccessLogs(bucket=log_bucket.bucket_name)
+
+    load_balancer = LoadBalancer(
+        name,
+        LoadBalancerArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.public_subnet_ids,
+            target_port=settings.container_port,
+            health_check=HealthCheck(
+                path=settings.health_check_path,
+                interval_seconds=settings.health_check_interval_seconds,
+                timeout_seconds=settings.health_check_timeout_seconds,
+                healthy_threshold=settings.healthy_threshold,
+                unhealthy_threshold=settings.unhealthy_threshold,
+            ),
+            algorithm=settings.algorithm,
+            deregistration_delay_seconds=settings.deregistration_delay_seconds,
+            https=https,
+            access_logs=access_logs,
+            deletion_protection=settings.deletion_protection,
+        ),
+    )
+
+    replicas = ReplicaService(
+        name,
+        ReplicaServiceArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.replica_subnet_ids,
+            assign_public_ip=not network.replicas_in_private_subnets,
+            target_group_arn=load_balancer.target_group.arn,
+            load_balancer_security_group_id=load_balancer.security_group.id,
+            listeners=load_balancer.listeners,
+            container=Container(
+                image=settings.image,
+                port=settings.container_port,
+                health_check_path=settings.health_check_path,
+                user=settings.container_user,
+                nginx_replica_config=settings.serves_nginx_contract,
+            ),
+            replicas=settings.replicas,
+            cpu=settings.cpu,
+            memory=settings.memory,
+            health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
+            log_retention_days=settings.log_retention_days,
+            container_insights=settings.container_insights,
+            autoscaled=settings.autoscaling,
+        ),
+    )
+
+    if settings.autoscaling:
+        ServiceAutoscaling(
+            name,
+            ServiceAutoscalingArgs(
+                cluster_name=replicas.cluster.name,
+                service_name=replicas.service.name,
+                request_count_label=load_balancer.request_count_label,
+                min_replicas=settings.replicas,
+                max_replicas=settings.max_replicas,
+                requests_per_target=settings.requests_per_target,
+                cpu_target_percent=settings.cpu_target_percent,
+            ),
+        )
+
+    # What `verify` reads (url, replicas, max_replicas, algorithm, replica_subnets) and what a
+    # person needs to find the stack in the console or with the AWS CLI.
+    pulumi.export("url", load_balancer.url)
+    pulumi.export("dns_name", load_balancer.dns_name)
+    pulumi.export("replicas", settings.replicas)
+    pulumi.export("max_replicas", settings.max_replicas)
+    pulumi.export("algorithm", settings.algorithm)
+    pulumi.export("replica_subnets", network.replica_subnet_zones)
+    pulumi.export("vpc_id", network.vpc_id)
+    pulumi.export("load_balancer_arn", load_balancer.load_balancer.arn)
+    pulumi.export("target_group_arn", load_balancer.target_group.arn)
+    pulumi.export("cluster_name", replicas.cluster.name)
+    pulumi.export("service_name", replicas.service.name)
+    pulumi.export("log_group_name", replicas.log_group.name)
+    pulumi.export(
+        "next_steps",
+        pulumi.Output.format(
+            "python -m verify {0}   # or: python -m verify (reads this stack's outputs)",
+            load_balancer.url,
+        ),
+    )
+
+
+main()

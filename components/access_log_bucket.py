@@ -1,0 +1,128 @@
+"""Access log bucket: a private, encrypted S3 bucket the region's load balancers may write to."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+# Regions opened since August 2022 let ELB write as this service principal; older regions use the
+# regional ELB account (aws.elb.get_service_account). The policy names both, which is harmless.
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class AccessLogBucketArgs:
+    prefix: str = "alb"
+    """Key prefix the load balancer writes under. @default "alb"."""
+    retention_days: int = 90
+    """Days a log object is kept before it expires (S3.13). @default 90."""
+    force_destroy: bool = True
+    """Let `pulumi destroy` delete a bucket that still holds logs. @default True; set False to keep
+    the logs of a stack that is torn down."""
+
+
+class AccessLogBucket(pulumi.ComponentResource):
+    """An S3 bucket for ALB access logs (ELB.5): SSE-S3 encryption (ALB log delivery supports no
+    KMS key), public access blocked (S3.2/3/8), ACLs off (S3.12), objects expiring (S3.13), and a
+    policy that lets only the region's ELB put objects under the prefix and refuses plain HTTP (S3.5).
+
+    `bucket_name` resolves once the policy is in place: AWS checks that it may write when access
+    logging is turned on, so pass `bucket_name` (not `bucket.bucket`) to the load balancer.
+    Exposes `bucket`, `policy` and `bucket_name`.
+    """
+
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
+    bucket_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AccessLogBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("alb-replicas:access_log_bucket:AccessLogBucket", name, None, opts)
+        child_opts = pulumi.ResourceOptions(parent=self)
+
+        self.bucket = aws.s3.Bucket(f"{name}-access-logs", force_destroy=args.force_destroy, opts=child_opts)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-access-logs",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+            opts=child_opts,
+        )
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-access-logs",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child_opts,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-access-logs",
+            bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child_opts,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-access-logs",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.retention_days),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=7
+                    ),
+                )
+            ],
+            opts=child_opts,
+        )
+
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        elb_account_arn = aws.elb.get_service_account_output(opts=invoke_opts).arn
+        account_id = aws.get_caller_identity_output(opts=invoke_opts).account_id
+        policy_document = pulumi.Output.all(self.bucket.arn, elb_account_arn, account_id).apply(
+            lambda values: json.dumps(_bucket_policy(*values, prefix=args.prefix))
+        )
+        # After the public access block: S3 rejects a policy while the bucket's settings change.
+        self.policy = aws.s3.BucketPolicy(
+            f"{name}-access-logs",
+            bucket=self.bucket.id,
+            policy=policy_document,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
+        )
+        self.bucket_name = pulumi.Output.all(self.bucket.bucket, self.policy.id).apply(lambda values: values[0])
+
+        self.register_outputs({"bucket_name": self.bucket_name})
+
+
+def _bucket_policy(bucket_arn: str, elb_account_arn: str, account_id: str, *, prefix: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ElbWritesAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"AWS": elb_account_arn, "Service": ELB_LOG_DELIVERY},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
+            },
+            {
+                "Sid": "DenyPlainHttp",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }

@@ -1,0 +1,267 @@
+"""Load balancer: an internet-facing ALB, its security group, one target group of replicas (by IP),
+and its listeners: HTTP forwarding, or with a certificate HTTPS forwarding and HTTP redirecting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.errors import SettingsError
+
+Algorithm = Literal["round_robin", "least_outstanding_requests", "weighted_random"]
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps ALB and target
+# group names at 32 characters; the longest logical name here is "<name>-alb".
+NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
+_AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+# ELB.17: the policy the console offers by default now; the provider's default (2016-08) fails it.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot stem the ALB's and target group's names, or None when it can."""
+    if len(name) > NAME_MAX or not _AWS_LB_NAME.match(name) or name.lower().startswith("internal-"):
+        return (
+            f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
+            "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
+            "Pulumi's 8-character suffix, must fit in 32)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How the ALB probes each replica. The defaults make a new replica healthy in about 10 s
+    (interval x healthy threshold) where AWS's defaults take 150 s."""
+
+    path: str = "/health"
+    """Path probed on the replica's traffic port. @default "/health"."""
+    interval_seconds: int = 5
+    """Seconds between probes, 5 to 300. @default 5 (AWS: 30)."""
+    timeout_seconds: int = 3
+    """Seconds a probe may take, below the interval. @default 3."""
+    healthy_threshold: int = 2
+    """Passes in a row before a replica gets traffic. @default 2 (AWS: 5)."""
+    unhealthy_threshold: int = 2
+    """Failures in a row before a replica stops getting traffic. @default 2."""
+
+
+@dataclass(frozen=True)
+class Https:
+    """Serve HTTPS on a domain of the user's: a listener on 443 and an alias record."""
+
+    certificate_arn: pulumi.Input[str]
+    """A validated ACM certificate for `domain` (see DnsValidatedCertificate)."""
+    domain: str
+    """The name users reach the ALB by, e.g. app.example.com."""
+    zone_id: pulumi.Input[str]
+    """The Route 53 hosted zone that owns `domain`; it gets an A alias record to the ALB."""
+
+
+@dataclass(frozen=True)
+class AccessLogs:
+    bucket: pulumi.Input[str]
+    """Bucket name; its policy must already let the region's ELB write, since AWS checks that when
+    logging is turned on (pass an Output that depends on the bucket policy)."""
+    prefix: str = "alb"
+    """Key prefix of the log objects. @default "alb"."""
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    vpc_id: pulumi.Input[str]
+    """The VPC of the subnets and the replicas."""
+    subnet_ids: pulumi.Input[Sequence[str]]
+    """Public subnets in at least two zones: one ALB node goes in each."""
+    target_port: int
+    """Port the replicas listen on; the target group sends traffic and health checks there."""
+    health_check: HealthCheck = HealthCheck()
+    """@default HealthCheck(): /health every 5 s, healthy after 2 passes."""
+    algorithm: Algorithm = "round_robin"
+    """How the target group picks a replica. @default "round_robin", the one an even split of
+    request counts can be checked against."""
+    deregistration_delay_seconds: int = 30
+    """Seconds a leaving replica keeps serving requests in flight. @default 30 (AWS: 300, which
+    every deploy and destroy waits for); 0 turns those requests into 502s."""
+    idle_timeout_seconds: int = 60
+    """Seconds an idle client connection stays open. @default 60 (AWS's); replicas keep theirs
+    longer, so the ALB, not a replica, closes idle connections."""
+    https: Https | None = None
+    """@default None: plain HTTP on the ALB's own DNS name."""
+    access_logs: AccessLogs | None = None
+    """@default None: no access logs (ELB.5 wants them in prod)."""
+    deletion_protection: bool = False
+    """Refuse to delete the ALB until this is turned off (ELB.6). @default False, so dev stacks
+    tear down in one step."""
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    """The single point of access: an internet-facing ALB in the public subnets whose target group
+    holds the replicas by IP (Fargate tasks register by their private IP).
+
+    Exposes `load_balancer`, `target_group`, `security_group`, `listener` (the one that forwards
+    to the target group), `listeners` (all of them: a service attached to the target group must
+    wait for these), `url` and `request_count_label` (for ALBRequestCountPerTarget scaling).
+    """
+
+    load_balancer: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    security_group: aws.ec2.SecurityGroup
+    listener: aws.lb.Listener
+    listeners: list[aws.lb.Listener]
+    alias_record: aws.route53.Record | None
+    dns_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    request_count_label: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("alb-replicas:load_balancer:LoadBalancer", name, None, opts)
+        problem = name_problem(name)
+        if problem:
+            raise SettingsError(f"load balancer name: {problem}")
+        child_opts = pulumi.ResourceOptions(parent=self)
+        listener_ports = [443, 80] if args.https else [80]
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-alb",
+            vpc_id=args.vpc_id,
+            description=f"{name} load balancer: listener ports from the internet, out only to the replicas",
+            opts=child_opts,
+        )
+        for port in listener_ports:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=self.security_group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4="0.0.0.0/0",
+                description=f"Clients from the internet on the {port} listener",
+                opts=child_opts,
+            )
+
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            ip_address_type="ipv4",
+            subnets=args.subnet_ids,
+            security_groups=[self.security_group.id],
+            drop_invalid_header_fields=True,  # ELB.4
+            desync_mitigation_mode="defensive",  # ELB.12
+            idle_timeout=args.idle_timeout_seconds,
+            enable_deletion_protection=args.deletion_protection,  # ELB.6
+            access_logs=(
+                aws.lb.LoadBalancerAccessLogsArgs(
+                    bucket=args.access_logs.bucket, prefix=args.access_logs.prefix, enabled=True
+                )
+                if args.access_logs
+                else None
+            ),
+            opts=child_opts,
+        )
+
+        health = args.health_check
+        # No fixed `name`: auto-naming gives a replacement a new name, so Pulumi can create it,
+        # move the listener over and only then delete the old one (a fixed name makes that fail).
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            target_type="ip",
+            protocol="HTTP",
+            protocol_version="HTTP1",
+            port=args.target_port,
+            vpc_id=args.vpc_id,
+            load_balancing_algorithm_type=args.algorithm,
+            # Slow start and stickiness both skew the split by design; cross-zone stays on (ALB default).
+            slow_start=0,
+            stickiness=aws.lb.TargetGroupStickinessArgs(type="lb_cookie", enabled=False),
+            deregistration_delay=args.deregistration_delay_seconds,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                port="traffic-port",
+                path=health.path,
+                matcher="200",
+                interval=health.interval_seconds,
+                timeout=health.timeout_seconds,
+                healthy_threshold=health.healthy_threshold,
+                unhealthy_threshold=health.unhealthy_threshold,
+            ),
+            opts=child_opts,
+        )
+        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+
+        self.alias_record = None
+        if args.https:
+            self.listener = aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=self.load_balancer.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=args.https.certificate_arn,
+                default_actions=forward,
+                opts=child_opts,
+            )
+            redirect = aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=self.load_balancer.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[
+                    aws.lb.ListenerDefaultActionArgs(
+                        type="redirect",
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            protocol="HTTPS", port="443", status_code="HTTP_301"
+                        ),
+                    )
+                ],  # ELB.1
+                opts=child_opts,
+            )
+            self.listeners = [self.listener, redirect]
+            self.alias_record = aws.route53.Record(
+                f"{name}-alias",
+                zone_id=args.https.zone_id,
+                name=args.https.domain,
+                type="A",
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=self.load_balancer.dns_name,
+                        zone_id=self.load_balancer.zone_id,
+                        evaluate_target_health=True,
+                    )
+                ],
+                opts=child_opts,
+            )
+            self.url = pulumi.Output.from_input(f"https://{args.https.domain}")
+        else:
+            self.listener = aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=self.load_balancer.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=forward,
+                opts=child_opts,
+            )
+            self.listeners = [self.listener]
+            self.url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
+
+        self.dns_name = self.load_balancer.dns_name
+        self.request_count_label = pulumi.Output.concat(
+            self.load_balancer.arn_suffix, "/", self.target_group.arn_suffix
+        )
+
+        self.register_outputs(
+            {
+                "dns_name": self.dns_name,
+                "url": self.url,
+                "target_group_arn": self.target_group.arn,
+                "security_group_id": self.security_group.id,
+            }
+        )

@@ -1,0 +1,301 @@
+"""Replica service: N copies of one container on ECS Fargate, each its own task with its own IP in
+the given subnets, registered in the load balancer's target group."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.errors import SettingsError
+from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
+
+CONTAINER_NAME = "replica"
+
+# CPU units -> the memory sizes (MiB) Fargate accepts with them, for Linux tasks.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why cpu/memory is not a size Fargate runs, or None when it is."""
+    if cpu not in FARGATE_MEMORY:
+        return f"cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY))}"
+    allowed = FARGATE_MEMORY[cpu]
+    if memory not in allowed:
+        return (
+            f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; allowed with cpu {cpu}: "
+            f"{allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Container:
+    """What each replica runs."""
+
+    image: str
+    """Image reference, pinned by version tag or digest."""
+    port: int
+    """Port the container listens on; the target group sends traffic there."""
+    health_check_path: str = "/health"
+    """Path that answers 200 while the replica is fit to serve. @default "/health"."""
+    user: str = "101:101"
+    """uid:gid to run as (ECS.20). @default "101:101", the nginx image's unprivileged user."""
+    nginx_replica_config: bool = True
+    """Give the (stock nginx) image the replica config at start, so it answers the response
+    contract of `replica`. @default True; False for an image that serves the contract itself."""
+
+
+@dataclass(frozen=True)
+class ReplicaServiceArgs:
+    vpc_id: pulumi.Input[str]
+    """The VPC of the subnets."""
+    subnet_ids: pulumi.Input[Sequence[str]]
+    """Subnets the tasks run in; ECS spreads tasks over their zones."""
+    target_group_arn: pulumi.Input[str]
+    """Target group the tasks register in, by IP."""
+    load_balancer_security_group_id: pulumi.Input[str]
+    """The ALB's security group: the only source allowed to reach the replicas."""
+    listeners: Sequence[pulumi.Resource]
+    """The listeners that use the target group. ECS refuses a target group no load balancer uses
+    yet ("does not have an associated load balancer"), so the service waits for them."""
+    container: Container
+    """What each replica runs."""
+    replicas: int = 2
+    """Tasks to keep running. @default 2: one per zone of a two-zone VPC."""
+    cpu: int = 256
+    """Task CPU units. @default 256 (0.25 vCPU), the smallest Fargate size; plenty for nginx."""
+    memory: int = 512
+    """Task memory in MiB, a Fargate pair with cpu. @default 512."""
+    assign_public_ip: bool = False
+    """Give each task a public IP. @default False (ECS.2); True only in public subnets without a
+    NAT gateway, where it is the task's only way to pull its image."""
+    health_check_grace_period_seconds: int = 30
+    """Seconds ECS ignores failed ALB health checks of a new task. @default 30."""
+    log_retention_days: int = 7
+    """Days container logs are kept. @default 7."""
+    container_insights: bool = True
+    """Container Insights metrics on the cluster (ECS.12). @default True."""
+    autoscaled: bool = False
+    """Application Auto Scaling owns the task count. @default False. When True, `pulumi up` leaves
+    the running count alone instead of resetting it to `replicas`."""
+
+
+class ReplicaService(pulumi.ComponentResource):
+    """An ECS cluster and a Fargate service of `replicas` tasks behind a target group.
+
+    Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
+    tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
+    is steady. Exposes `cluster`, `service`, `task_definition`, `security_group`, `log_group`,
+    `execution_role` and `task_role`.
+    """
+
+    cluster: aws.ecs.Cluster
+    service: aws.ecs.Service
+    task_definition: aws.ecs.TaskDefinition
+    security_group: aws.ec2.SecurityGroup
+    log_group: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+
+    def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
+        problem = fargate_size_problem(args.cpu, args.memory)
+        if problem:
+            raise SettingsError(problem)
+        if args.replicas < 1:
+            raise SettingsError(f"replicas: {args.replicas} is too few; allowed: 1 or more")
+        child_opts = pulumi.ResourceOptions(parent=self)
+        container = args.container
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[
+                aws.ecs.ClusterSettingArgs(
+                    name="containerInsights", value="enabled" if args.container_insights else "disabled"
+                )
+            ],
+            opts=child_opts,
+        )
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", retention_in_days=args.log_retention_days, opts=child_opts
+        )
+
+        # Two roles: the execution role is ECS's own (pull the image, write logs), the task role is
+        # the replica's, which calls no AWS API and so gets no permission at all.
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.execution_role = self._ecs_tasks_role(
+            f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-execution",
+            role=self.execution_role.name,
+            policy_arn=aws.iam.ManagedPolicy.AMAZON_ECS_TASK_EXECUTION_ROLE_POLICY,
+            opts=child_opts,
+        )
+        self.task_role = self._ecs_tasks_role(
+            f"{name}-task", "The replica's own AWS identity: no permissions", account_id
+        )
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        container_definitions = pulumi.Output.all(self.log_group.name, region).apply(
+            lambda values: json.dumps([_container_definition(container, log_group=values[0], region=values[1])])
+        )
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=f"{name}-replica",
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",  # each task its own network interface and IP (ECS.17)
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=container_definitions,
+            opts=child_opts,
+        )
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-replicas",
+            vpc_id=args.vpc_id,
+            description=f"{name} replicas: in only from the load balancer, out only HTTPS",
+            opts=child_opts,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-alb",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=args.load_balancer_security_group_id,
+            ip_protocol="tcp",
+            from_port=container.port,
+            to_port=container.port,
+            description="Requests and health checks from the load balancer",
+            opts=child_opts,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-https-out",
+            security_group_id=self.security_group.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="Image pulls from the registry and log delivery to CloudWatch Logs",
+            opts=child_opts,
+        )
+        # The other half of the one path: the ALB's security group may send only to the replicas.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-replicas",
+            security_group_id=args.load_balancer_security_group_id,
+            referenced_security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=container.port,
+            to_port=container.port,
+            description="Requests and health checks to the replicas",
+            opts=child_opts,
+        )
+
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=args.replicas,
+            launch_type="FARGATE",
+            platform_version="LATEST",  # ECS.10
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=args.subnet_ids,
+                security_groups=[self.security_group.id],
+                assign_public_ip=args.assign_public_ip,
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=args.target_group_arn,
+                    container_name=CONTAINER_NAME,
+                    container_port=container.port,
+                )
+            ],
+            health_check_grace_period_seconds=args.health_check_grace_period_seconds,
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            availability_zone_rebalancing="ENABLED",
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            wait_for_steady_state=True,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.listeners),
+                ignore_changes=["desiredCount"] if args.autoscaled else None,
+            ),
+        )
+
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster.name,
+                "service_name": self.service.name,
+                "task_definition_arn": self.task_definition.arn,
+                "security_group_id": self.security_group.id,
+            }
+        )
+
+    def _ecs_tasks_role(self, name: str, description: str, account_id: pulumi.Output[str]) -> aws.iam.Role:
+        """A role only ECS tasks of this account can assume (the condition stops a confused deputy)."""
+        trust_policy = account_id.apply(
+            lambda account: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                        }
+                    ],
+                }
+            )
+        )
+        return aws.iam.Role(
+            name, description=description, assume_role_policy=trust_policy, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+
+def _container_definition(container: Container, *, log_group: str, region: str) -> dict:
+    """The replica's container definition, in the JSON shape ECS takes."""
+    definition: dict = {
+        "name": CONTAINER_NAME,
+        "image": container.image,
+        "essential": True,
+        "user": container.user,  # ECS.20
+        "readonlyRootFilesystem": True,  # ECS.5
+        "privileged": False,  # ECS.4
+        "portMappings": [{"containerPort": container.port, "protocol": "tcp"}],
+        "logConfiguration": {  # ECS.9
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
+            },
+        },
+    }
+    if container.nginx_replica_config:
+        definition["command"] = container_command()
+        definition["environment"] = [
+            {
+                "name": CONFIG_ENV_VAR,
+                "value": container_config(port=container.port, health_path=container.health_check_path),
+            }
+        ]
+    return definition

@@ -1,0 +1,203 @@
+"""Run the real Pulumi program (or one component) under Pulumi's mocks and record what it declares.
+
+`Mocks.new_resource` sees each resource's inputs; the mock monitor's RegisterResource request also
+carries its options (parent, dependencies, ignore_changes), which the mocks alone do not show, so the
+harness wraps that one method of the monitor it was given for the run.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as runtime_settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT = "alb-replicas"
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+ACCOUNT_ID = "123456789012"
+ELB_ACCOUNT_ARN = "arn:aws:iam::127311923021:root"
+HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
+
+
+@dataclass
+class Declared:
+    """One resource as the program declared it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    ignore_changes: list[str]
+
+
+@dataclass
+class Deployment:
+    resources: list[Declared]
+    exports: dict[str, Any] = field(default_factory=dict)
+    error: Exception | None = None
+    """What the program raised, if it failed; `resources` then holds what it declared before."""
+
+    def all(self, type_: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Declared:
+        found = [r for r in self.all(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Declared:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Answers like AWS would: inputs come back as outputs, plus the values AWS computes.
+
+    Remote components (awsx) get only the outputs the program reads, not their inputs echoed back:
+    their typed outputs would not deserialize from inputs.
+    """
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        name, inputs = args.name, args.inputs
+        arn = f"arn:aws:mock:us-east-1:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{name}"
+        if args.typ == "awsx:ec2:Vpc":
+            zones = inputs["availabilityZoneNames"]
+            private = any(spec["type"] == "Private" for spec in inputs["subnetSpecs"])
+            return f"{name}_id", {
+                "vpcId": f"{name}-vpc-id",
+                "publicSubnetIds": [f"{name}-public-{zone}" for zone in zones],
+                "privateSubnetIds": [f"{name}-private-{zone}" for zone in zones] if private else [],
+            }
+        outputs: dict[str, Any] = {**inputs, "arn": arn}
+        if args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            outputs |= {
+                "dnsName": f"{name}-1234567890.us-east-1.elb.amazonaws.com",
+                "zoneId": "Z35SXDOTRQ7X7K",
+                "arnSuffix": f"app/{name}/50dc6c495c0c9188",
+            }
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            outputs |= {"arnSuffix": f"targetgroup/{name}/73e2d6bc24d8a067"}
+        elif args.typ == "aws:acm/certificate:Certificate":
+            outputs |= {
+                "domainValidationOptions": [
+                    {
+                        "domainName": inputs["domainName"],
+                        "resourceRecordName": f"_abc.{inputs['domainName']}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": "_def.acm-validations.aws.",
+                    }
+                ]
+            }
+        elif args.typ == "aws:acm/certificateValidation:CertificateValidation":
+            outputs |= {"certificateArn": inputs["certificateArn"]}
+        elif args.typ == "aws:route53/record:Record":
+            outputs |= {"fqdn": str(inputs["name"]).rstrip(".")}
+        elif args.typ == "aws:s3/bucket:Bucket":
+            outputs |= {"bucket": f"{name}-bucket", "arn": f"arn:aws:s3:::{name}-bucket"}
+        elif args.typ in ("aws:ecs/cluster:Cluster", "aws:ecs/service:Service", "aws:cloudwatch/logGroup:LogGroup"):
+            outputs |= {"name": name}
+        elif args.typ == "aws:iam/role:Role":
+            outputs |= {"name": name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
+        return f"{name}_id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        answers: dict[str, dict[str, Any]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "names": ZONES,
+                "zoneIds": [f"use1-az{i}" for i in range(1, len(ZONES) + 1)],
+            },
+            "aws:index/getRegion:getRegion": {"region": "us-east-1", "name": "us-east-1", "id": "us-east-1"},
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",
+                "id": ACCOUNT_ID,
+                "userId": "AIDAEXAMPLE",
+            },
+            "aws:elb/getServiceAccount:getServiceAccount": {"arn": ELB_ACCOUNT_ARN, "id": "127311923021"},
+            "aws:route53/getZone:getZone": {
+                "zoneId": HOSTED_ZONE_ID,
+                "id": HOSTED_ZONE_ID,
+                "name": args.args.get("name"),
+            },
+        }
+        if args.token not in answers:
+            raise NotImplementedError(f"the mocks do not answer {args.token}")
+        return answers[args.token]
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """The project's keys of Pulumi.<stack>.yaml as the CLI hands them to the program: strings."""
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+    return {
+        key.split(":", 1)[1]: _as_config_string(value)
+        for key, value in document["config"].items()
+        if key.startswith(f"{PROJECT}:")
+    }
+
+
+def _as_config_string(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def declare(program: Callable[[], None], config: dict[str, object], stack: str = "test") -> Deployment:
+    """Run `program` under fresh mocks with `config` (project keys, unprefixed) and record it all."""
+    mocks = StackMocks()
+    # A fresh root stack for every run (as pulumi.runtime.reset_options does): set_mocks keeps the
+    # previous run's, with that run's exports and stack name.
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": _as_config_string(value) for key, value in config.items()})
+    monitor = runtime_settings.SETTINGS.monitor
+    requests: list[Any] = []
+    register = monitor.RegisterResource
+
+    def recording_register(request: Any) -> Any:
+        response = register(request)
+        requests.append((request, response.urn))
+        return response
+
+    monitor.RegisterResource = recording_register
+    exports: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        program()
+        stack_outputs = runtime_settings.get_root_resource().outputs
+        return pulumi.Output.all(**stack_outputs).apply(exports.update)
+
+    error = None
+    try:
+        run()
+    except Exception as raised:
+        error = raised
+    resources = [
+        Declared(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            inputs=mocks.inputs.get((request.type, request.name), {}),
+            parent=request.parent,
+            dependencies=list(request.dependencies),
+            ignore_changes=list(request.ignoreChanges),
+        )
+        for request, urn in requests
+        if request.type != "pulumi:pulumi:Stack"
+    ]
+    return Deployment(resources=resources, exports=exports, error=error)
+
+
+def declare_stack(stack: str, **overrides: object) -> Deployment:
+    """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key)."""
+    config = {key: value for key, value in {**stack_config(stack), **overrides}.items() if value is not None}
+    return declare(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), config, stack=stack)

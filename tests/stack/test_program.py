@@ -1,0 +1,404 @@
+"""The whole program (__main__.py) under Pulumi's mocks, with the real dev and prod stack files.
+
+Each assertion reads the inputs a resource was declared with: what `pulumi up` would send to AWS.
+"""
+
+import json
+
+import pulumi
+import pytest
+
+from components.load_balancer import TLS_POLICY
+from replica.nginx import CONFIG_ENV_VAR
+from tests.stack.harness import HOSTED_ZONE_ID, Deployment, declare_stack
+
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+LISTENER = "aws:lb/listener:Listener"
+SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+VPC = "awsx:ec2:Vpc"
+
+
+@pytest.fixture(scope="module")
+def dev() -> Deployment:
+    deployment = declare_stack("dev")
+    assert deployment.error is None, deployment.error
+    return deployment
+
+
+@pytest.fixture(scope="module")
+def prod() -> Deployment:
+    deployment = declare_stack("prod")
+    assert deployment.error is None, deployment.error
+    return deployment
+
+
+def container(deployment: Deployment) -> dict:
+    (definition,) = json.loads(deployment.one(TASK_DEFINITION).inputs["containerDefinitions"])
+    return definition
+
+
+def group_id(deployment: Deployment, name: str) -> str:
+    return f"{deployment.one(SECURITY_GROUP, name).name}_id"
+
+
+# --- the network -------------------------------------------------------------------------------
+
+
+def test_dev_vpc_spans_two_zones_with_public_subnets_only_and_no_nat(dev):
+    vpc = dev.one(VPC).inputs
+    assert vpc["availabilityZoneNames"] == ["us-east-1a", "us-east-1b"]
+    assert [spec["type"] for spec in vpc["subnetSpecs"]] == ["Public"]
+    assert vpc["natGateways"] == {"strategy": "None"}, "awsx refuses private subnets without NAT"
+    assert vpc["enableDnsHostnames"] is True and vpc["enableDnsSupport"] is True
+
+
+def test_prod_vpc_has_private_subnets_behind_one_nat_per_zone(prod):
+    vpc = prod.one(VPC).inputs
+    assert len(vpc["availabilityZoneNames"]) == 3
+    assert [spec["type"] for spec in vpc["subnetSpecs"]] == ["Public", "Private"]
+    assert vpc["natGateways"] == {"strategy": "OnePerAz"}
+    public, private = (spec["cidrBlocks"] for spec in vpc["subnetSpecs"])
+    assert not set(public) & set(private)
+
+
+def test_default_security_group_is_emptied(dev):
+    default_group = dev.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").inputs
+    assert not default_group.get("ingress") and not default_group.get("egress")
+
+
+def test_flow_logs_only_where_asked(dev, prod):
+    assert not dev.all("aws:ec2/flowLog:FlowLog")
+    flow_log = prod.one("aws:ec2/flowLog:FlowLog").inputs
+    assert flow_log["trafficType"] == "REJECT" and flow_log["vpcId"] == "alb-replicas-prod-vpc-vpc-id"
+
+
+# --- the load balancer -------------------------------------------------------------------------
+
+
+def test_alb_is_internet_facing_in_the_public_subnets_of_every_zone(dev):
+    alb = dev.one(ALB).inputs
+    assert alb["loadBalancerType"] == "application" and alb["internal"] is False
+    assert alb["subnets"] == ["alb-replicas-dev-vpc-public-us-east-1a", "alb-replicas-dev-vpc-public-us-east-1b"]
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["desyncMitigationMode"] == "defensive"
+    assert alb["securityGroups"] == [group_id(dev, "alb-replicas-dev-alb")]
+
+
+def test_dev_alb_can_be_destroyed_and_keeps_no_access_logs(dev):
+    alb = dev.one(ALB).inputs
+    assert alb["enableDeletionProtection"] is False
+    assert "accessLogs" not in alb
+
+
+def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(dev):
+    group = dev.one(TARGET_GROUP).inputs
+    assert (group["targetType"], group["protocol"], group["port"]) == ("ip", "HTTP", 8080)
+    assert group["loadBalancingAlgorithmType"] == "round_robin"
+    assert group["stickiness"]["enabled"] is False and group["slowStart"] == 0
+    assert group["deregistrationDelay"] == 5
+    check = group["healthCheck"]
+    assert (check["path"], check["matcher"], check["port"]) == ("/health", "200", "traffic-port")
+    assert check["interval"] * check["healthyThreshold"] <= 10, "a new replica must get traffic in about 10 s"
+    assert check["timeout"] < check["interval"]
+    assert "name" not in group, "a fixed name breaks replacement while the listener uses the group"
+
+
+def test_http_listener_forwards_to_the_target_group(dev):
+    (listener,) = dev.all(LISTENER)
+    assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
+    (action,) = listener.inputs["defaultActions"]
+    assert action == {"type": "forward", "targetGroupArn": dev.exports["target_group_arn"]}
+
+
+def test_only_the_listener_port_is_open_to_the_world(dev):
+    (open_rule,) = [r.inputs for r in dev.all(INGRESS) if r.inputs.get("cidrIpv4")]
+    assert (open_rule["fromPort"], open_rule["toPort"], open_rule["cidrIpv4"]) == (80, 80, "0.0.0.0/0")
+    assert open_rule["securityGroupId"] == group_id(dev, "alb-replicas-dev-alb")
+
+
+# --- the replicas ------------------------------------------------------------------------------
+
+
+def test_service_runs_the_configured_replicas_behind_the_target_group(dev):
+    service = dev.one(SERVICE).inputs
+    assert service["desiredCount"] == 3 and service["launchType"] == "FARGATE"
+    assert service["platformVersion"] == "LATEST"
+    (attachment,) = service["loadBalancers"]
+    assert attachment == {
+        "targetGroupArn": dev.exports["target_group_arn"],
+        "containerName": "replica",
+        "containerPort": 8080,
+    }
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert (service["deploymentMinimumHealthyPercent"], service["deploymentMaximumPercent"]) == (100, 200)
+    assert service["waitForSteadyState"] is True
+    assert service["healthCheckGracePeriodSeconds"] == 30
+
+
+def test_service_waits_for_the_listener(dev):
+    service = dev.one(SERVICE)
+    listener = dev.one(LISTENER)
+    assert listener.urn in service.dependencies, "ECS rejects a target group no listener uses yet"
+
+
+def test_dev_replicas_run_in_public_subnets_with_a_public_ip(dev):
+    network = dev.one(SERVICE).inputs["networkConfiguration"]
+    assert network["subnets"] == dev.one(ALB).inputs["subnets"]
+    assert network["assignPublicIp"] is True, "without NAT it is the only way to pull the image"
+    assert network["securityGroups"] == [group_id(dev, "alb-replicas-dev-replicas")]
+
+
+def test_prod_replicas_run_in_private_subnets_without_public_ip(prod):
+    network = prod.one(SERVICE).inputs["networkConfiguration"]
+    assert all("-private-" in subnet for subnet in network["subnets"]) and len(network["subnets"]) == 3
+    assert network["assignPublicIp"] is False
+
+
+def test_only_the_alb_reaches_the_replicas_on_the_container_port(dev):
+    replicas = group_id(dev, "alb-replicas-dev-replicas")
+    alb = group_id(dev, "alb-replicas-dev-alb")
+    (into_replicas,) = [r.inputs for r in dev.all(INGRESS) if r.inputs["securityGroupId"] == replicas]
+    assert into_replicas["referencedSecurityGroupId"] == alb
+    assert (into_replicas["fromPort"], into_replicas["toPort"], into_replicas["ipProtocol"]) == (8080, 8080, "tcp")
+    assert "cidrIpv4" not in into_replicas
+    (alb_out,) = [r.inputs for r in dev.all(EGRESS) if r.inputs["securityGroupId"] == alb]
+    assert (alb_out["referencedSecurityGroupId"], alb_out["fromPort"]) == (replicas, 8080)
+    (replicas_out,) = [r.inputs for r in dev.all(EGRESS) if r.inputs["securityGroupId"] == replicas]
+    assert (replicas_out["fromPort"], replicas_out["toPort"]) == (443, 443)
+
+
+def test_every_security_group_and_rule_says_what_it_is_for(prod):
+    for resource in prod.all(SECURITY_GROUP) + prod.all(INGRESS) + prod.all(EGRESS):
+        assert len(resource.inputs.get("description", "")) > 10, resource.urn
+
+
+def test_execution_role_has_only_the_managed_policy_and_task_role_nothing(dev):
+    roles = {r.name: r for r in dev.all("aws:iam/role:Role")}
+    (attachment,) = dev.all("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    assert attachment.inputs["role"] == "alb-replicas-dev-execution"
+    assert not dev.all("aws:iam/rolePolicy:RolePolicy"), "no inline policy for the task role"
+    for role in roles.values():
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    task = dev.one(TASK_DEFINITION).inputs
+    assert task["executionRoleArn"] != task["taskRoleArn"]
+    assert task["taskRoleArn"].endswith("role/alb-replicas-dev-task")
+
+
+def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
+    task = dev.one(TASK_DEFINITION).inputs
+    assert (task["cpu"], task["memory"], task["networkMode"]) == ("256", "512", "awsvpc")
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
+    assert "pidMode" not in task
+    assert (prod.one(TASK_DEFINITION).inputs["cpu"], prod.one(TASK_DEFINITION).inputs["memory"]) == ("512", "1024")
+
+
+def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
+    replica = container(dev)
+    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.28.0-alpine"
+    assert (replica["user"], replica["readonlyRootFilesystem"], replica["privileged"]) == ("101:101", True, False)
+    assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
+    log = replica["logConfiguration"]
+    assert log["logDriver"] == "awslogs"
+    assert log["options"]["awslogs-group"] == "alb-replicas-dev-logs"
+    assert log["options"]["awslogs-region"] == "us-east-1"
+    retention = dev.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"]
+    assert retention == 7
+
+
+def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
+    deployment = declare_stack("dev", containerPort=9000, healthCheckPath="/ready")
+    replica = container(deployment)
+    (variable,) = replica["environment"]
+    assert variable["name"] == CONFIG_ENV_VAR
+    assert "listen 9000;" in variable["value"] and "location = /ready" in variable["value"]
+    assert replica["command"][:2] == ["/bin/sh", "-c"] and "nginx" in replica["command"][2]
+    assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
+
+
+def test_another_image_keeps_its_own_command():
+    replica = container(declare_stack("dev", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:2.1.0"))
+    assert "command" not in replica and "environment" not in replica
+
+
+def test_cluster_has_container_insights(dev):
+    assert dev.one("aws:ecs/cluster:Cluster").inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+def test_every_child_is_parented_to_its_component(prod):
+    components = {r.urn for r in prod.resources if r.type.startswith("alb-replicas:")}
+    for resource in prod.resources:
+        if resource.type.startswith("alb-replicas:"):
+            assert resource.parent.endswith("pulumi:pulumi:Stack::alb-replicas-prod")
+        else:
+            assert resource.parent in components, f"{resource.urn} is not inside a component"
+
+
+# --- the exports -------------------------------------------------------------------------------
+
+
+def test_dev_exports_what_verify_and_a_person_need(dev):
+    exports = dev.exports
+    assert exports["url"] == f"http://{exports['dns_name']}"
+    assert exports["dns_name"].endswith(".elb.amazonaws.com")
+    assert (exports["replicas"], exports["max_replicas"], exports["algorithm"]) == (3, 3, "round_robin")
+    assert exports["replica_subnets"] == {"10.0.0.0/18": "us-east-1a", "10.0.64.0/18": "us-east-1b"}
+    assert exports["cluster_name"] == "alb-replicas-dev-cluster"
+    assert exports["service_name"] == "alb-replicas-dev-service"
+    assert exports["target_group_arn"].startswith("arn:")
+    assert exports["url"] in exports["next_steps"]
+    assert all(" " not in key for key in exports)
+
+
+def test_prod_exports_the_private_subnets_for_per_zone_counts(prod):
+    assert sorted(prod.exports["replica_subnets"].values()) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    vpc_specs = prod.one(VPC).inputs["subnetSpecs"]
+    assert sorted(prod.exports["replica_subnets"]) == sorted(vpc_specs[1]["cidrBlocks"])
+
+
+# --- HTTPS on a domain -------------------------------------------------------------------------
+
+
+def test_https_listener_uses_a_validated_certificate_and_current_tls(prod):
+    https = prod.one(LISTENER, "alb-replicas-prod-https").inputs
+    assert (https["port"], https["protocol"], https["sslPolicy"]) == (443, "HTTPS", TLS_POLICY)
+    validation = prod.one("aws:acm/certificateValidation:CertificateValidation").inputs
+    assert https["certificateArn"] == validation["certificateArn"]
+    (action,) = https["defaultActions"]
+    assert action["type"] == "forward"
+    certificate = prod.one("aws:acm/certificate:Certificate").inputs
+    assert (certificate["domainName"], certificate["validationMethod"]) == ("app.example.com", "DNS")
+
+
+def test_http_redirects_to_https_with_301(prod):
+    http = prod.one(LISTENER, "alb-replicas-prod-http").inputs
+    (action,) = http["defaultActions"]
+    assert action == {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+    assert sorted(r.inputs["fromPort"] for r in prod.all(INGRESS) if r.inputs.get("cidrIpv4")) == [80, 443]
+
+
+def test_domain_points_at_the_alb_and_becomes_the_url(prod):
+    records = {r.name: r.inputs for r in prod.all("aws:route53/record:Record")}
+    alias = records["alb-replicas-prod-alias"]
+    assert (alias["name"], alias["type"], alias["zoneId"]) == ("app.example.com", "A", HOSTED_ZONE_ID)
+    assert alias["aliases"][0]["name"] == prod.exports["dns_name"]
+    validation = records["alb-replicas-prod-cert-validation"]
+    assert validation["type"] == "CNAME" and validation["zoneId"] == HOSTED_ZONE_ID
+    assert prod.exports["url"] == "https://app.example.com"
+
+
+def test_service_waits_for_both_listeners_with_https(prod):
+    service = prod.one(SERVICE)
+    assert {listener.urn for listener in prod.all(LISTENER)} <= set(service.dependencies)
+
+
+def test_without_domain_prod_serves_http_on_the_alb_name():
+    deployment = declare_stack("prod", domain=None, zone=None)
+    assert deployment.exports["url"] == f"http://{deployment.exports['dns_name']}"
+    assert not deployment.all("aws:acm/certificate:Certificate")
+    assert [r.inputs["port"] for r in deployment.all(LISTENER)] == [80]
+
+
+# --- autoscaling -------------------------------------------------------------------------------
+
+
+def test_prod_scales_on_requests_per_target_and_cpu(prod):
+    target = prod.one("aws:appautoscaling/target:Target").inputs
+    assert (target["minCapacity"], target["maxCapacity"]) == (3, 9)
+    assert target["resourceId"] == "service/alb-replicas-prod-cluster/alb-replicas-prod-service"
+    policies = {
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
+            "predefinedMetricType"
+        ]: p.inputs["targetTrackingScalingPolicyConfiguration"]
+        for p in prod.all("aws:appautoscaling/policy:Policy")
+    }
+    requests = policies["ALBRequestCountPerTarget"]
+    assert requests["targetValue"] == 1000
+    assert requests["predefinedMetricSpecification"]["resourceLabel"] == (
+        "app/alb-replicas-prod-alb/50dc6c495c0c9188/targetgroup/alb-replicas-prod-tg/73e2d6bc24d8a067"
+    )
+    assert policies["ECSServiceAverageCPUUtilization"]["targetValue"] == 60
+    for policy in policies.values():
+        assert policy["scaleInCooldown"] > policy["scaleOutCooldown"], "scale in slower than out"
+
+
+def test_autoscaled_service_count_is_left_to_autoscaling(prod, dev):
+    assert prod.one(SERVICE).ignore_changes == ["desiredCount"]
+    assert dev.one(SERVICE).ignore_changes == []
+    assert not dev.all("aws:appautoscaling/target:Target"), "maxReplicas unset means no autoscaling"
+
+
+# --- guardrails --------------------------------------------------------------------------------
+
+
+def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
+    alb = prod.one(ALB).inputs
+    assert alb["enableDeletionProtection"] is True
+    assert alb["accessLogs"] == {"enabled": True, "bucket": "alb-replicas-prod-access-logs-bucket", "prefix": "alb"}
+    block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[flag] for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    encryption = prod.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    ownership = prod.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert rule["expiration"]["days"] == 90 and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+
+
+def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):
+    policy = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    allow, deny = policy["Statement"]
+    assert allow["Principal"]["Service"] == "logdelivery.elasticloadbalancing.amazonaws.com"
+    assert allow["Principal"]["AWS"] == "arn:aws:iam::127311923021:root"
+    assert allow["Resource"].endswith("/alb/AWSLogs/123456789012/*")
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_alb_waits_for_the_log_bucket_policy(prod):
+    alb = prod.one(ALB)
+    policy = prod.one("aws:s3/bucketPolicy:BucketPolicy")
+    assert policy.urn in alb.dependencies, "AWS checks write access when logging is turned on"
+
+
+# --- bad config --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"replicas": 0}, "replicas: 0 is out of range; allowed: 1 to 100"),
+        ({"algorithm": "least_connections"}, "algorithm: 'least_connections' is not allowed"),
+        ({"azCount": 1}, "azCount: 1 is out of range; allowed: 2 to 6"),
+        ({"memory": 4096}, "memory: 4096 MiB is not a Fargate pair with cpu 256"),
+        ({"maxReplicas": 2}, "maxReplicas: 2 is below replicas (3)"),
+        ({"domain": "app.example.org", "zone": "example.com"}, "domain: 'app.example.org' is outside zone"),
+    ],
+)
+def test_bad_config_fails_before_any_resource_is_declared(overrides, message):
+    deployment = declare_stack("dev", **overrides)
+    assert isinstance(deployment.error, pulumi.RunError)
+    assert message in str(deployment.error)
+    assert deployment.resources == [], "nothing may be declared"
+
+
+def test_more_zones_than_the_region_has_is_a_clear_error():
+    deployment = declare_stack("dev", azCount=5)
+    assert "azCount: 5 zones asked for, but the region has 4" in str(deployment.error)
+
+
+def test_long_stack_name_still_gives_names_aws_accepts():
+    deployment = declare_stack("dev", namePrefix=None)
+    assert deployment.one(ALB).name == "alb-replicas-dev-alb"
+    long_stack = declare_stack("dev", namePrefix="x" * 20)
+    assert len(long_stack.one(ALB).name) + len("-1234567") <= 32
+    assert len(long_stack.one(TARGET_GROUP).name) + len("-1234567") <= 32

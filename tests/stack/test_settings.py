@@ -1,0 +1,146 @@
+"""settings.py: every key parsed, defaulted and checked once, every bad value named with what is allowed."""
+
+import pytest
+import yaml
+
+import settings
+from components.errors import SettingsError
+from components.load_balancer import NAME_MAX, name_problem
+
+
+def parse(**raw: object) -> settings.StackSettings:
+    return settings.parse_settings(raw, project="alb-replicas", stack="dev")
+
+
+def test_defaults_come_from_pulumi_yaml():
+    declared = yaml.safe_load((settings.PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    parsed = parse()
+    assert parsed.replicas == declared["replicas"]["default"] == 2
+    assert parsed.algorithm == declared["algorithm"]["default"] == "round_robin"
+    assert parsed.container_port == declared["containerPort"]["default"]
+    assert parsed.max_replicas == parsed.replicas, "unset maxReplicas means no autoscaling"
+    assert parsed.name_prefix == "alb-replicas-dev"
+    assert not parsed.autoscaling and not parsed.https and parsed.serves_nginx_contract
+
+
+def test_every_key_has_a_type_and_a_description():
+    for key, spec in settings.config_schema().items():
+        assert spec["type"] in ("string", "integer", "boolean"), key
+        assert len(spec["description"]) > 20, key
+
+
+def test_stack_files_parse():
+    dev = settings.from_stack_file("dev")
+    prod = settings.from_stack_file("prod")
+    assert (dev.replicas, dev.nat_gateways, dev.replicas_in_private_subnets) == (3, "none", False)
+    assert (prod.nat_gateways, prod.az_count, prod.replicas_in_private_subnets) == ("onePerAz", 3, True)
+    assert prod.autoscaling and prod.access_logs and prod.deletion_protection and prod.https
+
+
+def test_strings_from_the_cli_are_converted():
+    parsed = parse(replicas="4", containerInsights="false", maxReplicas=" 8 ")
+    assert (parsed.replicas, parsed.container_insights, parsed.max_replicas) == (4, False, 8)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"replicas": 0}, "replicas: 0 is out of range; allowed: 1 to 100"),
+        ({"replicas": 101}, "replicas: 101 is out of range; allowed: 1 to 100"),
+        ({"replicas": "three"}, "replicas: 'three' is not a whole number"),
+        (
+            {"algorithm": "fastest"},
+            "algorithm: 'fastest' is not allowed; allowed: round_robin, least_outstanding_requests, weighted_random",
+        ),
+        ({"azCount": 1}, "azCount: 1 is out of range; allowed: 2 to 6"),
+        ({"natGateways": "two"}, "natGateways: 'two' is not allowed; allowed: none, single, onePerAz"),
+        ({"cpu": 300}, "cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024"),
+        (
+            {"cpu": 256, "memory": 4096},
+            "memory: 4096 MiB is not a Fargate pair with cpu 256; allowed with cpu 256: 512 to 2048 MiB",
+        ),
+        ({"containerPort": 80}, "containerPort: 80 is out of range; allowed: 1024 to 65535"),
+        ({"containerPort": 70000}, "containerPort: 70000 is out of range; allowed: 1024 to 65535"),
+        ({"healthCheckPath": "health"}, "healthCheckPath: 'health' must start with '/'"),
+        (
+            {"healthCheckIntervalSeconds": 5, "healthCheckTimeoutSeconds": 5},
+            "healthCheckTimeoutSeconds: 5 must be below healthCheckIntervalSeconds (5)",
+        ),
+        ({"healthyThreshold": 1}, "healthyThreshold: 1 is out of range; allowed: 2 to 10"),
+        ({"deregistrationDelaySeconds": -1}, "deregistrationDelaySeconds: -1 is out of range; allowed: 0 to 3600"),
+        ({"logRetentionDays": 10}, "logRetentionDays: 10 is not allowed; allowed: 1, 3, 5, 7, 14"),
+        ({"image": "nginx"}, "image: 'nginx' pins nothing"),
+        ({"image": "public.ecr.aws/docker/library/nginx:latest"}, "pins nothing"),
+        ({"vpcCidr": "10.0.0.1/16"}, "vpcCidr: '10.0.0.1/16' is not an IPv4 network"),
+        ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr: '10.0.0.0/8' must be an IPv4 network with a prefix from /16 to /24"),
+        ({"containerUser": "0:0"}, "containerUser: '0:0' must be a numeric non-root uid"),
+        ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
+        ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
+        ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
+        ({"replicas": 4, "maxReplicas": 3}, "maxReplicas: 3 is below replicas (4); allowed: 4 to 100"),
+        ({"domain": "app.example.com"}, "zone: unset, but domain and zone go together"),
+        (
+            {"domain": "app.example.com", "zone": "example.org"},
+            "domain: 'app.example.com' is outside zone 'example.org'",
+        ),
+        ({"domain": "app..example.com", "zone": "example.com"}, "domain: 'app..example.com' is not a DNS name"),
+        ({"domain": "App_1.example.com", "zone": "example.com"}, "domain: 'App_1.example.com' is not a DNS name"),
+        ({"cpuTargetPercent": 95}, "cpuTargetPercent: 95 is out of range; allowed: 10 to 90"),
+        ({"replicaz": 3}, "replicaz: unknown setting; known settings: accessLogRetentionDays"),
+    ],
+)
+def test_bad_value_is_named_with_what_is_allowed(raw, expected):
+    with pytest.raises(SettingsError) as caught:
+        parse(**raw)
+    assert expected in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as caught:
+        parse(replicas=0, algorithm="fastest", azCount=1)
+    message = str(caught.value)
+    assert message.startswith("invalid stack settings:")
+    assert all(key in message for key in ("replicas: 0", "algorithm: 'fastest'", "azCount: 1"))
+
+
+def test_domain_may_be_the_zone_apex_or_inside_it():
+    assert parse(domain="example.com", zone="example.com").https
+    assert parse(domain="a.b.example.com", zone="example.com").domain == "a.b.example.com"
+
+
+def test_image_pinned_by_digest_is_accepted():
+    digest = "sha256:" + "a" * 64
+    assert parse(image=f"public.ecr.aws/docker/library/nginx@{digest}").serves_nginx_contract
+    assert not parse(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1.2.3").serves_nginx_contract
+
+
+@pytest.mark.parametrize(
+    ("project", "stack"),
+    [
+        ("alb-replicas", "my-very-long-feature-branch-name"),
+        ("a_project.with.dots", "feature/ABC_123.long-long-long"),
+        ("p" * 60, "s"),
+        ("alb-replicas", "---"),
+    ],
+)
+def test_long_or_odd_names_still_make_valid_aws_names(project, stack):
+    prefix = settings.default_name_prefix(project, stack)
+    assert name_problem(prefix) is None, prefix
+    assert len(prefix + "-alb" + "-1234567") <= 32
+
+
+def test_cut_names_of_different_stacks_differ():
+    first = settings.default_name_prefix("alb-replicas", "feature-branch-number-one")
+    second = settings.default_name_prefix("alb-replicas", "feature-branch-number-two")
+    assert first != second
+
+
+def test_missing_stack_file_names_the_stacks_there():
+    with pytest.raises(SettingsError, match=r"stack 'staging': no file Pulumi.staging.yaml; stacks here: dev, prod"):
+        settings.from_stack_file("staging")
+
+
+def test_unknown_key_in_a_stack_file_is_reported(tmp_path):
+    (tmp_path / "Pulumi.typo.yaml").write_text("config:\n  aws:region: us-east-1\n  alb-replicas:replica: 3\n")
+    with pytest.raises(SettingsError, match="replica: unknown setting"):
+        settings.from_stack_file("typo", project_dir=tmp_path)
