@@ -121,10 +121,10 @@ class LoadBalancer(pulumi.ComponentResource):
     request_count_label: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("alb-replicas:load_balancer:LoadBalancer", name, None, opts)
         problem = name_problem(name)
         if problem:
             raise SettingsError(f"load balancer name: {problem}")
+        super().__init__("alb-replicas:load_balancer:LoadBalancer", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         listener_ports = [443, 80] if args.https else [80]
 

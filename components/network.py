@@ -55,7 +55,7 @@ def subnet_plan(cidr_block: str, zones: list[str], private: bool) -> list[Subnet
     vpc = ipaddress.ip_network(cidr_block)
     extra_bits = math.ceil(math.log2(2 * len(zones)))
     blocks = list(vpc.subnets(prefixlen_diff=extra_bits))
-    public = [SubnetPlan("public", zone, str(block)) for zone, block in zip(zones, blocks, strict=False)]
+    public = [SubnetPlan("public", zone, str(block)) for zone, block in zip(zones, blocks[: len(zones)], strict=True)]
     if not private:
         return public
     private_blocks = blocks[len(zones) : 2 * len(zones)]
@@ -97,9 +97,9 @@ class Network(pulumi.ComponentResource):
     flow_log: aws.ec2.FlowLog | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("alb-replicas:network:Network", name, None, opts)
         if args.az_count < 2:
             raise SettingsError(f"azCount: {args.az_count} is too few; an ALB needs subnets in at least 2 zones")
+        super().__init__("alb-replicas:network:Network", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
 
         available = aws.get_availability_zones(

@@ -110,12 +110,12 @@ class ReplicaService(pulumi.ComponentResource):
     task_role: aws.iam.Role
 
     def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         problem = fargate_size_problem(args.cpu, args.memory)
         if problem:
             raise SettingsError(problem)
         if args.replicas < 1:
             raise SettingsError(f"replicas: {args.replicas} is too few; allowed: 1 or more")
+        super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
 

@@ -1,0 +1,184 @@
+"""Each component on its own, as another program would use it."""
+
+import pulumi
+import pytest
+
+from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
+from components.errors import SettingsError
+from components.load_balancer import HealthCheck, LoadBalancer, LoadBalancerArgs, name_problem
+from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
+from components.service import Container, ReplicaService, ReplicaServiceArgs, fargate_size_problem
+from tests.stack.harness import declare
+
+
+def test_subnet_plan_keeps_room_for_private_subnets_so_nat_later_renumbers_nothing():
+    zones = ["a", "b", "c"]
+    public_only = subnet_plan("10.0.0.0/16", zones, private=False)
+    with_private = subnet_plan("10.0.0.0/16", zones, private=True)
+    assert [s.cidr for s in public_only] == ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
+    assert with_private[:3] == public_only
+    assert [s.cidr for s in with_private[3:]] == ["10.0.96.0/19", "10.0.128.0/19", "10.0.160.0/19"]
+    assert [s.zone for s in with_private[3:]] == zones
+
+
+def test_smallest_vpc_with_most_zones_still_fits_aws_minimum_subnet():
+    plan = subnet_plan("10.0.0.0/24", ["a", "b", "c", "d", "e", "f"], private=True)
+    assert all(s.cidr.endswith("/28") for s in plan) and len({s.cidr for s in plan}) == 12
+
+
+def test_transform_turns_off_public_ip_on_launch_for_awsx_subnets_only():
+    opts = pulumi.ResourceOptions()
+    subnet = pulumi.ResourceTransformArgs(
+        custom=True, type_="aws:ec2/subnet:Subnet", name="s", props={"mapPublicIpOnLaunch": True}, opts=opts
+    )
+    result = no_public_ip_on_launch(subnet)
+    assert result is not None and result.props["mapPublicIpOnLaunch"] is False
+    other = pulumi.ResourceTransformArgs(custom=True, type_="aws:ec2/vpc:Vpc", name="v", props={}, opts=opts)
+    assert no_public_ip_on_launch(other) is None
+
+
+def test_network_with_single_nat_puts_replicas_in_private_subnets():
+    created = {}
+
+    def program():
+        created["network"] = Network("net", NetworkArgs(az_count=3, nat_gateways="single"))
+
+    deployment = declare(program, {})
+    vpc = deployment.one("awsx:ec2:Vpc").inputs
+    assert vpc["natGateways"] == {"strategy": "Single"}
+    assert len(vpc["subnetSpecs"]) == 2
+    network = created["network"]
+    assert network.replicas_in_private_subnets and network.zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert set(network.replica_subnet_zones.values()) == set(network.zones)
+
+
+def test_network_refuses_one_zone_before_declaring_anything():
+    deployment = declare(lambda: Network("net", NetworkArgs(az_count=1)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "azCount: 1 is too few" in str(deployment.error)
+    assert deployment.resources == []
+
+
+def load_balancer_args(**changes) -> LoadBalancerArgs:
+    base = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "target_port": 8080}
+    return LoadBalancerArgs(**{**base, **changes})
+
+
+def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
+    created = {}
+
+    def program():
+        created["lb"] = LoadBalancer(
+            "web",
+            load_balancer_args(
+                algorithm="weighted_random",
+                deregistration_delay_seconds=0,
+                health_check=HealthCheck(path="/ping", interval_seconds=10, healthy_threshold=3),
+            ),
+        )
+
+    deployment = declare(program, {})
+    group = deployment.one("aws:lb/targetGroup:TargetGroup").inputs
+    assert group["loadBalancingAlgorithmType"] == "weighted_random"
+    assert group["deregistrationDelay"] == 0
+    assert (
+        group["healthCheck"]["path"],
+        group["healthCheck"]["interval"],
+        group["healthCheck"]["healthyThreshold"],
+    ) == (
+        "/ping",
+        10,
+        3,
+    )
+    lb = created["lb"]
+    assert isinstance(lb.load_balancer, pulumi.CustomResource) and lb.listeners == [lb.listener]
+    assert lb.alias_record is None
+
+
+def test_load_balancer_refuses_a_name_too_long_for_aws():
+    deployment = declare(lambda: LoadBalancer("a-name-that-is-far-too-long", load_balancer_args()), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "load balancer name: 'a-name-that-is-far-too-long' must be 1 to 20" in str(deployment.error)
+    assert deployment.resources == []
+
+
+@pytest.mark.parametrize("name", ["web", "a" * 20, "x1-y2"])
+def test_names_that_fit(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (512, 4096), (4096, 30720), (16384, 122880)])
+def test_fargate_pairs_accepted(cpu, memory):
+    assert fargate_size_problem(cpu, memory) is None
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(256, 3072), (1024, 1024), (8192, 18432), (128, 512)])
+def test_fargate_pairs_refused(cpu, memory):
+    assert fargate_size_problem(cpu, memory) is not None
+
+
+def service_args(**changes) -> ReplicaServiceArgs:
+    base = {
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "target_group_arn": "arn:aws:elasticloadbalancing:tg",
+        "load_balancer_security_group_id": "sg-alb",
+        "listeners": [],
+        "container": Container(image="public.ecr.aws/docker/library/nginx:1.28.0-alpine", port=8080),
+    }
+    return ReplicaServiceArgs(**{**base, **changes})
+
+
+def test_service_alone_exposes_its_children():
+    created = {}
+
+    def program():
+        created["service"] = ReplicaService("api", service_args(replicas=4, cpu=1024, memory=2048))
+
+    deployment = declare(program, {})
+    service = created["service"]
+    for child in (
+        "cluster",
+        "service",
+        "task_definition",
+        "security_group",
+        "log_group",
+        "execution_role",
+        "task_role",
+    ):
+        assert isinstance(getattr(service, child), pulumi.CustomResource), child
+    assert deployment.one("aws:ecs/service:Service").inputs["desiredCount"] == 4
+    assert deployment.one("aws:ecs/service:Service").inputs["networkConfiguration"]["assignPublicIp"] is False
+
+
+def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything():
+    deployment = declare(lambda: ReplicaService("api", service_args(cpu=256, memory=4096)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "memory: 4096 MiB is not a Fargate pair with cpu 256" in str(deployment.error)
+    assert deployment.resources == []
+
+
+def test_autoscaling_alone():
+    deployment = declare(
+        lambda: ServiceAutoscaling(
+            "api",
+            ServiceAutoscalingArgs(
+                cluster_name="c",
+                service_name="s",
+                request_count_label="app/a/1/targetgroup/t/2",
+                min_replicas=2,
+                max_replicas=6,
+                requests_per_target=500,
+                cpu_target_percent=50,
+            ),
+        ),
+        {},
+    )
+    target = deployment.one("aws:appautoscaling/target:Target").inputs
+    assert (target["resourceId"], target["minCapacity"], target["maxCapacity"]) == ("service/c/s", 2, 6)
+    assert target["scalableDimension"] == "ecs:service:DesiredCount"
+    values = sorted(
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["targetValue"]
+        for p in deployment.all("aws:appautoscaling/policy:Policy")
+    )
+    assert values == [50, 500]
