@@ -1,0 +1,1 @@
+"""The stack's guardrails: AWS FSBP controls as pure rules (`policy.rules`), run by CrossGuard (`__main__.py`)."""
