@@ -1,0 +1,52 @@
+"""Fixtures of the rehearsal tests: a resolver that never leaves the machine, a shared even rehearsal."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rehearsal_helpers import quick_plan
+
+from rehearsal import Rehearsal, Running
+
+
+def _loopback_only(host: Any) -> None:
+    """Let numeric loopback addresses through; every name and every other address fails as unknown."""
+    if host in (None, ""):
+        return
+    try:
+        address = ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host)
+    except ValueError:
+        raise socket.gaierror(
+            socket.EAI_NONAME, f"test resolver: {host!r} is not resolved (tests query no DNS)"
+        ) from None
+    if not address.is_loopback:
+        raise socket.gaierror(socket.EAI_NONAME, f"test resolver: {host} is not loopback (tests stay on 127.0.0.0/8)")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test in this folder can make a DNS query or reach past loopback through the resolver."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_gethostbyname = socket.gethostbyname
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        _loopback_only(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def gethostbyname(host: str) -> str:
+        _loopback_only(host)
+        return real_gethostbyname(host)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", gethostbyname)
+
+
+@pytest.fixture(scope="session")
+def even_rehearsal() -> Iterator[Running]:
+    """Three replicas over two zones behind HAProxy's round robin; shared, so no test may change it."""
+    with Rehearsal(quick_plan(3)) as running:
+        yield running
