@@ -65,30 +65,25 @@ def planned_resource(resource: PolicyResource) -> PlannedResource:
     )
 
 
+def violations(rule: Rule, args: ResourceValidationArgs | StackValidationArgs) -> list[str]:
+    """The rule's messages for what the engine hands a resource policy or a stack policy."""
+    if isinstance(rule, ResourceRule):
+        return rule(args.resource_type, plain(args.props))
+    return rule([planned_resource(r) for r in args.resources])
+
+
 def to_policy(rule: Rule) -> Policy:
     """One rule as a mandatory policy named by the rule's id; its description starts with the control id."""
-    description = f"{rule.control}: {rule.description}."
-    if isinstance(rule, ResourceRule):
 
-        def validate_resource(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-            for message in rule(args.resource_type, plain(args.props)):
-                report_violation(message, None)
-
-        return ResourceValidationPolicy(
-            name=rule.id,
-            description=description,
-            validate=validate_resource,
-            enforcement_level=EnforcementLevel.MANDATORY,
-        )
-
-    def validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for message in rule([planned_resource(r) for r in args.resources]):
+    def validate(args: Any, report_violation: ReportViolation) -> None:
+        for message in violations(rule, args):
             report_violation(message, None)
 
-    return StackValidationPolicy(
+    policy_class = ResourceValidationPolicy if isinstance(rule, ResourceRule) else StackValidationPolicy
+    return policy_class(
         name=rule.id,
-        description=description,
-        validate=validate_stack,
+        description=f"{rule.control}: {rule.description}.",
+        validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY,
     )
 

@@ -486,7 +486,7 @@ def _bucket_companion(types: frozenset[str], what: str, problem: Verdict, inline
             if companions and any(found is None for _, found in problems):
                 continue
             if not companions:
-                messages.append(f"bucket {_label(bucket)} has no {what}{inline_problem}")
+                messages.append(f"bucket {_label(bucket)} has no {what}{inline_problem}; declare one")
             messages += [f"bucket {_label(bucket)}: {c.name!r} {found}" for c, found in problems]
         return messages
 
