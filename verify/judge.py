@@ -13,7 +13,6 @@ The floor of 300 keeps small deployments (k <= 2) well above 90 %.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,10 +38,13 @@ PATTERN_UNKNOWN = "unknown"
 # A connection needs this many answers before "it only ever saw one replica" means anything.
 _STICKY_MIN_ANSWERS = 5
 _STICKY_CONNECTION_SHARE = 0.9
-# Repeats (same replica twice in a row through one node) below this fraction of what a random
-# balancer would give read as a rotation.
-_ROTATION_REPEAT_RATIO = 0.5
-_MIN_PAIRS_FOR_PATTERN = 20
+# The order of answers through one node is judged in runs (blocks) of this many answers per replica:
+# long enough that the few answers the client's own timing reorders across a block's edge barely
+# matter, short enough for several blocks. Counts within blocks steadier than a random balancer
+# gives them with this small a probability read as a rotation.
+_ROTATION_BLOCK_PER_REPLICA = 10
+_MIN_BLOCKS = 3
+_ROTATION_ALPHA = 0.001
 # Beyond this many replicas the sentence gives a range instead of every count.
 _LISTED_COUNTS = 6
 
@@ -282,26 +284,34 @@ def balancer_pattern(tally: Tally, expected: int) -> tuple[str, str]:
             f"{single_replica_connections} of {len(long_connections)} connections kept getting the same replica"
         )
 
-    # Each balancer node keeps its own rotation, so repeats are counted node by node, in send order.
+    # Each balancer node keeps its own rotation, so the order is judged node by node, in send order.
     by_node: dict[str, list[tuple[float, str]]] = {}
     for log in tally.connections:
         by_node.setdefault(log.address, []).extend(zip(log.sent_at, log.replicas, strict=True))
-    pairs = repeats = 0
+    block = max(2 * len(seen), min(_ROTATION_BLOCK_PER_REPLICA * len(seen), tally.answers // _MIN_BLOCKS))
+    total = tally.answers
+    shares = {replica: tally.counts[replica] / total for replica in seen}
+    statistic = 0.0
+    blocks = 0
     for answers in by_node.values():
         answers.sort()
-        pairs += len(answers) - 1
-        repeats += sum(1 for before, after in itertools.pairwise(answers) if before[1] == after[1])
-    if pairs < _MIN_PAIRS_FOR_PATTERN:
-        return PATTERN_UNKNOWN, f"too few answers ({pairs + len(by_node)}) to tell the order"
-    total = tally.answers
-    random_repeats = sum((count / total) ** 2 for count in tally.counts.values())
-    repeat_rate = repeats / pairs
+        for start in range(0, len(answers) - block + 1, block):
+            in_block = Counter(replica for _, replica in answers[start : start + block])
+            statistic += sum(
+                (in_block[replica] - block * share) ** 2 / (block * share) for replica, share in shares.items()
+            )
+            blocks += 1
+    if blocks < _MIN_BLOCKS:
+        return PATTERN_UNKNOWN, f"too few answers ({total}) to tell the order"
+    # Against a random balancer each block's statistic is chi-square with k - 1 df: the ratio is about 1.
+    # A rotation keeps every run of `block` answers almost exactly in proportion: near 0.
+    df = blocks * (len(seen) - 1)
     evidence = (
-        f"{repeat_rate:.0%} of answers came from the same replica as the one before through the same node"
-        f" (a random balancer: {random_repeats:.0%})"
+        f"in runs of {block} answers in a row through one node, the counts varied {statistic / df:.2f}x"
+        " as much as a random balancer's do"
     )
-    if repeat_rate < _ROTATION_REPEAT_RATIO * random_repeats:
-        return PATTERN_ROUND_ROBIN, evidence
+    if 1 - chi_square_sf(statistic, df) < _ROTATION_ALPHA:
+        return PATTERN_ROUND_ROBIN, evidence + " (steadier than chance)"
     return PATTERN_RANDOM, evidence
 
 

@@ -1,0 +1,82 @@
+"""The Pulumi stack's outputs, for a run without a URL: `pulumi stack output --json [--stack NAME]`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from verify.errors import CouldNotMeasure
+
+PULUMI_TIMEOUT_S = 120
+_GIVE_URL = "or give the URL: python -m verify http://<load balancer name>/"
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """What verify reads from the stack: where to send requests and what a healthy split looks like."""
+
+    url: str
+    replicas: int | None
+    max_replicas: int | None
+    algorithm: str | None
+    subnets: tuple[tuple[str, str], ...]  # (CIDR, zone name) of the replicas' subnets
+
+
+def read_stack_outputs(stack: str | None = None, run: Runner = subprocess.run) -> StackOutputs:
+    """The current (or named) stack's outputs; CouldNotMeasure says what to do when there are none."""
+    command = ["pulumi", "stack", "output", "--json", *(["--stack", stack] if stack else [])]
+    which = f"stack {stack}" if stack else "the current stack"
+    try:
+        finished = run(command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        raise CouldNotMeasure(f"the pulumi CLI is not installed (or not on PATH): install it, {_GIVE_URL}") from None
+    except subprocess.TimeoutExpired:
+        raise CouldNotMeasure(f"pulumi stack output took longer than {PULUMI_TIMEOUT_S} s; {_GIVE_URL}") from None
+    if finished.returncode != 0:
+        lines = [line.strip() for line in (finished.stderr or "").splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit code {finished.returncode}"
+        raise CouldNotMeasure(
+            f"pulumi stack output failed for {which}: {detail}; select a stack with --stack, {_GIVE_URL}"
+        )
+    try:
+        outputs = json.loads(finished.stdout or "{}")
+    except ValueError:
+        raise CouldNotMeasure(f"pulumi stack output printed something that is not JSON; {_GIVE_URL}") from None
+    if not isinstance(outputs, dict) or not outputs:
+        raise CouldNotMeasure(f"{which} has no outputs: run pulumi up first, {_GIVE_URL}")
+    return parse_outputs(outputs, which)
+
+
+def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> StackOutputs:
+    url = outputs.get("url")
+    if not isinstance(url, str) or not url:
+        raise CouldNotMeasure(f"{which} has no 'url' output (outputs: {', '.join(sorted(outputs))}); {_GIVE_URL}")
+    subnets = outputs.get("replica_subnets") or {}
+    if not isinstance(subnets, dict) or not all(isinstance(zone, str) for zone in subnets.values()):
+        raise CouldNotMeasure(f"{which}'s 'replica_subnets' output must map CIDR to zone name, not {subnets!r}")
+    algorithm = outputs.get("algorithm")
+    return StackOutputs(
+        url=url,
+        replicas=_count(outputs, "replicas", which),
+        max_replicas=_count(outputs, "max_replicas", which),
+        algorithm=algorithm if isinstance(algorithm, str) else None,
+        subnets=tuple((str(cidr), zone) for cidr, zone in subnets.items()),
+    )
+
+
+def _count(outputs: dict[str, object], key: str, which: str) -> int | None:
+    value = outputs.get(key)
+    if value is None:
+        return None
+    # Pulumi may hand numbers back as floats (3.0) or, from some programs, as strings ("3").
+    try:
+        count = int(float(str(value)))
+    except ValueError:
+        raise CouldNotMeasure(f"{which}'s {key!r} output must be a whole number, not {value!r}") from None
+    if count < 1:
+        raise CouldNotMeasure(f"{which}'s {key!r} output must be at least 1, not {value!r}")
+    return count
