@@ -1,0 +1,42 @@
+"""The README stays true to the code: every config key with its default, and the set-up commands."""
+
+import re
+from pathlib import Path
+
+import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def config_rows() -> dict[str, list[str]]:
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"^\| `([A-Za-z]+)` \| (.+)\|$", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in match.group(2).split("|")]
+    return rows
+
+
+def test_every_config_key_is_in_the_readme_with_its_type_and_default():
+    rows = config_rows()
+    for key, spec in settings.config_schema().items():
+        assert key in rows, f"README's configuration table lacks {key}"
+        kind, default = rows[key][0], rows[key][1]
+        assert kind == spec["type"], key
+        if "default" in spec:
+            shown = str(spec["default"]).lower() if isinstance(spec["default"], bool) else str(spec["default"])
+            assert default == f"`{shown}`", f"{key}: README says {default}, Pulumi.yaml says {shown}"
+
+
+def test_readme_lists_no_key_the_program_does_not_have():
+    known = set(settings.config_schema())
+    assert set(config_rows()) <= known
+
+
+def test_the_two_setup_commands_exist_and_ci_runs_the_test_one():
+    assert "make rehearsal" in README and "make test" in README
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^rehearsal: deps$", makefile, re.M) and re.search(r"^test: deps lint$", makefile, re.M)
+    assert "make test" in (ROOT / ".ci/run").read_text()
