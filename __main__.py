@@ -12,7 +12,7 @@ from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
 from components.errors import SettingsError
-from components.load_balancer import AccessLogs, HealthCheck, Https, LoadBalancer, LoadBalancerArgs
+from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.service import Container, ReplicaService, ReplicaServiceArgs
 
@@ -55,13 +55,7 @@ def main() -> None:
             vpc_id=network.vpc_id,
             subnet_ids=network.public_subnet_ids,
             target_port=settings.container_port,
-            health_check=HealthCheck(
-                path=settings.health_check_path,
-                interval_seconds=settings.health_check_interval_seconds,
-                timeout_seconds=settings.health_check_timeout_seconds,
-                healthy_threshold=settings.healthy_threshold,
-                unhealthy_threshold=settings.unhealthy_threshold,
-            ),
+            health_check=settings.health_check,
             algorithm=settings.algorithm,
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
             https=https,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from components.errors import SettingsError
-from components.load_balancer import NAME_MAX, name_problem
+from components.load_balancer import NAME_MAX, HealthCheck, name_problem
 from components.service import fargate_size_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -101,6 +101,17 @@ class StackSettings:
     def replicas_in_private_subnets(self) -> bool:
         """Private subnets need a NAT gateway to pull images; without one, replicas go public."""
         return self.nat_gateways != "none"
+
+    @property
+    def health_check(self) -> HealthCheck:
+        """How the load balancer (or the rehearsal's HAProxy) probes each replica."""
+        return HealthCheck(
+            path=self.health_check_path,
+            interval_seconds=self.health_check_interval_seconds,
+            timeout_seconds=self.health_check_timeout_seconds,
+            healthy_threshold=self.healthy_threshold,
+            unhealthy_threshold=self.unhealthy_threshold,
+        )
 
     @property
     def autoscaling(self) -> bool:
