@@ -99,7 +99,8 @@ SECURITY_GROUP_RULE: Final = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE: Final = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE: Final = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SECURITY_GROUP_INGRESS: Final = frozenset({SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE})
-SECURITY_GROUP_ANY: Final = SECURITY_GROUP_INGRESS | {EGRESS_RULE}
+SECURITY_GROUP_EGRESS: Final = frozenset({SECURITY_GROUP, SECURITY_GROUP_RULE, EGRESS_RULE})
+SECURITY_GROUP_ANY: Final = SECURITY_GROUP_INGRESS | SECURITY_GROUP_EGRESS
 DEFAULT_SECURITY_GROUP: Final = frozenset({"aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"})
 SUBNET: Final = frozenset({"aws:ec2/subnet:Subnet"})
 VPC: Final = "aws:ec2/vpc:Vpc"
@@ -136,7 +137,7 @@ CREDENTIAL_NAME_PARTS: Final = ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_T
 # --- reading props -----------------------------------------------------------------------------------
 
 
-def get(props: Any, path: str) -> Any:
+def _get(props: Any, path: str) -> Any:
     """The value at a dotted path; `UNKNOWN` if any step is unknown, None if any step is absent."""
     value = props
     for key in path.split("."):
@@ -165,13 +166,15 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _setting(path: str, ok: Callable[[Any], bool], fix: str, when: Callable[[Mapping], bool] | None = None):
+def _setting(
+    path: str, ok: Callable[[Any], bool], fix: str, when: Callable[[Mapping], bool] | None = None
+) -> ResourceCheck:
     """A check that the value at `path` is `ok`; absent values are `None` (fix should name the default)."""
 
     def check(resource_type: str, props: Mapping[str, Any]) -> list[str]:
         if when is not None and not when(props):
             return []
-        value = get(props, path)
+        value = _get(props, path)
         if value is UNKNOWN or ok(value):
             return []
         return [f"{path} is {_show(value)}; set {fix}"]
@@ -180,7 +183,7 @@ def _setting(path: str, ok: Callable[[Any], bool], fix: str, when: Callable[[Map
 
 
 def _is_application_lb(props: Mapping[str, Any]) -> bool:
-    return get(props, "loadBalancerType") in (None, UNKNOWN, "application")
+    return _get(props, "loadBalancerType") in (None, UNKNOWN, "application")
 
 
 # --- load balancer and listeners ---------------------------------------------------------------------
@@ -189,20 +192,20 @@ def _is_application_lb(props: Mapping[str, Any]) -> bool:
 def _access_logs(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if not _is_application_lb(props):
         return []
-    enabled, bucket = get(props, "accessLogs.enabled"), get(props, "accessLogs.bucket")
+    enabled, bucket = _get(props, "accessLogs.enabled"), _get(props, "accessLogs.bucket")
     if (enabled is True or enabled is UNKNOWN) and (bucket is UNKNOWN or bucket):
         return []
     return [
-        f"accessLogs is {_show(get(props, 'accessLogs'))}; set access_logs=aws.lb.LoadBalancerAccessLogsArgs("
+        f"accessLogs is {_show(_get(props, 'accessLogs'))}; set access_logs=aws.lb.LoadBalancerAccessLogsArgs("
         "bucket=<log bucket>, prefix=..., enabled=True)"
     ]
 
 
 def _two_subnets(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    subnets, mappings = _items(get(props, "subnets")), _items(get(props, "subnetMappings"))
+    subnets, mappings = _items(_get(props, "subnets")), _items(_get(props, "subnetMappings"))
     if subnets is UNKNOWN or mappings is UNKNOWN:
         return []
-    subnet_ids = subnets or [get(mapping, "subnetId") for mapping in mappings]
+    subnet_ids = subnets or [_get(mapping, "subnetId") for mapping in mappings]
     # Unknown ids count one each: they are distinct subnets the preview cannot name yet.
     count = len({s for s in subnet_ids if s is not UNKNOWN}) + sum(s is UNKNOWN for s in subnet_ids)
     if count >= 2:
@@ -214,28 +217,28 @@ _REDIRECT_TO_HTTPS: Final = {"port": "443", "protocol": "HTTPS", "statusCode": "
 
 
 def _redirects_to_https(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    if get(props, "protocol") not in (None, "HTTP"):  # None: an ALB listener's default protocol is HTTP
+    if _get(props, "protocol") not in (None, "HTTP"):  # None: an ALB listener's default protocol is HTTP
         return []
-    actions = _items(get(props, "defaultActions"))
+    actions = _items(_get(props, "defaultActions"))
     if actions is UNKNOWN:
         return []
     for action in actions:
         if action is UNKNOWN:
             return []
-        redirect = get(action, "redirect")
-        if get(action, "type") == "redirect" and all(
-            get(redirect, key) in (want, UNKNOWN) for key, want in _REDIRECT_TO_HTTPS.items()
+        redirect = _get(action, "redirect")
+        if _get(action, "type") == "redirect" and all(
+            _get(redirect, key) in (want, UNKNOWN) for key, want in _REDIRECT_TO_HTTPS.items()
         ):
             return []
-    shown = [{"type": get(a, "type"), "redirect": get(a, "redirect")} for a in actions]
+    shown = [{"type": _get(a, "type"), "redirect": _get(a, "redirect")} for a in actions]
     return [
-        f"HTTP listener on port {_show(get(props, 'port'))} has default actions {shown!r}; set default_actions="
+        f"HTTP listener on port {_show(_get(props, 'port'))} has default actions {shown!r}; set default_actions="
         '[{"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}}]'
     ]
 
 
 def _https_listener(props: Mapping[str, Any]) -> bool:
-    return get(props, "protocol") == "HTTPS"
+    return _get(props, "protocol") == "HTTPS"
 
 
 # --- ECS ------------------------------------------------------------------------------------------------
@@ -248,16 +251,16 @@ def _each_container(problem: ContainerProblem) -> ResourceCheck:
     """A check that runs `problem` on every container of a task definition's containerDefinitions JSON."""
 
     def check(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-        raw = get(props, "containerDefinitions")
+        raw = _get(props, "containerDefinitions")
         if raw is UNKNOWN or raw is None:
             return []
         try:
             containers = _items(json.loads(raw) if isinstance(raw, str) else raw)
-        except ValueError as error:
-            containers = error
-        if not isinstance(containers, list):  # ECS would refuse it too; fail closed rather than pass it
+        except ValueError:
+            containers = UNKNOWN
+        if containers is UNKNOWN:  # ECS would refuse it too; fail closed rather than pass it
             return [
-                f"containerDefinitions is not a JSON list ({containers}); set container_definitions=json.dumps([...])"
+                f"containerDefinitions is not a JSON list: {raw!r:.80}; set container_definitions=json.dumps([...])"
             ]
         messages = []
         for container in containers:
@@ -295,7 +298,7 @@ def _credentials_in_environment(container: Mapping[str, Any]) -> str | None:
 
 
 def _no_log_configuration(container: Mapping[str, Any]) -> str | None:
-    if get(container, "logConfiguration.logDriver"):
+    if _get(container, "logConfiguration.logDriver"):
         return None
     return (
         f'has "logConfiguration": {_show(container.get("logConfiguration"))}; set "logConfiguration": '
@@ -311,10 +314,10 @@ def _root_user(container: Mapping[str, Any]) -> str | None:
 
 
 def _container_insights(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    settings = _items(get(props, "settings"))
+    settings = _items(_get(props, "settings"))
     if settings is UNKNOWN:
         return []
-    values = [get(s, "value") for s in settings if get(s, "name") in ("containerInsights", UNKNOWN)]
+    values = [_get(s, "value") for s in settings if _get(s, "name") in ("containerInsights", UNKNOWN)]
     if any(v in ("enabled", "enhanced", UNKNOWN) for v in values):
         return []
     return [
@@ -324,7 +327,7 @@ def _container_insights(resource_type: str, props: Mapping[str, Any]) -> list[st
 
 
 def _shared_role(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    execution, task = get(props, "executionRoleArn"), get(props, "taskRoleArn")
+    execution, task = _get(props, "executionRoleArn"), _get(props, "taskRoleArn")
     if isinstance(execution, str) and execution and execution == task:
         return [
             f"executionRoleArn and taskRoleArn are the same role {execution!r}; set task_role_arn to a role of its "
@@ -361,50 +364,58 @@ def _permissions(resource_type: str, props: Mapping[str, Any]) -> list[_Permissi
             _Permission(
                 "the rule",
                 direction,
-                get(props, "ipProtocol"),
-                get(props, "fromPort"),
-                get(props, "toPort"),
-                (get(props, "cidrIpv4"), get(props, "cidrIpv6")),
-                get(props, "description"),
+                _get(props, "ipProtocol"),
+                _get(props, "fromPort"),
+                _get(props, "toPort"),
+                (_get(props, "cidrIpv4"), _get(props, "cidrIpv6")),
+                _get(props, "description"),
             )
         ]
     if resource_type == SECURITY_GROUP_RULE:
         return [
             _Permission(
                 "the rule",
-                get(props, "type"),
-                get(props, "protocol"),
-                get(props, "fromPort"),
-                get(props, "toPort"),
-                _cidrs(get(props, "cidrBlocks"), get(props, "ipv6CidrBlocks")),
-                get(props, "description"),
+                _get(props, "type"),
+                _get(props, "protocol"),
+                _get(props, "fromPort"),
+                _get(props, "toPort"),
+                _cidrs(_get(props, "cidrBlocks"), _get(props, "ipv6CidrBlocks")),
+                _get(props, "description"),
             )
         ]
     permissions = []  # a security group's inline rules
     for direction in ("ingress", "egress"):
-        rules = _items(get(props, direction))
+        rules = _items(_get(props, direction))
         for index, rule in enumerate(rules if rules is not UNKNOWN else []):
             permissions.append(
                 _Permission(
                     f"{direction}[{index}]",
                     direction,
-                    get(rule, "protocol"),
-                    get(rule, "fromPort"),
-                    get(rule, "toPort"),
-                    _cidrs(get(rule, "cidrBlocks"), get(rule, "ipv6CidrBlocks")),
-                    get(rule, "description"),
+                    _get(rule, "protocol"),
+                    _get(rule, "fromPort"),
+                    _get(rule, "toPort"),
+                    _cidrs(_get(rule, "cidrBlocks"), _get(rule, "ipv6CidrBlocks")),
+                    _get(rule, "description"),
                 )
             )
     return permissions
 
 
+def _open_to_world(permission: _Permission) -> list[str]:
+    return sorted(c for c in permission.cidrs if c in WORLD)
+
+
+def _all_protocols(protocol: Any) -> bool:
+    return str(protocol).lower() in ("-1", "all")
+
+
 def _world_ingress(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     messages = []
     for p in _permissions(resource_type, props):
-        open_to = sorted(c for c in p.cidrs if c in WORLD)
+        open_to = _open_to_world(p)
         if p.direction != "ingress" or not open_to or UNKNOWN in (p.protocol, p.from_port, p.to_port):
             continue
-        all_ports = str(p.protocol).lower() in ("-1", "all")
+        all_ports = _all_protocols(p.protocol)
         if not all_ports and p.from_port == p.to_port and p.from_port in WORLD_OPEN_PORTS:
             continue
         ports = "all ports" if all_ports else f"ports {_show(p.from_port)}-{_show(p.to_port)}"
@@ -415,6 +426,16 @@ def _world_ingress(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     return messages
 
 
+def _world_egress(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{p.label} lets all traffic ({_show(p.protocol)}) out to {', '.join(_open_to_world(p))}; set "
+        'protocol="tcp" and only the ports needed (replicas: 443 for image pulls and logs; the load balancer: '
+        "the container port to the replicas' security group)"
+        for p in _permissions(resource_type, props)
+        if p.direction == "egress" and _open_to_world(p) and _all_protocols(p.protocol)
+    ]
+
+
 def _missing_description(value: Any) -> bool:
     return value is not UNKNOWN and (not isinstance(value, str) or not value.strip())
 
@@ -422,7 +443,7 @@ def _missing_description(value: Any) -> bool:
 def _descriptions(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     messages = []
     if resource_type == SECURITY_GROUP:
-        description = get(props, "description")
+        description = _get(props, "description")
         if _missing_description(description) or description == PROVIDER_DEFAULT_SG_DESCRIPTION:
             messages.append(f"the security group's description is {_show(description)}; set description= its purpose")
     messages += [
@@ -438,7 +459,7 @@ def _default_sg_rules(resource_type: str, props: Mapping[str, Any]) -> list[str]
         f"the default security group has {direction} rules {rules!r}; remove them: declare "
         f"aws.ec2.DefaultSecurityGroup(vpc_id=...) without {direction}"
         for direction in ("ingress", "egress")
-        if (rules := _items(get(props, direction))) is not UNKNOWN and rules
+        if (rules := _items(_get(props, direction))) is not UNKNOWN and rules
     ]
 
 
@@ -447,13 +468,13 @@ def _default_sg_rules(resource_type: str, props: Mapping[str, Any]) -> list[str]
 
 def _identifiers(resource: PlannedResource, *keys: str) -> frozenset[str]:
     """The strings another resource may use to name this one: its id, and its name props where known."""
-    values = (resource.id, *(get(resource.props, key) for key in keys))
+    values = (resource.id, *(_get(resource.props, key) for key in keys))
     return frozenset(v for v in values if isinstance(v, str) and v)
 
 
 def _refers_to(child: PlannedResource, prop: str, identifiers: frozenset[str], urns: frozenset[str]) -> bool:
     """Whether `child.props[prop]` names the target: by value (ids known) or by dependency (preview)."""
-    value = get(child.props, prop)
+    value = _get(child.props, prop)
     if isinstance(value, str) and value in identifiers:
         return True
     dependencies = child.property_dependencies.get(prop, child.dependencies)
@@ -497,7 +518,7 @@ _PUBLIC_ACCESS_FLAGS: Final = ("blockPublicAcls", "blockPublicPolicy", "ignorePu
 
 
 def _public_access_flags(props: Mapping[str, Any]) -> str | None:
-    off = {flag: get(props, flag) for flag in _PUBLIC_ACCESS_FLAGS if get(props, flag) not in (True, UNKNOWN)}
+    off = {flag: _get(props, flag) for flag in _PUBLIC_ACCESS_FLAGS if _get(props, flag) not in (True, UNKNOWN)}
     if not off:
         return None
     return (
@@ -507,27 +528,27 @@ def _public_access_flags(props: Mapping[str, Any]) -> str | None:
 
 
 def _ownership(props: Mapping[str, Any]) -> str | None:
-    value = get(props, "rule.objectOwnership")
+    value = _get(props, "rule.objectOwnership")
     if value in ("BucketOwnerEnforced", UNKNOWN):
         return None
     return f'has objectOwnership {_show(value)}; set rule={{"object_ownership": "BucketOwnerEnforced"}} (ACLs off)'
 
 
 def _denies_insecure_transport(props: Mapping[str, Any]) -> str | None:
-    policy = get(props, "policy")
+    policy = _get(props, "policy")
     if policy is UNKNOWN:
         return None
     try:
         document = json.loads(policy) if isinstance(policy, str) else policy
     except ValueError:
         document = None
-    statements = get(document, "Statement")
+    statements = _get(document, "Statement")
     statements = [statements] if isinstance(statements, Mapping) else _items(statements)
     for statement in statements if statements is not UNKNOWN else []:
-        secure_transport = get(statement, "Condition.Bool") or {}
+        secure_transport = _get(statement, "Condition.Bool") or {}
         value = secure_transport.get("aws:SecureTransport") if isinstance(secure_transport, Mapping) else None
         values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-        if get(statement, "Effect") == "Deny" and any(str(v).lower() == "false" for v in values):
+        if _get(statement, "Effect") == "Deny" and any(str(v).lower() == "false" for v in values):
             return None
     return (
         'has no statement denying requests where "aws:SecureTransport" is "false"; add {"Effect": "Deny", '
@@ -537,12 +558,12 @@ def _denies_insecure_transport(props: Mapping[str, Any]) -> str | None:
 
 
 def _lifecycle(props: Mapping[str, Any]) -> str | None:
-    rules = _items(get(props, "rules"))
+    rules = _items(_get(props, "rules"))
     if rules is UNKNOWN or UNKNOWN in rules:
         return None
-    enabled = [r for r in rules if get(r, "status") in ("Enabled", UNKNOWN)]
-    expires = any(get(r, "expiration.days") or get(r, "expiration.date") for r in enabled)
-    aborts = any(get(r, "abortIncompleteMultipartUpload.daysAfterInitiation") for r in enabled)
+    enabled = [r for r in rules if _get(r, "status") in ("Enabled", UNKNOWN)]
+    expires = any(_get(r, "expiration.days") or _get(r, "expiration.date") for r in enabled)
+    aborts = any(_get(r, "abortIncompleteMultipartUpload.daysAfterInitiation") for r in enabled)
     if expires and aborts:
         return None
     return (
@@ -552,7 +573,7 @@ def _lifecycle(props: Mapping[str, Any]) -> str | None:
 
 
 def _sse_algorithms(rules: Iterable[Any]) -> list[Any]:
-    return [get(rule, "applyServerSideEncryptionByDefault.sseAlgorithm") for rule in rules]
+    return [_get(rule, "applyServerSideEncryptionByDefault.sseAlgorithm") for rule in rules]
 
 
 def _sse_s3(algorithms: list[Any]) -> str | None:
@@ -565,19 +586,19 @@ def _sse_s3(algorithms: list[Any]) -> str | None:
 
 
 def _sse_resource(props: Mapping[str, Any]) -> str | None:
-    rules = _items(get(props, "rules"))
+    rules = _items(_get(props, "rules"))
     return None if rules is UNKNOWN else _sse_s3(_sse_algorithms(rules))
 
 
 def _sse_inline(bucket_props: Mapping[str, Any]) -> str | None:
     # The bucket's own serverSideEncryptionConfiguration (deprecated as an input, computed as an output:
     # unknown in a preview, and AWS's default SSE-S3 once the bucket exists).
-    inline = get(bucket_props, "serverSideEncryptionConfiguration")
+    inline = _get(bucket_props, "serverSideEncryptionConfiguration")
     if inline is UNKNOWN:
         return None
     if inline is None:
         return ", and its own serverSideEncryptionConfiguration is absent"
-    problem = _sse_s3(_sse_algorithms([get(inline, "rule")]))
+    problem = _sse_s3(_sse_algorithms([_get(inline, "rule")]))
     return problem and f", and its own serverSideEncryptionConfiguration {problem}"
 
 
@@ -597,7 +618,7 @@ def _flow_logs(resources: Sequence[PlannedResource]) -> list[str]:
     flow_logs = [
         r
         for r in resources
-        if r.type == FLOW_LOG and get(r.props, "trafficType") in ("REJECT", "ALL", UNKNOWN)  # ACCEPT misses EC2.6
+        if r.type == FLOW_LOG and _get(r.props, "trafficType") in ("REJECT", "ALL", UNKNOWN)  # ACCEPT misses EC2.6
     ]
     messages = []
     for members in groups.values():
@@ -809,6 +830,14 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
         _world_ingress,
     ),
     ResourceRule(
+        "sg-egress-not-all-traffic",
+        "Good practice",
+        "No security group lets all traffic out to 0.0.0.0/0 or ::/0",
+        True,
+        SECURITY_GROUP_EGRESS,
+        _world_egress,
+    ),
+    ResourceRule(
         "sg-descriptions",
         "Good practice",
         "Every security group and security group rule has a description",
@@ -834,7 +863,7 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
             "validationMethod",
             lambda v: v == "DNS",
             'validation_method="DNS" with a validation record and aws.acm.CertificateValidation',
-            lambda props: get(props, "domainName") is not None,  # imported certificates have no validation
+            lambda props: _get(props, "domainName") is not None,  # imported certificates have no validation
         ),
     ),
     ResourceRule(

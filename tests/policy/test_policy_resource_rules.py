@@ -146,6 +146,12 @@ CASES = [
     Case("ec2-18-19-world-ingress-80-443-only", INGRESS,
          {"ipProtocol": "tcp", "fromPort": 80.0, "toPort": 443.0, "cidrIpv4": "0.0.0.0/0"}, "ports 80-443",
          {"ipProtocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0, "referencedSecurityGroupId": "sg-alb"}),
+    Case("sg-egress-not-all-traffic", SG, changed(GOOD_SG, egress=[
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"], "description": "all"}]),
+        "all traffic ('-1') out to 0.0.0.0/0", GOOD_SG),
+    Case("sg-egress-not-all-traffic", EGRESS, {"ipProtocol": "-1", "cidrIpv6": "::/0", "description": "all"},
+         "all traffic ('-1') out to ::/0",
+         {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0", "description": "HTTPS"}),
     Case("sg-descriptions", SG, changed(GOOD_SG, description="Managed by Pulumi"), "'Managed by Pulumi'", GOOD_SG),
     Case("sg-descriptions", SG, changed(GOOD_SG, ingress=[{"protocol": "tcp", "fromPort": 443, "toPort": 443}]),
          "ingress[0] has description absent", GOOD_SG),
