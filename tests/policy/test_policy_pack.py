@@ -155,3 +155,15 @@ def test_pulumi_policy_yaml_runs_python_in_its_own_virtualenv() -> None:
     assert "name: python" in text and "virtualenv: venv" in text
     requirements = (POLICY_DIR / "requirements.txt").read_text()
     assert "pulumi-policy>=" in requirements and "pulumi>=" in requirements
+
+
+def test_the_readme_table_lists_every_rule_with_its_control_and_stages() -> None:
+    rows = {}
+    for line in (POLICY_DIR / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[2].startswith("`"):
+            rows[cells[2].strip("`")] = cells
+    assert set(rows) == {rule.id for rule in ALL_RULES}
+    for rule in ALL_RULES:
+        control, _, _, dev, prod = rows[rule.id]
+        assert (control, dev, prod) == (rule.control, "✔" if rule.applies_to_dev else "off", "✔"), rule.id
