@@ -518,11 +518,15 @@ _PUBLIC_ACCESS_FLAGS: Final = ("blockPublicAcls", "blockPublicPolicy", "ignorePu
 
 
 def _public_access_flags(props: Mapping[str, Any]) -> str | None:
-    off = {flag: _get(props, flag) for flag in _PUBLIC_ACCESS_FLAGS if _get(props, flag) not in (True, UNKNOWN)}
+    off = [
+        f"{flag}={_show(_get(props, flag))}"
+        for flag in _PUBLIC_ACCESS_FLAGS
+        if _get(props, flag) not in (True, UNKNOWN)
+    ]
     if not off:
         return None
     return (
-        f"leaves {off!r} (None: absent, false); set block_public_acls, block_public_policy, ignore_public_acls "
+        f"leaves {', '.join(off)}; set block_public_acls, block_public_policy, ignore_public_acls "
         "and restrict_public_buckets all to True"
     )
 

@@ -36,7 +36,7 @@ COMPANIONS = {
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
         {"blockPublicAcls": True, "blockPublicPolicy": False, "ignorePublicAcls": True},
-        "'blockPublicPolicy': False, 'restrictPublicBuckets': None",
+        "blockPublicPolicy=False, restrictPublicBuckets=absent",
     ),
     "s3-5-deny-insecure-transport": (
         "aws:s3/bucketPolicy:BucketPolicy",
