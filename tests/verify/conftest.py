@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import http.server
+import itertools
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -45,3 +52,93 @@ def build_tally(
 @pytest.fixture
 def make_tally() -> Callable[..., Tally]:
     return build_tally
+
+
+# --- Small stdlib HTTP servers on loopback, started and stopped by fixtures -------------------------
+
+
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
+def replica_answer(replica: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Answer:
+    """An answer in the replica contract's shape (see replica/__init__.py)."""
+    body = json.dumps({"replica": replica, "hostname": "test", "ip": replica, "port": "0"}).encode() + b"\n"
+    return status, {"Content-Type": "application/json", "X-Replica": replica, **(headers or {})}, body
+
+
+@dataclass
+class LoopbackServer:
+    """One HTTP/1.1 server (kept-alive connections) on a loopback address; `answer` decides each reply."""
+
+    address: str
+    answer: Callable[[int], Answer]  # request number (0, 1, ...) -> answer
+    tls: ssl.SSLContext | None = None
+    port: int = 0  # 0: any free port
+    requests: list[dict[str, str]] = field(default_factory=list)  # headers of every request received
+    server_names: list[str | None] = field(default_factory=list)  # SNI of every TLS handshake
+    _numbers: itertools.count = field(default_factory=itertools.count)
+
+    def start(self) -> LoopbackServer:
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+
+            def do_GET(self) -> None:
+                owner.requests.append(dict(self.headers))
+                status, headers, body = owner.answer(next(owner._numbers))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass  # keep the test output clean
+
+        self.httpd = http.server.ThreadingHTTPServer((self.address, self.port), Handler)
+        self.httpd.daemon_threads = True
+        if self.tls is not None:
+            self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., LoopbackServer]]:
+    """Start servers for one test: serve(address, answer) -> a running LoopbackServer; all stopped after."""
+    started: list[LoopbackServer] = []
+
+    def start(
+        address: str, answer: Callable[[int], Answer], tls: ssl.SSLContext | None = None, port: int = 0
+    ) -> LoopbackServer:
+        server = LoopbackServer(address, answer, tls, port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def rotation(*replicas: str, **answer_options: object) -> Callable[[int], Answer]:
+    """A one-address stand-in for a balancer: answers come from the replicas in turn (or by a pattern)."""
+    return lambda number: replica_answer(replicas[number % len(replicas)], **answer_options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nothing listens on (for 'connection refused')."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
