@@ -609,31 +609,31 @@ def _sse_inline(bucket_props: Mapping[str, Any]) -> str | None:
 # --- stack rules: VPC flow logs ------------------------------------------------------------------------
 
 
-def _flow_logs(resources: Sequence[PlannedResource]) -> list[str]:
-    """EC2.6 over both shapes of VPC: aws:ec2/vpc:Vpc (a real preview) and the awsx:ec2:Vpc component
-    (the only one under the program's mocks, which give it a `vpcId` output). A VPC inside an awsx
-    component is the same VPC as its component: a flow log on either covers both."""
-    vpcs = [r for r in resources if r.type in (VPC, AWSX_VPC)]
-    components = {r.urn for r in vpcs if r.type == AWSX_VPC}
-    groups: dict[str, list[PlannedResource]] = {}
-    for vpc in vpcs:
-        key = vpc.parent if vpc.type == VPC and vpc.parent in components else vpc.urn
-        groups.setdefault(key, []).append(vpc)
-    flow_logs = [
-        r
-        for r in resources
-        if r.type == FLOW_LOG and _get(r.props, "trafficType") in ("REJECT", "ALL", UNKNOWN)  # ACCEPT misses EC2.6
-    ]
-    messages = []
-    for members in groups.values():
-        ids = frozenset().union(*(_identifiers(m, "id", "vpcId") for m in members))
-        urns = frozenset(m.urn for m in members)
-        if not any(_refers_to(f, "vpcId", ids, urns) for f in flow_logs):
-            messages.append(
-                f"VPC {_label(members[0])} has no flow log of REJECT (or ALL) traffic; declare "
-                'aws.ec2.FlowLog(vpc_id=..., traffic_type="REJECT", log_destination=..., iam_role_arn=...)'
-            )
-    return messages
+def _vpc_companion(types: frozenset[str], counts: Callable[[Mapping[str, Any]], bool], missing: str) -> StackCheck:
+    """Every VPC has a companion resource (of `types`, whose props `counts`) naming it by `vpcId`.
+
+    Both shapes of VPC: aws:ec2/vpc:Vpc (a real preview) and the awsx:ec2:Vpc component (the only one under
+    the program's mocks, which give it a `vpcId` output). A VPC inside an awsx component is the same VPC
+    as its component: a companion of either covers both.
+    """
+
+    def check(resources: Sequence[PlannedResource]) -> list[str]:
+        vpcs = [r for r in resources if r.type in (VPC, AWSX_VPC)]
+        components = {r.urn for r in vpcs if r.type == AWSX_VPC}
+        groups: dict[str, list[PlannedResource]] = {}
+        for vpc in vpcs:
+            key = vpc.parent if vpc.type == VPC and vpc.parent in components else vpc.urn
+            groups.setdefault(key, []).append(vpc)
+        companions = [r for r in resources if r.type in types and counts(r.props)]
+        messages = []
+        for members in groups.values():
+            ids = frozenset().union(*(_identifiers(m, "id", "vpcId") for m in members))
+            urns = frozenset(m.urn for m in members)
+            if not any(_refers_to(c, "vpcId", ids, urns) for c in companions):
+                messages.append(f"VPC {_label(members[0])} has no {missing}")
+        return messages
+
+    return check
 
 
 # --- the registry -------------------------------------------------------------------------------------
@@ -939,7 +939,24 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
         "EC2.6",
         "Every VPC has a flow log of rejected traffic",
         False,  # optional in dev
-        _flow_logs,
+        _vpc_companion(
+            frozenset({FLOW_LOG}),
+            lambda props: _get(props, "trafficType") in ("REJECT", "ALL", UNKNOWN),  # ACCEPT alone misses EC2.6
+            'flow log of REJECT (or ALL) traffic; declare aws.ec2.FlowLog(vpc_id=..., traffic_type="REJECT", '
+            "log_destination=..., iam_role_arn=...)",
+        ),
+    ),
+    StackRule(
+        "ec2-2-default-sg-declared",
+        "EC2.2",
+        "Every VPC's default security group is declared (and so emptied of AWS's default rules)",
+        True,
+        _vpc_companion(
+            DEFAULT_SECURITY_GROUP,
+            lambda props: True,
+            "aws.ec2.DefaultSecurityGroup: AWS's default rules stay (all egress, ingress from itself); declare "
+            "aws.ec2.DefaultSecurityGroup(vpc_id=...) without ingress or egress",
+        ),
     ),
 )
 

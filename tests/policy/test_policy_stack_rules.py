@@ -187,12 +187,21 @@ def test_a_vpc_without_flow_log_is_reported_once() -> None:
     assert len(messages) == 1 and "VPC 'net'" in messages[0]
 
 
+def test_a_vpc_needs_its_default_security_group_declared() -> None:
+    rule = RULES["ec2-2-default-sg-declared"]
+    default_sg = resource("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "net-default", {"vpcId": "net_vpc_id"})
+    assert rule([AWSX_VPC, default_sg]) == []
+    (message,) = rule([AWSX_VPC])
+    assert message.startswith("EC2.2: VPC 'net'") and "aws.ec2.DefaultSecurityGroup(vpc_id=...)" in message
+
+
 # --- evaluate ------------------------------------------------------------------------------------------
 
 
 def test_evaluate_runs_resource_and_stack_rules_and_dev_skips_what_dev_json_disables() -> None:
     service = resource("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": True}})
-    stack = [*compliant_bucket_stack(), AWSX_VPC, service]
+    default_sg = resource("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "net-default", {"vpcId": "net_vpc_id"})
+    stack = [*compliant_bucket_stack(), AWSX_VPC, default_sg, service]
     prod = {v.rule_id for v in evaluate(stack)}
     assert prod == {"ecs-2-no-public-ip", "ec2-6-vpc-flow-logs"}
     assert evaluate(stack, dev=True) == []
