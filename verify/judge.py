@@ -311,7 +311,7 @@ def balancer_pattern(tally: Tally, expected: int) -> tuple[str, str]:
         " as much as a random balancer's do"
     )
     if 1 - chi_square_sf(statistic, df) < _ROTATION_ALPHA:
-        return PATTERN_ROUND_ROBIN, evidence + " (steadier than chance)"
+        return PATTERN_ROUND_ROBIN, evidence + ", steadier than chance"
     return PATTERN_RANDOM, evidence
 
 
@@ -349,9 +349,9 @@ def _list_counts(counts: Sequence[int]) -> str:
 def _how_often(p_value: float) -> str:
     percent = p_value * 100
     if percent >= 1:
-        return f"{percent:.0f} % of the time"
+        return f"{percent:.0f}% of the time"
     if percent >= 1e-6:
-        return f"{percent:.2g} % of the time"
+        return f"{percent:.2g}% of the time"
     return "practically never"
 
 

@@ -66,6 +66,13 @@ def replica_answer(replica: str, status: int = 200, headers: Mapping[str, str] |
     return status, {"Content-Type": "application/json", "X-Replica": replica, **(headers or {})}, body
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that hangs up mid-answer (Ctrl-C, deadline tests) is expected here
+
+
 @dataclass
 class LoopbackServer:
     """One HTTP/1.1 server (kept-alive connections) on a loopback address; `answer` decides each reply."""
@@ -98,8 +105,7 @@ class LoopbackServer:
             def log_message(self, *args: object) -> None:
                 pass  # keep the test output clean
 
-        self.httpd = http.server.ThreadingHTTPServer((self.address, self.port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((self.address, self.port), Handler)
         if self.tls is not None:
             self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
             self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)

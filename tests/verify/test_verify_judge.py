@@ -36,7 +36,7 @@ def test_even_split_passes(make_tally) -> None:
     assert verdict.degrees_of_freedom == 2
     assert (verdict.min_count, verdict.max_count, verdict.spread) == (100, 100, 0)
     assert verdict.sentence.startswith("Even: 3 replicas got 100, 100 and 100 of 300 answers")
-    assert "100 % of the time" in verdict.sentence
+    assert "100% of the time" in verdict.sentence
     # Replicas in address order, not string order.
     assert [stats.replica for stats in verdict.replicas] == [A, C, B]
 

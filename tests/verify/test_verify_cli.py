@@ -1,0 +1,154 @@
+"""The command: exit codes, one-line errors, --json on stdout alone, the stack as the source of defaults."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from conftest import replica_answer, rotation
+
+from verify import cli
+from verify.cli import ExitCode, build_parser, main
+from verify.stack import StackOutputs
+
+FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_even_split_exits_0_with_a_report(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("10.0.1.5", "10.0.2.6", "10.0.1.7"))
+    code, out, err = run(
+        capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--strict",
+        "--subnet", "10.0.1.0/24=zone-a", "--subnet", "10.0.2.0/24=zone-b", *FAST,
+    )  # fmt: skip
+    assert code == ExitCode.EVEN, out + err
+    assert "Even: 3 replicas got 130, 130 and 130 of 390 answers" in out
+    assert "10.0.1.5  zone-a      130   33.3%    +0.0%" in out
+    assert "#" * 30 in out  # the bar chart
+    assert "zone-a         2      260   66.7%" in out
+    assert "balancer behaviour: round-robin-like" in out
+    assert out.rstrip().endswith("verdict: EVEN")
+    assert "\033[" not in out  # no colour into a pipe
+    assert "\r" not in err  # no progress bar into a pipe
+
+
+def test_uneven_split_exits_1_and_says_why(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("a", "a", "b", "c"))  # a gets twice the others' share
+    code, out, _ = run(capsys, f"http://127.0.0.2:{server.port}/", "--requests", "400", *FAST)
+    assert code == ExitCode.UNEVEN
+    assert "Uneven: 3 replicas got 200, 100 and 100 of 400 answers" in out
+    assert "verdict: UNEVEN: chi-square 50.0 with 2 df" in out
+
+
+def test_json_prints_one_object_and_nothing_else(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("a", "b", headers={"Set-Cookie": "AWSALB=1; Path=/"}))
+    code, out, _ = run(capsys, f"http://127.0.0.2:{server.port}/", "--json", "--requests", "40", *FAST)
+    assert code == ExitCode.UNEVEN  # the split is even, but a sticky cookie fails the run
+    report = json.loads(out)
+    assert report["verdict"] == "uneven"
+    assert "AWSALB" in report["reason"]
+    assert report["replicas"] == {"a": 20, "b": 20}
+    assert report["pattern"] == "sticky"
+    assert report["requests"] == 40
+    assert report["count_checked"] is False  # bare URL, no --expect-replicas
+    for key in ("errors", "error_rate", "p_value", "chi_square", "expected_replicas", "missing", "unexpected",
+                "latency_ms", "zones", "nodes", "url"):  # fmt: skip
+        assert key in report
+
+
+def test_missing_replica_exits_1(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("a", "b"))
+    code, out, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--wait", "0.3")
+    assert code == ExitCode.UNEVEN
+    assert "1 of 3 expected replicas never answered" in out
+    assert "2 replicas seen of 3" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ftp://x/"], "verify: bad URL 'ftp://x/'"),
+        (["http://127.0.0.1/", "--requests", "0"], "verify: argument --requests: 0 must be at least 1"),
+        (["http://127.0.0.1/", "--alpha", "2"], "verify: argument --alpha: 2 must be above 0 and at most 1"),
+        (["http://127.0.0.1/", "--timeout", "soon"], "verify: argument --timeout: 'soon' is not a number"),
+        (["http://127.0.0.1/", "--subnet", "10.0.1.0/24"], "verify: argument --subnet: '10.0.1.0/24' names no zone"),
+        (["http://127.0.0.1/", "--identity", "xml:id"], "verify: bad --identity 'xml:id'"),
+        (["http://127.0.0.1/", "--algorithm", "fastest"], "verify: argument --algorithm: invalid choice: 'fastest'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == ExitCode.COULD_NOT_MEASURE
+    assert out == ""
+    assert err.startswith(message)
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_could_not_measure_in_json(capsys, free_port: int) -> None:
+    code, out, err = run(capsys, f"http://127.0.0.1:{free_port}/", "--json", "--wait", "0.2")
+    assert code == ExitCode.COULD_NOT_MEASURE
+    report = json.loads(out)
+    assert report["verdict"] == "error"
+    assert report["reason"].startswith("nothing answered within --wait 0.2 s: connection refused")
+    assert err.splitlines()[-1].startswith("verify: nothing answered")
+
+
+def test_without_url_the_stack_gives_url_count_algorithm_and_zones(serve, capsys, monkeypatch) -> None:
+    server = serve("127.0.0.2", rotation("10.0.1.5", "10.0.2.6"))
+    outputs = StackOutputs(
+        url=f"http://127.0.0.2:{server.port}/",
+        replicas=2,
+        max_replicas=4,
+        algorithm="least_outstanding_requests",
+        subnets=(("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")),
+    )
+    asked: list[str | None] = []
+    monkeypatch.setattr(cli, "read_stack_outputs", lambda stack: asked.append(stack) or outputs)
+    code, out, _ = run(capsys, "--stack", "dev", "--json", *FAST)
+    report = json.loads(out)
+    assert asked == ["dev"]
+    assert code == ExitCode.EVEN, report["reason"]
+    assert report["url"] == outputs.url
+    assert report["requests"] == 300  # max(300, 130 x 2)
+    assert (report["expected_replicas"], report["expected_replicas_max"]) == (2, 4)
+    assert report["split_judged"] is False
+    assert set(report["zones"]) == {"us-east-1a", "us-east-1b"}
+
+
+def test_ctrl_c_exits_130_promptly(serve, capsys) -> None:
+    def slow(number: int):
+        time.sleep(0.05)
+        return replica_answer("a")
+
+    server = serve("127.0.0.2", slow)
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)  # SIGALRM raises KeyboardInterrupt
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    started = time.monotonic()
+    try:
+        code, _, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--requests", "100000", *FAST)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == ExitCode.INTERRUPTED
+    assert time.monotonic() - started < 2
+    assert "verify: interrupted" in err
+    assert "Traceback" not in err
+
+
+def test_every_flag_has_help_text(capsys) -> None:
+    for action in build_parser()._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no help text"
+    assert main(["--help"]) == 0
+    assert "--expect-replicas" in capsys.readouterr().out
+
+
+def test_exit_codes_are_one_int_enum() -> None:
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 130]

@@ -1,0 +1,80 @@
+"""Rendering: the terminal report, the JSON object and the progress printer, each into a StringIO."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from verify.judge import Expectation, judge
+from verify.measure import Measuring, Waiting
+from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
+
+EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"),))
+
+
+def test_report_has_table_chart_statistics_and_verdict(make_tally) -> None:
+    tally = make_tally({"10.0.1.5": 150, "10.0.1.6": 75, "10.0.9.7": 75}, errors={"HTTP 503": 3, "timeout": 1})
+    out = io.StringIO()
+    render_report(judge(tally, EXPECT), tally, out)
+    text = out.getvalue()
+    lines = text.splitlines()
+    row = next(line for line in lines if line.startswith("10.0.1.5"))
+    assert row.split()[:5] == ["10.0.1.5", "us-east-1a", "150", "50.0%", "+50.0%"]
+    assert row.endswith("#" * 30)
+    assert next(line for line in lines if line.startswith("10.0.1.6")).endswith(" " + "#" * 15)
+    assert next(line for line in lines if line.startswith("10.0.9.7")).split()[1] == "-"  # zone unknown
+    assert "errors: HTTP 503: 3, timeout: 1" in lines
+    assert "chi-square 37.50 with 2 degrees of freedom, p-value 7.19e-09" in lines
+    assert "counts: min 75, max 150, spread (max - min) 75; --strict allows 1 (1 balancer node(s))" in lines
+    assert lines[-2].startswith("Uneven: 3 replicas got 150, 75 and 75 of 300 answers")
+    assert lines[-1].startswith("verdict: UNEVEN: chi-square 37.5")
+    assert "\033[" not in text
+
+
+def test_colour_only_when_asked(make_tally) -> None:
+    tally = make_tally({"a": 10, "b": 10})
+    out = io.StringIO()
+    render_report(judge(tally, Expectation(replica_range=(2, 2))), tally, out, color=True)
+    assert "verdict: \033[32mEVEN\033[0m" in out.getvalue()
+
+
+def test_cookie_warning(make_tally) -> None:
+    tally = make_tally({"a": 10, "b": 10}, cookies={"AWSALB": 20})
+    out = io.StringIO()
+    render_report(judge(tally, Expectation(replica_range=(2, 2))), tally, out)
+    assert "WARNING: answers set cookies: AWSALB (set by 20 answers)." in out.getvalue()
+
+
+def test_json_object(make_tally) -> None:
+    tally = make_tally({"10.0.1.5": 100, "10.0.1.6": 100, "10.0.9.7": 100})
+    out = io.StringIO()
+    write_json(report_json(judge(tally, EXPECT), tally), out)
+    report = json.loads(out.getvalue())
+    assert report["verdict"] == "even"
+    assert report["replicas"] == {"10.0.1.5": 100, "10.0.1.6": 100, "10.0.9.7": 100}
+    assert report["zones"] == {
+        "(no known zone)": {"replicas": 1, "count": 100, "share": 100 / 300},
+        "us-east-1a": {"replicas": 2, "count": 200, "share": 200 / 300},
+    }
+    assert report["latency_ms"]["replicas"]["10.0.1.5"] == {"p50": 1.0, "p95": 1.0}
+    assert report["nodes"] == ["127.0.0.1"]
+    assert report["p_value"] == 1.0
+    assert set(error_json("x", None)) <= set(report)
+
+
+def test_progress_printer_lines_and_bar() -> None:
+    out = io.StringIO()
+    printer = ProgressPrinter(out, bar=False)
+    for reason in ("a.test does not resolve yet", "a.test does not resolve yet", "503 from the balancer"):
+        printer(Waiting(reason, 1.0, 300.0))
+    printer(Measuring(5, 10))
+    printer.finish()
+    assert out.getvalue().splitlines() == [
+        "verify: waiting (1 of 300 s): a.test does not resolve yet",
+        "verify: waiting (1 of 300 s): 503 from the balancer",
+    ]
+    tty = io.StringIO()
+    bar = ProgressPrinter(tty, bar=True)
+    bar(Measuring(5, 10))
+    bar.finish()
+    assert tty.getvalue() == "\r[" + "#" * 15 + "." * 15 + "] 5/10\n"
