@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from conftest import replica_answer, rotation
+from verify_helpers import replica_answer, rotation
 
 from verify import cli
 from verify.cli import ExitCode, build_parser, main

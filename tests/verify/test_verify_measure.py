@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import replica_answer, rotation
+from verify_helpers import replica_answer, rotation
 
 from verify.errors import CouldNotMeasure
 from verify.measure import Identity, Plan, Target, Waiting, send_requests, wait_for_ready

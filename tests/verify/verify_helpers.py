@@ -1,0 +1,114 @@
+"""Helpers of the verify tests: tallies built by hand and small HTTP servers on loopback."""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import json
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from verify.tally import ConnectionLog, Tally
+
+
+def build_tally(
+    counts: Mapping[str, int],
+    *,
+    warmup: Sequence[str] | None = None,
+    errors: Mapping[str, int] | None = None,
+    cookies: Mapping[str, int] | None = None,
+    connections: Sequence[ConnectionLog] | None = None,
+    addresses: Sequence[str] = ("127.0.0.1",),
+) -> Tally:
+    """A tally with these counts; unless given, answers arrive in rotation over one connection."""
+    if connections is None:
+        rotation = [
+            replica
+            for round_ in range(max(counts.values(), default=0))
+            for replica in counts
+            if counts[replica] > round_
+        ]
+        connections = [ConnectionLog(addresses[0], rotation, [float(i) for i in range(len(rotation))])]
+    errors = dict(errors or {})
+    return Tally(
+        url="http://balancer.test/",
+        addresses=tuple(addresses),
+        warmup_replicas=tuple(warmup if warmup is not None else counts),
+        requests=sum(counts.values()) + sum(errors.values()),
+        counts=dict(counts),
+        latencies_ms={replica: [1.0] * min(count, 100) for replica, count in counts.items()},
+        errors=errors,
+        cookies=dict(cookies or {}),
+        connections=list(connections),
+        elapsed_s=1.0,
+    )
+
+
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
+def replica_answer(replica: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Answer:
+    """An answer in the replica contract's shape (see replica/__init__.py)."""
+    body = json.dumps({"replica": replica, "hostname": "test", "ip": replica, "port": "0"}).encode() + b"\n"
+    return status, {"Content-Type": "application/json", "X-Replica": replica, **(headers or {})}, body
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that hangs up mid-answer (Ctrl-C, deadline tests) is expected here
+
+
+@dataclass
+class LoopbackServer:
+    """One HTTP/1.1 server (kept-alive connections) on a loopback address; `answer` decides each reply."""
+
+    address: str
+    answer: Callable[[int], Answer]  # request number (0, 1, ...) -> answer
+    tls: ssl.SSLContext | None = None
+    port: int = 0  # 0: any free port
+    requests: list[dict[str, str]] = field(default_factory=list)  # headers of every request received
+    server_names: list[str | None] = field(default_factory=list)  # SNI of every TLS handshake
+    _numbers: itertools.count = field(default_factory=itertools.count)
+
+    def start(self) -> LoopbackServer:
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+
+            def do_GET(self) -> None:
+                owner.requests.append(dict(self.headers))
+                status, headers, body = owner.answer(next(owner._numbers))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass  # keep the test output clean
+
+        self.httpd = _QuietServer((self.address, self.port), Handler)
+        if self.tls is not None:
+            self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
+            self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+def rotation(*replicas: str, **answer_options: object) -> Callable[[int], Answer]:
+    """A one-address stand-in for a balancer: answers come from the replicas in turn (or by a pattern)."""
+    return lambda number: replica_answer(replicas[number % len(replicas)], **answer_options)  # type: ignore[arg-type]
