@@ -102,10 +102,10 @@ class Verdict:
     expected_replicas: int  # fewest expected (the warm-up set's size when the count was not checked)
     expected_replicas_max: int
     count_checked: bool
-    missing: int
-    missing_replicas: tuple[str, ...]  # the missing ones whose ids are known (seen while warming up)
-    unexpected: int
-    unexpected_replicas: tuple[str, ...]
+    # One entry per missing (or unexpected) replica: its id where known, None where not (a replica that
+    # never answered at all has no id verify could know).
+    missing: tuple[str | None, ...]
+    unexpected: tuple[str | None, ...]
     chi_square: float | None
     degrees_of_freedom: int
     p_value: float | None  # None when there is nothing to compare (one replica, no answers)
@@ -142,8 +142,9 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
         fewest, most = expectation.replica_range
         missing = max(0, fewest - len(seen))
         unexpected = max(0, len(seen) - most)
+        # Known by name: missing ones that answered while warming up, surplus ones that did not.
         missing_ids = [replica for replica in tally.warmup_replicas if replica not in tally.counts][:missing]
-        unexpected_ids = []
+        unexpected_ids = [replica for replica in seen if replica not in tally.warmup_replicas][:unexpected]
 
     # Missing replicas count as cells with zero answers: the split is judged over every replica that
     # should have answered.
@@ -245,10 +246,8 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
         expected_replicas=fewest,
         expected_replicas_max=most,
         count_checked=expectation.replica_range is not None,
-        missing=missing,
-        missing_replicas=tuple(missing_ids),
-        unexpected=unexpected,
-        unexpected_replicas=tuple(unexpected_ids),
+        missing=(*missing_ids, *[None] * (missing - len(missing_ids))),
+        unexpected=(*unexpected_ids, *[None] * (unexpected - len(unexpected_ids))),
         chi_square=chi_square,
         degrees_of_freedom=max(cells - 1, 0),
         p_value=p_value,

@@ -58,6 +58,7 @@ def test_json_prints_one_object_and_nothing_else(serve, capsys) -> None:
     assert report["pattern"] == "sticky"
     assert report["requests"] == 40
     assert report["count_checked"] is False  # bare URL, no --expect-replicas
+    assert report["missing"] == [] and report["unexpected"] == []
     for key in ("errors", "error_rate", "p_value", "chi_square", "expected_replicas", "missing", "unexpected",
                 "latency_ms", "zones", "nodes", "url"):  # fmt: skip
         assert key in report

@@ -54,17 +54,16 @@ def test_150_75_75_fails(make_tally) -> None:
 def test_missing_replica_counts_as_zero_and_fails(make_tally) -> None:
     verdict = judge(make_tally({A: 150, B: 150}, warmup=[A, B, C]), THREE)
     assert not verdict.even
-    assert verdict.missing == 1
-    assert verdict.missing_replicas == (C,)
+    assert verdict.missing == (C,)
     assert f"1 of 3 expected replicas never answered ({C})" in verdict.reason
     assert verdict.degrees_of_freedom == 2  # judged over the 3 that should have answered
     assert verdict.min_count == 0
 
 
 def test_more_replicas_than_expected_says_a_deploy_may_be_rolling(make_tally) -> None:
-    verdict = judge(make_tally({A: 75, B: 75, C: 75, "10.0.2.99": 75}), THREE)
+    verdict = judge(make_tally({A: 75, B: 75, C: 75, "10.0.2.99": 75}, warmup=[A, B, C]), THREE)
     assert not verdict.even
-    assert verdict.unexpected == 1
+    assert verdict.unexpected == ("10.0.2.99",)  # the one that did not answer while warming up
     assert "4 replicas answered where 3 were expected" in verdict.reason
     assert "deploy may still be rolling" in verdict.reason
 
@@ -82,7 +81,7 @@ def test_warmup_set_is_expected_when_no_count_is_given(make_tally) -> None:
     assert not verdict.count_checked
     assert any("count not checked" in note for note in verdict.notes)
     newcomer = judge(make_tally({A: 100, B: 100, C: 100}, warmup=[A, B]), bare)
-    assert newcomer.unexpected_replicas == (C,)
+    assert newcomer.unexpected == (C,)
     assert not newcomer.even
 
 
@@ -150,6 +149,7 @@ def test_one_replica(make_tally) -> None:
 def test_one_replica_taking_everything_is_sticky(make_tally) -> None:
     verdict = judge(make_tally({A: 300}, warmup=[A]), THREE)
     assert verdict.pattern == PATTERN_STICKY
+    assert verdict.missing == (None, None)  # never answered at all: no id to name
     assert "2 of 3 expected replicas never answered" in verdict.reason
 
 
