@@ -157,16 +157,21 @@ def write_json(document: dict[str, Any], out: TextIO) -> None:
 
 @dataclass
 class ProgressPrinter:
-    """The progress callback: each new reason for waiting as a line; a bar while measuring (tty only)."""
+    """The progress callback: each new reason for waiting as a line; a bar while measuring (tty only).
+
+    Waiting is shown once it has lasted `quiet_s`: a deployment that is ready (or a typo that fails
+    at once) gets no waiting lines, so a quick exit 2 leaves exactly one line, `verify: <reason>`.
+    """
 
     out: TextIO
     bar: bool  # draw the measuring bar (only when `out` is a terminal: a CI log gets no \r noise)
+    quiet_s: float = 2.0
     _last_reason: str = ""
     _bar_drawn: bool = False
 
     def __call__(self, event: Waiting | Measuring) -> None:
         if isinstance(event, Waiting):
-            if event.reason != self._last_reason:
+            if event.elapsed_s >= self.quiet_s and event.reason != self._last_reason:
                 self._last_reason = event.reason
                 self.out.write(f"verify: waiting ({event.elapsed_s:.0f} of {event.budget_s:g} s): {event.reason}\n")
                 self.out.flush()

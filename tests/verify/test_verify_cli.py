@@ -69,7 +69,7 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
     code, out, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--wait", "0.3")
     assert code == ExitCode.UNEVEN
     assert "1 of 3 expected replicas never answered" in out
-    assert "2 replicas seen of 3" in err
+    assert err == ""  # waiting lines start only after 2 s
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_could_not_measure_in_json(capsys, free_port: int) -> None:
     report = json.loads(out)
     assert report["verdict"] == "error"
     assert report["reason"].startswith("nothing answered within --wait 0.2 s: connection refused")
-    assert err.splitlines()[-1].startswith("verify: nothing answered")
+    assert err.startswith("verify: nothing answered") and err.count("\n") == 1
 
 
 def test_without_url_the_stack_gives_url_count_algorithm_and_zones(serve, capsys, monkeypatch) -> None:

@@ -64,7 +64,8 @@ def test_json_object(make_tally) -> None:
 
 def test_progress_printer_lines_and_bar() -> None:
     out = io.StringIO()
-    printer = ProgressPrinter(out, bar=False)
+    printer = ProgressPrinter(out, bar=False, quiet_s=1.0)
+    printer(Waiting("resolving a.test", 0.5, 300.0))  # quick waits stay quiet
     for reason in ("a.test does not resolve yet", "a.test does not resolve yet", "503 from the balancer"):
         printer(Waiting(reason, 1.0, 300.0))
     printer(Measuring(5, 10))
