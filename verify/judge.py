@@ -180,7 +180,7 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
     else:
         if p_value is not None and p_value < expectation.alpha:
             failures.append(
-                f"chi-square {chi_square:.1f} with {cells - 1} df gives p = {p_value:.2g} < alpha {expectation.alpha:g}"
+                f"chi-square {chi_square:.1f} with {cells - 1} df gives p = {p_value:.3g} < alpha {expectation.alpha:g}"
             )
         starved = [(replica, tally.counts[replica]) for replica in seen if tally.counts[replica] < even_share / 2]
         failures.extend(
@@ -229,7 +229,7 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
     sentence = split_sentence(counts, expectation.alpha, p_value, split_judged)
     if even:
         reason = f"even: {len(seen)} replica(s), {answers} answers, " + (
-            f"p = {p_value:.2g}" if p_value is not None else "nothing to compare"
+            f"p = {p_value:.3g}" if p_value is not None else "nothing to compare"
         )
     else:
         reason = "uneven: " + "; ".join(failures)
@@ -328,11 +328,11 @@ def split_sentence(counts: Sequence[int], alpha: float, p_value: float | None, s
     if p_value >= alpha:
         return (
             f"Even: {got}; a perfectly even balancer gives a split at least this uneven {chance},"
-            f" so chance explains it (p = {p_value:.2g}, alpha {alpha:g})."
+            f" so chance explains it (p = {p_value:.3g}, alpha {alpha:g})."
         )
     return (
         f"Uneven: {got}; a perfectly even balancer gives a split this uneven only {chance}"
-        f" (p = {p_value:.2g} < alpha {alpha:g})."
+        f" (p = {p_value:.3g} < alpha {alpha:g})."
     )
 
 
@@ -347,10 +347,10 @@ def _list_counts(counts: Sequence[int]) -> str:
 
 def _how_often(p_value: float) -> str:
     percent = p_value * 100
-    if percent >= 1:
+    if percent >= 10:
         return f"{percent:.0f}% of the time"
     if percent >= 1e-6:
-        return f"{percent:.2g}% of the time"
+        return f"{percent:.3g}% of the time"
     return "practically never"
 
 

@@ -46,7 +46,7 @@ def test_150_75_75_fails(make_tally) -> None:
     assert not verdict.even
     assert verdict.chi_square == pytest.approx(37.5)
     assert verdict.p_value == pytest.approx(7.194e-9, rel=1e-3)
-    assert "chi-square 37.5 with 2 df gives p = 7.2e-09 < alpha 0.01" in verdict.reason
+    assert "chi-square 37.5 with 2 df gives p = 7.19e-09 < alpha 0.01" in verdict.reason
     assert verdict.sentence.startswith("Uneven: 3 replicas got 150, 75 and 75 of 300 answers")
     assert {stats.replica: round(stats.deviation, 2) for stats in verdict.replicas} == {A: 0.5, B: -0.25, C: -0.25}
 
