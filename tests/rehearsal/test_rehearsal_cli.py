@@ -1,0 +1,117 @@
+"""`python -m rehearsal` as a person runs it: in a subprocess, from the repository root."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rehearsal_helpers import alive, descendants, free_port, processes_mentioning
+
+from rehearsal.processes import ensure_free
+from settings import PROJECT_DIR, from_stack_file
+
+pytestmark = pytest.mark.rehearsal
+
+DEV_IPS = [f"127.0.{j % 2 + 1}.{10 + j // 2}" for j in range(from_stack_file("dev").replicas)]
+
+
+def rehearsal_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rehearsal", *args]
+
+
+def quick_ports() -> list[str]:
+    """Free ports for the balancer and the dev stack's replicas, so runs never collide."""
+    return ["--port", str(free_port()), "--replica-port", str(free_port(DEV_IPS))]
+
+
+def run_rehearsal(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        rehearsal_argv(*args), cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def test_end_to_end_passes_prints_the_report_and_leaves_nothing(tmp_path: Path) -> None:
+    ports = quick_ports()
+    # Every file of the rehearsal, and so every command line of its programs, lies under tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = run_rehearsal(*ports, "--", "--requests", "300", env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rehearsal: python -m verify http://127.0.0.1:" in done.stderr
+    assert all(ip in done.stdout for ip in DEV_IPS)  # verify's report names every replica
+    assert processes_mentioning(str(tmp_path)) == []
+    assert list(tmp_path.iterdir()) == []  # the temp folder is gone too
+    ensure_free([("127.0.0.1", int(ports[1])), *((ip, int(ports[3])) for ip in DEV_IPS)])
+
+
+def test_without_haproxy_on_path_it_says_how_to_install_it(tmp_path: Path) -> None:
+    (tmp_path / "nginx").symlink_to(subprocess.check_output(["which", "nginx"], text=True).strip())
+    done = run_rehearsal(*quick_ports(), env={**os.environ, "PATH": str(tmp_path)})
+
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "rehearsal: haproxy not found on PATH: install it with `apt-get install haproxy` or run `make deps`\n"
+    )
+
+
+def test_a_busy_port_is_one_line_and_exit_2() -> None:
+    port = free_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        done = run_rehearsal("--port", str(port), "--replica-port", str(free_port(DEV_IPS)))
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"rehearsal: 127.0.0.1:{port} is not free (Address already in use)")
+    assert "--port" in done.stderr
+
+
+def test_a_missing_stack_is_one_line_and_exit_2() -> None:
+    done = run_rehearsal("--stack", "nosuchstack")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("rehearsal: stack 'nosuchstack': no file Pulumi.nosuchstack.yaml; stacks here:")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal.Signals) -> None:
+    ports = quick_ports()
+    keeper = subprocess.Popen(
+        rehearsal_argv(*ports, "--keep", "--", "--requests", "300"),
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in keeper.stderr], daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while "press Ctrl-C" not in (line := lines.get(timeout=max(0.1, deadline - time.monotonic()))):
+            pass
+        assert "rehearsal: up at http://127.0.0.1:" in line
+        started = descendants(keeper.pid)
+        assert len(started) >= len(DEV_IPS) * 2 + 1  # nginx masters and workers, and HAProxy
+        time.sleep(0.5)
+        assert keeper.poll() is None  # still up: it waits for the signal
+
+        keeper.send_signal(stop_signal)
+        code = keeper.wait(timeout=10)
+    finally:
+        if keeper.poll() is None:  # only when an assertion failed: do not leave it behind
+            keeper.kill()
+            keeper.wait()
+
+    assert code == 0  # verify's verdict on the even rehearsal; the signal is how --keep is meant to end
+    assert alive(started) == set()

@@ -1,0 +1,175 @@
+"""verify against real balancers on loopback: every outcome the README promises, each within a bound."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from rehearsal_helpers import QUICK_HEALTH, VERIFY_QUICK, VerifyRun, free_port, quick_plan, run_verify, slow_replica
+
+from rehearsal import Rehearsal, Running
+
+pytestmark = pytest.mark.rehearsal
+
+
+def spread(report: dict) -> int:
+    counts = report["replicas"].values()
+    return max(counts) - min(counts)
+
+
+def test_an_even_round_robin_passes_with_exactly_equal_counts(even_rehearsal: Running) -> None:
+    # HAProxy's round robin is one rotation per backend, shared by its threads: over any run of
+    # consecutive requests it is exact per server, whatever the concurrency.
+    run = run_verify([*even_rehearsal.plan.verify_args(), *VERIFY_QUICK, "--requests", "300"])
+
+    assert run.code == 0, run.stdout + run.stderr
+    report = run.report
+    assert report["verdict"] == "even"
+    assert report["replicas"] == {r.ip: 100 for r in even_rehearsal.plan.replicas}
+    assert report["errors"] == {}
+    assert report["missing"] == []
+    # Replicas map to their zones through the --subnet arguments.
+    assert report["zones"]
+
+
+def test_weights_3_1_1_fail_as_uneven() -> None:
+    with Rehearsal(quick_plan(3, weights=(3, 1, 1))) as running:
+        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--requests", "300"])
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.report["verdict"] == "uneven"
+    heavy, *light = (run.report["replicas"][r.ip] for r in running.plan.replicas)
+    assert heavy == 180 and light == [60, 60]  # HAProxy's weighted round robin, exact
+
+
+def test_source_ip_stickiness_is_caught() -> None:
+    with Rehearsal(quick_plan(3, balance="source")) as running:
+        # verify waits up to --wait for every expected replica to answer once; here two never will.
+        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--wait", "1", "--requests", "300"])
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert len(run.report["replicas"]) == 1  # every request came from 127.0.0.1, so one replica got all
+    assert len(run.report["missing"]) == 2
+
+
+def test_cookie_stickiness_is_caught() -> None:
+    with Rehearsal(quick_plan(3, sticky_cookie=True)) as running:
+        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--requests", "300"])
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.report["verdict"] == "uneven"
+    assert "cookie" in run.report["reason"].lower() or "sticky" in run.report["reason"].lower()
+
+
+@pytest.fixture(scope="module")
+def two_nodes() -> Running:
+    """nginx with two workers and no shared zone: two rotations behind one address, like two ALB nodes."""
+    with Rehearsal(quick_plan(3, balancer="nginx", nginx_workers=2)) as running:
+        yield running
+
+
+def test_two_balancer_nodes_pass_the_statistical_check_and_strict_with_their_count(two_nodes: Running) -> None:
+    run = run_verify([*two_nodes.plan.verify_args(), *VERIFY_QUICK, "--requests", "600", "--nodes", "2", "--strict"])
+
+    assert run.code == 0, run.stdout + run.stderr
+    # Each worker is exact on its own, so the total is off by at most one per worker.
+    assert spread(run.report) <= 2
+    assert sum(run.report["replicas"].values()) == 600
+
+
+def test_strict_fails_only_when_the_spread_exceeds_the_node_count(two_nodes: Running) -> None:
+    """Told there is one node, --strict allows a spread of 1: it must fail exactly when the spread is larger."""
+    for _ in range(3):
+        run = run_verify(
+            [*two_nodes.plan.verify_args(), *VERIFY_QUICK, "--requests", "300", "--nodes", "1", "--strict"]
+        )
+        assert run.code == (1 if spread(run.report) > 1 else 0), run.stdout + run.stderr
+        lenient = run_verify([*two_nodes.plan.verify_args(), *VERIFY_QUICK, "--requests", "300", "--nodes", "1"])
+        assert lenient.code == 0, lenient.stdout + lenient.stderr  # the statistical check alone passes
+
+
+def test_expecting_more_replicas_than_answer_fails() -> None:
+    plan = quick_plan(3, start=(True, True, False))  # the third never came up: registered, unhealthy
+    with Rehearsal(plan) as running:
+        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--wait", "1", "--requests", "300"])
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert len(run.report["missing"]) == 1
+    assert run.report["expected_replicas"] == 3
+    assert run.report["replicas"] == {plan.replicas[0].ip: 150, plan.replicas[1].ip: 150}
+
+
+def test_a_replica_stopped_mid_run_is_reported_without_failed_requests() -> None:
+    plan = quick_plan(3)
+    requests = 2400
+    with Rehearsal(plan) as running:
+        result: list[VerifyRun] = []
+        argv = [*plan.verify_args(), *VERIFY_QUICK, "--requests", str(requests), "--concurrency", "4"]
+        measuring = threading.Thread(target=lambda: result.append(run_verify(argv)))
+        measuring.start()
+        victim = plan.replicas[1].ip
+        deadline = time.monotonic() + 20
+        while answered(running) < requests // 4 and time.monotonic() < deadline and measuring.is_alive():
+            time.sleep(0.005)
+        assert measuring.is_alive(), "verify finished before the replica could be stopped: raise the request count"
+        running.stop_replica(victim)
+        measuring.join(30)
+
+    report = result[0].report
+    assert result[0].code == 1, result[0].stdout + result[0].stderr
+    others = [count for ip, count in report["replicas"].items() if ip != victim]
+    assert report["replicas"].get(victim, 0) < min(others)
+    # HAProxy retries a refused or cut connection on another replica: no request is lost.
+    assert report["errors"] == {}
+    assert sum(report["replicas"].values()) == requests
+
+
+def answered(running: Running) -> int:
+    """2xx answers the replicas have sent through HAProxy so far."""
+    return sum(int(row.get("hrsp_2xx") or 0) for row in running.server_stats().values())
+
+
+def test_all_replicas_down_gives_503s_and_a_clear_reason() -> None:
+    with Rehearsal(quick_plan(2, start=(False, False))) as running:
+        run = run_verify([*running.plan.verify_args(), "--json", "--wait", "1", "--timeout", "1", "--requests", "60"])
+
+    assert run.code in (1, 2), run.stdout + run.stderr
+    assert run.elapsed_s < 10
+    assert "503" in run.report["reason"], run.report
+
+
+def assert_could_not_measure(run: VerifyRun, reason: str) -> None:
+    """Exit 2 with the reason as the last line `verify: ...` (progress lines may come before it), no traceback."""
+    assert run.code == 2, run.stdout + run.stderr
+    last_line = run.stderr.splitlines()[-1]
+    assert last_line.startswith("verify: ") and reason in last_line, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_name_that_does_not_resolve_is_exit_2_quickly() -> None:
+    # The conftest's resolver answers "no such name" for every name: no DNS query leaves this machine.
+    run = run_verify([f"http://replicas.rehearsal.invalid:{free_port()}/", "--wait", "1", "--timeout", "1"])
+
+    assert run.elapsed_s < 5
+    assert_could_not_measure(run, "could not resolve replicas.rehearsal.invalid")
+
+
+def test_a_refused_port_is_exit_2_quickly() -> None:
+    run = run_verify([f"http://127.0.0.1:{free_port()}/", "--wait", "1", "--timeout", "1"])
+
+    assert run.elapsed_s < 5
+    assert_could_not_measure(run, "connection refused")
+
+
+def test_a_replica_slower_than_the_timeout_shows_as_timeouts() -> None:
+    plan = quick_plan(3, start=(True, True, False))  # the third is the test's own slow server
+    slow = plan.replicas[2]
+    with slow_replica(slow.ip, slow.port, health_path=QUICK_HEALTH.path, delay_s=2.0), Rehearsal(plan) as running:
+        run = run_verify([*running.plan.verify_args(), "--json", "--wait", "1", "--timeout", "0.3", "--requests", "90"])
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.elapsed_s < 10
+    assert slow.ip not in run.report["replicas"]
+    assert any("timeout" in kind.lower() for kind in run.report["errors"]), run.report["errors"]
+    assert run.report["error_rate"] > 0.01
