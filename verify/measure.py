@@ -281,9 +281,9 @@ def wait_for_ready(
                 # One batch per address, long enough for a random balancer to show most replicas.
                 batch = 5 * max(plan.expected_replicas or 0, len(seen)) + 10
                 for address in addresses:
-                    fetcher = fetchers.get(address) or fetchers.setdefault(
-                        address, _Fetcher(target, address, plan, tls)
-                    )
+                    if address not in fetchers:
+                        fetchers[address] = _Fetcher(target, address, plan, tls)
+                    fetcher = fetchers[address]
                     for _ in range(batch):
                         if ready():
                             break
@@ -299,8 +299,10 @@ def wait_for_ready(
                         if time.monotonic() >= deadline:
                             break  # checked after a request, so even --wait 0 tries once
                 if seen and not ready():
-                    expected = f"of {plan.expected_replicas}" if plan.expected_replicas is not None else "so far"
-                    reason = f"{len(seen)} replicas seen {expected}"
+                    if plan.expected_replicas is not None:
+                        reason = f"{len(seen)} of {plan.expected_replicas} replicas seen"
+                    else:
+                        reason = f"{len(seen)} replicas seen so far"
             if ready():
                 break
             now = time.monotonic()

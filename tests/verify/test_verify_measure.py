@@ -144,7 +144,7 @@ def test_some_replicas_never_showing_up_is_left_to_the_verdict(serve) -> None:
     events: list[Waiting] = []
     _, warmup = wait_for_ready(target, Plan(timeout_s=1.0, wait_s=0.5, expected_replicas=3), progress=events.append)
     assert sorted(warmup) == ["a", "b"]
-    assert events[-1].reason == "2 replicas seen of 3"
+    assert events[-1].reason == "2 of 3 replicas seen"
 
 
 def test_nothing_answering_is_could_not_measure(free_port: int) -> None:
