@@ -8,9 +8,10 @@ replicas to start, nginx instead of HAProxy) before handing it to `Rehearsal`.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from rehearsal.processes import free_port
 from settings import StackSettings
 
 # The ALB listens on 80; the rehearsal's stand-in needs no privilege.
@@ -126,6 +127,13 @@ class Plan:
             health=health,
             port=port,
             balance=HAPROXY_BALANCE[settings.algorithm],
+        )
+
+    def on_free_ports(self) -> Plan:
+        """The same plan on a free balancer port and a replica port free on every replica's address."""
+        replica_port = free_port(r.ip for r in self.replicas)
+        return replace(
+            self, port=free_port([LISTEN_HOST]), replicas=tuple(replace(r, port=replica_port) for r in self.replicas)
         )
 
     @property

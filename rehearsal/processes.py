@@ -57,6 +57,21 @@ def ensure_free(addresses: Iterable[tuple[str, int]]) -> None:
                 raise RehearsalError(f"{host}:{port} is not free ({error.strerror}): {BUSY_HINT}") from None
 
 
+def free_port(hosts: Iterable[str]) -> int:
+    """A port nothing listens on at any of `hosts`: the kernel's pick, then checked on each host."""
+    hosts = list(hosts)
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((hosts[0], 0))
+            port = probe.getsockname()[1]
+        try:
+            ensure_free((host, port) for host in hosts)
+        except RehearsalError:
+            continue
+        return port
+    raise RehearsalError(f"no port is free on all of {', '.join(hosts)} (50 tries)")
+
+
 @dataclass
 class Process:
     """One program the rehearsal started, the leader of its own process group."""
@@ -134,9 +149,9 @@ def http_status(host: str, port: int, path: str, timeout_s: float = 0.5) -> int 
         connection.close()
 
 
-def haproxy_server_states(stats_socket: Path) -> dict[str, str] | None:
-    """Server name -> status ("UP", "DOWN", "UP 1/2", ...) from HAProxy's stats socket; None if it
-    does not answer yet."""
+def haproxy_stats(stats_socket: Path) -> list[dict[str, str]] | None:
+    """HAProxy's `show stat`, one dict per frontend, backend and server (pxname, svname, status,
+    check_status, hrsp_2xx, ...); None if the socket does not answer yet."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(1.0)
@@ -147,9 +162,4 @@ def haproxy_server_states(stats_socket: Path) -> dict[str, str] | None:
                 chunks.append(chunk)
     except OSError:
         return None
-    lines = b"".join(chunks).decode().removeprefix("# ").splitlines()
-    return {
-        row["svname"]: row["status"]
-        for row in csv.DictReader(lines)
-        if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "replicas"
-    }
+    return list(csv.DictReader(b"".join(chunks).decode().removeprefix("# ").splitlines()))

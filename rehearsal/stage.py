@@ -17,7 +17,7 @@ from rehearsal.processes import (
     Process,
     ensure_free,
     find_program,
-    haproxy_server_states,
+    haproxy_stats,
     http_status,
     start_process,
     wait_until,
@@ -47,12 +47,16 @@ class Running:
         """Stop one replica, as ECS stops a task (SIGTERM); the balancer finds out by its health checks."""
         self.replicas[ip].stop()
 
-    def server_states(self) -> dict[str, str]:
-        """Replica IP -> HAProxy's status for it ("UP", "DOWN", ...)."""
+    def server_stats(self) -> dict[str, dict[str, str]]:
+        """Replica IP -> HAProxy's stats row for it (status "UP", "DOWN", ...; check_status; hrsp_2xx ...)."""
         if self.stats_socket is None:
-            raise ValueError("server states come from HAProxy's stats socket; this rehearsal runs nginx")
-        states = haproxy_server_states(self.stats_socket) or {}
-        return {r.ip: states.get(haproxy_server_name(i), "unknown") for i, r in enumerate(self.plan.replicas)}
+            raise ValueError("server stats come from HAProxy's stats socket; this rehearsal runs nginx")
+        rows = {row["svname"]: row for row in haproxy_stats(self.stats_socket) or [] if row["pxname"] == "replicas"}
+        return {r.ip: rows.get(haproxy_server_name(i), {}) for i, r in enumerate(self.plan.replicas)}
+
+    def server_states(self) -> dict[str, str]:
+        """Replica IP -> HAProxy's status for it ("UP", "DOWN", "UP 1/2" before its first check, ...)."""
+        return {ip: row.get("status", "unknown") for ip, row in self.server_stats().items()}
 
 
 class Rehearsal:
@@ -121,9 +125,12 @@ class Rehearsal:
             if stats_socket is None:
                 return True
             # HAProxy counts the started replicas UP from the start ("UP 1/2": one failed check takes
-            # it down) and marks the others DOWN at their first check.
-            states = running.server_states()
-            return all(states[r.ip].startswith("UP") if r.start else states[r.ip] == "DOWN" for r in plan.replicas)
+            # it down). The others wait for their first check: DOWN, unless the caller serves them.
+            stats = running.server_stats()
+            return all(
+                stats[r.ip].get("status", "").startswith("UP") if r.start else _checked(stats[r.ip])
+                for r in plan.replicas
+            )
 
         # A server that is not running goes DOWN at its first check, which HAProxy spreads over an interval.
         health = plan.health
@@ -164,6 +171,11 @@ class Rehearsal:
         process = start_process(name, listen, argv, log_path)
         self._cleanup.callback(process.stop)
         return process
+
+
+def _checked(server: dict[str, str]) -> bool:
+    """HAProxy has run at least one health check on the server ("INI" until then; "* " while one runs)."""
+    return server.get("check_status", "").removeprefix("* ") not in ("", "INI")
 
 
 @contextmanager

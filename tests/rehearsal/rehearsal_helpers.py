@@ -14,29 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rehearsal import HealthCheck, Plan, RehearsalError
-from rehearsal.processes import ensure_free
+from rehearsal import HealthCheck, Plan
 from settings import StackSettings, parse_settings
 
 # Health checks five times a second: a replica that is not running is DOWN within a fraction of a second.
 QUICK_HEALTH = HealthCheck(path="/health", interval_s=0.2, timeout_s=0.15, healthy_threshold=2, unhealthy_threshold=2)
 # verify's options every scenario passes: a JSON report, and bounds on its waits.
 VERIFY_QUICK = ["--json", "--wait", "5", "--timeout", "2"]
-
-
-def free_port(hosts: Iterable[str] = ("127.0.0.1",)) -> int:
-    """A port nothing listens on at any of `hosts` (the kernel's pick, then checked on each)."""
-    hosts = list(hosts)
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        try:
-            ensure_free((host, port) for host in hosts)
-        except RehearsalError:
-            continue
-        return port
-    raise RuntimeError("no free port found in 50 tries")
 
 
 def stack_settings(replicas: int = 3, algorithm: str = "round_robin") -> StackSettings:
@@ -52,9 +36,7 @@ def quick_plan(
     **changes: Any,
 ) -> Plan:
     """A plan on free ports with quick health checks; `weights` and `start` go replica by replica."""
-    settings = stack_settings(replicas)
-    layout = Plan.from_settings(settings)
-    plan = Plan.from_settings(settings, port=free_port(), replica_port=free_port(r.ip for r in layout.replicas))
+    plan = Plan.from_settings(stack_settings(replicas)).on_free_ports()
     weights = weights if weights is not None else [1] * replicas
     start = start if start is not None else [True] * replicas
     varied = tuple(replace(r, weight=w, start=s) for r, w, s in zip(plan.replicas, weights, start, strict=True))

@@ -13,14 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from rehearsal_helpers import alive, descendants, free_port, processes_mentioning
+from rehearsal_helpers import alive, descendants, processes_mentioning
 
+from rehearsal import Plan
+from rehearsal.plan import LISTEN_HOST
 from rehearsal.processes import ensure_free
 from settings import PROJECT_DIR, from_stack_file
 
 pytestmark = pytest.mark.rehearsal
 
-DEV_IPS = [f"127.0.{j % 2 + 1}.{10 + j // 2}" for j in range(from_stack_file("dev").replicas)]
+DEV_PLAN = Plan.from_settings(from_stack_file("dev"))
+DEV_IPS = [r.ip for r in DEV_PLAN.replicas]
 
 
 def rehearsal_argv(*args: str) -> list[str]:
@@ -29,7 +32,8 @@ def rehearsal_argv(*args: str) -> list[str]:
 
 def quick_ports() -> list[str]:
     """Free ports for the balancer and the dev stack's replicas, so runs never collide."""
-    return ["--port", str(free_port()), "--replica-port", str(free_port(DEV_IPS))]
+    plan = DEV_PLAN.on_free_ports()
+    return ["--port", str(plan.port), "--replica-port", str(plan.replicas[0].port)]
 
 
 def run_rehearsal(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
@@ -64,11 +68,12 @@ def test_without_haproxy_on_path_it_says_how_to_install_it(tmp_path: Path) -> No
 
 
 def test_a_busy_port_is_one_line_and_exit_2() -> None:
-    port = free_port()
+    ports = quick_ports()
+    port = int(ports[1])
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
+        squatter.bind((LISTEN_HOST, port))
         squatter.listen()
-        done = run_rehearsal("--port", str(port), "--replica-port", str(free_port(DEV_IPS)))
+        done = run_rehearsal(*ports)
 
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1

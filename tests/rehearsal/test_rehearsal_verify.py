@@ -6,9 +6,11 @@ import threading
 import time
 
 import pytest
-from rehearsal_helpers import QUICK_HEALTH, VERIFY_QUICK, VerifyRun, free_port, quick_plan, run_verify, slow_replica
+from rehearsal_helpers import QUICK_HEALTH, VERIFY_QUICK, VerifyRun, quick_plan, run_verify, slow_replica
 
 from rehearsal import Rehearsal, Running
+from rehearsal.plan import LISTEN_HOST
+from rehearsal.processes import free_port
 
 pytestmark = pytest.mark.rehearsal
 
@@ -149,14 +151,16 @@ def assert_could_not_measure(run: VerifyRun, reason: str) -> None:
 
 def test_a_name_that_does_not_resolve_is_exit_2_quickly() -> None:
     # The conftest's resolver answers "no such name" for every name: no DNS query leaves this machine.
-    run = run_verify([f"http://replicas.rehearsal.invalid:{free_port()}/", "--wait", "1", "--timeout", "1"])
+    run = run_verify(
+        [f"http://replicas.rehearsal.invalid:{free_port([LISTEN_HOST])}/", "--wait", "1", "--timeout", "1"]
+    )
 
     assert run.elapsed_s < 5
     assert_could_not_measure(run, "could not resolve replicas.rehearsal.invalid")
 
 
 def test_a_refused_port_is_exit_2_quickly() -> None:
-    run = run_verify([f"http://127.0.0.1:{free_port()}/", "--wait", "1", "--timeout", "1"])
+    run = run_verify([f"http://127.0.0.1:{free_port([LISTEN_HOST])}/", "--wait", "1", "--timeout", "1"])
 
     assert run.elapsed_s < 5
     assert_could_not_measure(run, "connection refused")
