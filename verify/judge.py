@@ -373,7 +373,11 @@ def replica_sort_key(replica: str) -> tuple[int, int, str]:
 
 
 def _zone_lookup(subnets: Sequence[tuple[str, str]]) -> Callable[[str], str | None]:
-    networks = [(ipaddress.ip_network(cidr, strict=False), zone) for cidr, zone in subnets]
+    # Most specific first, so a /24 inside a /16 names its own zone.
+    networks = sorted(
+        ((ipaddress.ip_network(cidr, strict=False), zone) for cidr, zone in subnets),
+        key=lambda pair: -pair[0].prefixlen,
+    )
 
     def zone_of(replica: str) -> str | None:
         if not networks:

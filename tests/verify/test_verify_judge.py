@@ -183,6 +183,9 @@ def test_zones(make_tally) -> None:
         ("us-east-1b", 1, 100),
     ]
     assert judge(make_tally({A: 100, B: 100, C: 100}), THREE).zones == ()
+    nested = Expectation(replica_range=(3, 3), subnets=(("10.0.0.0/16", "wide"), ("10.0.2.0/24", "narrow")))
+    zones = {stats.replica: stats.zone for stats in judge(make_tally({A: 100, B: 100, C: 100}), nested).replicas}
+    assert zones == {A: "wide", B: "narrow", C: "wide"}
 
 
 def _connections(sequence: list[str], connections: int) -> list[ConnectionLog]:
