@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             code = _run_verify([*plan.verify_args(), *verify_extra], out)
             if args.keep:
                 _wait_for_stop(running, out)
-            return code
+        print("rehearsal: stopped the replicas and the balancer", file=out)
+        return code
     except RehearsalError as error:
         print(f"rehearsal: {error}", file=out)
         if error.log:

@@ -75,6 +75,7 @@ def nginx_balancer_config(plan: Plan, scratch_dir: Path) -> str:
         f"    {kind}_temp_path {scratch_dir}/{kind}_temp;"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    balance = f"        {NGINX_BALANCE[plan.balance]}\n" if NGINX_BALANCE[plan.balance] else ""
     servers = "\n".join(
         f"        server {r.address} weight={r.weight} max_fails=1 fail_timeout=2s;" for r in plan.replicas
     )
@@ -95,8 +96,7 @@ http {{
     keepalive_timeout {ALB_IDLE_TIMEOUT_S}s;
 
     upstream replicas {{
-        {NGINX_BALANCE[plan.balance]}
-{servers}
+{balance}{servers}
         keepalive 32;
     }}
 
