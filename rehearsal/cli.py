@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         settings = from_stack_file(args.stack)
     except SettingsError as error:
-        print(f"rehearsal: {'; '.join(line.strip() for line in str(error).splitlines())}", file=out)
+        # One line: SettingsError lists one problem per line under a heading ("invalid stack settings:").
+        heading, *problems = str(error).splitlines()
+        print(f"rehearsal: {' '.join([heading, '; '.join(p.strip() for p in problems)]).strip()}", file=out)
         return ExitCode.CANNOT_RUN
     plan = Plan.from_settings(settings, port=args.port, replica_port=args.replica_port)
 

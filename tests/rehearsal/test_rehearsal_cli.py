@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from rehearsal_helpers import alive, descendants, processes_mentioning
 
+import rehearsal.cli
 from rehearsal import Plan
 from rehearsal.plan import LISTEN_HOST
 from rehearsal.processes import ensure_free
@@ -87,6 +89,20 @@ def test_a_missing_stack_is_one_line_and_exit_2() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("rehearsal: stack 'nosuchstack': no file Pulumi.nosuchstack.yaml; stacks here:")
     assert done.stderr.count("\n") == 1
+
+
+def test_a_bad_stack_file_is_every_problem_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  alb-replicas:replicas: 0\n  alb-replicas:azCount: 9\n")
+    monkeypatch.setattr(rehearsal.cli, "from_stack_file", lambda stack: from_stack_file(stack, project_dir=tmp_path))
+    out = io.StringIO()
+
+    code = rehearsal.cli.main(["--stack", "bad"], out=out)
+
+    assert code == 2
+    assert out.getvalue().count("\n") == 1
+    assert out.getvalue().startswith("rehearsal: invalid stack settings: ")
+    assert "replicas: 0 is out of range" in out.getvalue()
+    assert "azCount: 9 is out of range" in out.getvalue()
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
