@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     """The rehearsal's own exit codes; otherwise it exits with verify's (0 even, 1 uneven, 2 could not measure)."""
 
     CANNOT_RUN = 2  # bad stack file, missing program, busy port, a process that would not start
-    INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
 
 def _port(text: str) -> int:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         with Rehearsal(plan) as running:
             _describe(running, settings.stack, out)
             code = _run_verify([*plan.verify_args(), *verify_extra], out)
-            if args.keep:
+            if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
                 _wait_for_stop(running, out)
         print("rehearsal: stopped the replicas and the balancer", file=out)
         return code

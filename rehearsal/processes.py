@@ -117,9 +117,13 @@ def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -
     # child too, so nothing outlives the rehearsal even when no cleanup code runs.
     guard = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
     log_file = log_path.open("wb")
-    popen = subprocess.Popen(
-        [*guard, *argv], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    try:
+        popen = subprocess.Popen(
+            [*guard, *argv], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    except OSError:
+        log_file.close()
+        raise
     return Process(name=name, listen=listen, popen=popen, log_path=log_path, _log_file=log_file)
 
 

@@ -27,7 +27,8 @@ from replica.nginx import nginx_config
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
 BALANCER_START_TIMEOUT_S = 5.0
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What stops a rehearsal: Ctrl-C, and SIGTERM and SIGHUP, which the CLI turns into Ctrl-C.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -180,7 +181,7 @@ def _checked(server: dict[str, str]) -> bool:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Ctrl-C or SIGTERM while stopping waits until every process is stopped, then takes effect."""
+    """A stop signal while stopping waits until every process is stopped, then takes effect."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
