@@ -1,6 +1,8 @@
 # The two commands a fresh machine needs: `make rehearsal` and `make test`.
 PYTHON ?= python3
 STACK ?= dev
+# Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
+export PATH := $(PATH):/usr/sbin:/sbin
 
 .PHONY: deps rehearsal test lint bench
 
