@@ -15,22 +15,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 import yaml
 
 from components.errors import SettingsError
-from components.load_balancer import NAME_MAX, HealthCheck, name_problem
+from components.load_balancer import NAME_MAX, Algorithm, HealthCheck, name_problem
+from components.network import NatGateways
 from components.service import fargate_size_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
 
-Algorithm = Literal["round_robin", "least_outstanding_requests", "weighted_random"]
-NatGateways = Literal["none", "single", "onePerAz"]
-
-ALGORITHMS: tuple[str, ...] = ("round_robin", "least_outstanding_requests", "weighted_random")
-NAT_GATEWAYS: tuple[str, ...] = ("none", "single", "onePerAz")
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
 
 # The retention periods CloudWatch Logs accepts.
 # fmt: off

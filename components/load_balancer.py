@@ -196,8 +196,24 @@ class LoadBalancer(pulumi.ComponentResource):
             opts=child_opts,
         )
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
-
+        redirect_to_https = [
+            aws.lb.ListenerDefaultActionArgs(
+                type="redirect",
+                redirect=aws.lb.ListenerDefaultActionRedirectArgs(protocol="HTTPS", port="443", status_code="HTTP_301"),
+            )
+        ]  # ELB.1
+        http = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=self.load_balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=redirect_to_https if args.https else forward,
+            opts=child_opts,
+        )
+        self.listener = http
+        self.listeners = [http]
         self.alias_record = None
+
         if args.https:
             self.listener = aws.lb.Listener(
                 f"{name}-https",
@@ -209,22 +225,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 default_actions=forward,
                 opts=child_opts,
             )
-            redirect = aws.lb.Listener(
-                f"{name}-http",
-                load_balancer_arn=self.load_balancer.arn,
-                port=80,
-                protocol="HTTP",
-                default_actions=[
-                    aws.lb.ListenerDefaultActionArgs(
-                        type="redirect",
-                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                            protocol="HTTPS", port="443", status_code="HTTP_301"
-                        ),
-                    )
-                ],  # ELB.1
-                opts=child_opts,
-            )
-            self.listeners = [self.listener, redirect]
+            self.listeners = [self.listener, http]
             self.alias_record = aws.route53.Record(
                 f"{name}-alias",
                 zone_id=args.https.zone_id,
@@ -239,20 +240,13 @@ class LoadBalancer(pulumi.ComponentResource):
                 ],
                 opts=child_opts,
             )
-            self.url = pulumi.Output.from_input(f"https://{args.https.domain}")
-        else:
-            self.listener = aws.lb.Listener(
-                f"{name}-http",
-                load_balancer_arn=self.load_balancer.arn,
-                port=80,
-                protocol="HTTP",
-                default_actions=forward,
-                opts=child_opts,
-            )
-            self.listeners = [self.listener]
-            self.url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
 
         self.dns_name = self.load_balancer.dns_name
+        self.url = (
+            pulumi.Output.from_input(f"https://{args.https.domain}")
+            if args.https
+            else self.dns_name.apply(lambda dns: f"http://{dns}")
+        )
         self.request_count_label = pulumi.Output.concat(
             self.load_balancer.arn_suffix, "/", self.target_group.arn_suffix
         )
