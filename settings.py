@@ -9,12 +9,14 @@ accept. Every problem is reported at once, in one `SettingsError`, before any re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, get_args
 
 import yaml
@@ -125,10 +127,11 @@ class StackSettings:
         return image_repository(self.image).rsplit("/", 1)[-1] == "nginx"
 
 
-def config_schema() -> dict[str, dict[str, Any]]:
-    """The `config:` block of Pulumi.yaml: key -> {type, default?, description}."""
+@functools.cache
+def config_schema() -> Mapping[str, Mapping[str, Any]]:
+    """The `config:` block of Pulumi.yaml: key -> {type, default?, description}. Read once."""
     project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
-    return dict(project["config"])
+    return MappingProxyType(project["config"])
 
 
 def from_pulumi() -> StackSettings:
