@@ -1,8 +1,12 @@
 """Run the real Pulumi program (or one component) under Pulumi's mocks and record what it declares.
 
 `Mocks.new_resource` sees each resource's inputs; the mock monitor's RegisterResource request also
-carries its options (parent, dependencies, ignore_changes), which the mocks alone do not show, so the
-harness wraps that one method of the monitor it was given for the run.
+carries its options (parent, dependencies, ignore_changes) and the inputs as the SDK sends them to the
+engine, which the mocks alone do not show, so the harness wraps that one method of the monitor it was
+given for the run.
+
+`preview=True` runs the program as a first `pulumi preview` sees it: nothing exists yet, so every new
+resource's id and computed outputs are unknown, and so is every input computed from them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import struct_pb2
+from pulumi.output import Unknown
 from pulumi.runtime import settings as runtime_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -36,6 +42,9 @@ class Declared:
     parent: str
     dependencies: list[str]
     ignore_changes: list[str]
+    properties: struct_pb2.Struct
+    """The inputs as the SDK sent them to the engine; in a preview, an unknown is Pulumi's sentinel string."""
+    property_dependencies: dict[str, list[str]]
 
 
 @dataclass
@@ -62,14 +71,21 @@ class StackMocks(pulumi.runtime.Mocks):
 
     Remote components (awsx) get only the outputs the program reads, not their inputs echoed back:
     their typed outputs would not deserialize from inputs.
+
+    In a preview, like the engine planning a create: the known inputs come back and nothing else, no id
+    (an empty id is an unknown one) and no value AWS or awsx would compute.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, preview: bool = False) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.preview = preview
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
         name, inputs = args.name, args.inputs
+        if self.preview:
+            known = {} if args.typ == "awsx:ec2:Vpc" else {k: v for k, v in inputs.items() if _is_known(v)}
+            return "", known
         arn = f"arn:aws:mock:us-east-1:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{name}"
         if args.typ == "awsx:ec2:Vpc":
             zones = inputs["availabilityZoneNames"]
@@ -136,6 +152,16 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]
 
 
+def _is_known(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return False
+    if isinstance(value, dict):
+        return all(_is_known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_is_known(v) for v in value)
+    return True
+
+
 def stack_config(stack: str) -> dict[str, str]:
     """The project's keys of Pulumi.<stack>.yaml as the CLI hands them to the program: strings."""
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
@@ -150,13 +176,16 @@ def _as_config_string(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def declare(program: Callable[[], None], config: dict[str, object], stack: str = "test") -> Deployment:
-    """Run `program` under fresh mocks with `config` (project keys, unprefixed) and record it all."""
-    mocks = StackMocks()
+def declare(
+    program: Callable[[], None], config: dict[str, object], stack: str = "test", preview: bool = False
+) -> Deployment:
+    """Run `program` under fresh mocks with `config` (project keys, unprefixed) and record it all;
+    `preview`: as a first `pulumi preview` of an empty stack."""
+    mocks = StackMocks(preview)
     # A fresh root stack for every run (as pulumi.runtime.reset_options does): set_mocks keeps the
     # previous run's, with that run's exports and stack name.
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config({f"{PROJECT}:{key}": _as_config_string(value) for key, value in config.items()})
     monitor = runtime_settings.SETTINGS.monitor
     requests: list[Any] = []
@@ -190,6 +219,8 @@ def declare(program: Callable[[], None], config: dict[str, object], stack: str =
             parent=request.parent,
             dependencies=list(request.dependencies),
             ignore_changes=list(request.ignoreChanges),
+            properties=request.object,
+            property_dependencies={key: list(value.urns) for key, value in request.propertyDependencies.items()},
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"
@@ -197,7 +228,7 @@ def declare(program: Callable[[], None], config: dict[str, object], stack: str =
     return Deployment(resources=resources, exports=exports, error=error)
 
 
-def declare_stack(stack: str, **overrides: object) -> Deployment:
+def declare_stack(stack: str, preview: bool = False, **overrides: object) -> Deployment:
     """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key)."""
     config = {key: value for key, value in {**stack_config(stack), **overrides}.items() if value is not None}
-    return declare(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), config, stack=stack)
+    return declare(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), config, stack=stack, preview=preview)

@@ -1,9 +1,24 @@
-"""The stacks this program declares pass the policy pack: prod every rule, dev the rules for dev."""
+"""The stacks this program declares pass the policy pack: prod every rule, dev the rules for dev.
+
+The preview tests hand the pack what a first `pulumi preview` hands it: the program runs in preview mode
+(every value computed from a resource not created yet is unknown), and pulumi_policy's own analyzer
+servicer, the one the pack serves the engine with, gets each resource as an Analyze and AnalyzeStack
+request built from the program's RegisterResource requests.
+"""
+
+import importlib
+import json
+from pathlib import Path
 
 import pytest
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policy.rules import PlannedResource, evaluate
-from tests.stack.harness import Deployment, declare_stack
+from tests.stack.harness import Declared, Deployment, declare_stack
+
+pack = importlib.import_module("policy.__main__")
 
 
 def planned(deployment: Deployment) -> list[PlannedResource]:
@@ -44,3 +59,45 @@ def test_dev_passes_every_rule_that_applies_to_dev():
 def test_prod_without_a_guardrail_fails_its_control(overrides, control):
     violations = evaluate(planned(declare_stack("prod", **overrides)))
     assert any(v.message.startswith(control) for v in violations), [str(v) for v in violations]
+
+
+def analyzer_resource(resource: Declared) -> analyzer_pb2.AnalyzerResource:
+    return analyzer_pb2.AnalyzerResource(
+        type=resource.type,
+        properties=resource.properties,
+        urn=resource.urn,
+        name=resource.name,
+        options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent),
+        parent=resource.parent,
+        dependencies=resource.dependencies,
+        propertyDependencies={
+            key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+            for key, urns in resource.property_dependencies.items()
+        },
+    )
+
+
+def reported_at_preview(deployment: Deployment, dev: bool = False) -> list[tuple[str, str]]:
+    """(policy name, message) of every violation the pack reports, as the engine would call it in a preview."""
+    servicer = _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.build_policies(), EnforcementLevel.MANDATORY)
+    if dev:  # what `--policy-pack-config policy/dev.json` configures
+        disabled = json.loads((Path(pack.__file__).parent / "dev.json").read_text())
+        config = {name: analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.DISABLED) for name in disabled}
+        servicer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=config), None)
+    resources = [analyzer_resource(r) for r in deployment.resources]
+    responses = [
+        servicer.Analyze(
+            analyzer_pb2.AnalyzeRequest(
+                type=r.type, properties=r.properties, urn=r.urn, name=r.name, options=r.options
+            ),
+            None,
+        )
+        for r in resources
+    ]
+    responses.append(servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources), None))
+    return [(d.policyName, d.message) for response in responses for d in response.diagnostics]
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_a_first_preview_passes_every_policy_that_applies(stack):
+    assert reported_at_preview(declare_stack(stack, preview=True), dev=stack == "dev") == []
