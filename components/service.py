@@ -4,6 +4,7 @@ the given subnets, registered in the load balancer's target group."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from components.errors import SettingsError
 from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
+# What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
+_FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 # CPU units -> the memory sizes (MiB) Fargate accepts with them, for Linux tasks.
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -115,6 +118,12 @@ class ReplicaService(pulumi.ComponentResource):
             raise SettingsError(problem)
         if args.replicas < 1:
             raise SettingsError(f"replicas: {args.replicas} is too few; allowed: 1 or more")
+        family = f"{name}-replica"
+        if not _FAMILY.fullmatch(family):
+            raise SettingsError(
+                f"ReplicaService name: {name!r} makes the task family {family!r}; allowed: at most 255 letters, "
+                "digits, hyphens or underscores in all"
+            )
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -128,8 +137,11 @@ class ReplicaService(pulumi.ComponentResource):
             ],
             opts=child_opts,
         )
+        # Named by the program, not by AWS: the container definitions that name the group are then known
+        # in a first preview, where the policy pack reads them (ECS.4, .5, .8, .9, .20).
+        log_group_name = f"/ecs/{family}"  # the ECS console's convention
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", retention_in_days=args.log_retention_days, opts=child_opts
+            f"{name}-logs", name=log_group_name, retention_in_days=args.log_retention_days, opts=child_opts
         )
 
         # Two roles: the execution role is ECS's own (pull the image, write logs), the task role is
@@ -148,13 +160,16 @@ class ReplicaService(pulumi.ComponentResource):
             f"{name}-task", "The replica's own AWS identity: no permissions", account_id
         )
 
+        # An invoke, which a preview runs too: unlike an output of a resource not created yet, it is known.
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        container_definitions = pulumi.Output.all(self.log_group.name, region).apply(
-            lambda values: json.dumps([_container_definition(container, log_group=values[0], region=values[1])])
+        container_definitions = region.apply(
+            lambda region_name: json.dumps(
+                [_container_definition(container, log_group=log_group_name, region=region_name)]
+            )
         )
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"{name}-replica",
+            family=family,
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",  # each task its own network interface and IP (ECS.17)
             cpu=str(args.cpu),
@@ -165,7 +180,8 @@ class ReplicaService(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=container_definitions,
-            opts=child_opts,
+            # The JSON names the log group as plain text; tasks log to it from their first start.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
 
         self.security_group = aws.ec2.SecurityGroup(

@@ -158,6 +158,21 @@ def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything()
     assert deployment.resources == []
 
 
+@pytest.mark.parametrize("name", ["api.v2", "a" * 248])
+def test_service_refuses_a_name_that_cannot_be_a_task_family_before_declaring_anything(name):
+    deployment = declare(lambda: ReplicaService(name, service_args()), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert str(deployment.error).startswith(f"ReplicaService name: {name!r} makes the task family")
+    assert deployment.resources == []
+
+
+def test_service_names_its_log_group_after_its_task_family():
+    deployment = declare(lambda: ReplicaService("a" * 247, service_args()), {})
+    assert deployment.error is None
+    family = deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs["family"]
+    assert deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"] == f"/ecs/{family}"
+
+
 def test_autoscaling_alone():
     deployment = declare(
         lambda: ServiceAutoscaling(

@@ -11,14 +11,18 @@ import json
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+import components.service
 from policy.rules import PlannedResource, evaluate
 from tests.stack.harness import Declared, Deployment, declare_stack
 
 pack = importlib.import_module("policy.__main__")
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def planned(deployment: Deployment) -> list[PlannedResource]:
@@ -98,6 +102,56 @@ def reported_at_preview(deployment: Deployment, dev: bool = False) -> list[tuple
     return [(d.policyName, d.message) for response in responses for d in response.diagnostics]
 
 
-@pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_a_first_preview_passes_every_policy_that_applies(stack):
-    assert reported_at_preview(declare_stack(stack, preview=True), dev=stack == "dev") == []
+@pytest.fixture(scope="module")
+def prod_preview() -> Deployment:
+    deployment = declare_stack("prod", preview=True)
+    assert deployment.error is None, deployment.error
+    return deployment
+
+
+def engine_props(deployment: Deployment, type_: str) -> dict:
+    return json_format.MessageToDict(deployment.one(type_).properties)
+
+
+def test_a_first_preview_of_prod_shows_the_pack_the_container_definitions(prod_preview):
+    task = engine_props(prod_preview, TASK_DEFINITION)
+    assert task["executionRoleArn"] == UNKNOWN_STRING_VALUE, "not a preview: the role is not created yet"
+    (container,) = json.loads(task["containerDefinitions"])
+    assert container["readonlyRootFilesystem"] is True
+
+
+def test_a_first_preview_of_prod_passes_every_policy(prod_preview):
+    assert reported_at_preview(prod_preview) == []
+
+
+def test_a_first_preview_of_dev_passes_every_policy_dev_runs():
+    assert reported_at_preview(declare_stack("dev", preview=True), dev=True) == []
+
+
+def test_a_first_preview_reports_a_container_with_a_writable_root_filesystem(monkeypatch):
+    declared = components.service._container_definition
+
+    def writable_root(*args, **kwargs) -> dict:
+        return {**declared(*args, **kwargs), "readonlyRootFilesystem": False}
+
+    monkeypatch.setattr(components.service, "_container_definition", writable_root)
+    (violation,) = reported_at_preview(declare_stack("prod", preview=True))
+    assert violation[0] == "ecs-5-read-only-root"
+    assert "ECS.5: container 'replica' has \"readonlyRootFilesystem\": False" in violation[1]
+
+
+# What each rule the policy README lists as blind in a first preview cannot see, and where.
+BLIND_AT_PREVIEW = {
+    "ecs-separate-task-role": (TASK_DEFINITION, ("executionRoleArn", "taskRoleArn")),
+    "elb-13-multi-az": ("aws:lb/loadBalancer:LoadBalancer", ("subnets",)),
+    "s3-5-deny-insecure-transport": ("aws:s3/bucketPolicy:BucketPolicy", ("policy",)),
+}
+
+
+def test_the_policy_readme_lists_the_rules_a_first_preview_leaves_blind(prod_preview):
+    section = (Path(pack.__file__).parent / "README.md").read_text().split("## What a first preview cannot show")[1]
+    listed = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    assert listed == set(BLIND_AT_PREVIEW)
+    for rule, (type_, keys) in BLIND_AT_PREVIEW.items():
+        props = engine_props(prod_preview, type_)
+        assert [props[key] for key in keys] == [UNKNOWN_STRING_VALUE] * len(keys), rule

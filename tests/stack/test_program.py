@@ -208,10 +208,11 @@ def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
     log = replica["logConfiguration"]
     assert log["logDriver"] == "awslogs"
-    assert log["options"]["awslogs-group"] == "alb-replicas-dev-logs"
     assert log["options"]["awslogs-region"] == "us-east-1"
-    retention = dev.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"]
-    assert retention == 7
+    log_group = dev.one("aws:cloudwatch/logGroup:LogGroup")
+    assert log["options"]["awslogs-group"] == log_group.inputs["name"] == "/ecs/alb-replicas-dev-replica"
+    assert log_group.inputs["retentionInDays"] == 7
+    assert log_group.urn in dev.one(TASK_DEFINITION).dependencies, "the JSON names the group only as text"
 
 
 def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
