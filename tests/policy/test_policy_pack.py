@@ -157,6 +157,21 @@ def test_pulumi_policy_yaml_runs_python_in_its_own_virtualenv() -> None:
     assert "pulumi-policy>=" in requirements and "pulumi>=" in requirements
 
 
+def requirement(path: Path, package: str) -> str:
+    (line,) = [line for line in path.read_text().splitlines() if line.startswith(f"{package}>=")]
+    return line.split("#")[0].strip()
+
+
+def test_the_tests_run_the_pulumi_policy_versions_the_pack_asks_for():
+    # 1.13 lacks opts.parent; 1.13 to 1.16 cannot be installed beside pulumi>=3.200.
+    pack_range = requirement(POLICY_DIR / "requirements.txt", "pulumi-policy")
+    assert (
+        pack_range
+        == requirement(POLICY_DIR.parent / "requirements-dev.txt", "pulumi-policy")
+        == "pulumi-policy>=1.17,<2"
+    )
+
+
 def test_the_readme_table_lists_every_rule_with_its_control_and_stages() -> None:
     rows = {}
     for line in (POLICY_DIR / "README.md").read_text().splitlines():
