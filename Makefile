@@ -23,3 +23,13 @@ test: deps lint
 # verify against hey on the same rehearsal; prints both rates and their ratio.
 bench: deps
 	$(PYTHON) bench/verify_vs_hey.py
+
+# The policy pack's own virtualenv, the one PulumiPolicy.yaml names (`virtualenv: venv`, in policy/), for
+# `pulumi preview --policy-pack policy`; made again when policy/requirements.txt changes.
+.PHONY: policy-venv
+policy-venv: policy/venv/.installed
+
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@

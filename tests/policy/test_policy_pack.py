@@ -7,11 +7,13 @@ unknown-checking proxy, which raises on a value a preview cannot see yet.
 import importlib
 import json
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -155,6 +157,19 @@ def test_pulumi_policy_yaml_runs_python_in_its_own_virtualenv() -> None:
     assert "name: python" in text and "virtualenv: venv" in text
     requirements = (POLICY_DIR / "requirements.txt").read_text()
     assert "pulumi-policy>=" in requirements and "pulumi>=" in requirements
+
+
+def test_make_policy_venv_prepares_the_virtualenv_pulumi_policy_yaml_names() -> None:
+    virtualenv = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    venv = (POLICY_DIR / virtualenv).relative_to(POLICY_DIR.parent)
+    # -n prints the commands without running them, -B as if nothing were made yet.
+    make = ["make", "-n", "-B", "policy-venv"]
+    run = subprocess.run(make, cwd=POLICY_DIR.parent, capture_output=True, text=True, check=True, timeout=30)
+    create, install = run.stdout.splitlines()[:2]
+    assert create.endswith(f" -m venv {venv}")
+    assert install.startswith(f"{venv}/bin/python -m pip install ") and install.endswith(" -r policy/requirements.txt")
+    for readme in (POLICY_DIR / "README.md", POLICY_DIR.parent / "README.md"):
+        assert "make policy-venv" in readme.read_text(), readme
 
 
 def requirement(path: Path, package: str) -> str:
