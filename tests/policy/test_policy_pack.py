@@ -6,6 +6,7 @@ unknown-checking proxy, which raises on a value a preview cannot see yet.
 
 import importlib
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -162,9 +163,11 @@ def test_pulumi_policy_yaml_runs_python_in_its_own_virtualenv() -> None:
 def test_make_policy_venv_prepares_the_virtualenv_pulumi_policy_yaml_names() -> None:
     virtualenv = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
     venv = (POLICY_DIR / virtualenv).relative_to(POLICY_DIR.parent)
-    # -n prints the commands without running them, -B as if nothing were made yet.
-    make = ["make", "-n", "-B", "policy-venv"]
-    run = subprocess.run(make, cwd=POLICY_DIR.parent, capture_output=True, text=True, check=True, timeout=30)
+    # -n prints the commands without running them, -B as if nothing were made yet; a clean environment
+    # keeps the flags of a `make test` that runs this test out of it.
+    make = ["make", "-n", "-B", "--no-print-directory", "policy-venv"]
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    run = subprocess.run(make, cwd=POLICY_DIR.parent, env=env, capture_output=True, text=True, check=True, timeout=30)
     create, install = run.stdout.splitlines()[:2]
     assert create.endswith(f" -m venv {venv}")
     assert install.startswith(f"{venv}/bin/python -m pip install ") and install.endswith(" -r policy/requirements.txt")
