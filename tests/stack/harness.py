@@ -17,6 +17,8 @@ import pulumi
 import yaml
 from pulumi.runtime import settings as runtime_settings
 
+import settings
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "alb-replicas"
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
@@ -136,14 +138,10 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    """The project's keys of Pulumi.<stack>.yaml as the CLI hands them to the program: strings."""
+def stack_values(stack: str) -> dict[str, object]:
+    """The project's keys of Pulumi.<stack>.yaml, without their namespace, as YAML reads them."""
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
-    return {
-        key.split(":", 1)[1]: _as_config_string(value)
-        for key, value in document["config"].items()
-        if key.startswith(f"{PROJECT}:")
-    }
+    return {key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith(f"{PROJECT}:")}
 
 
 def _as_config_string(value: object) -> str:
@@ -198,6 +196,10 @@ def declare(program: Callable[[], None], config: dict[str, object], stack: str =
 
 
 def declare_stack(stack: str, **overrides: object) -> Deployment:
-    """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key)."""
-    config = {key: value for key, value in {**stack_config(stack), **overrides}.items() if value is not None}
+    """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key).
+
+    The program gets what the Pulumi CLI would hand it: every declared key, defaults filled in, all
+    strings; a stack the CLI would refuse raises SettingsError here, as `pulumi up` stops there.
+    """
+    config = settings.cli_config(stack, {**stack_values(stack), **overrides})
     return declare(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), config, stack=stack)
