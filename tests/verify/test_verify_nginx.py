@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -104,3 +106,17 @@ def test_nginx_rate_is_reported(nginx_replicas: int) -> None:
     tally = send_requests(target, Plan(requests=2000, concurrency=4), (ADDRESSES[0],), ())
     assert tally.answers == 2000
     assert tally.requests / tally.elapsed_s > 1000  # kept-alive http.client: thousands per second, even on 2 cores
+
+
+@pytest.mark.parametrize("path", ["/", "/a.html", "/b.gif", "/style.css", "/x.json", "/deep/path.txt", "/health"])
+def test_every_path_answers_json(nginx_replicas: int, path: str) -> None:
+    connection = http.client.HTTPConnection(ADDRESSES[0], nginx_replicas, timeout=2)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "application/json", path
+    assert isinstance(json.loads(body), dict)
