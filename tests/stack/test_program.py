@@ -146,6 +146,11 @@ def test_service_waits_for_the_listener(dev):
     assert listener.urn in service.dependencies, "ECS rejects a target group no listener uses yet"
 
 
+def test_service_waits_for_the_execution_role_policy(dev):
+    attachment = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.urn in dev.one(SERVICE).dependencies, "tasks started before it cannot pull their image"
+
+
 def test_dev_replicas_run_in_public_subnets_with_a_public_ip(dev):
     network = dev.one(SERVICE).inputs["networkConfiguration"]
     assert network["subnets"] == dev.one(ALB).inputs["subnets"]
