@@ -91,8 +91,9 @@ def test_replica_contract_identities(nginx_replicas: int) -> None:
     by_header = send_requests(
         target, Plan(requests=20, concurrency=2, identity=Identity("header", "X-Replica")), addresses, warmup
     )
-    assert set(by_header.counts) == set(ADDRESSES)
-    assert sum(by_header.counts.values()) == 20
+    # Which connections get the 20 requests is up to the scheduler; each answer names its own replica.
+    assert all(set(log.replicas) <= {log.address} for log in by_header.connections)
+    assert set(by_header.counts) <= set(ADDRESSES) and sum(by_header.counts.values()) == 20
 
 
 def test_health_path_has_no_replica_id(nginx_replicas: int) -> None:
