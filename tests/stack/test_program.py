@@ -23,20 +23,6 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 VPC = "awsx:ec2:Vpc"
 
 
-@pytest.fixture(scope="module")
-def dev() -> Deployment:
-    deployment = declare_stack("dev")
-    assert deployment.error is None, deployment.error
-    return deployment
-
-
-@pytest.fixture(scope="module")
-def prod() -> Deployment:
-    deployment = declare_stack("prod")
-    assert deployment.error is None, deployment.error
-    return deployment
-
-
 def container(deployment: Deployment) -> dict:
     (definition,) = json.loads(deployment.one(TASK_DEFINITION).inputs["containerDefinitions"])
     return definition
