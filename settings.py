@@ -190,7 +190,7 @@ def cli_config(
 
     `given`: the project's keys a stack file sets, without the `<project>:` namespace, as YAML read
     them (None: not set). Before any program runs, the Pulumi CLI (pulumi/pulumi,
-    sdk/go/common/workspace, ValidateStackConfigAndApplyProjectConfig):
+    sdk/go/common/workspace, its validation of stack config against the project's):
     - stops when a key Pulumi.yaml declares without a default is not set ("Stack 'dev' is missing
       configuration values 'domain', 'namePrefix' and 'zone'");
     - stops when a value is not of its declared type ("Stack 'dev' with configuration key
@@ -243,7 +243,7 @@ def _config_string(value: object) -> str:
 
 
 def _is_of_type(value: object, kind: str) -> bool:
-    """The Pulumi CLI's type check (ValidateConfigValue) on one value as YAML read it."""
+    """The Pulumi CLI's type check on one value as YAML read it."""
     if kind == "integer":
         if isinstance(value, bool):
             return False
@@ -281,13 +281,7 @@ def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSetting
         raise SettingsError(f"{path.name} is not valid YAML: {_one_line(error)}") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict) or not config:
-        found = (
-            "nothing"
-            if document is None
-            else f"config: {_kind(config)}"
-            if isinstance(document, dict)
-            else _kind(document)
-        )
+        found = f"config: {_kind(config)}" if isinstance(document, dict) else _kind(document)
         raise SettingsError(
             f"{path.name} holds {found}; allowed: a mapping with a non-empty config: block of key: value "
             f"lines (e.g. pulumi config set aws:region us-east-1 --stack {stack})"

@@ -146,20 +146,17 @@ def stack_values(stack: str) -> dict[str, object]:
     return {key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith(f"{PROJECT}:")}
 
 
-def _as_config_string(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def declare(
-    program: Callable[[], None], config: dict[str, object], stack: str = "test", mocks: StackMocks | None = None
+    program: Callable[[], None], config: dict[str, str], stack: str = "test", mocks: StackMocks | None = None
 ) -> Deployment:
-    """Run `program` under fresh mocks (by default: us-east-1) with `config` (project keys, unprefixed)."""
+    """Run `program` under fresh mocks (by default: us-east-1) with `config`: project keys, unprefixed,
+    and their values as the CLI hands them over (strings)."""
     mocks = mocks if mocks is not None else StackMocks()
     # A fresh root stack for every run (as pulumi.runtime.reset_options does): set_mocks keeps the
     # previous run's, with that run's exports and stack name.
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": _as_config_string(value) for key, value in config.items()})
+    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": value for key, value in config.items()})
     monitor = runtime_settings.SETTINGS.monitor
     requests: list[Any] = []
     register = monitor.RegisterResource
