@@ -1,5 +1,7 @@
 # The two commands a fresh machine needs: `make rehearsal` and `make test`.
-PYTHON ?= python3
+# Every target runs the Python of venv/, the virtual environment scripts/install-deps creates and
+# `pulumi up` uses too (Pulumi.yaml: runtime.options.virtualenv).
+PYTHON := venv/bin/python
 STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
@@ -13,7 +15,7 @@ deps:
 rehearsal: deps
 	$(PYTHON) -m rehearsal --stack $(STACK)
 
-lint:
+lint: deps
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
@@ -29,7 +31,8 @@ bench: deps
 .PHONY: policy-venv
 policy-venv: policy/venv/.installed
 
+# The distribution's python3, as scripts/install-deps uses for venv/ (which may not exist yet).
 policy/venv/.installed: policy/requirements.txt
-	$(PYTHON) -m venv policy/venv
+	python3 -m venv policy/venv
 	policy/venv/bin/python -m pip install --quiet --disable-pip-version-check -r policy/requirements.txt
 	touch $@

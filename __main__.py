@@ -19,10 +19,15 @@ from components.service import Container, ReplicaService, ReplicaServiceArgs
 
 def main() -> None:
     try:
-        settings = stack_settings.from_pulumi()
+        compose(stack_settings.from_pulumi())
     except SettingsError as error:
-        # RunError: Pulumi prints the message alone, without a traceback, and declares nothing.
+        # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
+        # before anything is declared; what only the region shows (too few zones) stops in Network.
         raise pulumi.RunError(str(error)) from None
+
+
+def compose(settings: stack_settings.StackSettings) -> None:
+    """Declare the stack's resources and exports."""
     name = settings.name_prefix
 
     network = Network(

@@ -1,10 +1,11 @@
 """The stack settings: read once, validated once, handed to the components as typed values.
 
 The keys, their types, defaults and meanings are declared once, in the `config:` block of
-`Pulumi.yaml`. This module reads that block for the defaults, takes the stack's values from
-Pulumi (`from_pulumi`) or from a `Pulumi.<stack>.yaml` file (`from_stack_file`, for the local
-rehearsal, which has no Pulumi CLI), and checks every value against what AWS and this program
-accept. Every problem is reported at once, in one `SettingsError`, before any resource exists.
+`Pulumi.yaml`. This module takes the stack's values from Pulumi (`from_pulumi`) or from a
+`Pulumi.<stack>.yaml` file (`from_stack_file`, for the local rehearsal, which has no Pulumi CLI),
+applies the rules the Pulumi CLI applies before any program runs (`cli_config`), so every path
+sees the values `pulumi up` would hand over, and checks every value against what AWS and this
+program accept. Every problem is reported at once, in one `SettingsError`, before any resource exists.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,9 +43,9 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 # fmt: on
 
 # Inclusive ranges of the integer keys.
+_MAX_REPLICAS = 100
 _RANGES: dict[str, tuple[int, int]] = {
-    "replicas": (1, 100),
-    "maxReplicas": (1, 100),
+    "replicas": (1, _MAX_REPLICAS),
     "azCount": (2, 6),
     "containerPort": (1024, 65535),
     "healthCheckIntervalSeconds": (5, 300),
@@ -127,15 +129,134 @@ class StackSettings:
         return image_repository(self.image).rsplit("/", 1)[-1] == "nginx"
 
 
+# The config types a Pulumi.yaml may declare.
+CLI_TYPES: tuple[str, ...] = ("string", "integer", "boolean", "array")
+# What each type accepts, in words for the error messages.
+_TYPE_WORDS = {"string": "a string", "integer": "a whole number", "boolean": "true or false", "array": "a list"}
+# An integer as Go's strconv.Atoi reads it, which the Pulumi CLI's type check uses: no spaces, no "3.0".
+_GO_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class _PulumiYamlLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads it (YAML 1.2): only true and false are booleans; `yes`, `on`
+    and `no`, which PyYAML's YAML 1.1 turns into booleans, stay strings, and the CLI refuses them
+    for a boolean key."""
+
+
+_PulumiYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PulumiYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 @functools.cache
 def config_schema() -> Mapping[str, Mapping[str, Any]]:
-    """The `config:` block of Pulumi.yaml: key -> {type, default?, description}. Read once."""
-    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    """The `config:` block of Pulumi.yaml: key -> {type, default, description}. Read and checked once."""
+    project = yaml.load((PROJECT_DIR / "Pulumi.yaml").read_text(), Loader=_PulumiYamlLoader)
+    problems = schema_problems(project["config"])
+    if problems:
+        raise SettingsError("Pulumi.yaml: " + "; ".join(problems))
     return MappingProxyType(project["config"])
 
 
+def schema_problems(schema: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why the Pulumi CLI would refuse to load these config declarations; empty when it loads them.
+
+    The CLI checks every default against its declared type, as YAML read it ("The default value
+    specified for configuration key 'x' is not of the expected type 'integer'"): a default of 5 is
+    no string. This program also needs every key to declare its type.
+    """
+    problems: list[str] = []
+    for key, spec in schema.items():
+        kind = spec.get("type")
+        if kind not in CLI_TYPES:
+            problems.append(f"{key}: type {kind!r} is not allowed; allowed: {', '.join(CLI_TYPES)}")
+        elif "default" in spec and not _is_of_type(spec["default"], kind):
+            problems.append(
+                f"{key}: default {spec['default']!r} is not {_TYPE_WORDS[kind]}; the Pulumi CLI refuses the "
+                f"project (The default value specified for configuration key '{key}' is not of the expected "
+                f"type '{kind}')"
+            )
+    return problems
+
+
+def cli_config(
+    stack: str, given: Mapping[str, object], schema: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, str]:
+    """The project's config as `pulumi up` hands it to the program, or the SettingsError it stops with.
+
+    `given`: the project's keys a stack file sets, without the `<project>:` namespace, as YAML read
+    them (None: not set). Before any program runs, the Pulumi CLI (pulumi/pulumi,
+    sdk/go/common/workspace, its validation of stack config against the project's):
+    - stops when a key Pulumi.yaml declares without a default is not set ("Stack 'dev' is missing
+      configuration values 'domain', 'namePrefix' and 'zone'");
+    - stops when a value is not of its declared type ("Stack 'dev' with configuration key
+      'replicas' must be of type 'integer'"), integers read by Go's strconv.Atoi, booleans only
+      true or false;
+    - writes every declared default into the stack's config, so the program reads it back as a
+      string like every other value ("" for an empty-string default).
+    Keys Pulumi.yaml does not declare pass through; parse_settings names them.
+    """
+    handed, problems = _cli_config(stack, given, config_schema() if schema is None else schema)
+    if problems:
+        raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
+    return handed
+
+
+def _cli_config(
+    stack: str, given: Mapping[str, object], schema: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
+    handed: dict[str, str] = {}
+    problems: list[str] = []
+    for key, value in given.items():
+        if value is None:
+            continue
+        # Scalars reach the program as strings; a list or mapping as JSON, checked as itself.
+        text = json.dumps(value) if isinstance(value, (list, dict)) else _config_string(value)
+        kind = schema.get(key, {}).get("type")
+        if kind is not None and not _is_of_type(value if isinstance(value, (list, dict)) else text, kind):
+            problems.append(
+                f"{key}: {value!r} is not {_TYPE_WORDS[kind]}; pulumi up stops with \"Stack '{stack}' with "
+                f"configuration key '{key}' must be of type '{kind}'\""
+            )
+            continue
+        handed[key] = text
+    for key, spec in schema.items():
+        if given.get(key) is not None:  # set: handed over above, or refused
+            continue
+        if "default" in spec:
+            handed[key] = _config_string(spec["default"])
+        else:
+            problems.append(
+                f"{key}: not set, and Pulumi.yaml declares no default; pulumi up stops with \"Stack '{stack}' "
+                f"is missing configuration value '{key}'\""
+            )
+    return handed, problems
+
+
+def _config_string(value: object) -> str:
+    """A scalar as the Pulumi CLI stores it in the stack's config: YAML's true is "true"."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _is_of_type(value: object, kind: str) -> bool:
+    """The Pulumi CLI's type check on one value as YAML read it."""
+    if kind == "integer":
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, str) and _GO_INTEGER.fullmatch(value) is not None)
+    if kind == "boolean":
+        return isinstance(value, bool) or value in ("true", "false")
+    if kind == "array":
+        return isinstance(value, list)
+    return isinstance(value, str)
+
+
 def from_pulumi() -> StackSettings:
-    """The settings of the stack `pulumi up` is running."""
+    """The settings of the stack `pulumi up` is running: every key, as the CLI hands it over."""
     import pulumi
 
     config = pulumi.Config()
@@ -144,44 +265,73 @@ def from_pulumi() -> StackSettings:
 
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
-    """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
+    """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI.
+
+    A file that is not YAML, holds no `config:` mapping (an empty file included: it would deploy
+    every default to whatever region the environment names) or has a key without a namespace is
+    one line of SettingsError.
+    """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise SettingsError(f"stack {stack!r}: no file {path.name}; stacks here: {', '.join(stacks) or 'none'}")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_PulumiYamlLoader)
     except yaml.YAMLError as error:
-        raise SettingsError(f"{path.name} is not valid YAML: {error}") from None
-    config = document.get("config") or {}
+        raise SettingsError(f"{path.name} is not valid YAML: {_one_line(error)}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict) or not config:
+        found = f"config: {_kind(config)}" if isinstance(document, dict) else _kind(document)
+        raise SettingsError(
+            f"{path.name} holds {found}; allowed: a mapping with a non-empty config: block of key: value "
+            f"lines (e.g. pulumi config set aws:region us-east-1 --stack {stack})"
+        )
+    unqualified = [str(key) for key in config if not isinstance(key, str) or ":" not in key]
+    if unqualified:
+        raise SettingsError(
+            f"{path.name}: config key {unqualified[0]!r} has no namespace; "
+            f"write {PROJECT_NAME}:{unqualified[0]} (or aws:... for the AWS provider)"
+        )
     namespace = f"{PROJECT_NAME}:"
     raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
     return parse_settings(raw, project=PROJECT_NAME, stack=stack)
 
 
-def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:
-    """Turn the stack's raw values (strings from Pulumi, or YAML scalars) into checked settings.
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an empty mapping"
+    return f"the {type(value).__name__} {value!r}"
 
-    Missing or None values take the default from Pulumi.yaml. Raises one SettingsError that lists
-    every bad key, its value and what is allowed.
+
+def _one_line(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(error).split())
+
+
+def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:
+    """Turn the stack's values (strings from Pulumi, or YAML scalars) into checked settings.
+
+    First the Pulumi CLI's rules (`cli_config`: types, defaults), so a value here is exactly what
+    `pulumi up` hands the program. Raises one SettingsError that lists every bad key, its value
+    and what is allowed.
     """
     schema = config_schema()
-    problems: list[str] = []
-    unknown = sorted(set(raw) - set(schema))
-    for key in unknown:
+    handed, problems = _cli_config(stack, raw, schema)
+    for key in sorted(set(raw) - set(schema)):
         problems.append(f"{key}: unknown setting; known settings: {', '.join(sorted(schema))}")
 
-    values: dict[str, Any] = {}
-    for key, spec in schema.items():
-        given = raw.get(key)
-        if given is None:
-            values[key] = spec.get("default")
-            continue
-        try:
-            values[key] = _convert(given, spec["type"])
-        except ValueError as error:
-            problems.append(f"{key}: {given!r} is not {error}")
-            values[key] = spec.get("default")
+    if any(key not in handed and "default" not in spec for key, spec in schema.items()):
+        raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
+    # A value the CLI would refuse is replaced by its default here, so the checks below name every other problem.
+    values: dict[str, Any] = {
+        key: _convert(handed.get(key, _config_string(spec["default"])), spec["type"]) for key, spec in schema.items()
+    }
 
     problems += _check(values)
     if problems:
@@ -193,7 +343,7 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
         stack=stack,
         name_prefix=values["namePrefix"] or default_name_prefix(project, stack),
         replicas=replicas,
-        max_replicas=values["maxReplicas"] if values["maxReplicas"] is not None else replicas,
+        max_replicas=values["maxReplicas"] or replicas,
         algorithm=values["algorithm"],
         az_count=values["azCount"],
         nat_gateways=values["natGateways"],
@@ -252,24 +402,13 @@ def image_repository(image: str) -> str:
     return name[:colon] if colon > last_slash else name
 
 
-def _convert(value: object, kind: str) -> object:
+def _convert(text: str, kind: str) -> object:
+    """A value the CLI's type check passed, as the type it declares; an empty string means unset."""
     if kind == "integer":
-        if isinstance(value, bool):
-            raise ValueError("a whole number")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
-            return int(value)
-        raise ValueError("a whole number")
+        return int(text)
     if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise ValueError("true or false")
-    if not isinstance(value, str):
-        raise ValueError("a string")
-    return value.strip() or None
+        return text == "true"
+    return text.strip() or None
 
 
 def _check(values: dict[str, Any]) -> list[str]:
@@ -301,10 +440,12 @@ def _check(values: dict[str, Any]) -> list[str]:
     if not path or not path.startswith("/") or len(path) > 1024 or re.search(r"\s", path):
         problems.append(f"healthCheckPath: {path!r} must start with '/', have no spaces and at most 1024 characters")
 
-    max_replicas = values["maxReplicas"]
-    if max_replicas is not None and max_replicas < values["replicas"]:
-        replicas = values["replicas"]
-        problems.append(f"maxReplicas: {max_replicas} is below replicas ({replicas}); allowed: {replicas} to 100")
+    max_replicas, replicas = values["maxReplicas"], values["replicas"]
+    if max_replicas != 0 and not replicas <= max_replicas <= _MAX_REPLICAS:
+        where = f"below replicas ({replicas})" if max_replicas < replicas else "out of range"
+        problems.append(
+            f"maxReplicas: {max_replicas} is {where}; allowed: 0 (same as replicas) or {replicas} to {_MAX_REPLICAS}"
+        )
 
     problems += _check_vpc_cidr(values["vpcCidr"])
     problems += _check_image(values["image"])
@@ -339,7 +480,7 @@ def _check_image(image: str | None) -> list[str]:
     if not pinned_by_digest and tag in ("", "latest"):
         return [
             f"image: {image!r} pins nothing (a moved tag changes the replicas silently and the same "
-            "tag never redeploys); use a version tag such as nginx:1.28.0-alpine or a @sha256: digest"
+            "tag never redeploys); use a version tag such as nginx:1.30.0-alpine or a @sha256: digest"
         ]
     return []
 

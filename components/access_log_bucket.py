@@ -8,9 +8,34 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# Regions opened since August 2022 let ELB write as this service principal; older regions use the
-# regional ELB account (aws.elb.get_service_account). The policy names both, which is harmless.
+# Who writes ALB access logs, from AWS's "Enable access logs for your Application Load Balancer"
+# (Elastic Load Balancing user guide, "Step 2: Attach a policy to your S3 bucket"): in the regions
+# available before August 2022, the region's Elastic Load Balancing account, listed below; in every
+# region opened since, the log delivery service principal. A table, not aws.elb.get_service_account:
+# that invoke knows only its built-in map and fails in the newer regions.
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+# fmt: off
+ELB_ACCOUNT_IDS: dict[str, str] = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517", "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
+}
+# fmt: on
+
+
+def log_writer(region: str) -> dict[str, str]:
+    """The bucket policy principal that delivers the region's ALB access logs."""
+    account = ELB_ACCOUNT_IDS.get(region)
+    if account is None:
+        return {"Service": ELB_LOG_DELIVERY}
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return {"AWS": f"arn:{partition}:iam::{account}:root"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +52,8 @@ class AccessLogBucketArgs:
 class AccessLogBucket(pulumi.ComponentResource):
     """An S3 bucket for ALB access logs (ELB.5): SSE-S3 encryption (ALB log delivery supports no
     KMS key), public access blocked (S3.2/3/8), ACLs off (S3.12), objects expiring (S3.13), and a
-    policy that lets only the region's ELB put objects under the prefix and refuses plain HTTP (S3.5).
+    policy that lets only the region's log writer (`log_writer`) put objects under the prefix and
+    refuses plain HTTP (S3.5).
 
     `bucket_name` resolves once the policy is in place: AWS checks that it may write when access
     logging is turned on, so pass `bucket_name` (not `bucket.bucket`) to the load balancer.
@@ -88,10 +114,10 @@ class AccessLogBucket(pulumi.ComponentResource):
         )
 
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
-        elb_account_arn = aws.elb.get_service_account_output(opts=invoke_opts).arn
+        region = aws.get_region_output(opts=invoke_opts).region
         account_id = aws.get_caller_identity_output(opts=invoke_opts).account_id
-        policy_document = pulumi.Output.all(self.bucket.arn, elb_account_arn, account_id).apply(
-            lambda values: json.dumps(_bucket_policy(*values, prefix=args.prefix))
+        policy_document = pulumi.Output.all(self.bucket.arn, region, account_id).apply(
+            lambda values: json.dumps(_bucket_policy(values[0], log_writer(values[1]), values[2], prefix=args.prefix))
         )
         # After the public access block: S3 rejects a policy while the bucket's settings change.
         self.policy = aws.s3.BucketPolicy(
@@ -105,14 +131,14 @@ class AccessLogBucket(pulumi.ComponentResource):
         self.register_outputs({"bucket_name": self.bucket_name})
 
 
-def _bucket_policy(bucket_arn: str, elb_account_arn: str, account_id: str, *, prefix: str) -> dict:
+def _bucket_policy(bucket_arn: str, writer: dict[str, str], account_id: str, *, prefix: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "ElbWritesAccessLogs",
                 "Effect": "Allow",
-                "Principal": {"AWS": elb_account_arn, "Service": ELB_LOG_DELIVERY},
+                "Principal": writer,
                 "Action": "s3:PutObject",
                 "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
             },

@@ -24,6 +24,38 @@ _NAT_STRATEGY = {
 }
 
 
+# Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
+# "AWS Fargate Regions" page (Amazon ECS developer guide, Linux containers on Fargate). Zone names
+# map to different zone IDs in each account, so only the ID says which zone it is. Other regions:
+# Fargate in every zone.
+FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
+    "us-west-1": ("usw1-az1", "usw1-az3"),
+    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+    "ca-central-1": ("cac1-az1", "cac1-az2", "cac1-az4"),
+}
+
+
+def choose_zones(region: str, names: list[str], zone_ids: list[str], count: int) -> list[str]:
+    """The first `count` zone names, by name, among the region's zones Fargate runs in.
+
+    Raises SettingsError naming the region and the zones it offers when there are too few.
+    """
+    fargate_ids = FARGATE_ZONE_IDS.get(region)
+    usable = sorted(
+        name for name, zone_id in zip(names, zone_ids, strict=True) if fargate_ids is None or zone_id in fargate_ids
+    )
+    if len(usable) >= count:
+        return usable[:count]
+    if fargate_ids is None:
+        where = f"the region has {len(usable)} ({', '.join(usable)})"
+    else:
+        where = (
+            f"Fargate runs in only {len(usable)} zones of {region} ({', '.join(usable) or 'none'}; "
+            f"it runs in zone IDs {', '.join(fargate_ids)} there)"
+        )
+    raise SettingsError(f"azCount: {count} zones asked for, but {where}; allowed: 2 to {len(usable)}")
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
     az_count: int = 2
@@ -102,18 +134,15 @@ class Network(pulumi.ComponentResource):
         super().__init__("alb-replicas:network:Network", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
 
+        invoke_opts = pulumi.InvokeOptions(parent=self)
         available = aws.get_availability_zones(
             state="available",
             # Local Zones and Wavelength Zones cannot hold an ALB's subnets.
             filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-            opts=pulumi.InvokeOptions(parent=self),
-        ).names
-        if len(available) < args.az_count:
-            raise SettingsError(
-                f"azCount: {args.az_count} zones asked for, but the region has {len(available)} "
-                f"({', '.join(available)}); allowed: 2 to {len(available)}"
-            )
-        self.zones = sorted(available)[: args.az_count]
+            opts=invoke_opts,
+        )
+        region = aws.get_region(opts=invoke_opts).region
+        self.zones = choose_zones(region, list(available.names), list(available.zone_ids), args.az_count)
         self.replicas_in_private_subnets = args.nat_gateways != "none"
         self.subnets = subnet_plan(args.cidr_block, self.zones, private=self.replicas_in_private_subnets)
 

@@ -101,7 +101,7 @@ class ReplicaService(pulumi.ComponentResource):
     Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
     tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
     is steady. Exposes `cluster`, `service`, `task_definition`, `security_group`, `log_group`,
-    `execution_role` and `task_role`.
+    `execution_role`, `execution_role_policy` and `task_role`.
     """
 
     cluster: aws.ecs.Cluster
@@ -110,6 +110,7 @@ class ReplicaService(pulumi.ComponentResource):
     security_group: aws.ec2.SecurityGroup
     log_group: aws.cloudwatch.LogGroup
     execution_role: aws.iam.Role
+    execution_role_policy: aws.iam.RolePolicyAttachment
     task_role: aws.iam.Role
 
     def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -150,7 +151,7 @@ class ReplicaService(pulumi.ComponentResource):
         self.execution_role = self._ecs_tasks_role(
             f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
         )
-        aws.iam.RolePolicyAttachment(
+        self.execution_role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=self.execution_role.name,
             policy_arn=aws.iam.ManagedPolicy.AMAZON_ECS_TASK_EXECUTION_ROLE_POLICY,
@@ -251,7 +252,10 @@ class ReplicaService(pulumi.ComponentResource):
             wait_for_steady_state=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=list(args.listeners),
+                # The listeners: ECS refuses a target group no load balancer uses yet. The execution
+                # role's policy: the role exists before its permissions do, and tasks started in
+                # between cannot pull the image or write logs.
+                depends_on=[*args.listeners, self.execution_role_policy],
                 ignore_changes=["desiredCount"] if args.autoscaled else None,
             ),
         )

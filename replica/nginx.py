@@ -64,6 +64,9 @@ def nginx_config(*, listen: str, health_path: str, scratch_dir: str, worker_proc
 
     server {{
         listen {listen};
+        # Every answer is JSON: an empty types map drops nginx's built-in one, which would still
+        # send /a.html as text/html and /b.gif as image/gif despite default_type.
+        types {{ }}
         default_type application/json;
 
         location = {health_path} {{

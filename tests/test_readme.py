@@ -27,6 +27,7 @@ def test_every_config_key_is_in_the_readme_with_its_type_and_default():
         assert kind == spec["type"], key
         if "default" in spec:
             shown = str(spec["default"]).lower() if isinstance(spec["default"], bool) else str(spec["default"])
+            shown = shown or '""'
             assert default == f"`{shown}`", f"{key}: README says {default}, Pulumi.yaml says {shown}"
 
 

@@ -23,11 +23,14 @@ from google.protobuf import struct_pb2
 from pulumi.output import Unknown
 from pulumi.runtime import settings as runtime_settings
 
+import settings
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "alb-replicas"
-ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+REGION = "us-east-1"
+# Zone name -> zone ID. AWS maps names to IDs per account; only the IDs say where a zone really is.
+ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4", "us-east-1d": "use1-az6"}
 ACCOUNT_ID = "123456789012"
-ELB_ACCOUNT_ARN = "arn:aws:iam::127311923021:root"
 HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
 
@@ -76,9 +79,11 @@ class StackMocks(pulumi.runtime.Mocks):
     (an empty id is an unknown one) and no value AWS or awsx would compute.
     """
 
-    def __init__(self, preview: bool = False) -> None:
+    def __init__(self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.preview = preview
+        self.region = region
+        self.zones = zones if zones is not None else ZONES
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
@@ -86,7 +91,7 @@ class StackMocks(pulumi.runtime.Mocks):
         if self.preview:
             known = {} if args.typ == "awsx:ec2:Vpc" else {k: v for k, v in inputs.items() if _is_known(v)}
             return "", known
-        arn = f"arn:aws:mock:us-east-1:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{name}"
+        arn = f"arn:aws:mock:{self.region}:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{name}"
         if args.typ == "awsx:ec2:Vpc":
             zones = inputs["availabilityZoneNames"]
             private = any(spec["type"] == "Private" for spec in inputs["subnetSpecs"])
@@ -98,7 +103,7 @@ class StackMocks(pulumi.runtime.Mocks):
         outputs: dict[str, Any] = {**inputs, "arn": arn}
         if args.typ == "aws:lb/loadBalancer:LoadBalancer":
             outputs |= {
-                "dnsName": f"{name}-1234567890.us-east-1.elb.amazonaws.com",
+                "dnsName": f"{name}-1234567890.{self.region}.elb.amazonaws.com",
                 "zoneId": "Z35SXDOTRQ7X7K",
                 "arnSuffix": f"app/{name}/50dc6c495c0c9188",
             }
@@ -130,17 +135,16 @@ class StackMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": ZONES,
-                "zoneIds": [f"use1-az{i}" for i in range(1, len(ZONES) + 1)],
+                "names": list(self.zones),
+                "zoneIds": list(self.zones.values()),
             },
-            "aws:index/getRegion:getRegion": {"region": "us-east-1", "name": "us-east-1", "id": "us-east-1"},
+            "aws:index/getRegion:getRegion": {"region": self.region, "name": self.region, "id": self.region},
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",
                 "id": ACCOUNT_ID,
                 "userId": "AIDAEXAMPLE",
             },
-            "aws:elb/getServiceAccount:getServiceAccount": {"arn": ELB_ACCOUNT_ARN, "id": "127311923021"},
             "aws:route53/getZone:getZone": {
                 "zoneId": HOSTED_ZONE_ID,
                 "id": HOSTED_ZONE_ID,
@@ -162,31 +166,23 @@ def _is_known(value: Any) -> bool:
     return True
 
 
-def stack_config(stack: str) -> dict[str, str]:
-    """The project's keys of Pulumi.<stack>.yaml as the CLI hands them to the program: strings."""
+def stack_values(stack: str) -> dict[str, object]:
+    """The project's keys of Pulumi.<stack>.yaml, without their namespace, as YAML reads them."""
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
-    return {
-        key.split(":", 1)[1]: _as_config_string(value)
-        for key, value in document["config"].items()
-        if key.startswith(f"{PROJECT}:")
-    }
-
-
-def _as_config_string(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return {key.split(":", 1)[1]: value for key, value in document["config"].items() if key.startswith(f"{PROJECT}:")}
 
 
 def declare(
-    program: Callable[[], None], config: dict[str, object], stack: str = "test", preview: bool = False
+    program: Callable[[], None], config: dict[str, str], stack: str = "test", mocks: StackMocks | None = None
 ) -> Deployment:
-    """Run `program` under fresh mocks with `config` (project keys, unprefixed) and record it all;
-    `preview`: as a first `pulumi preview` of an empty stack."""
-    mocks = StackMocks(preview)
+    """Run `program` under fresh mocks (by default: us-east-1, not a preview) with `config`: project keys,
+    unprefixed, and their values as the CLI hands them over (strings)."""
+    mocks = mocks if mocks is not None else StackMocks()
     # A fresh root stack for every run (as pulumi.runtime.reset_options does): set_mocks keeps the
     # previous run's, with that run's exports and stack name.
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": _as_config_string(value) for key, value in config.items()})
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=mocks.preview)
+    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": value for key, value in config.items()})
     monitor = runtime_settings.SETTINGS.monitor
     requests: list[Any] = []
     register = monitor.RegisterResource
@@ -228,7 +224,20 @@ def declare(
     return Deployment(resources=resources, exports=exports, error=error)
 
 
-def declare_stack(stack: str, preview: bool = False, **overrides: object) -> Deployment:
-    """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key)."""
-    config = {key: value for key, value in {**stack_config(stack), **overrides}.items() if value is not None}
-    return declare(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")), config, stack=stack, preview=preview)
+def declare_stack(
+    stack: str, mocks: StackMocks | None = None, preview: bool = False, **overrides: object
+) -> Deployment:
+    """Run __main__.py with Pulumi.<stack>.yaml's settings, changed by `overrides` (None drops a key),
+    in the region and zones of `mocks` (by default: us-east-1); `preview`: as a first `pulumi preview`
+    of an empty stack.
+
+    The program gets what the Pulumi CLI would hand it: every declared key, defaults filled in, all
+    strings; a stack the CLI would refuse raises SettingsError here, as `pulumi up` stops there.
+    """
+    config = settings.cli_config(stack, {**stack_values(stack), **overrides})
+    return declare(
+        lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")),
+        config,
+        stack=stack,
+        mocks=mocks if mocks is not None else StackMocks(preview=preview),
+    )

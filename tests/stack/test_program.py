@@ -10,7 +10,7 @@ import pytest
 
 from components.load_balancer import TLS_POLICY
 from replica.nginx import CONFIG_ENV_VAR
-from tests.stack.harness import HOSTED_ZONE_ID, Deployment, declare_stack
+from tests.stack.harness import HOSTED_ZONE_ID, Deployment, StackMocks, declare_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
@@ -21,20 +21,6 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 VPC = "awsx:ec2:Vpc"
-
-
-@pytest.fixture(scope="module")
-def dev() -> Deployment:
-    deployment = declare_stack("dev")
-    assert deployment.error is None, deployment.error
-    return deployment
-
-
-@pytest.fixture(scope="module")
-def prod() -> Deployment:
-    deployment = declare_stack("prod")
-    assert deployment.error is None, deployment.error
-    return deployment
 
 
 def container(deployment: Deployment) -> dict:
@@ -53,7 +39,9 @@ def test_dev_vpc_spans_two_zones_with_public_subnets_only_and_no_nat(dev):
     vpc = dev.one(VPC).inputs
     assert vpc["availabilityZoneNames"] == ["us-east-1a", "us-east-1b"]
     assert [spec["type"] for spec in vpc["subnetSpecs"]] == ["Public"]
-    assert vpc["natGateways"] == {"strategy": "None"}, "awsx refuses private subnets without NAT"
+    assert vpc["natGateways"] == {"strategy": "None"}, (
+        "private subnets without NAT have no route out: replicas there could not pull their image"
+    )
     assert vpc["enableDnsHostnames"] is True and vpc["enableDnsSupport"] is True
 
 
@@ -146,6 +134,11 @@ def test_service_waits_for_the_listener(dev):
     assert listener.urn in service.dependencies, "ECS rejects a target group no listener uses yet"
 
 
+def test_service_waits_for_the_execution_role_policy(dev):
+    attachment = dev.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.urn in dev.one(SERVICE).dependencies, "tasks started before it cannot pull their image"
+
+
 def test_dev_replicas_run_in_public_subnets_with_a_public_ip(dev):
     network = dev.one(SERVICE).inputs["networkConfiguration"]
     assert network["subnets"] == dev.one(ALB).inputs["subnets"]
@@ -203,7 +196,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
 
 def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     replica = container(dev)
-    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.28.0-alpine"
+    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.0-alpine"
     assert (replica["user"], replica["readonlyRootFilesystem"], replica["privileged"]) == ("101:101", True, False)
     assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
     log = replica["logConfiguration"]
@@ -359,10 +352,19 @@ def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
 def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):
     policy = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     allow, deny = policy["Statement"]
-    assert allow["Principal"]["Service"] == "logdelivery.elasticloadbalancing.amazonaws.com"
-    assert allow["Principal"]["AWS"] == "arn:aws:iam::127311923021:root"
+    assert allow["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}, "us-east-1's documented ELB account"
     assert allow["Resource"].endswith("/alb/AWSLogs/123456789012/*")
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_in_a_region_opened_after_august_2022_the_log_delivery_service_writes_the_logs():
+    mexico = StackMocks(
+        region="mx-central-1", zones={f"mx-central-1{z}": f"mxc1-az{i}" for i, z in enumerate("abc", 1)}
+    )
+    deployment = declare_stack("prod", mocks=mexico)
+    assert deployment.error is None, deployment.error
+    policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
 
 
 def test_alb_waits_for_the_log_bucket_policy(prod):
@@ -394,7 +396,25 @@ def test_bad_config_fails_before_any_resource_is_declared(overrides, message):
 
 def test_more_zones_than_the_region_has_is_a_clear_error():
     deployment = declare_stack("dev", azCount=5)
+    assert isinstance(deployment.error, pulumi.RunError), "a RunError prints one line, no traceback"
     assert "azCount: 5 zones asked for, but the region has 4" in str(deployment.error)
+
+
+def test_where_fargate_runs_in_some_zones_only_they_are_chosen_by_zone_id():
+    # In this account, us-west-1a is usw1-az2, where Fargate does not run: sorting names would pick it.
+    zones = {"us-west-1a": "usw1-az2", "us-west-1b": "usw1-az3", "us-west-1c": "usw1-az1"}
+    deployment = declare_stack("dev", mocks=StackMocks(region="us-west-1", zones=zones))
+    assert deployment.one(VPC).inputs["availabilityZoneNames"] == ["us-west-1b", "us-west-1c"]
+
+
+def test_too_few_fargate_zones_is_a_clear_error_naming_the_region():
+    zones = {"us-west-1a": "usw1-az2", "us-west-1b": "usw1-az3", "us-west-1c": "usw1-az1"}
+    deployment = declare_stack("prod", mocks=StackMocks(region="us-west-1", zones=zones))
+    assert isinstance(deployment.error, pulumi.RunError)
+    assert str(deployment.error) == (
+        "azCount: 3 zones asked for, but Fargate runs in only 2 zones of us-west-1 (us-west-1b, us-west-1c; "
+        "it runs in zone IDs usw1-az1, usw1-az3 there); allowed: 2 to 2"
+    )
 
 
 def test_long_stack_name_still_gives_names_aws_accepts():

@@ -38,8 +38,14 @@ def test_stack_files_parse():
 
 
 def test_strings_from_the_cli_are_converted():
-    parsed = parse(replicas="4", containerInsights="false", maxReplicas=" 8 ")
+    parsed = parse(replicas="4", containerInsights="false", maxReplicas="8", namePrefix="", domain="", zone="")
     assert (parsed.replicas, parsed.container_insights, parsed.max_replicas) == (4, False, 8)
+    assert (parsed.name_prefix, parsed.domain, parsed.zone) == ("alb-replicas-dev", None, None), "empty means unset"
+
+
+def test_max_replicas_zero_means_the_same_as_replicas():
+    parsed = parse(replicas=4, maxReplicas=0)
+    assert (parsed.max_replicas, parsed.autoscaling) == (4, False)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +83,12 @@ def test_strings_from_the_cli_are_converted():
         ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
         ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
         ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
-        ({"replicas": 4, "maxReplicas": 3}, "maxReplicas: 3 is below replicas (4); allowed: 4 to 100"),
+        ({"replicas": 4, "maxReplicas": 3}, "maxReplicas: 3 is below replicas (4); allowed: 0 (same as replicas) or 4"),
+        ({"maxReplicas": 101}, "maxReplicas: 101 is out of range; allowed: 0 (same as replicas) or 2 to 100"),
+        ({"maxReplicas": " 8 "}, "maxReplicas: ' 8 ' is not a whole number; pulumi up stops with"),
+        ({"replicas": 3.0}, "replicas: 3.0 is not a whole number"),
+        ({"containerInsights": "True"}, "containerInsights: 'True' is not true or false"),
+        ({"image": ["nginx"]}, "image: ['nginx'] is not a string"),
         ({"domain": "app.example.com"}, "zone: unset, but domain and zone go together"),
         (
             {"domain": "app.example.com", "zone": "example.org"},
@@ -144,3 +155,25 @@ def test_unknown_key_in_a_stack_file_is_reported(tmp_path):
     (tmp_path / "Pulumi.typo.yaml").write_text("config:\n  aws:region: us-east-1\n  alb-replicas:replica: 3\n")
     with pytest.raises(SettingsError, match="replica: unknown setting"):
         settings.from_stack_file("typo", project_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Pulumi.bad.yaml holds nothing; allowed: a mapping with a non-empty config: block"),
+        ("config:\n  - alb-replicas:replicas: 3\n", "Pulumi.bad.yaml holds config: a list; allowed: a mapping"),
+        ("config: 3\n", "Pulumi.bad.yaml holds config: the int 3; allowed"),
+        ("just words\n", "Pulumi.bad.yaml holds the str 'just words'; allowed"),
+        ("- a\n- b\n", "Pulumi.bad.yaml holds a list; allowed"),
+        ("encryptionsalt: x\n", "Pulumi.bad.yaml holds config: nothing; allowed"),
+        ("config:\n  replicas: 3\n", "config key 'replicas' has no namespace; write alb-replicas:replicas"),
+        ("config:\n  alb-replicas:replicas: [3\n", "Pulumi.bad.yaml is not valid YAML: expected ',' or ']'"),
+    ],
+    ids=["empty", "config-list", "config-scalar", "scalar", "list", "no-config", "no-namespace", "not-yaml"],
+)
+def test_a_malformed_or_empty_stack_file_is_one_line_naming_what_is_allowed(tmp_path, text, expected):
+    (tmp_path / "Pulumi.bad.yaml").write_text(text)
+    with pytest.raises(SettingsError) as caught:
+        settings.from_stack_file("bad", project_dir=tmp_path)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,52 @@
+"""The stack-output contract end to end: what __main__.py exports, read by verify as `pulumi stack output --json`
+would print it."""
+
+import json
+import subprocess
+
+import pytest
+
+from verify.stack import StackOutputs, read_stack_outputs
+
+
+def pulumi_printing(outputs: dict[str, object]):
+    """`pulumi stack output --json` for a stack with these outputs: the exports as JSON."""
+
+    def run(command: list[str], **_options: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 0, json.dumps(outputs, indent=2), "")
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        (
+            "dev",
+            StackOutputs(
+                url="http://alb-replicas-dev-alb-1234567890.us-east-1.elb.amazonaws.com",
+                replicas=3,
+                max_replicas=3,
+                algorithm="round_robin",
+                subnets=(("10.0.0.0/18", "us-east-1a"), ("10.0.64.0/18", "us-east-1b")),
+            ),
+        ),
+        (
+            "prod",
+            StackOutputs(
+                url="https://app.example.com",
+                replicas=3,
+                max_replicas=9,
+                algorithm="round_robin",
+                subnets=(
+                    ("10.0.96.0/19", "us-east-1a"),
+                    ("10.0.128.0/19", "us-east-1b"),
+                    ("10.0.160.0/19", "us-east-1c"),
+                ),
+            ),
+        ),
+    ],
+)
+def test_verify_reads_what_the_program_exports(stack: str, expected: StackOutputs, request: pytest.FixtureRequest):
+    deployment = request.getfixturevalue(stack)  # __main__.py run under the mocks with Pulumi.<stack>.yaml
+    assert read_stack_outputs(stack, run=pulumi_printing(deployment.exports)) == expected
