@@ -86,6 +86,8 @@ def main() -> None:
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             log_retention_days=settings.log_retention_days,
             container_insights=settings.container_insights,
+            capacity=settings.capacity,
+            cpu_architecture=settings.cpu_architecture,
             autoscaled=settings.autoscaling,
         ),
     )

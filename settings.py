@@ -24,13 +24,16 @@ import yaml
 from components.errors import SettingsError
 from components.load_balancer import NAME_MAX, Algorithm, HealthCheck, name_problem
 from components.network import NatGateways
-from components.service import fargate_size_problem
+from components.service import Capacity, CpuArchitecture, fargate_size_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
 
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
+CPU_ARCHITECTURES: tuple[str, ...] = get_args(CpuArchitecture)
+# `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
+_MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
 
 # The retention periods CloudWatch Logs accepts.
 # fmt: off
@@ -96,6 +99,8 @@ class StackSettings:
     access_log_retention_days: int
     deletion_protection: bool
     flow_logs: bool
+    capacity: Capacity
+    cpu_architecture: CpuArchitecture
 
     @property
     def replicas_in_private_subnets(self) -> bool:
@@ -220,6 +225,8 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
         access_log_retention_days=values["accessLogRetentionDays"],
         deletion_protection=values["deletionProtection"],
         flow_logs=values["flowLogs"],
+        capacity=_capacity(values["capacity"]),
+        cpu_architecture=values["cpuArchitecture"],
     )
 
 
@@ -288,6 +295,8 @@ def _check(values: dict[str, Any]) -> list[str]:
     one_of("algorithm", ALGORITHMS)
     one_of("natGateways", NAT_GATEWAYS)
     one_of("logRetentionDays", LOG_RETENTION_DAYS)
+    one_of("cpuArchitecture", CPU_ARCHITECTURES)
+    problems += _check_capacity(values["capacity"], values["replicas"])
 
     fargate_problem = fargate_size_problem(values["cpu"], values["memory"])
     if fargate_problem:
@@ -319,6 +328,24 @@ def _check(values: dict[str, Any]) -> list[str]:
     if problem:
         problems.append(f"namePrefix: {problem}")
     return problems
+
+
+def _capacity(text: str) -> Capacity:
+    """A checked `capacity` value as the service's Capacity."""
+    mixed = _MIXED_CAPACITY.match(text)
+    return Capacity(spot=text != "on-demand", on_demand_base=int(mixed.group(1)) if mixed else 0)
+
+
+def _check_capacity(text: str | None, replicas: int) -> list[str]:
+    if text in ("on-demand", "spot"):
+        return []
+    mixed = _MIXED_CAPACITY.match(text or "")
+    if mixed and 1 <= int(mixed.group(1)) <= replicas:
+        return []
+    return [
+        f"capacity: {text or ''!r} is not allowed; allowed: on-demand, spot, or mixed:N with N from 1 to "
+        f"replicas ({replicas}): N tasks on demand, the rest on Spot"
+    ]
 
 
 def _check_vpc_cidr(cidr: str | None) -> list[str]:

@@ -126,7 +126,7 @@ def test_only_the_listener_port_is_open_to_the_world(dev):
 
 def test_service_runs_the_configured_replicas_behind_the_target_group(dev):
     service = dev.one(SERVICE).inputs
-    assert service["desiredCount"] == 3 and service["launchType"] == "FARGATE"
+    assert service["desiredCount"] == 3
     assert service["platformVersion"] == "LATEST"
     (attachment,) = service["loadBalancers"]
     assert attachment == {
@@ -196,7 +196,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
     task = dev.one(TASK_DEFINITION).inputs
     assert (task["cpu"], task["memory"], task["networkMode"]) == ("256", "512", "awsvpc")
     assert task["requiresCompatibilities"] == ["FARGATE"]
-    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
+    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"}
     assert "pidMode" not in task
     assert (prod.one(TASK_DEFINITION).inputs["cpu"], prod.one(TASK_DEFINITION).inputs["memory"]) == ("512", "1024")
 
@@ -227,6 +227,40 @@ def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
 def test_another_image_keeps_its_own_command():
     replica = container(declare_stack("dev", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:2.1.0"))
     assert "command" not in replica and "environment" not in replica
+
+
+def strategy(deployment: Deployment) -> list[dict]:
+    return deployment.one(SERVICE).inputs["capacityProviderStrategies"]
+
+
+def test_dev_runs_every_replica_on_fargate_spot_and_prod_on_demand(dev, prod):
+    assert strategy(dev) == [{"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1}]
+    assert strategy(prod) == [{"capacityProvider": "FARGATE", "base": 0, "weight": 1}]
+    for deployment in (dev, prod):
+        service = deployment.one(SERVICE).inputs
+        assert "launchType" not in service, "a launch type conflicts with a capacity provider strategy"
+        assert service["forceNewDeployment"] is True, "else a changed strategy replaces the service"
+
+
+def test_mixed_capacity_keeps_its_base_on_demand_and_the_rest_on_spot():
+    assert strategy(declare_stack("dev", capacity="mixed:1")) == [
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
+    ]
+
+
+def test_cluster_offers_both_fargate_providers_before_the_service_uses_one(dev):
+    providers = dev.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    assert providers.inputs["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert providers.inputs["clusterName"] == dev.one("aws:ecs/cluster:Cluster").name
+    assert providers.inputs["defaultCapacityProviderStrategies"] == strategy(dev)
+    assert providers.urn in dev.one(SERVICE).dependencies, "ECS refuses a provider the cluster does not have"
+
+
+def test_x86_is_one_setting_away_on_spot_too():
+    deployment = declare_stack("dev", cpuArchitecture="X86_64")
+    assert deployment.one(TASK_DEFINITION).inputs["runtimePlatform"]["cpuArchitecture"] == "X86_64"
+    assert strategy(deployment)[0]["capacityProvider"] == "FARGATE_SPOT"
 
 
 def test_cluster_has_container_insights(dev):
@@ -382,6 +416,9 @@ def test_alb_waits_for_the_log_bucket_policy(prod):
         ({"memory": 4096}, "memory: 4096 MiB is not a Fargate pair with cpu 256"),
         ({"maxReplicas": 2}, "maxReplicas: 2 is below replicas (3)"),
         ({"domain": "app.example.org", "zone": "example.com"}, "domain: 'app.example.org' is outside zone"),
+        ({"capacity": "spot-only"}, "capacity: 'spot-only' is not allowed; allowed: on-demand, spot, or mixed:N"),
+        ({"capacity": "mixed:4"}, "mixed:N with N from 1 to replicas (3)"),
+        ({"cpuArchitecture": "arm64"}, "cpuArchitecture: 'arm64' is not allowed; allowed: ARM64, X86_64"),
     ],
 )
 def test_bad_config_fails_before_any_resource_is_declared(overrides, message):
