@@ -150,6 +150,19 @@ def from_pulumi() -> StackSettings:
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
     """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
+    config = _stack_file_config(stack, project_dir)
+    namespace = f"{PROJECT_NAME}:"
+    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
+    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+
+
+def stack_file_region(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """`aws:region` in `Pulumi.<stack>.yaml`; None when unset (the provider then takes AWS_REGION)."""
+    region = _stack_file_config(stack, project_dir).get("aws:region")
+    return str(region) if region is not None else None
+
+
+def _stack_file_config(stack: str, project_dir: Path) -> Mapping[str, Any]:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
@@ -158,10 +171,7 @@ def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSetting
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise SettingsError(f"{path.name} is not valid YAML: {error}") from None
-    config = document.get("config") or {}
-    namespace = f"{PROJECT_NAME}:"
-    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
-    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+    return document.get("config") or {}
 
 
 def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.load_balancer import TLS_POLICY
+from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, Deployment, declare_stack
 
@@ -263,8 +264,12 @@ def test_x86_is_one_setting_away_on_spot_too():
     assert strategy(deployment)[0]["capacityProvider"] == "FARGATE_SPOT"
 
 
-def test_cluster_has_container_insights(dev):
-    assert dev.one("aws:ecs/cluster:Cluster").inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+def test_container_insights_on_in_prod_and_off_in_dev_for_its_cost(dev, prod):
+    def insights(deployment: Deployment) -> list[dict]:
+        return deployment.one("aws:ecs/cluster:Cluster").inputs["settings"]
+
+    assert insights(prod) == [{"name": "containerInsights", "value": "enabled"}]
+    assert insights(dev) == [{"name": "containerInsights", "value": "disabled"}]
 
 
 def test_every_child_is_parented_to_its_component(prod):
@@ -290,6 +295,15 @@ def test_dev_exports_what_verify_and_a_person_need(dev):
     assert exports["target_group_arn"].startswith("arn:")
     assert exports["url"] in exports["next_steps"]
     assert all(" " not in key for key in exports)
+
+
+def test_cost_and_deploy_timing_are_exported_as_the_estimate_command_prints_them(dev, prod):
+    for stack, deployment in (("dev", dev), ("prod", prod)):
+        printed = estimates(stack)
+        assert deployment.exports["estimated_monthly_cost"] == printed["estimated_monthly_cost"]
+        assert deployment.exports["deploy_timing"] == printed["deploy_timing"]
+    assert dev.exports["estimated_monthly_cost"]["region"] == "us-east-1"
+    assert dev.exports["estimated_monthly_cost"]["total_usd"] < 50
 
 
 def test_prod_exports_the_private_subnets_for_per_zone_counts(prod):
