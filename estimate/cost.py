@@ -1,6 +1,7 @@
 """What a stack costs a month, from its settings alone: a dated list-price table and a pure function.
 
-Prices are AWS's us-east-1 list prices (Linux, 730 hours a month), read from these pages:
+Prices are AWS's us-east-1 list prices (Linux, 730 hours a month) as published in 2025 on these
+pages; check them for today's:
   https://aws.amazon.com/elasticloadbalancing/pricing/   ALB hours and LCU-hours
   https://aws.amazon.com/fargate/pricing/                vCPU- and GB-hours, x86 and ARM64, Spot
   https://aws.amazon.com/vpc/pricing/                    public IPv4 addresses, NAT gateways
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from settings import StackSettings
 
-PRICES_AS_OF = "2025-11"
+PRICES_AS_OF = "2025"
 PRICES_REGION = "us-east-1"
 HOURS_PER_MONTH = 730
 
@@ -27,8 +28,8 @@ ALB_HOUR = 0.0225
 LCU_HOUR = 0.008
 FARGATE_VCPU_HOUR = {"X86_64": 0.04048, "ARM64": 0.03238}
 FARGATE_GB_HOUR = {"X86_64": 0.004445, "ARM64": 0.00356}
-# Fargate Spot's discount on the on-demand price. Spot prices move with demand; 70 % is what the
-# pricing page showed for both architectures, and the most Spot saves.
+# Fargate Spot's discount on the on-demand price, both architectures: AWS's "up to 70 %". Spot
+# prices move, so Spot items are the low end (dev: $47.16 at 70 %, $49.32 at 60 %, $51.48 at 50 %).
 SPOT_DISCOUNT = 0.70
 PUBLIC_IPV4_HOUR = 0.005
 NAT_GATEWAY_HOUR = 0.045

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from components.service import Capacity
+from estimate import cost as cost_module
 from estimate.cost import markdown_table, monthly_cost
 from settings import from_stack_file
 
@@ -20,7 +21,7 @@ def items(settings, region="us-east-1"):
 def test_dev_costs_under_fifty_dollars_a_month_with_its_own_settings():
     cost = monthly_cost(DEV, region="us-east-1")
     assert cost["total_usd"] < 50, cost
-    assert (cost["region"], cost["prices_as_of"], cost["approximate"]) == ("us-east-1", "2025-11", False)
+    assert (cost["region"], cost["prices_as_of"], cost["approximate"]) == ("us-east-1", "2025", False)
 
 
 def test_total_is_the_sum_of_the_items():
@@ -92,3 +93,9 @@ def test_markdown_table_has_a_column_per_stack_and_a_dash_where_a_stack_has_no_s
     assert lines[0] == "| item | dev | prod |"
     assert "| `nat_gateway_hours` | — | $98.55 |" in lines
     assert lines[-2].startswith("| **total a month** | **$")
+
+
+@pytest.mark.parametrize(("discount", "total"), [(0.6, 49.32), (0.5, 51.48)])
+def test_dev_total_at_a_smaller_spot_discount_is_what_the_readme_says(monkeypatch, discount, total):
+    monkeypatch.setattr(cost_module, "SPOT_DISCOUNT", discount)
+    assert monthly_cost(DEV, region="us-east-1")["total_usd"] == total
