@@ -130,8 +130,8 @@ class ReplicaService(pulumi.ComponentResource):
 
     Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
     tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
-    is steady. Exposes `cluster`, `capacity_providers`, `service`, `task_definition`, `security_group`, `log_group`,
-    `execution_role` and `task_role`.
+    is steady. Exposes `cluster`, `capacity_providers`, `service`, `task_definition`,
+    `security_group`, `log_group`, `execution_role` and `task_role`.
     """
 
     cluster: aws.ecs.Cluster
@@ -149,9 +149,9 @@ class ReplicaService(pulumi.ComponentResource):
             raise SettingsError(problem)
         if args.replicas < 1:
             raise SettingsError(f"replicas: {args.replicas} is too few; allowed: 1 or more")
-        base = args.capacity.on_demand_base
-        if base < 0 or (base and not args.capacity.spot):
-            raise SettingsError(f"capacity: on-demand base {base}; allowed: 0 or more, with Spot")
+        on_demand_base = args.capacity.on_demand_base
+        if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
+            raise SettingsError(f"capacity: on-demand base {on_demand_base}; allowed: 0 or more, with Spot")
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -168,10 +168,7 @@ class ReplicaService(pulumi.ComponentResource):
         # Both Fargate providers on the cluster, so a change of `capacity` changes only the
         # service's strategy. FARGATE_SPOT runs ARM64 tasks on platform 1.4.0 and later (the ECS
         # API reference's CapacityProviderStrategyItem; older user-guide pages still say X86_64 only).
-        strategy = [
-            aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
-            for provider, base, weight in args.capacity.strategy()
-        ]
+        # The cluster's default strategy is the service's, for tasks started by hand (aws ecs run-task).
         self.capacity_providers = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity",
             cluster_name=self.cluster.name,
@@ -269,7 +266,10 @@ class ReplicaService(pulumi.ComponentResource):
             desired_count=args.replicas,
             # A strategy, not launch_type (the two conflict). The provider replaces the service when
             # the strategy changes unless force_new_deployment is on; with it, a rolling deploy.
-            capacity_provider_strategies=strategy,
+            capacity_provider_strategies=[
+                aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
+                for provider, base, weight in args.capacity.strategy()
+            ],
             force_new_deployment=True,
             platform_version="LATEST",  # ECS.10
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
