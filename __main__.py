@@ -14,7 +14,9 @@ from components.certificate import DnsValidatedCertificate, DnsValidatedCertific
 from components.errors import SettingsError
 from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
-from components.service import Container, ReplicaService, ReplicaServiceArgs
+from components.service import DEPLOYMENT_MAXIMUM_PERCENT, Container, ReplicaService, ReplicaServiceArgs
+from estimate.cost import monthly_cost
+from estimate.deploy_timing import deploy_timing
 
 
 def main() -> None:
@@ -91,6 +93,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             log_retention_days=settings.log_retention_days,
             container_insights=settings.container_insights,
+            capacity=settings.capacity,
+            cpu_architecture=settings.cpu_architecture,
             autoscaled=settings.autoscaling,
         ),
     )
@@ -123,6 +127,10 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("cluster_name", replicas.cluster.name)
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
+    # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
+    region = aws.get_region_output().region
+    pulumi.export("estimated_monthly_cost", region.apply(lambda name: monthly_cost(settings, region=name)))
+    pulumi.export("deploy_timing", deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT))
     pulumi.export(
         "next_steps",
         pulumi.Output.format(

@@ -26,13 +26,16 @@ import yaml
 from components.errors import SettingsError
 from components.load_balancer import NAME_MAX, Algorithm, HealthCheck, name_problem
 from components.network import NatGateways
-from components.service import fargate_size_problem
+from components.service import Capacity, CpuArchitecture, fargate_size_problem
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
 
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
+CPU_ARCHITECTURES: tuple[str, ...] = get_args(CpuArchitecture)
+# `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
+_MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
 
 # The retention periods CloudWatch Logs accepts.
 # fmt: off
@@ -98,6 +101,8 @@ class StackSettings:
     access_log_retention_days: int
     deletion_protection: bool
     flow_logs: bool
+    capacity: Capacity
+    cpu_architecture: CpuArchitecture
 
     @property
     def replicas_in_private_subnets(self) -> bool:
@@ -265,7 +270,21 @@ def from_pulumi() -> StackSettings:
 
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
-    """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI.
+    """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
+    config = _stack_file_config(stack, project_dir)
+    namespace = f"{PROJECT_NAME}:"
+    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
+    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+
+
+def stack_file_region(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """`aws:region` in `Pulumi.<stack>.yaml`; None when unset (the provider then takes AWS_REGION)."""
+    region = _stack_file_config(stack, project_dir).get("aws:region")
+    return str(region) if region is not None else None
+
+
+def _stack_file_config(stack: str, project_dir: Path) -> Mapping[str, Any]:
+    """The `config:` block of `Pulumi.<stack>.yaml`.
 
     A file that is not YAML, holds no `config:` mapping (an empty file included: it would deploy
     every default to whatever region the environment names) or has a key without a namespace is
@@ -292,9 +311,7 @@ def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSetting
             f"{path.name}: config key {unqualified[0]!r} has no namespace; "
             f"write {PROJECT_NAME}:{unqualified[0]} (or aws:... for the AWS provider)"
         )
-    namespace = f"{PROJECT_NAME}:"
-    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
-    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+    return config
 
 
 def _kind(value: object) -> str:
@@ -370,6 +387,8 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
         access_log_retention_days=values["accessLogRetentionDays"],
         deletion_protection=values["deletionProtection"],
         flow_logs=values["flowLogs"],
+        capacity=_capacity(values["capacity"]),
+        cpu_architecture=values["cpuArchitecture"],
     )
 
 
@@ -427,6 +446,8 @@ def _check(values: dict[str, Any]) -> list[str]:
     one_of("algorithm", ALGORITHMS)
     one_of("natGateways", NAT_GATEWAYS)
     one_of("logRetentionDays", LOG_RETENTION_DAYS)
+    one_of("cpuArchitecture", CPU_ARCHITECTURES)
+    problems += _check_capacity(values["capacity"], values["replicas"])
 
     fargate_problem = fargate_size_problem(values["cpu"], values["memory"])
     if fargate_problem:
@@ -460,6 +481,24 @@ def _check(values: dict[str, Any]) -> list[str]:
     if problem:
         problems.append(f"namePrefix: {problem}")
     return problems
+
+
+def _capacity(text: str) -> Capacity:
+    """A checked `capacity` value as the service's Capacity."""
+    mixed = _MIXED_CAPACITY.match(text)
+    return Capacity(spot=text != "on-demand", on_demand_base=int(mixed.group(1)) if mixed else 0)
+
+
+def _check_capacity(text: str | None, replicas: int) -> list[str]:
+    if text in ("on-demand", "spot"):
+        return []
+    mixed = _MIXED_CAPACITY.match(text or "")
+    if mixed and 1 <= int(mixed.group(1)) <= replicas:
+        return []
+    return [
+        f"capacity: {text or ''!r} is not allowed; allowed: on-demand, spot, or mixed:N with N from 1 to "
+        f"replicas ({replicas}): N tasks on demand, the rest on Spot"
+    ]
 
 
 def _check_vpc_cidr(cidr: str | None) -> list[str]:

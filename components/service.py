@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +18,12 @@ from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
 CONTAINER_NAME = "replica"
 # What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
 _FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+CpuArchitecture = Literal["ARM64", "X86_64"]
+
+# Rolling deploys: never below the replica count, and room to start every new task at once.
+DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
+DEPLOYMENT_MAXIMUM_PERCENT = 200
 
 # CPU units -> the memory sizes (MiB) Fargate accepts with them, for Linux tasks.
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -61,6 +68,26 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """Which Fargate capacity the tasks run on: on demand, Spot, or Spot above an on-demand base."""
+
+    spot: bool = False
+    """Run tasks on FARGATE_SPOT (about 70 % cheaper; AWS may stop a task with two minutes' notice,
+    and ECS starts a replacement). @default False: on demand only."""
+    on_demand_base: int = 0
+    """With spot, how many tasks always run on demand, placed first. @default 0: all on Spot."""
+
+    def strategy(self) -> list[tuple[str, int, int]]:
+        """(capacity provider, base, weight) for each provider the tasks are spread over."""
+        if not self.spot:
+            return [("FARGATE", 0, 1)]
+        if self.on_demand_base == 0:
+            return [("FARGATE_SPOT", 0, 1)]
+        # The base fills first on demand; weight 0 keeps every task above it on Spot.
+        return [("FARGATE", self.on_demand_base, 0), ("FARGATE_SPOT", 0, 1)]
+
+
+@dataclass(frozen=True)
 class ReplicaServiceArgs:
     vpc_id: pulumi.Input[str]
     """The VPC of the subnets."""
@@ -90,6 +117,12 @@ class ReplicaServiceArgs:
     """Days container logs are kept. @default 7."""
     container_insights: bool = True
     """Container Insights metrics on the cluster (ECS.12). @default True."""
+    capacity: Capacity = Capacity()
+    """Fargate on demand, Spot, or both. @default Capacity(): on demand, no interruptions."""
+    cpu_architecture: CpuArchitecture = "ARM64"
+    """The task's CPU: "ARM64" (Graviton, about 20 % cheaper per vCPU and GB) or "X86_64".
+    @default "ARM64": the stock nginx image is multi-architecture; an x86-only image needs "X86_64"
+    (an ARM64 task of an x86-only image exits at start with "exec format error")."""
     autoscaled: bool = False
     """Application Auto Scaling owns the task count. @default False. When True, `pulumi up` leaves
     the running count alone instead of resetting it to `replicas`."""
@@ -100,11 +133,12 @@ class ReplicaService(pulumi.ComponentResource):
 
     Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
     tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
-    is steady. Exposes `cluster`, `service`, `task_definition`, `security_group`, `log_group`,
-    `execution_role`, `execution_role_policy` and `task_role`.
+    is steady. Exposes `cluster`, `capacity_providers`, `service`, `task_definition`,
+    `security_group`, `log_group`, `execution_role`, `execution_role_policy` and `task_role`.
     """
 
     cluster: aws.ecs.Cluster
+    capacity_providers: aws.ecs.ClusterCapacityProviders
     service: aws.ecs.Service
     task_definition: aws.ecs.TaskDefinition
     security_group: aws.ec2.SecurityGroup
@@ -125,6 +159,9 @@ class ReplicaService(pulumi.ComponentResource):
                 f"ReplicaService name: {name!r} makes the task family {family!r}; allowed: at most 255 letters, "
                 "digits, hyphens or underscores in all"
             )
+        on_demand_base = args.capacity.on_demand_base
+        if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
+            raise SettingsError(f"capacity: on-demand base {on_demand_base}; allowed: 0 or more, with Spot")
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -135,6 +172,22 @@ class ReplicaService(pulumi.ComponentResource):
                 aws.ecs.ClusterSettingArgs(
                     name="containerInsights", value="enabled" if args.container_insights else "disabled"
                 )
+            ],
+            opts=child_opts,
+        )
+        # Both Fargate providers on the cluster, so a change of `capacity` changes only the
+        # service's strategy. FARGATE_SPOT runs ARM64 tasks on platform 1.4.0 and later (the ECS
+        # API reference's CapacityProviderStrategyItem; older user-guide pages still say X86_64 only).
+        # The cluster's default strategy is the service's, for tasks started by hand (aws ecs run-task).
+        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity",
+            cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=[
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                    capacity_provider=provider, base=base, weight=weight
+                )
+                for provider, base, weight in args.capacity.strategy()
             ],
             opts=child_opts,
         )
@@ -176,7 +229,7 @@ class ReplicaService(pulumi.ComponentResource):
             cpu=str(args.cpu),
             memory=str(args.memory),
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
+                operating_system_family="LINUX", cpu_architecture=args.cpu_architecture
             ),
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
@@ -228,7 +281,13 @@ class ReplicaService(pulumi.ComponentResource):
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
             desired_count=args.replicas,
-            launch_type="FARGATE",
+            # A strategy, not launch_type (the two conflict). The provider replaces the service when
+            # the strategy changes unless force_new_deployment is on; with it, a rolling deploy.
+            capacity_provider_strategies=[
+                aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
+                for provider, base, weight in args.capacity.strategy()
+            ],
+            force_new_deployment=True,
             platform_version="LATEST",  # ECS.10
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.subnet_ids,
@@ -243,8 +302,8 @@ class ReplicaService(pulumi.ComponentResource):
                 )
             ],
             health_check_grace_period_seconds=args.health_check_grace_period_seconds,
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
+            deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
+            deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
             availability_zone_rebalancing="ENABLED",
             propagate_tags="SERVICE",
@@ -254,8 +313,9 @@ class ReplicaService(pulumi.ComponentResource):
                 parent=self,
                 # The listeners: ECS refuses a target group no load balancer uses yet. The execution
                 # role's policy: the role exists before its permissions do, and tasks started in
-                # between cannot pull the image or write logs.
-                depends_on=[*args.listeners, self.execution_role_policy],
+                # between cannot pull the image or write logs. The strategy's providers: ECS refuses a
+                # provider the cluster does not have.
+                depends_on=[*args.listeners, self.execution_role_policy, self.capacity_providers],
                 ignore_changes=["desiredCount"] if args.autoscaled else None,
             ),
         )

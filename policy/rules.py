@@ -777,7 +777,7 @@ ALL_RULES: Final[tuple[Rule, ...]] = (
         "ecs-12-container-insights",
         "ECS.12",
         "ECS clusters have Container Insights enabled",
-        True,  # optional in dev, but on by default (containerInsights: true)
+        False,  # optional in dev, which turns it off to stay under $50 a month
         ECS_CLUSTER,
         _container_insights,
     ),

@@ -4,6 +4,8 @@ import re
 from pathlib import Path
 
 import settings
+from estimate.cli import estimates
+from estimate.cost import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -41,3 +43,9 @@ def test_the_two_setup_commands_exist_and_ci_runs_the_test_one():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^rehearsal: deps$", makefile, re.M) and re.search(r"^test: deps lint$", makefile, re.M)
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_the_cost_table_is_what_the_cost_function_gives_for_dev_and_prod():
+    section = README.split("## Cost", 1)[1].split("\n## ", 1)[0]
+    table = markdown_table({stack: estimates(stack)["estimated_monthly_cost"] for stack in ("dev", "prod")})
+    assert table in section, "regenerate it: python -m estimate --markdown --stack dev --stack prod"

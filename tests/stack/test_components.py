@@ -7,7 +7,7 @@ from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.errors import SettingsError
 from components.load_balancer import HealthCheck, LoadBalancer, LoadBalancerArgs, name_problem
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
-from components.service import Container, ReplicaService, ReplicaServiceArgs, fargate_size_problem
+from components.service import Capacity, Container, ReplicaService, ReplicaServiceArgs, fargate_size_problem
 from tests.stack.harness import declare
 
 
@@ -139,6 +139,7 @@ def test_service_alone_exposes_its_children():
     service = created["service"]
     for child in (
         "cluster",
+        "capacity_providers",
         "service",
         "task_definition",
         "security_group",
@@ -171,6 +172,21 @@ def test_service_names_its_log_group_after_its_task_family():
     assert deployment.error is None
     family = deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs["family"]
     assert deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"] == f"/ecs/{family}"
+
+
+def test_service_alone_runs_on_demand_on_graviton_by_default():
+    deployment = declare(lambda: ReplicaService("api", service_args()), {})
+    service = deployment.one("aws:ecs/service:Service").inputs
+    assert service["capacityProviderStrategies"] == [{"capacityProvider": "FARGATE", "base": 0, "weight": 1}]
+    task = deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs
+    assert task["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+
+
+def test_service_refuses_an_on_demand_base_without_spot_before_declaring_anything():
+    deployment = declare(lambda: ReplicaService("api", service_args(capacity=Capacity(on_demand_base=1))), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "capacity: on-demand base 1; allowed: 0 or more, with Spot" in str(deployment.error)
+    assert deployment.resources == []
 
 
 def test_autoscaling_alone():

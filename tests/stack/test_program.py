@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.load_balancer import TLS_POLICY
+from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, Deployment, StackMocks, declare_stack
 
@@ -114,7 +115,7 @@ def test_only_the_listener_port_is_open_to_the_world(dev):
 
 def test_service_runs_the_configured_replicas_behind_the_target_group(dev):
     service = dev.one(SERVICE).inputs
-    assert service["desiredCount"] == 3 and service["launchType"] == "FARGATE"
+    assert service["desiredCount"] == 3
     assert service["platformVersion"] == "LATEST"
     (attachment,) = service["loadBalancers"]
     assert attachment == {
@@ -189,7 +190,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
     task = dev.one(TASK_DEFINITION).inputs
     assert (task["cpu"], task["memory"], task["networkMode"]) == ("256", "512", "awsvpc")
     assert task["requiresCompatibilities"] == ["FARGATE"]
-    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
+    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"}
     assert "pidMode" not in task
     assert (prod.one(TASK_DEFINITION).inputs["cpu"], prod.one(TASK_DEFINITION).inputs["memory"]) == ("512", "1024")
 
@@ -223,8 +224,46 @@ def test_another_image_keeps_its_own_command():
     assert "command" not in replica and "environment" not in replica
 
 
-def test_cluster_has_container_insights(dev):
-    assert dev.one("aws:ecs/cluster:Cluster").inputs["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+def strategy(deployment: Deployment) -> list[dict]:
+    return deployment.one(SERVICE).inputs["capacityProviderStrategies"]
+
+
+def test_dev_runs_every_replica_on_fargate_spot_and_prod_on_demand(dev, prod):
+    assert strategy(dev) == [{"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1}]
+    assert strategy(prod) == [{"capacityProvider": "FARGATE", "base": 0, "weight": 1}]
+    for deployment in (dev, prod):
+        service = deployment.one(SERVICE).inputs
+        assert "launchType" not in service, "a launch type conflicts with a capacity provider strategy"
+        assert service["forceNewDeployment"] is True, "else a changed strategy replaces the service"
+
+
+def test_mixed_capacity_keeps_its_base_on_demand_and_the_rest_on_spot():
+    assert strategy(declare_stack("dev", capacity="mixed:1")) == [
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
+    ]
+
+
+def test_cluster_offers_both_fargate_providers_before_the_service_uses_one(dev):
+    providers = dev.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    assert providers.inputs["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert providers.inputs["clusterName"] == dev.one("aws:ecs/cluster:Cluster").name
+    assert providers.inputs["defaultCapacityProviderStrategies"] == strategy(dev)
+    assert providers.urn in dev.one(SERVICE).dependencies, "ECS refuses a provider the cluster does not have"
+
+
+def test_x86_is_one_setting_away_on_spot_too():
+    deployment = declare_stack("dev", cpuArchitecture="X86_64")
+    assert deployment.one(TASK_DEFINITION).inputs["runtimePlatform"]["cpuArchitecture"] == "X86_64"
+    assert strategy(deployment)[0]["capacityProvider"] == "FARGATE_SPOT"
+
+
+def test_container_insights_on_in_prod_and_off_in_dev_for_its_cost(dev, prod):
+    def insights(deployment: Deployment) -> list[dict]:
+        return deployment.one("aws:ecs/cluster:Cluster").inputs["settings"]
+
+    assert insights(prod) == [{"name": "containerInsights", "value": "enabled"}]
+    assert insights(dev) == [{"name": "containerInsights", "value": "disabled"}]
 
 
 def test_every_child_is_parented_to_its_component(prod):
@@ -250,6 +289,15 @@ def test_dev_exports_what_verify_and_a_person_need(dev):
     assert exports["target_group_arn"].startswith("arn:")
     assert exports["url"] in exports["next_steps"]
     assert all(" " not in key for key in exports)
+
+
+def test_cost_and_deploy_timing_are_exported_as_the_estimate_command_prints_them(dev, prod):
+    for stack, deployment in (("dev", dev), ("prod", prod)):
+        printed = estimates(stack)
+        assert deployment.exports["estimated_monthly_cost"] == printed["estimated_monthly_cost"]
+        assert deployment.exports["deploy_timing"] == printed["deploy_timing"]
+    assert dev.exports["estimated_monthly_cost"]["region"] == "us-east-1"
+    assert dev.exports["estimated_monthly_cost"]["total_usd"] < 50
 
 
 def test_prod_exports_the_private_subnets_for_per_zone_counts(prod):
@@ -385,6 +433,9 @@ def test_alb_waits_for_the_log_bucket_policy(prod):
         ({"memory": 4096}, "memory: 4096 MiB is not a Fargate pair with cpu 256"),
         ({"maxReplicas": 2}, "maxReplicas: 2 is below replicas (3)"),
         ({"domain": "app.example.org", "zone": "example.com"}, "domain: 'app.example.org' is outside zone"),
+        ({"capacity": "spot-only"}, "capacity: 'spot-only' is not allowed; allowed: on-demand, spot, or mixed:N"),
+        ({"capacity": "mixed:4"}, "mixed:N with N from 1 to replicas (3)"),
+        ({"cpuArchitecture": "arm64"}, "cpuArchitecture: 'arm64' is not allowed; allowed: ARM64, X86_64"),
     ],
 )
 def test_bad_config_fails_before_any_resource_is_declared(overrides, message):

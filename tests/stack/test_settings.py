@@ -6,6 +6,7 @@ import yaml
 import settings
 from components.errors import SettingsError
 from components.load_balancer import NAME_MAX, name_problem
+from components.service import Capacity
 
 
 def parse(**raw: object) -> settings.StackSettings:
@@ -35,6 +36,17 @@ def test_stack_files_parse():
     assert (dev.replicas, dev.nat_gateways, dev.replicas_in_private_subnets) == (3, "none", False)
     assert (prod.nat_gateways, prod.az_count, prod.replicas_in_private_subnets) == ("onePerAz", 3, True)
     assert prod.autoscaling and prod.access_logs and prod.deletion_protection and prod.https
+
+
+def test_capacity_reads_as_on_demand_spot_or_a_mix():
+    assert parse().capacity == Capacity(spot=False, on_demand_base=0), "on demand unless asked"
+    assert parse(capacity="spot").capacity == Capacity(spot=True, on_demand_base=0)
+    assert parse(replicas=3, capacity="mixed:2").capacity == Capacity(spot=True, on_demand_base=2)
+    assert (settings.from_stack_file("dev").capacity.spot, settings.from_stack_file("prod").capacity.spot) == (
+        True,
+        False,
+    )
+    assert parse().cpu_architecture == "ARM64"
 
 
 def test_strings_from_the_cli_are_converted():
@@ -83,6 +95,10 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
         ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
         ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
+        ({"capacity": "SPOT"}, "capacity: 'SPOT' is not allowed; allowed: on-demand, spot, or mixed:N"),
+        ({"capacity": "mixed:0"}, "capacity: 'mixed:0' is not allowed"),
+        ({"replicas": 2, "capacity": "mixed:3"}, "mixed:N with N from 1 to replicas (2)"),
+        ({"cpuArchitecture": "amd64"}, "cpuArchitecture: 'amd64' is not allowed; allowed: ARM64, X86_64"),
         ({"replicas": 4, "maxReplicas": 3}, "maxReplicas: 3 is below replicas (4); allowed: 0 (same as replicas) or 4"),
         ({"maxReplicas": 101}, "maxReplicas: 101 is out of range; allowed: 0 (same as replicas) or 2 to 100"),
         ({"maxReplicas": " 8 "}, "maxReplicas: ' 8 ' is not a whole number; pulumi up stops with"),

@@ -1,0 +1,88 @@
+"""`python -m estimate`: a stack file's monthly cost and deploy times, without Pulumi or AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from enum import IntEnum
+from typing import Any, TextIO
+
+from components.errors import SettingsError
+from components.service import DEPLOYMENT_MAXIMUM_PERCENT
+from estimate.cost import markdown_table, monthly_cost
+from estimate.deploy_timing import deploy_timing
+from settings import from_stack_file, stack_file_region
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    BAD_STACK = 2  # no such stack file, or settings the program would refuse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m estimate",
+        description=(
+            "What a stack costs a month (us-east-1 list prices) and how long its deploys take, "
+            "from Pulumi.<stack>.yaml alone: the same numbers pulumi up exports."
+        ),
+    )
+    parser.add_argument(
+        "--stack", action="append", help="a stack whose Pulumi.<stack>.yaml to read; repeat for more (default: dev)"
+    )
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--json", action="store_true", help="one JSON object: stack -> {estimated_monthly_cost, deploy_timing}"
+    )
+    shape.add_argument("--markdown", action="store_true", help="the cost table as the README shows it")
+    return parser
+
+
+def estimates(stack: str) -> dict[str, Any]:
+    """The two outputs `pulumi up` exports, for the stack file of `stack`."""
+    settings = from_stack_file(stack)
+    return {
+        "estimated_monthly_cost": monthly_cost(settings, region=stack_file_region(stack)),
+        "deploy_timing": deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT),
+    }
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    args = build_parser().parse_args(argv)
+    stacks = args.stack or ["dev"]
+    try:
+        results = {stack: estimates(stack) for stack in stacks}
+    except SettingsError as error:
+        heading, *problems = str(error).splitlines()
+        print(f"estimate: {' '.join([heading, '; '.join(p.strip() for p in problems)]).strip()}", file=err)
+        return ExitCode.BAD_STACK
+    if args.json:
+        print(json.dumps(results, indent=2), file=out)
+    elif args.markdown:
+        print(markdown_table({stack: r["estimated_monthly_cost"] for stack, r in results.items()}), file=out)
+    else:
+        for stack, result in results.items():
+            _render(stack, result, out)
+    return ExitCode.OK
+
+
+def _render(stack: str, result: dict[str, Any], out: TextIO) -> None:
+    cost, timing = result["estimated_monthly_cost"], result["deploy_timing"]
+    where = cost["region"] or "region unset"
+    caveat = " (priced as us-east-1: approximate)" if cost["approximate"] else ""
+    print(f"stack {stack} ({where}): about ${cost['total_usd']:,.2f} a month{caveat}", file=out)
+    width = max(len(name) for name in cost["items"])
+    for name, usd in cost["items"].items():
+        print(f"  {name:<{width}}  ${usd:>8,.2f}", file=out)
+    print(f"  each replica autoscaling adds ${cost['per_extra_replica_usd']:,.2f} a month", file=out)
+    print(f"  {cost['prices_region']} list prices of {cost['prices_as_of']}; assumptions: estimate/cost.py", file=out)
+    print(
+        f"deploy: a new replica is healthy {timing['seconds_to_healthy']} s after it starts answering; "
+        f"worst case {timing['worst_case_one_replica_seconds']} s for one replica, "
+        f"{timing['worst_case_rolling_deploy_seconds']} s for a rolling deploy",
+        file=out,
+    )
+    print(f"  model: {timing['model']}", file=out)

