@@ -14,7 +14,8 @@ from components.certificate import DnsValidatedCertificate, DnsValidatedCertific
 from components.errors import SettingsError
 from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
-from components.service import DEPLOYMENT_MAXIMUM_PERCENT, Container, ReplicaService, ReplicaServiceArgs
+from components.options import DEPLOYMENT_MAXIMUM_PERCENT
+from components.service import Container, ReplicaService, ReplicaServiceArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
 

@@ -19,31 +19,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_args
+from typing import Any
 
 import yaml
 
+from components.aws_tables import (
+    ALGORITHMS,
+    CPU_ARCHITECTURES,
+    LOG_RETENTION_DAYS,
+    NAME_MAX,
+    Algorithm,
+    CpuArchitecture,
+    fargate_size_problem,
+    name_problem,
+)
 from components.errors import SettingsError
-from components.load_balancer import NAME_MAX, Algorithm, HealthCheck, name_problem
-from components.network import NatGateways
-from components.service import Capacity, CpuArchitecture, fargate_size_problem
+from components.options import NAT_GATEWAYS, Capacity, HealthCheck, NatGateways
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
 
-ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
-NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
-CPU_ARCHITECTURES: tuple[str, ...] = get_args(CpuArchitecture)
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
-
-# The retention periods CloudWatch Logs accepts.
-# fmt: off
-LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
-)
-# fmt: on
 
 # Inclusive ranges of the integer keys.
 _MAX_REPLICAS = 100

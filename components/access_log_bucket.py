@@ -8,25 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# Who writes ALB access logs, from AWS's "Enable access logs for your Application Load Balancer"
-# (Elastic Load Balancing user guide, "Step 2: Attach a policy to your S3 bucket"): in the regions
-# available before August 2022, the region's Elastic Load Balancing account, listed below; in every
-# region opened since, the log delivery service principal. A table, not aws.elb.get_service_account:
-# that invoke knows only its built-in map and fails in the newer regions.
-ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
-# fmt: off
-ELB_ACCOUNT_IDS: dict[str, str] = {
-    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
-    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
-    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
-    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
-    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
-    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
-    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
-    "sa-east-1": "507241528517", "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
-    "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
-}
-# fmt: on
+from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY
 
 
 def log_writer(region: str) -> dict[str, str]:

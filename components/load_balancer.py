@@ -3,53 +3,15 @@ and its listeners: HTTP forwarding, or with a certificate HTTPS forwarding and H
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_tables import TLS_POLICY, Algorithm, name_problem
 from components.errors import SettingsError
-
-Algorithm = Literal["round_robin", "least_outstanding_requests", "weighted_random"]
-
-# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps ALB and target
-# group names at 32 characters; the longest logical name here is "<name>-alb".
-NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
-_AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
-
-# ELB.17: the policy the console offers by default now; the provider's default (2016-08) fails it.
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
-
-
-def name_problem(name: str) -> str | None:
-    """Why `name` cannot stem the ALB's and target group's names, or None when it can."""
-    if len(name) > NAME_MAX or not _AWS_LB_NAME.match(name) or name.lower().startswith("internal-"):
-        return (
-            f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
-            "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
-            "Pulumi's 8-character suffix, must fit in 32)"
-        )
-    return None
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """How the ALB probes each replica. The defaults make a new replica healthy in about 10 s
-    (interval x healthy threshold) where AWS's defaults take 150 s."""
-
-    path: str = "/health"
-    """Path probed on the replica's traffic port. @default "/health"."""
-    interval_seconds: int = 5
-    """Seconds between probes, 5 to 300. @default 5 (AWS: 30)."""
-    timeout_seconds: int = 3
-    """Seconds a probe may take, below the interval. @default 3."""
-    healthy_threshold: int = 2
-    """Passes in a row before a replica gets traffic. @default 2 (AWS: 5)."""
-    unhealthy_threshold: int = 2
-    """Failures in a row before a replica stops getting traffic. @default 2."""
+from components.options import HealthCheck
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.aws_tables import FARGATE_ZONE_IDS
 from components.errors import SettingsError
-
-NatGateways = Literal["none", "single", "onePerAz"]
+from components.options import NatGateways
 
 _NAT_STRATEGY = {
     "none": awsx.ec2.NatGatewayStrategy.NONE,
     "single": awsx.ec2.NatGatewayStrategy.SINGLE,
     "onePerAz": awsx.ec2.NatGatewayStrategy.ONE_PER_AZ,
-}
-
-
-# Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
-# "AWS Fargate Regions" page (Amazon ECS developer guide, Linux containers on Fargate). Zone names
-# map to different zone IDs in each account, so only the ID says which zone it is. Other regions:
-# Fargate in every zone.
-FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
-    "us-west-1": ("usw1-az1", "usw1-az3"),
-    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
-    "ca-central-1": ("cac1-az1", "cac1-az2", "cac1-az4"),
 }
 
 

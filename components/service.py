@@ -7,47 +7,18 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.errors import SettingsError
+from components.options import DEPLOYMENT_MAXIMUM_PERCENT, DEPLOYMENT_MINIMUM_HEALTHY_PERCENT, Capacity
 from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
 # What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
 _FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
-
-CpuArchitecture = Literal["ARM64", "X86_64"]
-
-# Rolling deploys: never below the replica count, and room to start every new task at once.
-DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
-DEPLOYMENT_MAXIMUM_PERCENT = 200
-
-# CPU units -> the memory sizes (MiB) Fargate accepts with them, for Linux tasks.
-FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
-
-
-def fargate_size_problem(cpu: int, memory: int) -> str | None:
-    """Why cpu/memory is not a size Fargate runs, or None when it is."""
-    if cpu not in FARGATE_MEMORY:
-        return f"cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY))}"
-    allowed = FARGATE_MEMORY[cpu]
-    if memory not in allowed:
-        return (
-            f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; allowed with cpu {cpu}: "
-            f"{allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -65,26 +36,6 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """Which Fargate capacity the tasks run on: on demand, Spot, or Spot above an on-demand base."""
-
-    spot: bool = False
-    """Run tasks on FARGATE_SPOT (about 70 % cheaper; AWS may stop a task with two minutes' notice,
-    and ECS starts a replacement). @default False: on demand only."""
-    on_demand_base: int = 0
-    """With spot, how many tasks always run on demand, placed first. @default 0: all on Spot."""
-
-    def strategy(self) -> list[tuple[str, int, int]]:
-        """(capacity provider, base, weight) for each provider the tasks are spread over."""
-        if not self.spot:
-            return [("FARGATE", 0, 1)]
-        if self.on_demand_base == 0:
-            return [("FARGATE_SPOT", 0, 1)]
-        # The base fills first on demand; weight 0 keeps every task above it on Spot.
-        return [("FARGATE", self.on_demand_base, 0), ("FARGATE_SPOT", 0, 1)]
 
 
 @dataclass(frozen=True)

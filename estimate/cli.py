@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any, TextIO
 
 from components.errors import SettingsError
-from components.service import DEPLOYMENT_MAXIMUM_PERCENT
+from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from estimate.cost import markdown_table, monthly_cost
 from estimate.deploy_timing import deploy_timing
 from settings import from_stack_file, stack_file_region

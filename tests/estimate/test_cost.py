@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from components.service import Capacity
+from components.options import Capacity
 from estimate import cost as cost_module
 from estimate.cost import markdown_table, monthly_cost
 from settings import from_stack_file

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from components.service import DEPLOYMENT_MAXIMUM_PERCENT
+from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from estimate.deploy_timing import ECS_STOP_TIMEOUT_SECONDS, TASK_START_SECONDS, deploy_timing
 from settings import from_stack_file
 

@@ -4,10 +4,12 @@ import pulumi
 import pytest
 
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
+from components.aws_tables import fargate_size_problem, name_problem
 from components.errors import SettingsError
-from components.load_balancer import HealthCheck, LoadBalancer, LoadBalancerArgs, name_problem
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
-from components.service import Capacity, Container, ReplicaService, ReplicaServiceArgs, fargate_size_problem
+from components.options import Capacity, HealthCheck
+from components.service import Container, ReplicaService, ReplicaServiceArgs
 from tests.stack.harness import declare
 
 

@@ -8,7 +8,7 @@ import json
 import pulumi
 import pytest
 
-from components.load_balancer import TLS_POLICY
+from components.aws_tables import TLS_POLICY
 from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, Deployment, StackMocks, declare_stack

@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 import settings
+from components.aws_tables import NAME_MAX, name_problem
 from components.errors import SettingsError
-from components.load_balancer import NAME_MAX, name_problem
-from components.service import Capacity
+from components.options import Capacity
 
 
 def parse(**raw: object) -> settings.StackSettings:

@@ -1,0 +1,98 @@
+"""What AWS accepts and where it runs, as plain tables and checks: no pulumi import, so settings, the
+estimate and the rehearsal read a limit without loading the cloud SDK (as awsx keeps
+`fargateMemoryAndCpu.ts` apart). Each table names the AWS page it was written from."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, get_args
+
+# A target group's `load_balancing_algorithm_type`. verify and the rehearsal keep their own copies
+# (verify imports nothing of the project); tests/test_algorithm_names.py keeps the three equal.
+Algorithm = Literal["round_robin", "least_outstanding_requests", "weighted_random"]
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+
+# A task definition's `runtime_platform.cpu_architecture` on Fargate.
+CpuArchitecture = Literal["ARM64", "X86_64"]
+CPU_ARCHITECTURES: tuple[str, ...] = get_args(CpuArchitecture)
+
+# CPU units -> the memory sizes (MiB) Fargate accepts with them, for Linux tasks.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
+# "AWS Fargate Regions" page (Amazon ECS developer guide, Linux containers on Fargate). Zone names
+# map to different zone IDs in each account, so only the ID says which zone it is. Other regions:
+# Fargate in every zone.
+FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
+    "us-west-1": ("usw1-az1", "usw1-az3"),
+    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+    "ca-central-1": ("cac1-az1", "cac1-az2", "cac1-az4"),
+}
+
+# The retention periods CloudWatch Logs accepts.
+# fmt: off
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)
+# fmt: on
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps ALB and target
+# group names at 32 characters; the longest logical name the load balancer declares is "<name>-alb".
+NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
+_AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+# ELB.17: the policy the console offers by default now; the provider's default (2016-08) fails it.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+
+# Who writes ALB access logs, from AWS's "Enable access logs for your Application Load Balancer"
+# (Elastic Load Balancing user guide, "Step 2: Attach a policy to your S3 bucket"): in the regions
+# available before August 2022, the region's Elastic Load Balancing account, listed below; in every
+# region opened since, the log delivery service principal. A table, not aws.elb.get_service_account:
+# that invoke knows only its built-in map and fails in the newer regions.
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+# fmt: off
+ELB_ACCOUNT_IDS: dict[str, str] = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517", "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
+}
+# fmt: on
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why cpu/memory is not a size Fargate runs, or None when it is."""
+    if cpu not in FARGATE_MEMORY:
+        return f"cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY))}"
+    allowed = FARGATE_MEMORY[cpu]
+    if memory not in allowed:
+        return (
+            f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; allowed with cpu {cpu}: "
+            f"{allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
+        )
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot stem the ALB's and target group's names, or None when it can."""
+    if len(name) > NAME_MAX or not _AWS_LB_NAME.match(name) or name.lower().startswith("internal-"):
+        return (
+            f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
+            "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
+            "Pulumi's 8-character suffix, must fit in 32)"
+        )
+    return None

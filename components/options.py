@@ -1,0 +1,53 @@
+"""The plain values components take as options and settings builds: no pulumi import, so settings,
+the estimate and the rehearsal use them without loading the cloud SDK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+# Network's NAT gateways: "none" puts the replicas in public subnets, the others in private ones.
+NatGateways = Literal["none", "single", "onePerAz"]
+NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
+
+# ReplicaService's rolling deploys: never below the replica count, and room to start every new task
+# at once. The estimate's deploy timing reads the maximum.
+DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
+DEPLOYMENT_MAXIMUM_PERCENT = 200
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How the ALB probes each replica. The defaults make a new replica healthy in about 10 s
+    (interval x healthy threshold) where AWS's defaults take 150 s."""
+
+    path: str = "/health"
+    """Path probed on the replica's traffic port. @default "/health"."""
+    interval_seconds: int = 5
+    """Seconds between probes, 5 to 300. @default 5 (AWS: 30)."""
+    timeout_seconds: int = 3
+    """Seconds a probe may take, below the interval. @default 3."""
+    healthy_threshold: int = 2
+    """Passes in a row before a replica gets traffic. @default 2 (AWS: 5)."""
+    unhealthy_threshold: int = 2
+    """Failures in a row before a replica stops getting traffic. @default 2."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Which Fargate capacity the tasks run on: on demand, Spot, or Spot above an on-demand base."""
+
+    spot: bool = False
+    """Run tasks on FARGATE_SPOT (about 70 % cheaper; AWS may stop a task with two minutes' notice,
+    and ECS starts a replacement). @default False: on demand only."""
+    on_demand_base: int = 0
+    """With spot, how many tasks always run on demand, placed first. @default 0: all on Spot."""
+
+    def strategy(self) -> list[tuple[str, int, int]]:
+        """(capacity provider, base, weight) for each provider the tasks are spread over."""
+        if not self.spot:
+            return [("FARGATE", 0, 1)]
+        if self.on_demand_base == 0:
+            return [("FARGATE_SPOT", 0, 1)]
+        # The base fills first on demand; weight 0 keeps every task above it on Spot.
+        return [("FARGATE", self.on_demand_base, 0), ("FARGATE_SPOT", 0, 1)]

@@ -1,0 +1,44 @@
+"""Imports flow one way: settings, the estimate and the rehearsal load no pulumi; components read no
+settings; verify and the replica config import nothing of the project."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = {"components", "estimate", "policy", "rehearsal", "replica", "settings", "verify"}
+
+
+def project_imports(folder: str) -> dict[str, set[str]]:
+    """File -> the project's top-level modules it imports."""
+    found = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names & PROJECT_PACKAGES
+    return found
+
+
+def test_settings_the_estimate_and_the_rehearsal_read_their_tables_without_loading_pulumi():
+    code = (
+        "import sys, settings, estimate.cli, rehearsal.cli, components.aws_tables, components.options; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_awsx')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_components_import_no_settings():
+    assert {path: names for path, names in project_imports("components").items() if "settings" in names} == {}
+
+
+def test_verify_and_the_replica_config_import_nothing_of_the_project_but_themselves():
+    for folder in ("verify", "replica"):
+        outside = {path: names - {folder} for path, names in project_imports(folder).items() if names - {folder}}
+        assert outside == {}, folder
