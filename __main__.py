@@ -25,8 +25,9 @@ def main() -> None:
         compose(stack_settings.from_pulumi())
     except SettingsError as error:
         # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
-        # before anything is declared; what only the region shows (too few zones) stops in Network.
-        raise pulumi.RunError(str(error)) from None
+        # before anything is declared; what only the region shows (too few zones) stops in Network,
+        # in its own words, which name the stack key here.
+        raise pulumi.RunError(str(stack_settings.in_stack_keys(error))) from None
 
 
 def compose(settings: stack_settings.StackSettings) -> None:

@@ -389,6 +389,23 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
     )
 
 
+def stack_key(field_name: str) -> str:
+    """The stack key of a StackSettings field: `az_count` is set as `azCount`."""
+    first, *rest = field_name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+# Component arguments set by a stack key of another name; the others are named as the settings field.
+_KEY_OF_ARGUMENT = {"name": "namePrefix", "capacity.on_demand_base": "capacity"}
+
+
+def in_stack_keys(error: SettingsError) -> SettingsError:
+    """A component's error (worded in its own argument names) reworded with the stack key a user sets."""
+    if error.argument is None:
+        return error
+    return SettingsError(error.problem, argument=_KEY_OF_ARGUMENT.get(error.argument) or stack_key(error.argument))
+
+
 def default_name_prefix(project: str, stack: str) -> str:
     """`<project>-<stack>` made fit for AWS names; over 20 characters, cut and given a hash.
 

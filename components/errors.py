@@ -1,9 +1,18 @@
 """The one error type for bad settings, raised by the settings module and by every component."""
 
+from __future__ import annotations
+
 
 class SettingsError(ValueError):
     """A setting has a value that AWS, Pulumi or this program cannot use.
 
-    The message names the setting, the bad value and what is allowed, so that
-    `__main__.py` and the rehearsal can print it as it is, without a traceback.
+    The message names the setting, the bad value and what is allowed, so that `__main__.py` and
+    the rehearsal can print it as it is, without a traceback. A component names the option in its
+    own words, `argument` (e.g. "az_count"); `settings.in_stack_keys` rewords it as the stack key
+    a user sets (e.g. "azCount").
     """
+
+    def __init__(self, problem: str, *, argument: str | None = None) -> None:
+        super().__init__(f"{argument}: {problem}" if argument else problem)
+        self.argument = argument
+        self.problem = problem

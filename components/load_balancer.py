@@ -85,7 +85,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problem = name_problem(name)
         if problem:
-            raise SettingsError(f"load balancer name: {problem}")
+            raise SettingsError(problem, argument="name")
         super().__init__("alb-replicas:load_balancer:LoadBalancer", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         listener_ports = [443, 80] if args.https else [80]

@@ -24,8 +24,8 @@ _NAT_STRATEGY = {
 }
 
 
-def choose_zones(region: str, names: list[str], zone_ids: list[str], count: int) -> list[str]:
-    """The first `count` zone names, by name, among the region's zones Fargate runs in.
+def choose_zones(region: str, names: list[str], zone_ids: list[str], az_count: int) -> list[str]:
+    """The first `az_count` zone names, by name, among the region's zones Fargate runs in.
 
     Raises SettingsError naming the region and the zones it offers when there are too few.
     """
@@ -33,8 +33,8 @@ def choose_zones(region: str, names: list[str], zone_ids: list[str], count: int)
     usable = sorted(
         name for name, zone_id in zip(names, zone_ids, strict=True) if fargate_ids is None or zone_id in fargate_ids
     )
-    if len(usable) >= count:
-        return usable[:count]
+    if len(usable) >= az_count:
+        return usable[:az_count]
     if fargate_ids is None:
         where = f"the region has {len(usable)} ({', '.join(usable)})"
     else:
@@ -42,7 +42,7 @@ def choose_zones(region: str, names: list[str], zone_ids: list[str], count: int)
             f"Fargate runs in only {len(usable)} zones of {region} ({', '.join(usable) or 'none'}; "
             f"it runs in zone IDs {', '.join(fargate_ids)} there)"
         )
-    raise SettingsError(f"azCount: {count} zones asked for, but {where}; allowed: 2 to {len(usable)}")
+    raise SettingsError(f"{az_count} zones asked for, but {where}; allowed: 2 to {len(usable)}", argument="az_count")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,9 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         if args.az_count < 2:
-            raise SettingsError(f"azCount: {args.az_count} is too few; an ALB needs subnets in at least 2 zones")
+            raise SettingsError(
+                f"{args.az_count} is too few; an ALB needs subnets in at least 2 zones", argument="az_count"
+            )
         super().__init__("alb-replicas:network:Network", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
 

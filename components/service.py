@@ -103,16 +103,17 @@ class ReplicaService(pulumi.ComponentResource):
         if problem:
             raise SettingsError(problem)
         if args.replicas < 1:
-            raise SettingsError(f"replicas: {args.replicas} is too few; allowed: 1 or more")
+            raise SettingsError(f"{args.replicas} is too few; allowed: 1 or more", argument="replicas")
         family = f"{name}-replica"
         if not _FAMILY.fullmatch(family):
             raise SettingsError(
-                f"ReplicaService name: {name!r} makes the task family {family!r}; allowed: at most 255 letters, "
-                "digits, hyphens or underscores in all"
+                f"{name!r} makes the task family {family!r}; allowed: at most 255 letters, digits, hyphens or "
+                "underscores in all",
+                argument="name",
             )
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
-            raise SettingsError(f"capacity: on-demand base {on_demand_base}; allowed: 0 or more, with Spot")
+            raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container

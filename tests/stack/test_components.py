@@ -57,7 +57,7 @@ def test_network_with_single_nat_puts_replicas_in_private_subnets():
 def test_network_refuses_one_zone_before_declaring_anything():
     deployment = declare(lambda: Network("net", NetworkArgs(az_count=1)), {})
     assert isinstance(deployment.error, SettingsError)
-    assert "azCount: 1 is too few" in str(deployment.error)
+    assert "az_count: 1 is too few" in str(deployment.error) and deployment.error.argument == "az_count"
     assert deployment.resources == []
 
 
@@ -100,7 +100,7 @@ def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
 def test_load_balancer_refuses_a_name_too_long_for_aws():
     deployment = declare(lambda: LoadBalancer("a-name-that-is-far-too-long", load_balancer_args()), {})
     assert isinstance(deployment.error, SettingsError)
-    assert "load balancer name: 'a-name-that-is-far-too-long' must be 1 to 20" in str(deployment.error)
+    assert "name: 'a-name-that-is-far-too-long' must be 1 to 20" in str(deployment.error)
     assert deployment.resources == []
 
 
@@ -165,7 +165,7 @@ def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything()
 def test_service_refuses_a_name_that_cannot_be_a_task_family_before_declaring_anything(name):
     deployment = declare(lambda: ReplicaService(name, service_args()), {})
     assert isinstance(deployment.error, SettingsError)
-    assert str(deployment.error).startswith(f"ReplicaService name: {name!r} makes the task family")
+    assert str(deployment.error).startswith(f"name: {name!r} makes the task family")
     assert deployment.resources == []
 
 
@@ -187,7 +187,7 @@ def test_service_alone_runs_on_demand_on_graviton_by_default():
 def test_service_refuses_an_on_demand_base_without_spot_before_declaring_anything():
     deployment = declare(lambda: ReplicaService("api", service_args(capacity=Capacity(on_demand_base=1))), {})
     assert isinstance(deployment.error, SettingsError)
-    assert "capacity: on-demand base 1; allowed: 0 or more, with Spot" in str(deployment.error)
+    assert "capacity.on_demand_base: 1; allowed: 0 or more, with spot" in str(deployment.error)
     assert deployment.resources == []
 
 

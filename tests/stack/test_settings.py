@@ -193,3 +193,22 @@ def test_a_malformed_or_empty_stack_file_is_one_line_naming_what_is_allowed(tmp_
         settings.from_stack_file("bad", project_dir=tmp_path)
     assert expected in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("argument", "key"),
+    [
+        ("az_count", "azCount"),
+        ("replicas", "replicas"),
+        ("name", "namePrefix"),
+        ("capacity.on_demand_base", "capacity"),
+    ],
+)
+def test_a_components_error_is_reworded_with_the_stack_key_that_sets_its_argument(argument, key):
+    error = settings.in_stack_keys(SettingsError("1 is too few", argument=argument))
+    assert (str(error), error.argument, error.problem) == (f"{key}: 1 is too few", key, "1 is too few")
+
+
+def test_an_error_naming_no_argument_is_kept_as_it_is():
+    error = SettingsError("memory: 4096 MiB is not a Fargate pair with cpu 256")
+    assert settings.in_stack_keys(error) is error
