@@ -268,10 +268,14 @@ def from_pulumi() -> StackSettings:
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
     """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
+    return parse_settings(stack_file_values(stack, project_dir), project=PROJECT_NAME, stack=stack)
+
+
+def stack_file_values(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, object]:
+    """The project's keys `Pulumi.<stack>.yaml` sets, without their namespace, as YAML read them."""
     config = _stack_file_config(stack, project_dir)
     namespace = f"{PROJECT_NAME}:"
-    raw = {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
-    return parse_settings(raw, project=PROJECT_NAME, stack=stack)
+    return {key[len(namespace) :]: value for key, value in config.items() if key.startswith(namespace)}
 
 
 def stack_file_region(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:

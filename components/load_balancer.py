@@ -48,8 +48,8 @@ class LoadBalancerArgs:
     algorithm: Algorithm = "round_robin"
     """How the target group picks a replica. @default "round_robin", the one an even split of
     request counts can be checked against."""
-    deregistration_delay_seconds: int = 30
-    """Seconds a leaving replica keeps serving requests in flight. @default 30 (AWS: 300, which
+    deregistration_delay_seconds: int = 5
+    """Seconds a leaving replica keeps serving requests in flight. @default 5 (AWS: 300, which
     every deploy and destroy waits for); 0 turns those requests into 502s."""
     idle_timeout_seconds: int = 60
     """Seconds an idle client connection stays open. @default 60 (AWS's); replicas keep theirs

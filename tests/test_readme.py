@@ -33,6 +33,15 @@ def test_every_config_key_is_in_the_readme_with_its_type_and_default():
             assert default == f"`{shown}`", f"{key}: README says {default}, Pulumi.yaml says {shown}"
 
 
+def test_the_dev_and_prod_columns_are_the_values_each_stack_runs_with():
+    rows, defaults = config_rows(), settings.cli_config("defaults", {})
+    for column, stack in ((2, "dev"), (3, "prod")):
+        for key, value in settings.cli_config(stack, settings.stack_file_values(stack)).items():
+            shown = "`" + (value or '""') + "`"
+            allowed = {shown, "same"} if value == defaults[key] else {shown}
+            assert rows[key][column] in allowed, f"{stack} runs with {key} {value!r}; README says {rows[key][column]}"
+
+
 def test_readme_lists_no_key_the_program_does_not_have():
     known = set(settings.config_schema())
     assert set(config_rows()) <= known
