@@ -10,13 +10,13 @@ program accept. Every problem is reported at once, in one `SettingsError`, befor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -42,9 +42,10 @@ PROJECT_NAME = "alb-replicas"
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
 
-# Inclusive ranges of the integer keys.
+# Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and the README's
+# descriptions state the same; a test holds them).
 _MAX_REPLICAS = 100
-_RANGES: dict[str, tuple[int, int]] = {
+RANGES: dict[str, tuple[int, int]] = {
     "replicas": (1, _MAX_REPLICAS),
     "azCount": (2, 6),
     "containerPort": (1024, 65535),
@@ -63,9 +64,13 @@ _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTAINER_USER = re.compile(r"^[0-9]+(?::[0-9]+)?$")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class StackSettings:
-    """Every setting of one stack, typed and checked. Field meanings: `Pulumi.yaml`."""
+    """Every setting of one stack, typed and checked. Field meanings: `Pulumi.yaml`.
+
+    After `project` and `stack`, one field per key of Pulumi.yaml, named as the key in snake_case
+    (`stack_key` gives the key; a test holds the two sets equal).
+    """
 
     project: str
     stack: str
@@ -355,42 +360,23 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
     if problems:
         raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
 
-    replicas = values["replicas"]
+    # One field per key, named as the key in snake_case; three read their key with a meaning of its own.
+    fields = {field: values[stack_key(field)] for field in settings_fields()}
     return StackSettings(
         project=project,
         stack=stack,
-        name_prefix=values["namePrefix"] or default_name_prefix(project, stack),
-        replicas=replicas,
-        max_replicas=values["maxReplicas"] or replicas,
-        algorithm=values["algorithm"],
-        az_count=values["azCount"],
-        nat_gateways=values["natGateways"],
-        vpc_cidr=values["vpcCidr"],
-        image=values["image"],
-        container_port=values["containerPort"],
-        container_user=values["containerUser"],
-        health_check_path=values["healthCheckPath"],
-        cpu=values["cpu"],
-        memory=values["memory"],
-        health_check_interval_seconds=values["healthCheckIntervalSeconds"],
-        health_check_timeout_seconds=values["healthCheckTimeoutSeconds"],
-        healthy_threshold=values["healthyThreshold"],
-        unhealthy_threshold=values["unhealthyThreshold"],
-        deregistration_delay_seconds=values["deregistrationDelaySeconds"],
-        health_check_grace_period_seconds=values["healthCheckGracePeriodSeconds"],
-        log_retention_days=values["logRetentionDays"],
-        container_insights=values["containerInsights"],
-        domain=values["domain"],
-        zone=values["zone"],
-        requests_per_target=values["requestsPerTarget"],
-        cpu_target_percent=values["cpuTargetPercent"],
-        access_logs=values["accessLogs"],
-        access_log_retention_days=values["accessLogRetentionDays"],
-        deletion_protection=values["deletionProtection"],
-        flow_logs=values["flowLogs"],
-        capacity=_capacity(values["capacity"]),
-        cpu_architecture=values["cpuArchitecture"],
+        **{
+            **fields,
+            "name_prefix": values["namePrefix"] or default_name_prefix(project, stack),
+            "max_replicas": values["maxReplicas"] or values["replicas"],
+            "capacity": _capacity(values["capacity"]),
+        },
     )
+
+
+def settings_fields() -> list[str]:
+    """The StackSettings fields that stack keys set: all but `project` and `stack`."""
+    return [field.name for field in dataclasses.fields(StackSettings) if field.name not in ("project", "stack")]
 
 
 def stack_key(field_name: str) -> str:
@@ -451,7 +437,7 @@ def _convert(text: str, kind: str) -> object:
 def _check(values: dict[str, Any]) -> list[str]:
     problems: list[str] = []
 
-    for key, (low, high) in _RANGES.items():
+    for key, (low, high) in RANGES.items():
         value = values[key]
         if value is not None and not low <= value <= high:
             problems.append(f"{key}: {value} is out of range; allowed: {low} to {high}")

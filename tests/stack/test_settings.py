@@ -212,3 +212,17 @@ def test_a_components_error_is_reworded_with_the_stack_key_that_sets_its_argumen
 def test_an_error_naming_no_argument_is_kept_as_it_is():
     error = SettingsError("memory: 4096 MiB is not a Fargate pair with cpu 256")
     assert settings.in_stack_keys(error) is error
+
+
+def test_every_key_of_pulumi_yaml_is_one_settings_field_named_as_the_key():
+    keys = [settings.stack_key(field) for field in settings.settings_fields()]
+    assert sorted(keys) == sorted(settings.config_schema())
+    assert settings.stack_key("health_check_interval_seconds") == "healthCheckIntervalSeconds"
+
+
+def test_each_range_is_the_one_pulumi_yaml_and_the_readme_state():
+    readme = (settings.PROJECT_DIR / "README.md").read_text()
+    for key, (low, high) in settings.RANGES.items():
+        assert f"{low} to {high}" in settings.config_schema()[key]["description"], key
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
+        assert f"{low} to {high}" in row, key
