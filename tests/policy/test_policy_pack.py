@@ -144,7 +144,8 @@ def test_dev_json_names_only_policies_of_the_pack() -> None:
 def engine_style_run():
     """Runs policy/ as `pulumi preview --policy-pack policy` does (runpy on the folder), without serving."""
     yield lambda: runpy.run_path(str(POLICY_DIR), run_name="policy_pack_probe")
-    sys.modules.pop("rules", None)  # the engine imports the rules module by its bare name
+    for name in [name for name in sys.modules if name == "rules" or name.startswith("rules.")]:
+        sys.modules.pop(name)  # the engine imports the rules package by its bare name
 
 
 def test_the_pack_loads_as_the_engine_runs_it(engine_style_run) -> None:

@@ -1,0 +1,224 @@
+"""ECS rules: the cluster, the service and the task definition's containers (ECS.2 to ECS.20),
+and a task role of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from .core import UNKNOWN, ResourceCheck, ResourceRule, as_list, show, value_at, value_check
+
+ECS_SERVICE: Final = frozenset({"aws:ecs/service:Service"})
+TASK_DEFINITION: Final = frozenset({"aws:ecs/taskDefinition:TaskDefinition"})
+ECS_CLUSTER: Final = frozenset({"aws:ecs/cluster:Cluster"})
+# Environment names ECS.8 looks for: credentials belong in "secrets", never in "environment".
+CREDENTIAL_NAME_PARTS: Final = ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "ECS_ENGINE_AUTH_DATA")
+
+
+ContainerProblem = Callable[[Mapping[str, Any]], str | None]
+
+
+def _each_container(problem: ContainerProblem) -> ResourceCheck:
+    """A check that runs `problem` on every container of a task definition's containerDefinitions JSON."""
+
+    def check(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+        raw = value_at(props, "containerDefinitions")
+        if raw is UNKNOWN or raw is None:
+            return []
+        try:
+            containers = as_list(json.loads(raw) if isinstance(raw, str) else raw)
+        except ValueError:
+            containers = UNKNOWN
+        if containers is UNKNOWN:  # ECS would refuse it too; fail closed rather than pass it
+            return [
+                f"containerDefinitions is not a JSON list: {raw!r:.80}; set container_definitions=json.dumps([...])"
+            ]
+        messages = []
+        for container in containers:
+            found = problem(container) if isinstance(container, Mapping) else None
+            if found:
+                messages.append(f"container {container.get('name')!r} {found}")
+        return messages
+
+    return check
+
+
+def _privileged(container: Mapping[str, Any]) -> str | None:
+    if container.get("privileged") is True:
+        return 'has "privileged": true; remove it (or set "privileged": false)'
+    return None
+
+
+ECS_4_NOT_PRIVILEGED = ResourceRule(
+    id="ecs-4-not-privileged",
+    control="ECS.4",
+    description="Containers do not run privileged",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_each_container(_privileged),
+)
+
+
+def _writable_root(container: Mapping[str, Any]) -> str | None:
+    value = container.get("readonlyRootFilesystem")
+    if value is True:
+        return None
+    return (
+        f'has "readonlyRootFilesystem": {show(value)}; set "readonlyRootFilesystem": true '
+        '(writable paths as task volumes + "mountPoints")'
+    )
+
+
+ECS_5_READ_ONLY_ROOT = ResourceRule(
+    id="ecs-5-read-only-root",
+    control="ECS.5",
+    description="Every container has a read-only root filesystem",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_each_container(_writable_root),
+)
+
+
+def _credentials_in_environment(container: Mapping[str, Any]) -> str | None:
+    names = [entry.get("name") for entry in container.get("environment") or [] if isinstance(entry, Mapping)]
+    # Only the names go into the message: the values may be the very secrets.
+    leaked = [n for n in names if isinstance(n, str) and any(part in n.upper() for part in CREDENTIAL_NAME_PARTS)]
+    if not leaked:
+        return None
+    return f'has AWS credentials in "environment": {leaked!r}; remove them: use the task role, or "secrets"'
+
+
+ECS_8_NO_CREDENTIALS_IN_ENVIRONMENT = ResourceRule(
+    id="ecs-8-no-credentials-in-environment",
+    control="ECS.8",
+    description="No AWS credentials in container environment variables",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_each_container(_credentials_in_environment),
+)
+
+
+def _no_log_configuration(container: Mapping[str, Any]) -> str | None:
+    if value_at(container, "logConfiguration.logDriver"):
+        return None
+    return (
+        f'has "logConfiguration": {show(container.get("logConfiguration"))}; set "logConfiguration": '
+        '{"logDriver": "awslogs", "options": {...}}'
+    )
+
+
+ECS_9_LOG_CONFIGURATION = ResourceRule(
+    id="ecs-9-log-configuration",
+    control="ECS.9",
+    description="Every container has a log configuration",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_each_container(_no_log_configuration),
+)
+
+
+def _root_user(container: Mapping[str, Any]) -> str | None:
+    user = container.get("user")
+    if isinstance(user, str) and user.split(":")[0] not in ("", "root", "0"):
+        return None
+    return f'runs as "user": {show(user)} (root); set "user": "<uid>:<gid>" of an unprivileged user, e.g. "101:101"'
+
+
+ECS_20_NON_ROOT_USER = ResourceRule(
+    id="ecs-20-non-root-user",
+    control="ECS.20",
+    description="Every container runs as a non-root user",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_each_container(_root_user),
+)
+
+
+def _container_insights(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    settings = as_list(value_at(props, "settings"))
+    if settings is UNKNOWN:
+        return []
+    values = [value_at(s, "value") for s in settings if value_at(s, "name") in ("containerInsights", UNKNOWN)]
+    if any(v in ("enabled", "enhanced", UNKNOWN) for v in values):
+        return []
+    return [
+        f"containerInsights is {show(values[0] if values else None)}; set "
+        'settings=[{"name": "containerInsights", "value": "enabled"}] on the aws.ecs.Cluster'
+    ]
+
+
+ECS_12_CONTAINER_INSIGHTS = ResourceRule(
+    id="ecs-12-container-insights",
+    control="ECS.12",
+    description="ECS clusters have Container Insights enabled",
+    applies_to_dev=False,  # optional in dev, which turns it off to stay under $50 a month
+    resource_types=ECS_CLUSTER,
+    check=_container_insights,
+)
+
+
+def _shared_role(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    execution, task = value_at(props, "executionRoleArn"), value_at(props, "taskRoleArn")
+    if isinstance(execution, str) and execution and execution == task:
+        return [
+            f"executionRoleArn and taskRoleArn are the same role {execution!r}; set task_role_arn to a role of its "
+            "own, without the execution role's ECR and logs permissions"
+        ]
+    return []
+
+
+ECS_SEPARATE_TASK_ROLE = ResourceRule(
+    id="ecs-separate-task-role",
+    control="Good practice",
+    description="The task role differs from the execution role",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=_shared_role,
+)
+
+
+ECS_2_NO_PUBLIC_IP = ResourceRule(
+    id="ecs-2-no-public-ip",
+    control="ECS.2",
+    description="ECS services do not assign public IPs to tasks",
+    applies_to_dev=False,  # dev has no NAT gateway: tasks need a public IP to pull their image
+    resource_types=ECS_SERVICE,
+    check=value_check(
+        "networkConfiguration.assignPublicIp",
+        lambda v: v is not True,
+        "network_configuration.assign_public_ip=False (tasks in private subnets behind a NAT gateway)",
+    ),
+)
+
+
+ECS_3_NO_HOST_PID = ResourceRule(
+    id="ecs-3-no-host-pid",
+    control="ECS.3",
+    description="Task definitions do not share the host's process namespace",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=value_check("pidMode", lambda v: v != "host", "nothing: leave pid_mode unset"),
+)
+
+
+ECS_10_LATEST_PLATFORM = ResourceRule(
+    id="ecs-10-latest-platform",
+    control="ECS.10",
+    description="Fargate services run the latest platform version",
+    applies_to_dev=True,
+    resource_types=ECS_SERVICE,
+    check=value_check(
+        "platformVersion", lambda v: v in (None, "LATEST"), 'platform_version="LATEST" (or leave it unset)'
+    ),
+)
+
+
+ECS_17_NO_HOST_NETWORK = ResourceRule(
+    id="ecs-17-no-host-network",
+    control="ECS.17",
+    description="Task definitions do not use host network mode",
+    applies_to_dev=True,
+    resource_types=TASK_DEFINITION,
+    check=value_check("networkMode", lambda v: v != "host", 'network_mode="awsvpc"'),
+)
