@@ -13,10 +13,12 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
+from verify.client import Identity, Target, Workload
 from verify.errors import CouldNotMeasure
 from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
-from verify.measure import Identity, Plan, Target, send_requests, wait_for_ready
+from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sending import send_requests
 from verify.stack import read_stack_outputs
 
 
@@ -156,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 @dataclasses.dataclass(frozen=True)
 class _Run:
     target: Target
-    plan: Plan
+    workload: Workload
     requests: int | None  # None: the default for the replicas expected (or seen while warming up)
     expectation: Expectation
     json: bool
@@ -177,7 +179,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         raise CouldNotMeasure(f"the stack's algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
     subnets = dict(stack.subnets if stack else ())
     subnets.update(args.subnet)  # a flag overrides the stack for the same CIDR
-    plan = Plan(
+    workload = Workload(
         concurrency=args.concurrency,
         timeout_s=args.timeout,
         wait_s=args.wait,
@@ -193,16 +195,16 @@ def _settle(args: argparse.Namespace) -> _Run:
         nodes=args.nodes,
         subnets=tuple(subnets.items()),
     )
-    return _Run(target, plan, args.requests, expectation, args.json)
+    return _Run(target, workload, args.requests, expectation, args.json)
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
-    addresses, warmup = wait_for_ready(run.target, run.plan, progress=progress)
-    expected = run.plan.expected_replicas if run.plan.expected_replicas is not None else len(warmup)
-    plan = dataclasses.replace(run.plan, requests=run.requests or default_requests(expected))
+    addresses, warmup = wait_for_ready(run.target, run.workload, progress=progress)
+    expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
+    workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
     try:
-        tally = send_requests(run.target, plan, addresses, warmup, progress=progress)
+        tally = send_requests(run.target, workload, addresses, warmup, progress=progress)
     finally:
         progress.finish()
     if tally.answers == 0:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from verify.judge import Verdict
-from verify.measure import Measuring, Waiting
+from verify.progress import Measuring, Waiting
 from verify.tally import Tally
 
 BAR_WIDTH = 30

@@ -6,7 +6,7 @@ import io
 import json
 
 from verify.judge import Expectation, judge
-from verify.measure import Measuring, Waiting
+from verify.progress import Measuring, Waiting
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"),))

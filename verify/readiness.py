@@ -1,0 +1,113 @@
+"""Readiness: wait until the name resolves and the replicas answer, backing off between rounds."""
+
+from __future__ import annotations
+
+import ssl
+import time
+
+from verify.client import Fetcher, Resolver, Target, Workload, system_resolver
+from verify.errors import CouldNotMeasure
+from verify.progress import Progress, Waiting
+
+# Wait-for-ready backoff: from the first to the longest pause between rounds that brought nothing new.
+BACKOFF_FIRST_S = 0.2
+BACKOFF_MAX_S = 5.0
+_BALANCER_NOT_READY = (502, 503, 504)
+
+
+def _not_ready_reason(error: str, address: str, target: Target, workload: Workload) -> str:
+    """What an error during wait-for-ready means for someone waiting on a new deployment."""
+    if error.startswith("HTTP ") and int(error[5:]) in _BALANCER_NOT_READY:
+        return f"{error[5:]} from the balancer: targets not healthy yet"
+    if error == "connection refused":
+        return f"connection refused by {address}:{target.port}: the listener is not up (or the port is wrong)"
+    if error == "timeout":
+        return f"no answer from {address}:{target.port} within {workload.timeout_s:g} s"
+    return f"{error} from {address}:{target.port}"
+
+
+def wait_for_ready(
+    target: Target,
+    workload: Workload,
+    resolver: Resolver = system_resolver,
+    progress: Progress | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Retry with capped exponential backoff until every expected replica has answered once.
+
+    Returns (the addresses the name resolved to, the replicas seen, first seen first). If some
+    replicas answered but not all by the end of the budget, returns what it saw (the verdict then
+    reports the others missing); if nothing answered, raises CouldNotMeasure with the last reason.
+    """
+    started = time.monotonic()
+    deadline = started + workload.wait_s
+    seen: dict[str, None] = {}
+    since_new = 0  # answers since the last new replica: with no expected count, the set is settled when this is long
+    fetchers: dict[str, Fetcher] = {}
+    addresses: list[str] = []
+    pause = BACKOFF_FIRST_S
+    reason = f"resolving {target.host}"
+
+    def ready() -> bool:
+        if workload.expected_replicas is not None:
+            return len(seen) >= workload.expected_replicas
+        return bool(seen) and since_new >= 5 * len(seen) + 10
+
+    try:
+        while True:
+            found_new = False
+            try:
+                addresses = resolver(target.host, target.port)
+            except OSError:
+                reason = f"{target.host} does not resolve yet"
+            else:
+                # One batch per address, long enough for a random balancer to show most replicas.
+                batch = 5 * max(workload.expected_replicas or 0, len(seen)) + 10
+                for address in addresses:
+                    if address not in fetchers:
+                        fetchers[address] = Fetcher(target, address, workload, tls)
+                    fetcher = fetchers[address]
+                    for _ in range(batch):
+                        if ready():
+                            break
+                        replica, error, _cookies = fetcher.fetch()
+                        if replica is None:
+                            reason = _not_ready_reason(error or "", address, target, workload)
+                            break
+                        since_new += 1
+                        if replica not in seen:
+                            seen[replica] = None
+                            since_new = 0
+                            found_new = True
+                        if time.monotonic() >= deadline:
+                            break  # checked after a request, so even --wait 0 tries once
+                if seen and not ready():
+                    if workload.expected_replicas is not None:
+                        reason = f"{len(seen)} of {workload.expected_replicas} replicas seen"
+                    else:
+                        reason = f"{len(seen)} replicas seen so far"
+            if ready():
+                break
+            now = time.monotonic()
+            if progress:
+                progress(Waiting(reason, now - started, workload.wait_s))
+            if now >= deadline:
+                break
+            if found_new:
+                pause = BACKOFF_FIRST_S
+            else:
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, BACKOFF_MAX_S)
+    finally:
+        for fetcher in fetchers.values():
+            fetcher.close()
+
+    if not seen:
+        if not addresses:
+            raise CouldNotMeasure(
+                f"could not resolve {target.host}: a new load balancer's DNS name can take a few minutes to"
+                f" appear (and a resolver may cache the early 'no such name'); try again or raise --wait"
+                f" (waited {workload.wait_s:g} s)"
+            )
+        raise CouldNotMeasure(f"nothing answered within --wait {workload.wait_s:g} s: {reason}")
+    return tuple(addresses), tuple(seen)
