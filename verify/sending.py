@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from verify.client import Fetcher, Target, Workload
+from verify.client import MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
 from verify.progress import Measuring, Progress
 from verify.tally import ConnectionLog, Tally
 
@@ -35,7 +35,9 @@ def send_requests(
     """Send `workload.requests` GETs over `workload.concurrency` connections, pinned round robin to the addresses.
 
     `warmup` (the replicas seen while waiting for ready) is passed through to the tally. Bounded by
-    `workload.deadline_s`; a Ctrl-C stops every connection at once.
+    `workload.deadline_s`, each request by `workload.timeout_s` (a watchdog cuts it); a Ctrl-C stops
+    every connection at once. More than MAX_REPLICA_IDS distinct ids stop the run with CouldNotMeasure.
+    With several addresses, an error is counted with the address it came from.
     """
     stop = threading.Event()
     connections = max(1, min(workload.concurrency, workload.requests))
@@ -47,11 +49,15 @@ def send_requests(
     fetchers = [Fetcher(target, address, workload, tls) for address in pinned]
     results = [_WorkerResult(ConnectionLog(address)) for address in pinned]
     deadline_hit = threading.Event()
+    ids: dict[str, None] = {}  # every replica id any connection saw: shared, to cap them
+    too_many_ids_seen = threading.Event()
+    error_suffix = " from {}" if len(addresses) > 1 else ""
 
     def work(fetcher: Fetcher, result: _WorkerResult) -> None:
         clock = time.perf_counter
         replicas, sent_at = result.log.replicas, result.log.sent_at
         counts, latencies, errors, cookie_counts = result.counts, result.latencies_ms, result.errors, result.cookies
+        from_address = error_suffix.format(fetcher.address)
         try:
             while not stop.is_set() and next(tickets) < workload.requests:
                 sent = clock()
@@ -63,8 +69,14 @@ def send_requests(
                     return  # interrupted: this request's outcome is an artefact of stopping
                 cookie_counts.update(cookies)
                 if replica is None:
-                    errors[error or ""] += 1
+                    errors[f"{error}{from_address}"] += 1
                 else:
+                    if replica not in counts:
+                        ids[replica] = None
+                        if len(ids) > MAX_REPLICA_IDS:
+                            too_many_ids_seen.set()
+                            stop.set()
+                            return
                     counts[replica] += 1
                     latencies.setdefault(replica, []).append((clock() - sent) * 1000)
                     replicas.append(replica)
@@ -77,25 +89,28 @@ def send_requests(
         threading.Thread(target=work, args=(fetcher, result), name=f"verify-{i}", daemon=True)
         for i, (fetcher, result) in enumerate(zip(fetchers, results, strict=True))
     ]
-    for thread in threads:
-        thread.start()
-    try:
-        # Joined with a short timeout so Ctrl-C reaches this thread, progress is reported and the
-        # deadline holds even against a server that trickles its answer.
-        while any(thread.is_alive() for thread in threads):
-            if time.perf_counter() >= deadline + workload.timeout_s:
-                deadline_hit.set()
-                break
-            next(thread for thread in threads if thread.is_alive()).join(0.1)
-            if progress:
-                progress(Measuring(sum(result.done for result in results), workload.requests))
-    finally:
-        stop.set()
-        for fetcher in fetchers:
-            fetcher.interrupt()
+    with Watchdog() as watchdog:
+        watchdog.fetchers.extend(fetchers)
+        for thread in threads:
+            thread.start()
+        try:
+            # Joined with a short timeout so Ctrl-C reaches this thread and progress is reported.
+            while any(thread.is_alive() for thread in threads):
+                if time.perf_counter() >= deadline + workload.timeout_s:
+                    deadline_hit.set()
+                    break
+                next(thread for thread in threads if thread.is_alive()).join(0.1)
+                if progress:
+                    progress(Measuring(sum(result.done for result in results), workload.requests))
+        finally:
+            stop.set()
+            for fetcher in fetchers:
+                fetcher.interrupt()
     for thread in threads:
         thread.join(workload.timeout_s)
 
+    if too_many_ids_seen.is_set():
+        raise too_many_ids(workload.identity)
     tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup)
     for result in results:
         tally.requests += result.done

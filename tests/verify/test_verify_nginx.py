@@ -86,7 +86,7 @@ def test_replica_contract_identities(nginx_replicas: int) -> None:
     assert by_json.errors == {}
     assert by_json.cookies == {}
     # No balancer rotates here: each connection only ever sees its own replica, which reads as sticky.
-    assert judge(by_json, Expectation(replica_range=(2, 2))).pattern == PATTERN_STICKY
+    assert judge(by_json, Expectation(replica_range=(2, 2))).evidence.pattern == PATTERN_STICKY
 
     by_header = send_requests(
         target, Workload(requests=20, concurrency=2, identity=Identity("header", "X-Replica")), addresses, warmup
