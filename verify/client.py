@@ -241,7 +241,7 @@ class Fetcher:
             self.location = response.getheader("Location")
             return None, f"HTTP {response.status}", cookies
         replica = self._replica_of(response, body)
-        if replica is None and len(body) > BODY_READ_MAX and self.identity.kind != "header":
+        if replica is None and len(body) > BODY_READ_MAX and self.identity.kind == "json":
             return None, f"answer over {BODY_READ_MAX // 1024} KiB", cookies
         if replica is None:
             return None, f"answer without {self.identity.describe()}", cookies
@@ -253,10 +253,10 @@ class Fetcher:
             return replica_id(value) if value else None
         if body in self._ids:
             return self._ids[body]
-        if len(body) > BODY_READ_MAX:
-            replica = None  # cut: neither the whole body nor its JSON
-        elif self.identity.kind == "body":
-            replica = replica_id(body.decode("utf-8", "replace"))
+        if self.identity.kind == "body":  # its start is the id, however long the body
+            replica = replica_id(body[:BODY_READ_MAX].decode("utf-8", "replace"))
+        elif len(body) > BODY_READ_MAX:
+            replica = None  # cut: not the whole JSON
         else:
             replica = _json_field(body, self.identity.name)
         if len(body) <= _ID_CACHE_BODY_MAX and len(self._ids) < _ID_CACHE_MAX:

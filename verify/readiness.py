@@ -115,6 +115,7 @@ def wait_for_ready(
                                             " in the JSON field 'replica'; for another image use --identity"
                                             " header:NAME, json:FIELD or body"
                                         )
+                                    continue  # an answer all the same: gather the proof without backing off
                                 reason = _not_ready_reason(error or "", address, target, workload)
                                 break
                             without_identity = 0

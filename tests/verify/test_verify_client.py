@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from verify_helpers import replica_answer, rotation
@@ -178,21 +175,6 @@ def test_a_silent_server_times_out_within_the_deadline() -> None:
         assert time.monotonic() - started < workload.deadline_s + 1
     assert tally.errors == {"timeout": 4}
     assert tally.counts == {}
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for replica.test (openssl's CLI, no Python package needed)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=replica.test",
-         "-addext", "subjectAltName=DNS:replica.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_https_pinned_to_an_address_keeps_sni_and_the_certificate_check_on_the_name(serve, certificate) -> None:
