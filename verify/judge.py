@@ -157,6 +157,10 @@ class Finding:
     failures: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def failure(cls, message: str) -> Finding:
+        return cls(failures=(message,))
+
 
 Check = Callable[[Tally, Evidence, Expectation], Finding]
 
@@ -279,11 +283,9 @@ def check_split(tally: Tally, evidence: Evidence, expectation: Expectation) -> F
             )
         )
     if evidence.p_value is not None and evidence.p_value < expectation.alpha:
-        return Finding(
-            failures=(
-                f"chi-square {evidence.chi_square:.1f} with {evidence.degrees_of_freedom} df gives"
-                f" p = {evidence.p_value:.3g} < alpha {expectation.alpha:g}",
-            )
+        return Finding.failure(
+            f"chi-square {evidence.chi_square:.1f} with {evidence.degrees_of_freedom} df gives"
+            f" p = {evidence.p_value:.3g} < alpha {expectation.alpha:g}"
         )
     return Finding()
 
@@ -310,24 +312,21 @@ def check_strict(tally: Tally, evidence: Evidence, expectation: Expectation) -> 
     if expectation.algorithm == WEIGHTED_RANDOM:
         return Finding(notes=("weighted_random picks at random: --strict does not apply",))
     if evidence.spread > evidence.nodes:
-        return Finding(
-            failures=(
-                f"--strict: max - min = {evidence.max_count} - {evidence.min_count} = {evidence.spread} >"
-                f" {evidence.nodes} balancer node(s)",
-            )
+        return Finding.failure(
+            f"--strict: max - min = {evidence.max_count} - {evidence.min_count} = {evidence.spread} >"
+            f" {evidence.nodes} balancer node(s)"
         )
     return Finding()
 
 
 def check_error_rate(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
-    if evidence.error_rate > expectation.max_error_rate:
-        return Finding(
-            failures=(
-                f"error rate {evidence.error_rate:.1%} ({tally.error_count} of {tally.requests}) is above"
-                f" --max-error-rate {expectation.max_error_rate:.1%}",
-            )
-        )
-    return Finding()
+    """Errors (any answer that names no replica) within --max-error-rate."""
+    if evidence.error_rate <= expectation.max_error_rate:
+        return Finding()
+    return Finding.failure(
+        f"error rate {evidence.error_rate:.1%} ({tally.error_count} of {tally.requests}) is above"
+        f" --max-error-rate {expectation.max_error_rate:.1%}"
+    )
 
 
 def check_stickiness(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
@@ -364,6 +363,7 @@ def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> F
 
 
 def check_deadline(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """A note when the measurement ran out of time before sending every request."""
     if tally.deadline_hit:
         return Finding(notes=(f"the measurement ran out of time after {tally.requests} requests",))
     return Finding()

@@ -427,9 +427,11 @@ def test_a_balancer_of_connections_is_sticky_not_a_rolling_deploy(capsys) -> Non
 def test_an_address_that_refuses_is_named(serve) -> None:
     server = serve("127.0.0.2", rotation("a", "b"))
     target = Target.parse(f"http://alb.test:{server.port}/")
-    tally = send_requests(target, Workload(requests=8, concurrency=2), ("127.0.0.2", "127.0.0.3"), ("a", "b"))
-    assert set(tally.errors) == {"connection refused from 127.0.0.3"}
-    assert set(tally.counts) == {"a", "b"}
+    # Two connections, one pinned to each address; one connection alone is pinned to the first.
+    both = send_requests(target, Workload(requests=40, concurrency=2), ("127.0.0.3", "127.0.0.2"), ("a", "b"))
+    assert set(both.errors) <= {"connection refused from 127.0.0.3"}
+    alone = send_requests(target, Workload(requests=4, concurrency=1), ("127.0.0.3", "127.0.0.2"), ("a", "b"))
+    assert alone.errors == {"connection refused from 127.0.0.3": 4}
 
 
 def test_the_warm_up_names_the_address_that_refuses(free_port: int) -> None:
