@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from urllib.parse import urljoin
 
@@ -32,6 +33,29 @@ def _not_ready_reason(error: str, address: str, target: Target, workload: Worklo
     if error == "timeout":
         return f"no answer from {address}:{target.port} within {workload.timeout_s:g} s"
     return f"{error} from {address}:{target.port}"
+
+
+def resolve_within(resolver: Resolver, target: Target, seconds: float) -> list[str]:
+    """The resolver's answer, or TimeoutError after `seconds`: getaddrinfo has no timeout of its own.
+
+    The lookup runs in a daemon thread; one that never returns is left behind, not waited for.
+    """
+    answer: list[list[str] | OSError] = []
+
+    def look_up() -> None:
+        try:
+            answer.append(resolver(target.host, target.port))
+        except OSError as error:
+            answer.append(error)
+
+    lookup = threading.Thread(target=look_up, name="verify-resolve", daemon=True)
+    lookup.start()
+    lookup.join(seconds)
+    if not answer:
+        raise TimeoutError(f"resolving {target.host} took longer than {seconds:g} s")
+    if isinstance(answer[0], OSError):
+        raise answer[0]
+    return answer[0]
 
 
 def fail_fast(error: str, fetcher: Fetcher, target: Target) -> None:
@@ -87,8 +111,8 @@ def wait_for_ready(
             while True:
                 found_new = False
                 try:
-                    addresses = resolver(target.host, target.port)
-                except OSError:
+                    addresses = resolve_within(resolver, target, max(deadline - time.monotonic(), workload.timeout_s))
+                except OSError:  # TimeoutError included: a resolver that hangs is one that does not resolve yet
                     reason = f"{target.host} does not resolve yet"
                 else:
                     # One batch per address, long enough for a random balancer to show every replica.

@@ -134,6 +134,23 @@ def test_timeout_bounds_a_whole_answer_while_measuring(raw_server) -> None:
     assert time.monotonic() - started < 1  # two rounds of 0.2 s (+ the watchdog's tick), not 100 s of trickle
 
 
+def test_the_warm_up_ends_at_wait_even_when_the_resolver_hangs() -> None:
+    released = threading.Event()
+
+    def hanging_resolver(_host: str, _port: int) -> list[str]:
+        released.wait(10)  # a DNS server that never answers
+        return ["127.0.0.2"]
+
+    target = Target.parse("http://alb.test/")
+    started = time.monotonic()
+    try:
+        with pytest.raises(CouldNotMeasure, match=r"could not resolve alb\.test"):
+            wait_for_ready(target, Workload(wait_s=0.3, timeout_s=0.2), hanging_resolver)
+    finally:
+        released.set()
+    assert time.monotonic() - started < 1.5
+
+
 # 3. Runaway: ids that never repeat stop the run with a clear error.
 
 
