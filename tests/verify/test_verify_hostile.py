@@ -119,19 +119,19 @@ def stream_forever(connection: socket.socket, _number: int, stop: threading.Even
 @pytest.mark.parametrize("handle", [trickle, stream_forever], ids=["trickle", "stream"])
 def test_the_warm_up_ends_at_wait_whatever_the_server_trickles(raw_server, capsys, handle) -> None:
     server = raw_server(handle)
-    code, _, err, elapsed = run(capsys, f"http://127.0.0.2:{server.port}/", "--wait", "0.5", "--timeout", "0.2")
+    code, _, err, elapsed = run(capsys, f"http://127.0.0.2:{server.port}/", "--wait", "0.3", "--timeout", "0.15")
     assert code == ExitCode.COULD_NOT_MEASURE
-    assert elapsed < 1.5
-    assert "nothing answered within --wait 0.5 s: no answer from 127.0.0.2" in one_line_error(err)
+    assert elapsed < 1.3
+    assert "nothing answered within --wait 0.3 s: no answer from 127.0.0.2" in one_line_error(err)
 
 
 def test_timeout_bounds_a_whole_answer_while_measuring(raw_server) -> None:
     server = raw_server(trickle)
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
     started = time.monotonic()
-    tally = send_requests(target, Workload(requests=4, concurrency=2, timeout_s=0.2), ("127.0.0.2",), ())
+    tally = send_requests(target, Workload(requests=4, concurrency=2, timeout_s=0.1), ("127.0.0.2",), ())
     assert tally.errors == {"timeout": 4}
-    assert time.monotonic() - started < 1  # two rounds of 0.2 s (+ the watchdog's tick), not 100 s of trickle
+    assert time.monotonic() - started < 1  # two rounds of 0.1 s (+ the watchdog's tick), not 100 s of trickle
 
 
 def test_the_warm_up_ends_at_wait_even_when_the_resolver_hangs() -> None:
@@ -145,7 +145,7 @@ def test_the_warm_up_ends_at_wait_even_when_the_resolver_hangs() -> None:
     started = time.monotonic()
     try:
         with pytest.raises(CouldNotMeasure, match=r"could not resolve alb\.test"):
-            wait_for_ready(target, Workload(wait_s=0.3, timeout_s=0.2), hanging_resolver)
+            wait_for_ready(target, Workload(wait_s=0.15, timeout_s=0.1), hanging_resolver)
     finally:
         released.set()
     assert time.monotonic() - started < 1.5
@@ -318,7 +318,7 @@ def slow(_number: int):
 def test_ctrl_c_with_json_prints_one_object(serve, capsys) -> None:
     server = serve("127.0.0.2", slow)
     previous = signal.signal(signal.SIGALRM, signal.default_int_handler)  # SIGALRM raises KeyboardInterrupt
-    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    signal.setitimer(signal.ITIMER_REAL, 0.15)
     try:
         code, out, _, elapsed = run(capsys, f"http://127.0.0.2:{server.port}/", "--json", "--requests", "100000")
     finally:
@@ -335,7 +335,7 @@ def test_sigterm_ends_like_ctrl_c_with_its_own_exit_code(serve, capsys) -> None:
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         pytest.skip("something in this process already handles SIGTERM")
     server = serve("127.0.0.2", slow)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    timer = threading.Timer(0.15, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
     try:
         code, out, err, elapsed = run(capsys, f"http://127.0.0.2:{server.port}/", "--json", "--requests", "100000")
@@ -375,10 +375,10 @@ def test_a_replica_first_seen_while_measuring_is_not_a_rolling_deploy(serve, cap
     replicas = [f"10.0.1.{i}" for i in range(1, 11)]
 
     def hidden_at_first(number: int):  # the tenth replica shows up only after the warm-up settled
-        return replica_answer(replicas[number % 9] if number < 400 else replicas[number % 10])
+        return replica_answer(replicas[number % 9] if number < 250 else replicas[number % 10])
 
     server = serve("127.0.0.2", hidden_at_first)
-    code, out, _, _ = run(capsys, f"http://127.0.0.2:{server.port}/", "--json", "--requests", "1000", *FAST)
+    code, out, _, _ = run(capsys, f"http://127.0.0.2:{server.port}/", "--json", "--requests", "600", *FAST)
     report = json.loads(out)
     assert code == ExitCode.EVEN, report["reason"]
     assert report["expected_replicas"] == 10 and report["count_checked"] is False
@@ -428,7 +428,7 @@ def test_a_balancer_of_connections_is_sticky_not_a_rolling_deploy(capsys) -> Non
             pass
 
     server = _ConnectionBalancer(("127.0.0.2", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         code, out, _, _ = run(capsys, f"http://127.0.0.2:{server.server_address[1]}/", "--json", *FAST)
@@ -449,9 +449,3 @@ def test_an_address_that_refuses_is_named(serve) -> None:
     assert set(both.errors) <= {"connection refused from 127.0.0.3"}
     alone = send_requests(target, Workload(requests=4, concurrency=1), ("127.0.0.3", "127.0.0.2"), ("a", "b"))
     assert alone.errors == {"connection refused from 127.0.0.3": 4}
-
-
-def test_the_warm_up_names_the_address_that_refuses(free_port: int) -> None:
-    target = Target.parse(f"http://127.0.0.1:{free_port}/")
-    with pytest.raises(CouldNotMeasure, match=f"connection refused by 127.0.0.1:{free_port}"):
-        wait_for_ready(target, Workload(wait_s=0.2, timeout_s=1.0))

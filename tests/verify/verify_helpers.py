@@ -101,7 +101,7 @@ class LoopbackServer:
             self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
             self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
         return self
 
@@ -133,7 +133,7 @@ class RawServer:
 
     def start(self) -> RawServer:
         self.listener = socket.create_server((self.address, self.port))
-        self.listener.settimeout(0.05)
+        self.listener.settimeout(0.01)
         self.port = self.listener.getsockname()[1]
         accepting = threading.Thread(target=self._accept, daemon=True)
         accepting.start()
