@@ -24,8 +24,12 @@ from verify.errors import CouldNotMeasure
 
 Resolver = Callable[[str, int], list[str]]
 
-# A replica id is cut to this many characters (an id is a name, not a document).
+# A replica id (or cookie name) is cut to this many characters (an id is a name, not a document).
 ID_MAX = 64
+# A redirect's Location is cut to this many characters in the error that names it.
+LOCATION_MAX = 512
+# Distinct cookie names counted per connection: a server inventing a name per answer stays bounded.
+COOKIE_NAMES_MAX = 64
 # Distinct replica ids a run accepts: more means the identity changes per answer (a request id, a
 # dynamic page), and counting them as replicas would only grow the request count without end.
 MAX_REPLICA_IDS = 1000
@@ -179,17 +183,22 @@ def too_many_ids(identity: Identity) -> CouldNotMeasure:
     )
 
 
-def replica_id(value: str) -> str | None:
-    """An id as verify prints it: stripped, cut to ID_MAX, unprintable characters escaped; None when empty.
+def printable(text: str, limit: int = ID_MAX) -> str:
+    """Text from a server as verify prints it: cut to `limit` characters, unprintable ones escaped.
 
-    Escaped because an id is printed in the report: a newline or terminal escape in it could forge a line.
+    A newline or terminal escape in an id, a cookie name or a Location could otherwise forge a line
+    of the report.
     """
-    value = value.strip()[:ID_MAX]
-    if not value:
-        return None
-    if value.isprintable():
-        return value
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in value)
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def replica_id(value: str) -> str | None:
+    """An id as verify counts and prints it: stripped and `printable`; None when empty (no identity)."""
+    value = value.strip()
+    return printable(value) if value else None
 
 
 class Fetcher:
@@ -236,9 +245,10 @@ class Fetcher:
         if not response.isclosed():  # longer than BODY_READ_MAX: the rest is never read, so the connection goes
             self.connection.close()
         set_cookies = response.msg.get_all("Set-Cookie")
-        cookies = [cookie.split("=", 1)[0].strip() for cookie in set_cookies] if set_cookies else []
+        cookies = [printable(cookie.split("=", 1)[0].strip()) for cookie in set_cookies] if set_cookies else []
         if not 200 <= response.status < 300:
-            self.location = response.getheader("Location")
+            location = response.getheader("Location")
+            self.location = printable(location, LOCATION_MAX) if location else None
             return None, f"HTTP {response.status}", cookies
         replica = self._replica_of(response, body)
         if replica is None and len(body) > BODY_READ_MAX and self.identity.kind == "json":

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from verify.client import MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
+from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
 from verify.progress import Measuring, Progress
 from verify.tally import ConnectionLog, Tally
 
@@ -67,7 +67,9 @@ def send_requests(
                 replica, error, cookies = fetcher.fetch()
                 if stop.is_set():
                     return  # interrupted: this request's outcome is an artefact of stopping
-                cookie_counts.update(cookies)
+                for cookie in cookies:
+                    if cookie in cookie_counts or len(cookie_counts) < COOKIE_NAMES_MAX:
+                        cookie_counts[cookie] += 1
                 if replica is None:
                     errors[f"{error}{from_address}"] += 1
                 else:

@@ -26,7 +26,7 @@ from verify_helpers import RawServer, read_request, replica_answer, rotation
 from rehearsal import Plan, Rehearsal
 from settings import parse_settings
 from verify.cli import ExitCode, main
-from verify.client import MAX_REPLICA_IDS, Target, Workload
+from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Target, Workload
 from verify.errors import CouldNotMeasure
 from verify.readiness import wait_for_ready
 from verify.render import REPORT_KEYS
@@ -366,6 +366,14 @@ def test_an_empty_id_is_not_an_identity(serve) -> None:
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
     tally = send_requests(target, Workload(requests=5, concurrency=1), ("127.0.0.2",), ())
     assert tally.errors == {"answer without JSON field 'replica'": 5}
+
+
+def test_cookie_names_are_escaped_and_their_number_capped(serve) -> None:
+    server = serve("127.0.0.2", lambda number: replica_answer("a", headers={"Set-Cookie": f"\x1b[2Jc{number}=1"}))
+    target = Target.parse(f"http://127.0.0.2:{server.port}/")
+    tally = send_requests(target, Workload(requests=100, concurrency=1), ("127.0.0.2",), ("a",))
+    assert len(tally.cookies) == COOKIE_NAMES_MAX
+    assert all(name.startswith("\\x1b[2Jc") for name in tally.cookies)
 
 
 # 10. Warm-up misses: a replica a random balancer kept hidden through the warm-up is no newcomer.
