@@ -96,11 +96,11 @@ class Identity:
 
 @dataclass(frozen=True)
 class Workload:
-    """How much to send and how long anything may take."""
+    """How much to send, how long anything may take, and how a replica is told apart."""
 
     requests: int = 0  # to send while measuring; not used while waiting for ready
     concurrency: int = 10
-    timeout_s: float = 5.0  # per request
+    timeout_s: float = 5.0  # bound on one whole answer, from connecting to its last byte (a Watchdog cuts it)
     wait_s: float = 300.0  # budget for wait-for-ready
     identity: Identity = Identity("json", "replica")
     expected_replicas: int | None = None  # replicas to wait for; None: until no new one shows up
