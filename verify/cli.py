@@ -8,15 +8,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import math
+import signal
+import ssl
 import sys
+import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
+from verify.client import MAX_REPLICA_IDS, Identity, Target, Workload, tls_context
 from verify.errors import CouldNotMeasure
 from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
-from verify.measure import Identity, Plan, Target, send_requests, wait_for_ready
+from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sending import send_requests
 from verify.stack import read_stack_outputs
 
 
@@ -24,7 +30,20 @@ class ExitCode(IntEnum):
     EVEN = 0  # every replica answered, the split is even, errors within bounds, nothing sticky
     UNEVEN = 1  # any of those failed: the reason line says which, with numbers
     COULD_NOT_MEASURE = 2  # bad URL or arguments, no name, nothing answering in time
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (and SIGTERM where a caller, such as the rehearsal, already maps it to Ctrl-C)
+    TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process it ended
+
+
+# Upper bounds of what a user may ask for: every number finite and in range.
+MAX_REQUESTS = 1_000_000
+MAX_CONCURRENCY = 1000
+MAX_TIMEOUT_S = 600.0
+MAX_WAIT_S = 3600.0
+MAX_NODES = 256
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C: connections closed, one last word."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,10 +53,8 @@ class _Parser(argparse.ArgumentParser):
         raise CouldNotMeasure(f"{message} (see python -m verify --help)")
 
 
-def _number(
-    kind: Callable[[str], float], low: float, high: float | None = None, *, above: bool = False
-) -> Callable[[str], float]:
-    """An argparse type: a number in [low, high] (or above low), naming the bad value and the range."""
+def _number(kind: Callable[[str], float], low: float, high: float, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] (or above low), naming the bad value and the range."""
 
     def parse(text: str) -> float:
         try:
@@ -45,11 +62,10 @@ def _number(
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
         too_low = value <= low if above else value < low
-        if too_low or (high is not None and value > high):
+        # nan fails every comparison, so it is refused by name rather than slipping through them.
+        if not math.isfinite(value) or too_low or value > high:
             bound = f"above {low:g}" if above else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(
-                f"{text} must be {bound}" + (f" and at most {high:g}" if high is not None else "")
-            )
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number {bound} and at most {high:g}")
         return value
 
     return parse
@@ -69,9 +85,10 @@ def _subnet(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m verify",
+        allow_abbrev=False,  # --js is not --json: a script's typo must fail, not guess
         description=(
             "Send requests to the load balancer and judge whether every replica answers and the split is even. "
-            "Exit 0 even, 1 uneven, 2 could not measure, 130 interrupted."
+            "Exit 0 even, 1 uneven, 2 could not measure, 130 interrupted, 143 terminated (SIGTERM)."
         ),
     )
     parser.add_argument(
@@ -80,27 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stack", metavar="NAME", help="Pulumi stack to read outputs from (default: the current one)")
     parser.add_argument(
         "--requests",
-        type=_number(int, 1),
+        type=_number(int, 1, MAX_REQUESTS),
         metavar="N",
-        help="requests to send (default: max(300, 130 x expected replicas), enough to catch one replica at 1.5x"
-        " its share 90%% of the time at alpha 0.01)",
+        help="requests to send (default: the fewest, at least 300, that catch one replica at 1.5x its share 90%%"
+        " of the time at alpha 0.01, from the noncentral chi-square power for the replicas expected)",
     )
     parser.add_argument(
-        "--concurrency", type=_number(int, 1, 1000), default=10, metavar="C", help="kept-alive connections (default 10)"
+        "--concurrency",
+        type=_number(int, 1, MAX_CONCURRENCY),
+        default=10,
+        metavar="C",
+        help="kept-alive connections (default 10)",
     )
     parser.add_argument(
-        "--timeout", type=_number(float, 0, above=True), default=5.0, metavar="SECONDS", help="per request (default 5)"
+        "--timeout",
+        type=_number(float, 0, MAX_TIMEOUT_S, above=True),
+        default=5.0,
+        metavar="SECONDS",
+        help="bound on one whole answer, from connecting to its last byte (default 5)",
     )
     parser.add_argument(
         "--wait",
-        type=_number(float, 0),
+        type=_number(float, 0, MAX_WAIT_S),
         default=300.0,
         metavar="SECONDS",
         help="how long to wait for the name to resolve and every replica to answer once (default 300)",
     )
     parser.add_argument(
         "--expect-replicas",
-        type=_number(int, 1),
+        type=_number(int, 1, MAX_REPLICA_IDS),
         metavar="K",
         help="replicas that must answer (default: the stack's replicas, up to max_replicas when it autoscales;"
         " with a bare URL, the replicas seen while warming up, count not checked)",
@@ -127,13 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--nodes",
-        type=_number(int, 1),
+        type=_number(int, 1, MAX_NODES),
         metavar="N",
         help="balancer nodes behind the name, for --strict (default: the number of addresses it resolves to)",
     )
     parser.add_argument(
         "--alpha",
-        type=_number(float, 0, 1, above=True),
+        type=_number(float, 0, 0.5, above=True),
         default=0.01,
         help="significance level of the chi-square test (default 0.01)",
     )
@@ -149,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also demand max - min <= balancer nodes (round robin only: each node's rotation is exact)",
     )
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="PEM file of the CA certificates to trust for an https URL (default: the system's)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
     return parser
 
@@ -156,9 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 @dataclasses.dataclass(frozen=True)
 class _Run:
     target: Target
-    plan: Plan
+    workload: Workload
     requests: int | None  # None: the default for the replicas expected (or seen while warming up)
     expectation: Expectation
+    tls: ssl.SSLContext | None
     json: bool
 
 
@@ -177,7 +208,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         raise CouldNotMeasure(f"the stack's algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
     subnets = dict(stack.subnets if stack else ())
     subnets.update(args.subnet)  # a flag overrides the stack for the same CIDR
-    plan = Plan(
+    workload = Workload(
         concurrency=args.concurrency,
         timeout_s=args.timeout,
         wait_s=args.wait,
@@ -193,16 +224,17 @@ def _settle(args: argparse.Namespace) -> _Run:
         nodes=args.nodes,
         subnets=tuple(subnets.items()),
     )
-    return _Run(target, plan, args.requests, expectation, args.json)
+    tls = tls_context(args.cacert) if target.scheme == "https" else None
+    return _Run(target, workload, args.requests, expectation, tls, args.json)
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
-    addresses, warmup = wait_for_ready(run.target, run.plan, progress=progress)
-    expected = run.plan.expected_replicas if run.plan.expected_replicas is not None else len(warmup)
-    plan = dataclasses.replace(run.plan, requests=run.requests or default_requests(expected))
+    addresses, warmup = wait_for_ready(run.target, run.workload, progress=progress, tls=run.tls)
+    expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
+    workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
     try:
-        tally = send_requests(run.target, plan, addresses, warmup, progress=progress)
+        tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
     finally:
         progress.finish()
     if tally.answers == 0:
@@ -217,21 +249,53 @@ def _measure_and_report(run: _Run) -> ExitCode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run verify; returns the exit code (never raises, never exits)."""
+    """Run verify; returns the exit code (never raises, never exits).
+
+    With --json, stdout gets exactly one object on every path: a report, or the same keys with
+    verdict "error" (could not measure) or "interrupted" (Ctrl-C, SIGTERM).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv  # known even when the arguments themselves are bad
-    run: _Run | None = None
+    url: str | None = None  # as far as known when the run stops
+    restore_sigterm = _raise_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
+        url = args.url
         run = _settle(args)
+        url = run.target.url
         return _measure_and_report(run)
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     except CouldNotMeasure as error:
-        print(f"verify: {error}", file=sys.stderr)
-        if wants_json:
-            write_json(error_json(str(error), run.target.url if run else None), sys.stdout)
-        return ExitCode.COULD_NOT_MEASURE
+        code, outcome, reason = ExitCode.COULD_NOT_MEASURE, "error", str(error)
+    except Terminated:
+        code, outcome, reason = ExitCode.TERMINATED, "interrupted", "terminated (SIGTERM)"
     except KeyboardInterrupt:
-        print("\nverify: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        code, outcome, reason = ExitCode.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)"
+    finally:
+        restore_sigterm()
+    # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
+    # with --json, the one object on stdout.
+    fresh_line = "" if code == ExitCode.COULD_NOT_MEASURE else "\n"
+    print(f"{fresh_line}verify: {reason}", file=sys.stderr)
+    if wants_json:
+        write_json(error_json(outcome, reason, url), sys.stdout)
+    return code
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise Terminated, unless a caller already handles it; returns what undoes that.
+
+    Only from the main thread (Python's rule for signal handlers), and only over the default action:
+    the rehearsal maps SIGTERM to Ctrl-C around verify, and keeps that.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def terminate(_number: int, _frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

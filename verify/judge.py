@@ -1,28 +1,33 @@
 """Judging: pure functions from a tally (and what was expected) to a verdict. Nothing here does I/O.
 
+The evidence (counts, chi-square, power, the balancer's pattern) is computed once; then each check
+in CHECKS reads it and returns its failures and notes. The run is even when no check fails.
+
 The split is tested with Pearson's chi-square goodness of fit against an even split. How many
-requests that needs (`default_requests`): if one replica of k gets 1.5x its even share (and the
-others share the rest evenly), the test's noncentrality is λ = N (Σ (p_i - 1/k)² / (1/k)) =
-N / (4 (k - 1)). With N = 130 k that is λ = 32.5 k / (k - 1) >= 32.5, which at alpha 0.01 catches
-the hot replica at least 90 % of the time for up to about 15 replicas (simulated: 100 % at k = 3
-with N = 390, 97 % at k = 10, 91 % at k = 15, 88 % at k = 20, 59 % at k = 50; the chi-square test
-spreads its power over k - 1 degrees of freedom, so beyond ~15 replicas pass a larger --requests).
-The floor of 300 keeps small deployments (k <= 2) well above 90 %.
+requests that needs (`default_requests`): the fewest (at least REQUESTS_FLOOR) for which the test at
+alpha 0.01 catches one replica of k getting 1.5x its even share (the others sharing the rest evenly)
+90 % of the time, from the power of the test as a noncentral chi-square with k - 1 degrees of
+freedom (`verify.stats.power_against_one_hot_cell`): 365 requests for 5 replicas, 1,041 for 10,
+26,121 for 100. The floor of 300 keeps smaller deployments above 90 % and gives the order of the
+answers enough to judge.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from verify.stats import chi_square_sf, chi_square_uniform
+from verify.stats import chi_square_sf, chi_square_uniform, power_against_one_hot_cell
 from verify.tally import Tally
 
 REQUESTS_FLOOR = 300
-REQUESTS_PER_REPLICA = 130
+TARGET_POWER = 0.9
+HOT_SHARE = 1.5  # the unevenness the default request count must catch: one replica at 1.5x its share
+DEFAULT_ALPHA = 0.01
 
 ROUND_ROBIN = "round_robin"
 LEAST_OUTSTANDING = "least_outstanding_requests"
@@ -34,6 +39,12 @@ PATTERN_RANDOM = "random"
 PATTERN_STICKY = "sticky"
 PATTERN_SINGLE = "single replica"
 PATTERN_UNKNOWN = "unknown"
+
+# Cookies a balancer sets to bind a client to a target: the ALB's duration-based (AWSALB, AWSALBCORS),
+# application-based (AWSALBAPP-0, ...) and target group (AWSALBTG, AWSALBTGCORS) stickiness, and the
+# rehearsal's HAProxy cookie (REPLICA). Any other cookie is the application's: it binds nothing.
+BALANCER_COOKIES = ("AWSALB", "AWSALBCORS", "AWSALBTG", "AWSALBTGCORS", "REPLICA")
+_BALANCER_COOKIE_PREFIXES = ("AWSALBAPP",)
 
 # A connection needs this many answers before "it only ever saw one replica" means anything.
 _STICKY_MIN_ANSWERS = 5
@@ -49,20 +60,36 @@ _ROTATION_ALPHA = 0.001
 _LISTED_COUNTS = 6
 
 
-def default_requests(expected_replicas: int) -> int:
-    """Requests enough to catch one replica at 1.5x its share 90 % of the time (module docstring)."""
-    return max(REQUESTS_FLOOR, REQUESTS_PER_REPLICA * expected_replicas)
+@functools.lru_cache(maxsize=64)
+def default_requests(expected_replicas: int, alpha: float = DEFAULT_ALPHA) -> int:
+    """The fewest requests (at least REQUESTS_FLOOR) that catch one replica at 1.5x its share 90 % of the time."""
+    if expected_replicas < 2:
+        return REQUESTS_FLOOR
+    low, high = 1, REQUESTS_FLOOR
+    while power_against_one_hot_cell(high, expected_replicas, alpha, HOT_SHARE) < TARGET_POWER:
+        low, high = high, high * 2
+    while high - low > 1:  # power grows with the request count: bisect to the fewest that reach the target
+        middle = (low + high) // 2
+        if power_against_one_hot_cell(middle, expected_replicas, alpha, HOT_SHARE) >= TARGET_POWER:
+            high = middle
+        else:
+            low = middle
+    return max(REQUESTS_FLOOR, high)
+
+
+def is_balancer_cookie(name: str) -> bool:
+    return name in BALANCER_COOKIES or name.startswith(_BALANCER_COOKIE_PREFIXES)
 
 
 @dataclass(frozen=True)
 class Expectation:
     """What a healthy deployment looks like, and how strictly to judge it."""
 
-    # (fewest, most) replicas that may answer; None: the replicas seen while waiting for ready are
-    # taken as expected and their number is not checked.
+    # (fewest, most) replicas that may answer; None: the replicas seen while warming up or measuring
+    # are taken as expected and their number is not checked.
     replica_range: tuple[int, int] | None = None
     algorithm: str = ROUND_ROBIN
-    alpha: float = 0.01
+    alpha: float = DEFAULT_ALPHA
     max_error_rate: float = 0.01
     strict: bool = False
     nodes: int | None = None  # balancer nodes; None: as many as the name resolved to
@@ -89,17 +116,15 @@ class ZoneStats:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    even: bool
-    reason: str  # one line: why the run passes or fails, with numbers
-    sentence: str  # the split, for a person
-    notes: tuple[str, ...]  # what the reader should know that does not change the verdict
+class Evidence:
+    """The numbers every check reads, computed once from the tally and the expectation."""
+
     requests: int
     answers: int
     error_rate: float
-    replicas: tuple[ReplicaStats, ...]
-    zones: tuple[ZoneStats, ...]
-    expected_replicas: int  # fewest expected (the warm-up set's size when the count was not checked)
+    seen: tuple[str, ...]  # replicas that answered while measuring
+    counts: tuple[int, ...]  # answers of each replica that should have answered (0 for a missing one)
+    expected_replicas: int  # fewest expected (the seen set's size when the count was not checked)
     expected_replicas_max: int
     count_checked: bool
     # One entry per missing (or unexpected) replica: its id where known, None where not (a replica that
@@ -109,6 +134,7 @@ class Verdict:
     chi_square: float | None
     degrees_of_freedom: int
     p_value: float | None  # None when there is nothing to compare (one replica, no answers)
+    power: float | None  # how often this many answers catch one replica at 1.5x its share at alpha
     split_judged: bool  # False for least_outstanding_requests
     min_count: int
     max_count: int
@@ -116,28 +142,57 @@ class Verdict:
     nodes: int
     pattern: str
     pattern_detail: str
+    balancer_cookies: tuple[str, ...]  # stickiness cookies answers set (BALANCER_COOKIES)
+    other_cookies: tuple[str, ...]  # the application's cookies: they bind no client to a replica
+
+    @property
+    def even_share(self) -> float:
+        return self.answers / len(self.counts) if self.counts else 0.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: failures make the run uneven; notes only inform."""
+
+    failures: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def failure(cls, message: str) -> Finding:
+        return cls(failures=(message,))
+
+
+Check = Callable[[Tally, Evidence, Expectation], Finding]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    even: bool
+    reason: str  # one line: why the run passes or fails, with numbers
+    sentence: str  # the split, for a person
+    failures: tuple[str, ...]
+    notes: tuple[str, ...]  # what the reader should know that does not change the verdict
+    evidence: Evidence
+    replicas: tuple[ReplicaStats, ...]
+    zones: tuple[ZoneStats, ...]
     latency_p50_ms: float | None
     latency_p95_ms: float | None
-    failures: tuple[str, ...] = field(default=())
 
     @property
     def verdict(self) -> str:
         return "even" if self.even else "uneven"
 
 
-def judge(tally: Tally, expectation: Expectation) -> Verdict:
-    """The verdict on one measurement: every check of the EVEN contract, each failure with numbers."""
-    seen = [replica for replica, count in tally.counts.items() if count > 0]
-    notes: list[str] = []
-    failures: list[str] = []
-
+def gather_evidence(tally: Tally, expectation: Expectation) -> Evidence:
+    seen = tuple(replica for replica, count in tally.counts.items() if count > 0)
     if expectation.replica_range is None:
-        expected_ids = list(tally.warmup_replicas)
+        # Replicas first seen while measuring count too: a random balancer can hide one through a short
+        # warm-up, and with no count to check there is nothing for a newcomer to exceed.
+        expected_ids = list(dict.fromkeys((*tally.warmup_replicas, *seen)))
         fewest = most = len(expected_ids)
-        missing_ids = [replica for replica in expected_ids if replica not in tally.counts]
-        unexpected_ids = [replica for replica in seen if replica not in expected_ids]
-        missing, unexpected = len(missing_ids), len(unexpected_ids)
-        notes.append(f"replica count not checked: the {fewest} replica(s) seen while warming up are taken as expected")
+        missing_ids: list[str] = [replica for replica in expected_ids if replica not in tally.counts]
+        unexpected_ids: list[str] = []
+        missing, unexpected = len(missing_ids), 0
     else:
         fewest, most = expectation.replica_range
         missing = max(0, fewest - len(seen))
@@ -148,101 +203,24 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
 
     # Missing replicas count as cells with zero answers: the split is judged over every replica that
     # should have answered.
-    counts = [tally.counts[replica] for replica in seen] + [0] * missing
+    counts = tuple(tally.counts[replica] for replica in seen) + (0,) * missing
     answers = tally.answers
     cells = len(counts)
-    even_share = answers / cells if cells else 0.0
-
     chi_square: float | None = None
     p_value: float | None = None
+    power: float | None = None
     if cells >= 2 and answers > 0:
-        chi_square = chi_square_uniform(counts)
+        chi_square = chi_square_uniform(list(counts))
         p_value = chi_square_sf(chi_square, cells - 1)
-
-    split_judged = expectation.algorithm != LEAST_OUTSTANDING
-    nodes = expectation.nodes if expectation.nodes is not None else max(1, len(tally.addresses))
+        power = power_against_one_hot_cell(answers, cells, expectation.alpha, HOT_SHARE)
     low, high = (min(counts), max(counts)) if counts else (0, 0)
-
-    if missing:
-        named = f" ({', '.join(missing_ids)})" if missing_ids else ""
-        failures.append(f"{missing} of {fewest} expected replicas never answered{named}")
-    if unexpected:
-        named = f" ({', '.join(unexpected_ids)})" if unexpected_ids else ""
-        allowed = f"{fewest}" if fewest == most else f"{fewest} to {most}"
-        failures.append(
-            f"{len(seen)} replicas answered where {allowed} were expected{named}: a deploy may still be rolling"
-        )
-
-    if not split_judged:
-        notes.append(
-            "least_outstanding_requests spreads work, not request counts: the even-count verdict does not apply"
-        )
-    else:
-        if p_value is not None and p_value < expectation.alpha:
-            failures.append(
-                f"chi-square {chi_square:.1f} with {cells - 1} df gives p = {p_value:.3g} < alpha {expectation.alpha:g}"
-            )
-        starved = [(replica, tally.counts[replica]) for replica in seen if tally.counts[replica] < even_share / 2]
-        failures.extend(
-            f"{replica} got {count} of {answers} answers, under half its even share of {even_share:.0f}"
-            for replica, count in starved
-        )
-        if expectation.strict and expectation.algorithm == WEIGHTED_RANDOM:
-            notes.append("weighted_random picks at random: --strict does not apply")
-        elif expectation.strict and high - low > nodes:
-            failures.append(f"--strict: max - min = {high} - {low} = {high - low} > {nodes} balancer node(s)")
-
-    error_rate = tally.error_count / tally.requests if tally.requests else 0.0
-    if error_rate > expectation.max_error_rate:
-        failures.append(
-            f"error rate {error_rate:.1%} ({tally.error_count} of {tally.requests}) is above"
-            f" --max-error-rate {expectation.max_error_rate:.1%}"
-        )
-
     pattern, pattern_detail = balancer_pattern(tally, expected=max(fewest, 1))
-    if tally.cookies:
-        failures.append(
-            f"sticky: answers set the cookie(s) {', '.join(sorted(tally.cookies))}; real clients that send"
-            " them back stay on one replica"
-        )
-    elif pattern == PATTERN_STICKY:
-        failures.append(f"sticky: {pattern_detail}")
-
-    if tally.deadline_hit:
-        notes.append(f"the measurement ran out of time after {tally.requests} requests")
-
-    zone_of = _zone_lookup(expectation.subnets)
-    replicas = tuple(
-        ReplicaStats(
-            replica=replica,
-            count=tally.counts.get(replica, 0),
-            share=tally.counts.get(replica, 0) / answers if answers else 0.0,
-            deviation=tally.counts.get(replica, 0) / even_share - 1 if even_share else 0.0,
-            p50_ms=percentile(tally.latencies_ms.get(replica, []), 50),
-            p95_ms=percentile(tally.latencies_ms.get(replica, []), 95),
-            zone=zone_of(replica),
-        )
-        for replica in sorted(set(seen) | set(missing_ids), key=replica_sort_key)
-    )
-    all_latencies = [latency for latencies in tally.latencies_ms.values() for latency in latencies]
-    even = not failures
-    sentence = split_sentence(counts, expectation.alpha, p_value, split_judged)
-    if even:
-        reason = f"even: {len(seen)} replica(s), {answers} answers, " + (
-            f"p = {p_value:.3g}" if p_value is not None else "nothing to compare"
-        )
-    else:
-        reason = "uneven: " + "; ".join(failures)
-    return Verdict(
-        even=even,
-        reason=reason,
-        sentence=sentence,
-        notes=tuple(notes),
+    return Evidence(
         requests=tally.requests,
         answers=answers,
-        error_rate=error_rate,
-        replicas=replicas,
-        zones=zone_breakdown(replicas),
+        error_rate=tally.error_count / tally.requests if tally.requests else 0.0,
+        seen=seen,
+        counts=counts,
         expected_replicas=fewest,
         expected_replicas_max=most,
         count_checked=expectation.replica_range is not None,
@@ -251,23 +229,210 @@ def judge(tally: Tally, expectation: Expectation) -> Verdict:
         chi_square=chi_square,
         degrees_of_freedom=max(cells - 1, 0),
         p_value=p_value,
-        split_judged=split_judged,
+        power=power,
+        split_judged=expectation.algorithm != LEAST_OUTSTANDING,
         min_count=low,
         max_count=high,
         spread=high - low,
-        nodes=nodes,
+        nodes=expectation.nodes if expectation.nodes is not None else max(1, len(tally.addresses)),
         pattern=pattern,
         pattern_detail=pattern_detail,
+        balancer_cookies=tuple(sorted(name for name in tally.cookies if is_balancer_cookie(name))),
+        other_cookies=tuple(sorted(name for name in tally.cookies if not is_balancer_cookie(name))),
+    )
+
+
+def check_replica_count(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Every expected replica answered and no more; without a count to check, more than one."""
+    failures: list[str] = []
+    notes: list[str] = []
+    missing = len(evidence.missing)
+    if missing:
+        known = [replica for replica in evidence.missing if replica is not None]
+        named = f" ({', '.join(known)})" if known else ""
+        failures.append(f"{missing} of {evidence.expected_replicas} expected replicas never answered{named}")
+    if evidence.unexpected:
+        known = [replica for replica in evidence.unexpected if replica is not None]
+        named = f" ({', '.join(known)})" if known else ""
+        fewest, most = evidence.expected_replicas, evidence.expected_replicas_max
+        allowed = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+        failures.append(
+            f"{len(evidence.seen)} replicas answered where {allowed} were expected{named}: a deploy may still be"
+            " rolling, or the expected count is wrong"
+        )
+    if not evidence.count_checked:
+        if len(evidence.seen) == 1:
+            failures.append(
+                f"only one replica ({evidence.seen[0]}) answered and the replica count was not checked: a"
+                " source-hash or first-available balancer, or every other replica down, looks the same; pass"
+                " --expect-replicas K (or measure the stack, which knows its count)"
+            )
+        notes.append(
+            f"replica count not checked: the {evidence.expected_replicas} replica(s) that answered are taken as"
+            " expected (pass --expect-replicas K, or measure the stack)"
+        )
+    return Finding(tuple(failures), tuple(notes))
+
+
+def check_split(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Chi-square does not reject an even split (not judged for least_outstanding_requests)."""
+    if not evidence.split_judged:
+        return Finding(
+            notes=(
+                "least_outstanding_requests spreads work, not request counts: the even-count verdict does not apply",
+            )
+        )
+    if evidence.p_value is not None and evidence.p_value < expectation.alpha:
+        return Finding.failure(
+            f"chi-square {evidence.chi_square:.1f} with {evidence.degrees_of_freedom} df gives"
+            f" p = {evidence.p_value:.3g} < alpha {expectation.alpha:g}"
+        )
+    return Finding()
+
+
+def check_starved(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """No replica under half its even share (a sample too small for chi-square still shows that)."""
+    if not evidence.split_judged:
+        return Finding()
+    even_share = evidence.even_share
+    return Finding(
+        failures=tuple(
+            f"{replica} got {tally.counts[replica]} of {evidence.answers} answers, under half its even share"
+            f" of {even_share:.0f}"
+            for replica in evidence.seen
+            if tally.counts[replica] < even_share / 2
+        )
+    )
+
+
+def check_strict(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """--strict: max - min within the balancer nodes (an exact rotation per node); not for random balancers."""
+    if not expectation.strict or not evidence.split_judged:
+        return Finding()
+    if expectation.algorithm == WEIGHTED_RANDOM:
+        return Finding(notes=("weighted_random picks at random: --strict does not apply",))
+    if evidence.spread > evidence.nodes:
+        return Finding.failure(
+            f"--strict: max - min = {evidence.max_count} - {evidence.min_count} = {evidence.spread} >"
+            f" {evidence.nodes} balancer node(s)"
+        )
+    return Finding()
+
+
+def check_error_rate(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Errors (any answer that names no replica) within --max-error-rate."""
+    if evidence.error_rate <= expectation.max_error_rate:
+        return Finding()
+    return Finding.failure(
+        f"error rate {evidence.error_rate:.1%} ({tally.error_count} of {tally.requests}) is above"
+        f" --max-error-rate {expectation.max_error_rate:.1%}"
+    )
+
+
+def check_stickiness(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """No balancer stickiness cookie, no connection glued to one replica; an application's cookie is a note."""
+    failures: list[str] = []
+    notes: list[str] = []
+    if evidence.balancer_cookies:
+        failures.append(
+            f"sticky: answers set the balancer cookie(s) {', '.join(evidence.balancer_cookies)}; real clients"
+            " that send them back stay on one replica"
+        )
+    elif evidence.pattern == PATTERN_STICKY:
+        failures.append(f"sticky: {evidence.pattern_detail}")
+    if evidence.other_cookies:
+        notes.append(
+            f"answers set the cookie(s) {', '.join(evidence.other_cookies)}: the application's, not the balancer's"
+            " stickiness, so they bind no client to a replica"
+        )
+    return Finding(tuple(failures), tuple(notes))
+
+
+def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Warn when the answers are too few for the test to catch a replica at 1.5x its share 90 % of the time."""
+    if not evidence.split_judged or evidence.power is None or evidence.power >= TARGET_POWER:
+        return Finding()
+    cells = len(evidence.counts)
+    return Finding(
+        notes=(
+            f"too few answers to judge well: {evidence.answers} answers over {cells} replicas catch one replica at"
+            f" {HOT_SHARE:g}x its share only {evidence.power:.0%} of the time at alpha {expectation.alpha:g};"
+            f" --requests {default_requests(cells, expectation.alpha)} reaches {TARGET_POWER:.0%}",
+        )
+    )
+
+
+def check_deadline(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """A note when the measurement ran out of time before sending every request."""
+    if tally.deadline_hit:
+        return Finding(notes=(f"the measurement ran out of time after {tally.requests} requests",))
+    return Finding()
+
+
+# Every rule of the EVEN contract, in the order their failures are listed.
+CHECKS: tuple[Check, ...] = (
+    check_replica_count,
+    check_split,
+    check_starved,
+    check_strict,
+    check_error_rate,
+    check_stickiness,
+    check_power,
+    check_deadline,
+)
+
+
+def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHECKS) -> Verdict:
+    """The verdict on one measurement: every check of the EVEN contract, each failure with numbers."""
+    evidence = gather_evidence(tally, expectation)
+    findings = [check(tally, evidence, expectation) for check in checks]
+    failures = tuple(failure for finding in findings for failure in finding.failures)
+    notes = tuple(note for finding in findings for note in finding.notes)
+    even = not failures
+
+    zone_of = _zone_lookup(expectation.subnets)
+    answers = evidence.answers
+    missing_ids = {replica for replica in evidence.missing if replica is not None}
+    replicas = tuple(
+        ReplicaStats(
+            replica=replica,
+            count=tally.counts.get(replica, 0),
+            share=tally.counts.get(replica, 0) / answers if answers else 0.0,
+            deviation=tally.counts.get(replica, 0) / evidence.even_share - 1 if evidence.even_share else 0.0,
+            p50_ms=percentile(tally.latencies_ms.get(replica, []), 50),
+            p95_ms=percentile(tally.latencies_ms.get(replica, []), 95),
+            zone=zone_of(replica),
+        )
+        for replica in sorted(set(evidence.seen) | missing_ids, key=replica_sort_key)
+    )
+    all_latencies = [latency for latencies in tally.latencies_ms.values() for latency in latencies]
+    if even:
+        reason = f"even: {len(evidence.seen)} replica(s), {answers} answers, " + (
+            f"p = {evidence.p_value:.3g}" if evidence.p_value is not None else "nothing to compare"
+        )
+        if not evidence.count_checked:
+            reason += "; replica count not checked"
+    else:
+        reason = "uneven: " + "; ".join(failures)
+    return Verdict(
+        even=even,
+        reason=reason,
+        sentence=split_sentence(evidence.counts, expectation.alpha, evidence.p_value, evidence.split_judged, even),
+        failures=failures,
+        notes=notes,
+        evidence=evidence,
+        replicas=replicas,
+        zones=zone_breakdown(replicas),
         latency_p50_ms=percentile(all_latencies, 50),
         latency_p95_ms=percentile(all_latencies, 95),
-        failures=tuple(failures),
     )
 
 
 def balancer_pattern(tally: Tally, expected: int) -> tuple[str, str]:
     """How the balancer behaved, from the order of the answers: (pattern, one-line evidence)."""
-    if tally.cookies:
-        return PATTERN_STICKY, f"answers set the cookie(s) {', '.join(sorted(tally.cookies))}"
+    balancer_cookies = sorted(name for name in tally.cookies if is_balancer_cookie(name))
+    if balancer_cookies:
+        return PATTERN_STICKY, f"answers set the balancer cookie(s) {', '.join(balancer_cookies)}"
     seen = [replica for replica, count in tally.counts.items() if count > 0]
     if len(seen) == 1:
         if expected > 1:
@@ -314,8 +479,13 @@ def balancer_pattern(tally: Tally, expected: int) -> tuple[str, str]:
     return PATTERN_RANDOM, evidence
 
 
-def split_sentence(counts: Sequence[int], alpha: float, p_value: float | None, split_judged: bool) -> str:
-    """One sentence a person understands about how the answers were split."""
+def split_sentence(
+    counts: Sequence[int], alpha: float, p_value: float | None, split_judged: bool, run_even: bool = True
+) -> str:
+    """One sentence a person understands about how the answers were split.
+
+    Never "Even: ..." above an uneven verdict: when the counts pass but another check fails, it says so.
+    """
     total = sum(counts)
     if not counts or total == 0:
         return "No replica answered while measuring."
@@ -326,8 +496,9 @@ def split_sentence(counts: Sequence[int], alpha: float, p_value: float | None, s
         return f"Nothing to compare: {got}."
     chance = _how_often(p_value)
     if p_value >= alpha:
+        opening = "Even" if run_even else "The counts alone look even, but another check fails (see the verdict)"
         return (
-            f"Even: {got}; a perfectly even balancer gives a split at least this uneven {chance},"
+            f"{opening}: {got}; a perfectly even balancer gives a split at least this uneven {chance},"
             f" so chance explains it (p = {p_value:.3g}, alpha {alpha:g})."
         )
     return (

@@ -11,24 +11,36 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from verify.judge import Verdict
-from verify.measure import Measuring, Waiting
+from verify.progress import Measuring, Waiting
 from verify.tally import Tally
 
 BAR_WIDTH = 30
 _GREEN, _RED, _RESET = "\033[32m", "\033[31m", "\033[0m"
 
 
+# Every key of the --json object, in order: a report fills each; a run that stops without one
+# (could not measure, interrupted) gives the same keys, null where unknown.
+REPORT_KEYS = (
+    "verdict", "reason", "url", "replicas", "requests", "answers", "errors", "error_rate", "p_value",
+    "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
+    "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
+    "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
+    "failures",
+)  # fmt: skip
+
+
 def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = False) -> None:
     """The human report: what was sent, a table with a bar chart per replica, the statistics, the verdict."""
     write = out.write
+    evidence = verdict.evidence
     rate = tally.requests / tally.elapsed_s if tally.elapsed_s > 0 else 0.0
     nodes = ", ".join(tally.addresses)
     write(f"verify {tally.url}\n")
     write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
     write(
         f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
-        f" ({rate:.0f} requests/s): {verdict.answers} answers, {tally.error_count} errors"
-        f" ({verdict.error_rate:.2%})\n\n"
+        f" ({rate:.0f} requests/s): {evidence.answers} answers, {tally.error_count} errors"
+        f" ({evidence.error_rate:.2%})\n\n"
     )
 
     zoned = any(stats.zone for stats in verdict.replicas)
@@ -44,7 +56,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
             f"{stats.replica:<{id_width}}{zone}  {stats.count:>7}  {stats.share:>6.1%}  {stats.deviation:>+7.1%}"
             f"  {_ms(stats.p50_ms):>6}  {_ms(stats.p95_ms):>6}  {bar}\n"
         )
-    write(f"{'all':<{id_width}}{' ' * len(zone_head)}  {verdict.answers:>7}  {'':>6}  {'':>7}")
+    write(f"{'all':<{id_width}}{' ' * len(zone_head)}  {evidence.answers:>7}  {'':>6}  {'':>7}")
     write(f"  {_ms(verdict.latency_p50_ms):>6}  {_ms(verdict.latency_p95_ms):>6}\n")
 
     if verdict.zones:
@@ -55,100 +67,100 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write("\n")
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
     write(f"errors: {errors or 'none'}\n")
-    if tally.cookies:
-        cookies = ", ".join(f"{name} (set by {count} answers)" for name, count in sorted(tally.cookies.items()))
-        write(f"WARNING: answers set cookies: {cookies}. Clients that send them back stay on one replica.\n")
-    if verdict.p_value is not None:
+    if evidence.balancer_cookies:
+        cookies = ", ".join(f"{name} (set by {tally.cookies[name]} answers)" for name in evidence.balancer_cookies)
+        write(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them back stay"
+              " on one replica.\n")  # fmt: skip
+    if evidence.p_value is not None:
         write(
-            f"chi-square {verdict.chi_square:.2f} with {verdict.degrees_of_freedom} degrees of freedom,"
-            f" p-value {verdict.p_value:.3g}\n"
+            f"chi-square {evidence.chi_square:.2f} with {evidence.degrees_of_freedom} degrees of freedom,"
+            f" p-value {evidence.p_value:.3g}\n"
         )
+    if evidence.power is not None and evidence.split_judged:
+        write(f"power: {evidence.power:.1%} chance that these answers catch one replica at 1.5x its share\n")
     write(
-        f"counts: min {verdict.min_count}, max {verdict.max_count}, spread (max - min) {verdict.spread};"
-        f" --strict allows {verdict.nodes} ({verdict.nodes} balancer node(s))\n"
+        f"counts: min {evidence.min_count}, max {evidence.max_count}, spread (max - min) {evidence.spread};"
+        f" --strict allows {evidence.nodes} ({evidence.nodes} balancer node(s))\n"
     )
     expected = (
-        f"{verdict.expected_replicas}"
-        if verdict.expected_replicas == verdict.expected_replicas_max
-        else f"{verdict.expected_replicas} to {verdict.expected_replicas_max}"
+        f"{evidence.expected_replicas}"
+        if evidence.expected_replicas == evidence.expected_replicas_max
+        else f"{evidence.expected_replicas} to {evidence.expected_replicas_max}"
     )
-    write(f"expected replicas: {expected}{'' if verdict.count_checked else ' (seen while warming up)'}\n")
-    write(f"balancer behaviour: {verdict.pattern} ({verdict.pattern_detail})\n")
+    write(f"expected replicas: {expected}{'' if evidence.count_checked else ' (not checked: those that answered)'}\n")
+    write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
     for note in verdict.notes:
         write(f"note: {note}\n")
     write(f"\n{verdict.sentence}\n")
     word = "EVEN" if verdict.even else "UNEVEN"
     if color:
         word = f"{_GREEN if verdict.even else _RED}{word}{_RESET}"
-    detail = "" if verdict.even else ": " + "; ".join(verdict.failures)
+    if not verdict.even:
+        detail = ": " + "; ".join(verdict.failures)
+    elif not evidence.count_checked:
+        detail = f" (replica count not checked: {evidence.expected_replicas} answered; pass --expect-replicas K)"
+    else:
+        detail = ""
     write(f"verdict: {word}{detail}\n")
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
     """The --json object: every number of the report, keyed for scripts."""
-    return {
-        "verdict": verdict.verdict,
-        "reason": verdict.reason,
-        "url": tally.url,
-        "replicas": {stats.replica: stats.count for stats in verdict.replicas},
-        "requests": tally.requests,
-        "answers": verdict.answers,
-        "errors": dict(sorted(tally.errors.items())),
-        "error_rate": verdict.error_rate,
-        "p_value": verdict.p_value,
-        "chi_square": verdict.chi_square,
-        "degrees_of_freedom": verdict.degrees_of_freedom,
-        "split_judged": verdict.split_judged,
-        "expected_replicas": verdict.expected_replicas,
-        "expected_replicas_max": verdict.expected_replicas_max,
-        "count_checked": verdict.count_checked,
-        "missing": list(verdict.missing),
-        "unexpected": list(verdict.unexpected),
-        "min": verdict.min_count,
-        "max": verdict.max_count,
-        "spread": verdict.spread,
-        "latency_ms": {
+    evidence = verdict.evidence
+    return _document(
+        verdict=verdict.verdict,
+        reason=verdict.reason,
+        url=tally.url,
+        replicas={stats.replica: stats.count for stats in verdict.replicas},
+        requests=tally.requests,
+        answers=evidence.answers,
+        errors=dict(sorted(tally.errors.items())),
+        error_rate=evidence.error_rate,
+        p_value=evidence.p_value,
+        chi_square=evidence.chi_square,
+        degrees_of_freedom=evidence.degrees_of_freedom,
+        power=evidence.power,
+        split_judged=evidence.split_judged,
+        expected_replicas=evidence.expected_replicas,
+        expected_replicas_max=evidence.expected_replicas_max,
+        count_checked=evidence.count_checked,
+        missing=list(evidence.missing),
+        unexpected=list(evidence.unexpected),
+        min=evidence.min_count,
+        max=evidence.max_count,
+        spread=evidence.spread,
+        latency_ms={
             "p50": verdict.latency_p50_ms,
             "p95": verdict.latency_p95_ms,
             "replicas": {stats.replica: {"p50": stats.p50_ms, "p95": stats.p95_ms} for stats in verdict.replicas},
         },
-        "zones": {
+        zones={
             zone.zone: {"replicas": zone.replicas, "count": zone.count, "share": zone.share} for zone in verdict.zones
         },
-        "replica_zones": {stats.replica: stats.zone for stats in verdict.replicas if stats.zone},
-        "nodes": list(tally.addresses),
-        "balancer_nodes": verdict.nodes,
-        "pattern": verdict.pattern,
-        "pattern_detail": verdict.pattern_detail,
-        "cookies": dict(sorted(tally.cookies.items())),
-        "sentence": verdict.sentence,
-        "notes": list(verdict.notes),
-        "elapsed_s": tally.elapsed_s,
-        "failures": list(verdict.failures),
-    }
+        replica_zones={stats.replica: stats.zone for stats in verdict.replicas if stats.zone},
+        nodes=list(tally.addresses),
+        balancer_nodes=evidence.nodes,
+        pattern=evidence.pattern,
+        pattern_detail=evidence.pattern_detail,
+        cookies=dict(sorted(tally.cookies.items())),
+        sentence=verdict.sentence,
+        notes=list(verdict.notes),
+        elapsed_s=tally.elapsed_s,
+        failures=list(verdict.failures),
+    )
 
 
-def error_json(reason: str, url: str | None) -> dict[str, Any]:
-    """The --json object when nothing could be measured: the same keys, verdict "error", no numbers."""
-    return {
-        "verdict": "error",
-        "reason": reason,
-        "url": url,
-        "replicas": {},
-        "requests": 0,
-        "answers": 0,
-        "errors": {},
-        "error_rate": None,
-        "p_value": None,
-        "chi_square": None,
-        "expected_replicas": None,
-        "missing": None,
-        "unexpected": None,
-        "latency_ms": {},
-        "zones": {},
-        "nodes": [],
-        "pattern": None,
-    }
+def error_json(outcome: str, reason: str, url: str | None) -> dict[str, Any]:
+    """The --json object when the run stopped without a report ("error" or "interrupted"): null for the rest."""
+    return _document(verdict=outcome, reason=reason, url=url)
+
+
+def _document(**values: Any) -> dict[str, Any]:
+    """The --json object: every key of REPORT_KEYS in its order, null where no value is given."""
+    unknown = set(values) - set(REPORT_KEYS)
+    if unknown:
+        raise KeyError(f"not in REPORT_KEYS: {', '.join(sorted(unknown))}")
+    return {key: values.get(key) for key in REPORT_KEYS}
 
 
 def write_json(document: dict[str, Any], out: TextIO) -> None:

@@ -29,8 +29,9 @@ class Tally:
     requests: int = 0  # requests sent while measuring (answers + errors)
     counts: dict[str, int] = field(default_factory=dict)  # replica id -> answers
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)  # replica id -> latency of each answer
-    errors: dict[str, int] = field(default_factory=dict)  # kind ("HTTP 503", "timeout", ...) -> count
-    cookies: dict[str, int] = field(default_factory=dict)  # cookie name an answer set -> answers that set it
+    # kind ("HTTP 503", "timeout", ...; "... from <address>" when the name has several) -> count
+    errors: dict[str, int] = field(default_factory=dict)
+    cookies: dict[str, int] = field(default_factory=dict)  # cookie name (escaped) -> answers that set it
     connections: list[ConnectionLog] = field(default_factory=list)
     elapsed_s: float = 0.0
     deadline_hit: bool = False  # the measurement ran out of time before sending every request

@@ -29,10 +29,10 @@ def test_even_split_exits_0_with_a_report(serve, capsys) -> None:
         "--subnet", "10.0.1.0/24=zone-a", "--subnet", "10.0.2.0/24=zone-b", *FAST,
     )  # fmt: skip
     assert code == ExitCode.EVEN, out + err
-    assert "Even: 3 replicas got 130, 130 and 130 of 390 answers" in out
-    assert "10.0.1.5  zone-a      130   33.3%    +0.0%" in out
+    assert "Even: 3 replicas got 100, 100 and 100 of 300 answers" in out
+    assert "10.0.1.5  zone-a      100   33.3%    +0.0%" in out
     assert "#" * 30 in out  # the bar chart
-    assert "zone-a         2      260   66.7%" in out
+    assert "zone-a         2      200   66.7%" in out
     assert "balancer behaviour: round-robin-like" in out
     assert out.rstrip().endswith("verdict: EVEN")
     assert "\033[" not in out  # no colour into a pipe
@@ -76,8 +76,8 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
     ("argv", "message"),
     [
         (["ftp://x/"], "verify: bad URL 'ftp://x/'"),
-        (["http://127.0.0.1/", "--requests", "0"], "verify: argument --requests: 0 must be at least 1"),
-        (["http://127.0.0.1/", "--alpha", "2"], "verify: argument --alpha: 2 must be above 0 and at most 1"),
+        (["http://127.0.0.1/", "--requests", "0"], "verify: argument --requests: 0 must be a finite number at least 1"),
+        (["http://127.0.0.1/", "--alpha", "2"], "verify: argument --alpha: 2 must be a finite number above 0 and"),
         (["http://127.0.0.1/", "--timeout", "soon"], "verify: argument --timeout: 'soon' is not a number"),
         (["http://127.0.0.1/", "--subnet", "10.0.1.0/24"], "verify: argument --subnet: '10.0.1.0/24' names no zone"),
         (["http://127.0.0.1/", "--identity", "xml:id"], "verify: bad --identity 'xml:id'"),
@@ -152,4 +152,4 @@ def test_every_flag_has_help_text(capsys) -> None:
 
 
 def test_exit_codes_are_one_int_enum() -> None:
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 130]
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 130, 143]

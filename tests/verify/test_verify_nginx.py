@@ -15,8 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from replica.nginx import nginx_config
+from verify.client import Identity, Target, Workload
 from verify.judge import PATTERN_STICKY, Expectation, judge
-from verify.measure import Identity, Plan, Target, send_requests, wait_for_ready
+from verify.readiness import wait_for_ready
+from verify.sending import send_requests
 
 pytestmark = [
     pytest.mark.rehearsal,
@@ -75,21 +77,21 @@ def _wait_until_listening(port: int, budget_s: float = 5.0) -> None:
 def test_replica_contract_identities(nginx_replicas: int) -> None:
     # Each address is its own "node" here (no balancer): every connection stays on one replica.
     target = Target.parse(f"http://replicas.test:{nginx_replicas}/")
-    plan = Plan(requests=200, concurrency=4, timeout_s=2.0, wait_s=5.0, expected_replicas=2)
-    addresses, warmup = wait_for_ready(target, plan, resolver=lambda _host, _port: list(ADDRESSES))
+    workload = Workload(requests=200, concurrency=4, timeout_s=2.0, wait_s=5.0, expected_replicas=2)
+    addresses, warmup = wait_for_ready(target, workload, resolver=lambda _host, _port: list(ADDRESSES))
     assert sorted(warmup) == list(ADDRESSES)
 
-    by_json = send_requests(target, plan, addresses, warmup)
+    by_json = send_requests(target, workload, addresses, warmup)
     assert set(by_json.counts) == set(ADDRESSES)  # connections share one pool of requests: not 100 each
     assert sum(by_json.counts.values()) == 200
     assert all(set(log.replicas) == {log.address} for log in by_json.connections)
     assert by_json.errors == {}
     assert by_json.cookies == {}
     # No balancer rotates here: each connection only ever sees its own replica, which reads as sticky.
-    assert judge(by_json, Expectation(replica_range=(2, 2))).pattern == PATTERN_STICKY
+    assert judge(by_json, Expectation(replica_range=(2, 2))).evidence.pattern == PATTERN_STICKY
 
     by_header = send_requests(
-        target, Plan(requests=20, concurrency=2, identity=Identity("header", "X-Replica")), addresses, warmup
+        target, Workload(requests=20, concurrency=2, identity=Identity("header", "X-Replica")), addresses, warmup
     )
     # Which connections get the 20 requests is up to the scheduler; each answer names its own replica.
     assert all(set(log.replicas) <= {log.address} for log in by_header.connections)
@@ -98,13 +100,13 @@ def test_replica_contract_identities(nginx_replicas: int) -> None:
 
 def test_health_path_has_no_replica_id(nginx_replicas: int) -> None:
     target = Target.parse(f"http://{ADDRESSES[0]}:{nginx_replicas}/health")
-    tally = send_requests(target, Plan(requests=3, concurrency=1), (ADDRESSES[0],), ())
+    tally = send_requests(target, Workload(requests=3, concurrency=1), (ADDRESSES[0],), ())
     assert tally.errors == {"answer without JSON field 'replica'": 3}
 
 
 def test_nginx_rate_is_reported(nginx_replicas: int) -> None:
     target = Target.parse(f"http://{ADDRESSES[0]}:{nginx_replicas}/")
-    tally = send_requests(target, Plan(requests=2000, concurrency=4), (ADDRESSES[0],), ())
+    tally = send_requests(target, Workload(requests=2000, concurrency=4), (ADDRESSES[0],), ())
     assert tally.answers == 2000
     assert tally.requests / tally.elapsed_s > 1000  # kept-alive http.client: thousands per second, even on 2 cores
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from verify.judge import Expectation, judge
-from verify.measure import Measuring, Waiting
-from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.progress import Measuring, Waiting
+from verify.render import REPORT_KEYS, ProgressPrinter, error_json, render_report, report_json, write_json
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"),))
 
@@ -38,11 +40,35 @@ def test_colour_only_when_asked(make_tally) -> None:
     assert "verdict: \033[32mEVEN\033[0m" in out.getvalue()
 
 
-def test_cookie_warning(make_tally) -> None:
-    tally = make_tally({"a": 10, "b": 10}, cookies={"AWSALB": 20})
+def test_a_balancer_cookie_is_a_warning_and_an_application_cookie_a_note(make_tally) -> None:
+    tally = make_tally({"a": 100, "b": 100}, cookies={"AWSALB": 200, "session": 200})
     out = io.StringIO()
     render_report(judge(tally, Expectation(replica_range=(2, 2))), tally, out)
-    assert "WARNING: answers set cookies: AWSALB (set by 20 answers)." in out.getvalue()
+    text = out.getvalue()
+    assert "WARNING: answers set the balancer's stickiness cookies: AWSALB (set by 200 answers)." in text
+    assert "note: answers set the cookie(s) session: the application's, not the balancer's stickiness" in text
+    app_only = make_tally({"a": 100, "b": 100}, cookies={"session": 200})
+    verdict = judge(app_only, Expectation(replica_range=(2, 2)))
+    assert verdict.even, verdict.reason
+
+
+def test_never_even_above_an_uneven_verdict(make_tally) -> None:
+    tally = make_tally({"a": 100, "b": 100}, errors={"HTTP 502": 50})
+    out = io.StringIO()
+    render_report(judge(tally, Expectation(replica_range=(2, 2))), tally, out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("verdict: UNEVEN: error rate 20.0%")
+    assert lines[-2].startswith("The counts alone look even, but another check fails (see the verdict): 2 replicas")
+    assert not any(line.startswith("Even") for line in lines)
+
+
+def test_an_unchecked_count_is_said_in_the_verdict_line(make_tally) -> None:
+    tally = make_tally({"a": 100, "b": 100})
+    out = io.StringIO()
+    render_report(judge(tally, Expectation(replica_range=None)), tally, out)
+    assert out.getvalue().splitlines()[-1] == (
+        "verdict: EVEN (replica count not checked: 2 answered; pass --expect-replicas K)"
+    )
 
 
 def test_json_object(make_tally) -> None:
@@ -59,7 +85,11 @@ def test_json_object(make_tally) -> None:
     assert report["latency_ms"]["replicas"]["10.0.1.5"] == {"p50": 1.0, "p95": 1.0}
     assert report["nodes"] == ["127.0.0.1"]
     assert report["p_value"] == 1.0
-    assert set(error_json("x", None)) <= set(report)
+    assert report["power"] == pytest.approx(0.9987, abs=1e-4)  # 300 answers over 3 replicas
+    assert list(report) == list(REPORT_KEYS)
+    stopped = error_json("interrupted", "interrupted (Ctrl-C)", None)
+    assert list(stopped) == list(REPORT_KEYS)
+    assert stopped["verdict"] == "interrupted" and stopped["p_value"] is None
 
 
 def test_progress_printer_lines_and_bar() -> None:

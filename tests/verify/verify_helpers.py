@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import itertools
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -99,7 +101,7 @@ class LoopbackServer:
             self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
             self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
         return self
 
@@ -112,3 +114,69 @@ class LoopbackServer:
 def rotation(*replicas: str, **answer_options: object) -> Callable[[int], Answer]:
     """A one-address stand-in for a balancer: answers come from the replicas in turn (or by a pattern)."""
     return lambda number: replica_answer(replicas[number % len(replicas)], **answer_options)  # type: ignore[arg-type]
+
+
+@dataclass
+class RawServer:
+    """A TCP server on loopback whose `handle(connection, number, stop)` writes whatever bytes it likes.
+
+    For servers no HTTP library would write: trickling, streaming without end, nesting without end.
+    Every connection runs in its own thread; `stop()` ends them all (handlers watch `stop`).
+    """
+
+    address: str
+    handle: Callable[[socket.socket, int, threading.Event], None]
+    port: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _connections: list[socket.socket] = field(default_factory=list)
+
+    def start(self) -> RawServer:
+        self.listener = socket.create_server((self.address, self.port))
+        self.listener.settimeout(0.01)
+        self.port = self.listener.getsockname()[1]
+        accepting = threading.Thread(target=self._accept, daemon=True)
+        accepting.start()
+        self._threads.append(accepting)
+        return self
+
+    def _accept(self) -> None:
+        for number in itertools.count():
+            while not self._stop.is_set():
+                try:
+                    connection, _ = self.listener.accept()
+                    break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+            else:
+                return
+            self._connections.append(connection)
+            worker = threading.Thread(target=self._serve, args=(connection, number), daemon=True)
+            worker.start()
+            self._threads.append(worker)
+
+    def _serve(self, connection: socket.socket, number: int) -> None:
+        with contextlib.suppress(OSError), connection:
+            self.handle(connection, number, self._stop)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(5)
+
+
+def read_request(connection: socket.socket) -> bool:
+    """Read one request's head (GET has no body); False when the client closed the connection."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(4096)
+        if not chunk:
+            return False
+        head += chunk
+    return True

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from verify_helpers import replica_answer, rotation
 
+from verify.client import Identity, Target, Workload
 from verify.errors import CouldNotMeasure
-from verify.measure import Identity, Plan, Target, Waiting, send_requests, wait_for_ready
+from verify.progress import Waiting
+from verify.readiness import wait_for_ready
+from verify.sending import send_requests
 
-QUICK = Plan(requests=60, concurrency=6, timeout_s=2.0, wait_s=3.0)
+QUICK = Workload(requests=60, concurrency=6, timeout_s=2.0, wait_s=3.0)
 
 
 def resolving(mapping: dict[str, list[str]]):
@@ -86,12 +86,12 @@ def test_identity_from_a_header_or_the_body(serve) -> None:
     server = serve("127.0.0.2", plain)
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
     by_header = send_requests(
-        target, Plan(requests=10, concurrency=1, identity=Identity("header", "X-Served-By")), ("127.0.0.2",), ()
+        target, Workload(requests=10, concurrency=1, identity=Identity("header", "X-Served-By")), ("127.0.0.2",), ()
     )
     assert by_header.counts == {"r0": 5, "r1": 5}
-    by_body = send_requests(target, Plan(requests=10, concurrency=1, identity=Identity("body")), ("127.0.0.2",), ())
+    by_body = send_requests(target, Workload(requests=10, concurrency=1, identity=Identity("body")), ("127.0.0.2",), ())
     assert by_body.counts == {"replica-0": 5, "replica-1": 5}
-    missing = send_requests(target, Plan(requests=4, concurrency=1), ("127.0.0.2",), ())
+    missing = send_requests(target, Workload(requests=4, concurrency=1), ("127.0.0.2",), ())
     assert missing.errors == {"answer without JSON field 'replica'": 4}
 
 
@@ -99,7 +99,7 @@ def test_errors_are_counted_by_kind(serve) -> None:
     answers = {0: replica_answer("a", status=503), 1: replica_answer("a", status=500)}
     server = serve("127.0.0.2", lambda number: answers.get(number % 5, replica_answer("a")))
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
-    tally = send_requests(target, Plan(requests=20, concurrency=1), ("127.0.0.2",), ("a",))
+    tally = send_requests(target, Workload(requests=20, concurrency=1), ("127.0.0.2",), ("a",))
     assert tally.errors == {"HTTP 503": 4, "HTTP 500": 4}
     assert tally.counts == {"a": 12}
     assert tally.requests == 20
@@ -112,9 +112,9 @@ def test_wait_for_ready_reports_unhealthy_targets_then_goes_on(serve) -> None:
     server = serve("127.0.0.2", warming)
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
     events: list[Waiting] = []
-    plan = Plan(timeout_s=2.0, wait_s=10.0, expected_replicas=3)
+    workload = Workload(timeout_s=2.0, wait_s=10.0, expected_replicas=3)
     started = time.monotonic()
-    addresses, warmup = wait_for_ready(target, plan, progress=events.append)
+    addresses, warmup = wait_for_ready(target, workload, progress=events.append)
     assert time.monotonic() - started < 3  # backoff 0.2, 0.4: quick once healthy
     assert addresses == ("127.0.0.2",)
     assert sorted(warmup) == ["a", "b", "c"]
@@ -133,7 +133,8 @@ def test_wait_for_ready_waits_for_the_name_to_resolve(serve) -> None:
         return ["127.0.0.2"]
 
     events: list[Waiting] = []
-    _, warmup = wait_for_ready(target, Plan(timeout_s=2.0, wait_s=10.0, expected_replicas=1), late_dns, events.append)
+    workload = Workload(timeout_s=2.0, wait_s=10.0, expected_replicas=1)
+    _, warmup = wait_for_ready(target, workload, late_dns, events.append)
     assert warmup == ("a",)
     assert events[0].reason == "new-alb.test does not resolve yet"
 
@@ -142,7 +143,7 @@ def test_some_replicas_never_showing_up_is_left_to_the_verdict(serve) -> None:
     server = serve("127.0.0.2", rotation("a", "b"))
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
     events: list[Waiting] = []
-    _, warmup = wait_for_ready(target, Plan(timeout_s=1.0, wait_s=0.5, expected_replicas=3), progress=events.append)
+    _, warmup = wait_for_ready(target, Workload(timeout_s=1.0, wait_s=0.5, expected_replicas=3), progress=events.append)
     assert sorted(warmup) == ["a", "b"]
     assert events[-1].reason == "2 of 3 replicas seen"
 
@@ -153,14 +154,14 @@ def test_nothing_answering_is_could_not_measure(free_port: int) -> None:
     with pytest.raises(
         CouldNotMeasure, match=f"nothing answered within --wait 0.5 s: connection refused by 127.0.0.1:{free_port}"
     ):
-        wait_for_ready(target, Plan(timeout_s=1.0, wait_s=0.5))
+        wait_for_ready(target, Workload(timeout_s=1.0, wait_s=0.5))
     assert time.monotonic() - started < 2
 
 
 def test_a_name_that_never_resolves_is_could_not_measure() -> None:
     target = Target.parse("http://never.test/")
     with pytest.raises(CouldNotMeasure, match=r"could not resolve never\.test: a new load balancer.s DNS name"):
-        wait_for_ready(target, Plan(wait_s=0.3), resolving({}))
+        wait_for_ready(target, Workload(wait_s=0.3), resolving({}))
 
 
 def test_a_silent_server_times_out_within_the_deadline() -> None:
@@ -168,27 +169,12 @@ def test_a_silent_server_times_out_within_the_deadline() -> None:
         silent.bind(("127.0.0.2", 0))
         silent.listen(16)
         target = Target.parse(f"http://127.0.0.2:{silent.getsockname()[1]}/")
-        plan = Plan(requests=4, concurrency=2, timeout_s=0.3)
+        workload = Workload(requests=4, concurrency=2, timeout_s=0.3)
         started = time.monotonic()
-        tally = send_requests(target, plan, ("127.0.0.2",), ())
-        assert time.monotonic() - started < plan.deadline_s + 1
+        tally = send_requests(target, workload, ("127.0.0.2",), ())
+        assert time.monotonic() - started < workload.deadline_s + 1
     assert tally.errors == {"timeout": 4}
     assert tally.counts == {}
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for replica.test (openssl's CLI, no Python package needed)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=replica.test",
-         "-addext", "subjectAltName=DNS:replica.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_https_pinned_to_an_address_keeps_sni_and_the_certificate_check_on_the_name(serve, certificate) -> None:
@@ -199,11 +185,11 @@ def test_https_pinned_to_an_address_keeps_sni_and_the_certificate_check_on_the_n
     client_tls = ssl.create_default_context(cafile=str(cert))
 
     target = Target.parse(f"https://replica.test:{server.port}/")
-    tally = send_requests(target, Plan(requests=6, concurrency=2), ("127.0.0.2",), (), tls=client_tls)
+    tally = send_requests(target, Workload(requests=6, concurrency=2), ("127.0.0.2",), (), tls=client_tls)
     assert tally.counts == {"a": 3, "b": 3}
     assert set(server.server_names) == {"replica.test"}
 
     # The same address under another name: the certificate does not match, and that is an error.
     other = Target.parse(f"https://other.test:{server.port}/")
-    rejected = send_requests(other, Plan(requests=2, concurrency=1), ("127.0.0.2",), (), tls=client_tls)
+    rejected = send_requests(other, Workload(requests=2, concurrency=1), ("127.0.0.2",), (), tls=client_tls)
     assert rejected.errors == {"TLS certificate rejected": 2}

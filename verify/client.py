@@ -1,0 +1,326 @@
+"""The HTTP client: the URL, how a replica is told apart, and one kept-alive connection pinned to one address.
+
+`http.client`, one connection per thread, each pinned to one resolved address (an ALB has one node per
+zone, each with its own rotation, and a kept-alive connection stays on one node). No cookie is ever
+sent back: `http.client` keeps none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import http.client
+import json
+import math
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from verify.errors import CouldNotMeasure
+
+Resolver = Callable[[str, int], list[str]]
+
+# A replica id (or cookie name) is cut to this many characters (an id is a name, not a document).
+ID_MAX = 64
+# A redirect's Location is cut to this many characters in the error that names it.
+LOCATION_MAX = 512
+# Distinct cookie names counted per connection: a server inventing a name per answer stays bounded.
+COOKIE_NAMES_MAX = 64
+# Distinct replica ids a run accepts: more means the identity changes per answer (a request id, a
+# dynamic page), and counting them as replicas would only grow the request count without end.
+MAX_REPLICA_IDS = 1000
+# Bytes of a body read for identification; a longer answer is cut and its connection closed, so
+# memory stays bounded whatever the server sends.
+BODY_READ_MAX = 64 * 1024
+# Bodies remembered per connection with the id parsed from them; the replica contract's bodies are
+# the same on every answer of one replica, so JSON is parsed once per replica, not once per request.
+# Only short bodies are remembered: a cache of large, ever-different bodies is what ate memory.
+_ID_CACHE_MAX = 256
+_ID_CACHE_BODY_MAX = 1024
+# How often the watchdog looks for a request past its deadline.
+_WATCHDOG_TICK_S = 0.05
+_HEADERS = {"User-Agent": "alb-replicas-verify", "Accept": "application/json, */*"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The URL to measure, split the way the connections need it."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str  # path and query, as sent in the request line
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        hint = "give an http:// or https:// URL such as http://my-alb-123.us-east-1.elb.amazonaws.com/"
+        # urlsplit silently drops tabs and newlines, and http.client would send a space: refuse them here.
+        if any(char.isspace() or not char.isprintable() for char in url):
+            raise CouldNotMeasure(f"bad URL {url!r}: it contains a space or control character; {hint}")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise CouldNotMeasure(f"bad URL {url!r} ({error}): {hint}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CouldNotMeasure(f"bad URL {url!r}: {hint}")
+        if port == 0:
+            raise CouldNotMeasure(f"bad URL {url!r}: port 0 is not a port to connect to; allowed: 1 to 65535")
+        default_port = 443 if parts.scheme == "https" else 80
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return cls(url, parts.scheme, parts.hostname, port if port is not None else default_port, path)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """How to tell which replica answered: a JSON field, a header, or the body itself."""
+
+    kind: str  # "json", "header" or "body"
+    name: str = ""
+
+    @classmethod
+    def parse(cls, spec: str) -> Identity:
+        kind, _, name = spec.partition(":")
+        if (kind in ("json", "header") and name) or (spec == "body"):
+            return cls(kind, name)
+        raise CouldNotMeasure(f"bad --identity {spec!r}: use json:FIELD, header:NAME or body")
+
+    def describe(self) -> str:
+        return {"json": f"JSON field {self.name!r}", "header": f"header {self.name}"}.get(self.kind, "body")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How much to send, how long anything may take, and how a replica is told apart."""
+
+    requests: int = 0  # to send while measuring; not used while waiting for ready
+    concurrency: int = 10
+    timeout_s: float = 5.0  # bound on one whole answer, from connecting to its last byte (a Watchdog cuts it)
+    wait_s: float = 300.0  # budget for wait-for-ready
+    identity: Identity = Identity("json", "replica")
+    expected_replicas: int | None = None  # replicas to wait for; None: until no new one shows up
+
+    @property
+    def deadline_s(self) -> float:
+        """The measurement's own bound: every request taking the whole timeout, one after another per connection."""
+        return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the name resolves to, in the resolver's order, each once."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def open_connection(
+    target: Target, address: str, timeout_s: float, tls: ssl.SSLContext | None = None
+) -> http.client.HTTPConnection:
+    """A connection to `address` that still speaks to the host name: Host header, SNI and certificate check."""
+    if target.scheme == "https":
+        context = tls if tls is not None else ssl.create_default_context()
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            target.host, target.port, timeout=timeout_s, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout_s)
+
+    def connect_to_address(
+        _host_port: tuple[str, int], timeout: float | None, source: tuple[str, int] | None
+    ) -> socket.socket:
+        sock = socket.create_connection((address, target.port), timeout, source)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    # http.client opens its socket through this attribute; HTTPS wraps the result with
+    # server_hostname=target.host, so SNI and the certificate check stay on the name.
+    connection._create_connection = connect_to_address  # type: ignore[attr-defined]
+    return connection
+
+
+def error_kind(error: BaseException) -> str:
+    """A short, countable name for what went wrong with one request."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, http.client.RemoteDisconnected):
+        return "connection closed"
+    if isinstance(error, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "TLS certificate rejected"
+    if isinstance(error, ssl.SSLError):
+        return "TLS error"
+    if isinstance(error, http.client.HTTPException):
+        return "bad HTTP answer"
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"network error ({errno.errorcode.get(error.errno, error.errno)})"
+    return type(error).__name__
+
+
+def tls_context(cacert: str | None) -> ssl.SSLContext:
+    """The system's trusted CAs, or those in `cacert` (a PEM file) for a certificate from a private CA."""
+    if cacert is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=cacert)
+    except (OSError, ssl.SSLError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CouldNotMeasure(f"bad --cacert {cacert!r}: {reason}; give a PEM file of CA certificates") from None
+
+
+def too_many_ids(identity: Identity) -> CouldNotMeasure:
+    """The error for ids that never repeat: counting each as a replica would only grow the run."""
+    return CouldNotMeasure(
+        f"more than {MAX_REPLICA_IDS} distinct replica ids from {identity.describe()}: it changes with"
+        " every answer (a request id, a dynamic page), so it does not name a replica; use --identity with"
+        " a field or header that does"
+    )
+
+
+def printable(text: str, limit: int = ID_MAX) -> str:
+    """Text from a server as verify prints it: cut to `limit` characters, unprintable ones escaped.
+
+    A newline or terminal escape in an id, a cookie name or a Location could otherwise forge a line
+    of the report.
+    """
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def replica_id(value: str) -> str | None:
+    """An id as verify counts and prints it: stripped and `printable`; None when empty (no identity)."""
+    value = value.strip()
+    return printable(value) if value else None
+
+
+class Fetcher:
+    """Sends one GET over a kept-alive connection and says which replica answered, or what failed.
+
+    A `Watchdog` cuts a request still running at its deadline: the socket timeout alone restarts on
+    every byte, so a server trickling its answer would never time out.
+    """
+
+    def __init__(self, target: Target, address: str, workload: Workload, tls: ssl.SSLContext | None) -> None:
+        self.connection = open_connection(target, address, workload.timeout_s, tls)
+        self.address = address
+        self.path = target.path
+        self.identity = workload.identity
+        self.timeout_s = workload.timeout_s
+        self.hard_deadline = math.inf  # monotonic time no request may outlast (the warm-up's or the run's)
+        # (deadline, request number) of the request in flight, None when idle: one attribute, so the
+        # watchdog reads both at once.
+        self.busy: tuple[float, int] | None = None
+        self.cut_request = -1  # the request number the watchdog cut
+        self.requests = 0
+        self.location: str | None = None  # Location of the last 3xx answer
+        self.last_error: BaseException | None = None  # what failed the last request, for a hint
+        self._ids: dict[bytes, str | None] = {}
+
+    def fetch(self) -> tuple[str | None, str | None, list[str]]:
+        """(replica id, None, cookie names) for an answer; (None, error kind, cookie names) otherwise."""
+        self.requests += 1
+        number = self.requests
+        self.busy = (min(time.monotonic() + self.timeout_s, self.hard_deadline), number)
+        try:
+            self.connection.request("GET", self.path, headers=_HEADERS)
+            response = self.connection.getresponse()
+            body = response.read(BODY_READ_MAX + 1)
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            self.connection.close()
+            self.last_error = error
+            return None, "timeout" if self.cut_request == number else error_kind(error), []
+        finally:
+            self.busy = None
+        if self.cut_request == number:  # a close-delimited body cut short reads as complete
+            self.connection.close()
+            return None, "timeout", []
+        if not response.isclosed():  # longer than BODY_READ_MAX: the rest is never read, so the connection goes
+            self.connection.close()
+        set_cookies = response.msg.get_all("Set-Cookie")
+        cookies = [printable(cookie.split("=", 1)[0].strip()) for cookie in set_cookies] if set_cookies else []
+        if not 200 <= response.status < 300:
+            location = response.getheader("Location")
+            self.location = printable(location, LOCATION_MAX) if location else None
+            return None, f"HTTP {response.status}", cookies
+        replica = self._replica_of(response, body)
+        if replica is None and len(body) > BODY_READ_MAX and self.identity.kind == "json":
+            return None, f"answer over {BODY_READ_MAX // 1024} KiB", cookies
+        if replica is None:
+            return None, f"answer without {self.identity.describe()}", cookies
+        return replica, None, cookies
+
+    def _replica_of(self, response: http.client.HTTPResponse, body: bytes) -> str | None:
+        if self.identity.kind == "header":
+            value = response.getheader(self.identity.name)
+            return replica_id(value) if value else None
+        if body in self._ids:
+            return self._ids[body]
+        if self.identity.kind == "body":  # its start is the id, however long the body
+            replica = replica_id(body[:BODY_READ_MAX].decode("utf-8", "replace"))
+        elif len(body) > BODY_READ_MAX:
+            replica = None  # cut: not the whole JSON
+        else:
+            replica = _json_field(body, self.identity.name)
+        if len(body) <= _ID_CACHE_BODY_MAX and len(self._ids) < _ID_CACHE_MAX:
+            self._ids[body] = replica
+        return replica
+
+    def cut(self, number: int) -> None:
+        """The watchdog's: end request `number` if it is still the one in flight."""
+        busy = self.busy
+        if busy is not None and busy[1] == number:
+            self.cut_request = number
+            self.interrupt()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def interrupt(self) -> None:
+        """Wake a thread blocked on this connection (at a deadline or on Ctrl-C)."""
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed by its own thread
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class Watchdog:
+    """One thread that cuts every request running past its deadline, for the fetchers in `fetchers`."""
+
+    def __init__(self) -> None:
+        self.fetchers: list[Fetcher] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="verify-watchdog", daemon=True)
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(_WATCHDOG_TICK_S):
+            now = time.monotonic()
+            for fetcher in list(self.fetchers):
+                busy = fetcher.busy
+                if busy is not None and now >= busy[0]:
+                    fetcher.cut(busy[1])
+
+
+def _json_field(body: bytes, field: str) -> str | None:
+    try:
+        value = json.loads(body)[field]
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):  # not JSON, not an object, nested too deep
+        return None
+    if value is None or isinstance(value, dict | list):
+        return None
+    return replica_id(str(value))

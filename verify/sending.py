@@ -1,0 +1,132 @@
+"""Sending: the measured requests over `concurrency` kept-alive connections, one thread each; a tally back."""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
+from verify.progress import Measuring, Progress
+from verify.tally import ConnectionLog, Tally
+
+
+@dataclass
+class _WorkerResult:
+    log: ConnectionLog
+    counts: Counter[str] = field(default_factory=Counter)
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    cookies: Counter[str] = field(default_factory=Counter)
+    done: int = 0
+
+
+def send_requests(
+    target: Target,
+    workload: Workload,
+    addresses: tuple[str, ...],
+    warmup: tuple[str, ...],
+    progress: Progress | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> Tally:
+    """Send `workload.requests` GETs over `workload.concurrency` connections, pinned round robin to the addresses.
+
+    `warmup` (the replicas seen while waiting for ready) is passed through to the tally. Bounded by
+    `workload.deadline_s`, each request by `workload.timeout_s` (a watchdog cuts it); a Ctrl-C stops
+    every connection at once. More than MAX_REPLICA_IDS distinct ids stop the run with CouldNotMeasure.
+    With several addresses, an error is counted with the address it came from.
+    """
+    stop = threading.Event()
+    connections = max(1, min(workload.concurrency, workload.requests))
+    tickets = itertools.count()  # next() on it is atomic under the GIL: each ticket is one request
+    started = time.perf_counter()
+    deadline = started + workload.deadline_s
+    # Connections round robin over every address: each balancer node gets its share of them.
+    pinned = [addresses[i % len(addresses)] for i in range(connections)]
+    fetchers = [Fetcher(target, address, workload, tls) for address in pinned]
+    results = [_WorkerResult(ConnectionLog(address)) for address in pinned]
+    deadline_hit = threading.Event()
+    ids: dict[str, None] = {}  # every replica id any connection saw: shared, to cap them
+    too_many_ids_seen = threading.Event()
+    error_suffix = " from {}" if len(addresses) > 1 else ""
+
+    def work(fetcher: Fetcher, result: _WorkerResult) -> None:
+        clock = time.perf_counter
+        replicas, sent_at = result.log.replicas, result.log.sent_at
+        counts, latencies, errors, cookie_counts = result.counts, result.latencies_ms, result.errors, result.cookies
+        from_address = error_suffix.format(fetcher.address)
+        try:
+            while not stop.is_set() and next(tickets) < workload.requests:
+                sent = clock()
+                if sent >= deadline:
+                    deadline_hit.set()
+                    return
+                replica, error, cookies = fetcher.fetch()
+                if stop.is_set():
+                    return  # interrupted: this request's outcome is an artefact of stopping
+                for cookie in cookies:
+                    if cookie in cookie_counts or len(cookie_counts) < COOKIE_NAMES_MAX:
+                        cookie_counts[cookie] += 1
+                if replica is None:
+                    errors[f"{error}{from_address}"] += 1
+                else:
+                    if replica not in counts:
+                        ids[replica] = None
+                        if len(ids) > MAX_REPLICA_IDS:
+                            too_many_ids_seen.set()
+                            stop.set()
+                            return
+                    counts[replica] += 1
+                    latencies.setdefault(replica, []).append((clock() - sent) * 1000)
+                    replicas.append(replica)
+                    sent_at.append(sent)
+                result.done += 1
+        finally:
+            fetcher.close()
+
+    threads = [
+        threading.Thread(target=work, args=(fetcher, result), name=f"verify-{i}", daemon=True)
+        for i, (fetcher, result) in enumerate(zip(fetchers, results, strict=True))
+    ]
+    with Watchdog() as watchdog:
+        watchdog.fetchers.extend(fetchers)
+        for thread in threads:
+            thread.start()
+        try:
+            # Joined with a short timeout so Ctrl-C reaches this thread and progress is reported.
+            while any(thread.is_alive() for thread in threads):
+                if time.perf_counter() >= deadline + workload.timeout_s:
+                    deadline_hit.set()
+                    break
+                next(thread for thread in threads if thread.is_alive()).join(0.1)
+                if progress:
+                    progress(Measuring(sum(result.done for result in results), workload.requests))
+        finally:
+            stop.set()
+            for fetcher in fetchers:
+                fetcher.interrupt()
+    for thread in threads:
+        thread.join(workload.timeout_s)
+
+    if too_many_ids_seen.is_set():
+        raise too_many_ids(workload.identity)
+    tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup)
+    for result in results:
+        tally.requests += result.done
+        _add(tally.counts, result.counts)
+        _add(tally.errors, result.errors)
+        _add(tally.cookies, result.cookies)
+        for replica, latencies in result.latencies_ms.items():
+            tally.latencies_ms.setdefault(replica, []).extend(latencies)
+        tally.connections.append(result.log)
+    tally.elapsed_s = time.perf_counter() - started
+    tally.deadline_hit = deadline_hit.is_set()
+    return tally
+
+
+def _add(into: dict[str, int], counts: Counter[str]) -> None:
+    for key, count in counts.items():
+        into[key] = into.get(key, 0) + count
