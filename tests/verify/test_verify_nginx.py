@@ -104,11 +104,12 @@ def test_health_path_has_no_replica_id(nginx_replicas: int) -> None:
     assert tally.errors == {"answer without JSON field 'replica'": 3}
 
 
-def test_nginx_rate_is_reported(nginx_replicas: int) -> None:
+def test_every_request_of_a_long_run_is_answered_and_timed(nginx_replicas: int) -> None:
+    # How fast is bench/verify_vs_hey.py's to say, not a test's: here only that the count and clock add up.
     target = Target.parse(f"http://{ADDRESSES[0]}:{nginx_replicas}/")
     tally = send_requests(target, Workload(requests=2000, concurrency=4), (ADDRESSES[0],), ())
-    assert tally.answers == 2000
-    assert tally.requests / tally.elapsed_s > 1000  # kept-alive http.client: thousands per second, even on 2 cores
+    assert tally.answers == tally.requests == 2000
+    assert tally.elapsed_s > 0
 
 
 @pytest.mark.parametrize("path", ["/", "/a.html", "/b.gif", "/style.css", "/x.json", "/deep/path.txt", "/health"])
