@@ -46,15 +46,16 @@ defaults
     timeout server 30s
     timeout http-keep-alive {ALB_IDLE_TIMEOUT_S}s
     timeout check {_ms(health.timeout_s)}
-    # A replica that stops mid-run refuses connections or closes kept-alive ones: try the request
-    # again on another replica (safe for verify's GETs) rather than answer with an error.
-    retries 3
-    option redispatch 1
-    retry-on conn-failure empty-response
+    # The ALB never retries a request on another target: a replica that dies undrained costs
+    # requests. No redispatch, no retry-on (HAProxy's default of 3 retries would hide it).
+    retries 0
 
 frontend web
     bind {LISTEN_HOST}:{plan.port}
     default_backend replicas
+    # A connection refused by a chosen replica is HAProxy's 503; the ALB answers 502 for it (503 is
+    # the ALB's "no registered targets", which HAProxy also answers when no server was chosen).
+    http-after-response set-status 502 if {{ status 503 }} {{ srv_name -m found }}
 
 backend replicas
     balance {plan.balance}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import os
@@ -96,6 +97,13 @@ class Process:
             raise RehearsalError(f"{self.name} could not listen on {self.listen}: address in use; {BUSY_HINT}")
         if not self.running:
             raise RehearsalError(f"{self.name} exited with code {self.popen.returncode}", log=log)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group at once, as a crashed task goes: nothing finishes."""
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):  # exited between the check and the signal
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
 
     def stop(self, grace_s: float = 3.0) -> None:
         """SIGTERM to the whole group (nginx's workers too), SIGKILL after `grace_s`. Safe to call twice."""
