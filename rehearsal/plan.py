@@ -24,10 +24,11 @@ Balancer = Literal["haproxy", "nginx"]
 HAPROXY_BALANCE: dict[str, str] = {
     "round_robin": "roundrobin",
     "least_outstanding_requests": "leastconn",
-    "weighted_random": "random",
+    # One draw (HAProxy's default of two picks the less loaded, kinder than the ALB's plain random).
+    "weighted_random": "random(1)",
 }
 # HAProxy balance line -> the nginx upstream directive that does the same ("" is nginx's default).
-NGINX_BALANCE: dict[str, str] = {"roundrobin": "", "leastconn": "least_conn;", "random": "random;"}
+NGINX_BALANCE: dict[str, str] = {"roundrobin": "", "leastconn": "least_conn;", "random(1)": "random;"}
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class Plan:
     health: HealthCheck
     port: int = DEFAULT_PORT  # the balancer's port on 127.0.0.1
     balancer: Balancer = "haproxy"
-    # HAProxy's `balance` line (roundrobin, leastconn, random, source, ...); for the nginx balancer
-    # one of roundrobin, leastconn, random.
+    # HAProxy's `balance` line (roundrobin, leastconn, random(1), source, ...); for the nginx balancer
+    # one of roundrobin, leastconn, random(1).
     balance: str = "roundrobin"
     sticky_cookie: bool = False  # HAProxy inserts a server cookie (ALB's stickiness, which verify must fail)
     # nginx balancer only: its worker processes. The upstream has no shared `zone`, so each worker
@@ -85,8 +86,8 @@ class Plan:
     def __post_init__(self) -> None:
         if not self.replicas:
             raise ValueError("a plan needs at least one replica")
-        if any(r.weight < 1 for r in self.replicas):
-            raise ValueError(f"replica weights must be 1 or more, got {[r.weight for r in self.replicas]}")
+        if any(not 1 <= r.weight <= 256 for r in self.replicas):
+            raise ValueError(f"replica weights must be 1 to 256 (HAProxy's), got {[r.weight for r in self.replicas]}")
         if self.balancer == "nginx" and self.sticky_cookie:
             raise ValueError("cookie stickiness needs the haproxy balancer")
         if self.balancer == "nginx" and self.balance not in NGINX_BALANCE:

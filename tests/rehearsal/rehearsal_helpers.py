@@ -31,12 +31,13 @@ def stack_settings(replicas: int = 3, algorithm: str = "round_robin") -> StackSe
 def quick_plan(
     replicas: int = 3,
     *,
+    algorithm: str = "round_robin",
     weights: Sequence[int] | None = None,
     start: Sequence[bool] | None = None,
     **changes: Any,
 ) -> Plan:
     """A plan on free ports with quick health checks; `weights` and `start` go replica by replica."""
-    plan = Plan.from_settings(stack_settings(replicas)).on_free_ports()
+    plan = Plan.from_settings(stack_settings(replicas, algorithm)).on_free_ports()
     weights = weights if weights is not None else [1] * replicas
     start = start if start is not None else [True] * replicas
     varied = tuple(replace(r, weight=w, start=s) for r, w, s in zip(plan.replicas, weights, start, strict=True))

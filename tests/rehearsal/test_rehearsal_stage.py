@@ -42,7 +42,7 @@ def test_replicas_are_spread_over_zones_like_ecs_tasks() -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "balance"),
-    [("round_robin", "roundrobin"), ("least_outstanding_requests", "leastconn"), ("weighted_random", "random")],
+    [("round_robin", "roundrobin"), ("least_outstanding_requests", "leastconn"), ("weighted_random", "random(1)")],
 )
 def test_haproxy_balances_with_the_stacks_algorithm(algorithm: str, balance: str) -> None:
     plan = Plan.from_settings(stack_settings(3, algorithm))
@@ -57,7 +57,7 @@ def test_haproxy_balances_with_the_stacks_algorithm(algorithm: str, balance: str
         {},
         {"weights": (3, 1, 1), "balance": "source"},
         {"sticky_cookie": True, "balance": "leastconn"},
-        {"balancer": "nginx", "balance": "random", "nginx_workers": 3},
+        {"balancer": "nginx", "balance": "random(1)", "nginx_workers": 3},
     ],
     ids=["roundrobin", "weights-source", "cookie-leastconn", "nginx-random"],
 )

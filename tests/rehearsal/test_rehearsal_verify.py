@@ -64,6 +64,20 @@ def test_cookie_stickiness_is_caught() -> None:
     assert "cookie" in run.report["reason"].lower() or "sticky" in run.report["reason"].lower()
 
 
+def test_weighted_random_fails_about_as_often_as_alpha_says() -> None:
+    """Unbiased: over short runs the chi-square test rejects at about rate alpha. At HAProxy's weight 1
+    (35 / 36 / 29 %) every one of these runs fails; at alpha 0.1, 4 or more of 8 is a 0.5 % chance."""
+    runs, failed = 8, 0
+    with Rehearsal(quick_plan(3, algorithm="weighted_random")) as running:
+        assert running.plan.balance == "random(1)"
+        for _ in range(runs):
+            argv = [*running.plan.verify_args(), *VERIFY_QUICK, "--requests", "1500", "--alpha", "0.1"]
+            run = run_verify(argv)
+            assert run.code in (0, 1) and run.report["errors"] == {}, run.stdout + run.stderr
+            failed += run.code == 1
+    assert failed <= 3, f"{failed} of {runs} runs uneven at alpha 0.1"
+
+
 @pytest.fixture(scope="module")
 def two_nodes() -> Running:
     """nginx with two workers and no shared zone: two rotations behind one address, like two ALB nodes."""
