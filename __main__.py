@@ -70,6 +70,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             https=https,
             access_logs=access_logs,
             deletion_protection=settings.deletion_protection,
+            cross_zone=settings.cross_zone,
         ),
     )
 

@@ -103,6 +103,7 @@ class StackSettings:
     access_log_retention_days: int
     deletion_protection: bool
     flow_logs: bool
+    cross_zone: bool
     capacity: Capacity
     cpu_architecture: CpuArchitecture
 

@@ -61,6 +61,10 @@ class LoadBalancerArgs:
     deletion_protection: bool = False
     """Refuse to delete the ALB until this is turned off (ELB.6). @default False, so dev stacks
     tear down in one step."""
+    cross_zone: bool = True
+    """Every ALB node routes to the replicas of every zone. @default True (the ALB's own setting);
+    False keeps each node to its zone's replicas, and zones with unequal replica counts then split
+    unevenly."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -140,8 +144,10 @@ class LoadBalancer(pulumi.ComponentResource):
             port=args.target_port,
             vpc_id=args.vpc_id,
             load_balancing_algorithm_type=args.algorithm,
-            # Slow start and stickiness both skew the split by design; cross-zone stays on (ALB default).
+            # Slow start and stickiness both skew the split by design.
             slow_start=0,
+            # Said explicitly on the target group, whose default defers to the load balancer's.
+            load_balancing_cross_zone_enabled="true" if args.cross_zone else "false",
             stickiness=aws.lb.TargetGroupStickinessArgs(type="lb_cookie", enabled=False),
             deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(

@@ -95,6 +95,12 @@ def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(
     assert check["interval"] * check["healthyThreshold"] <= 10, "a new replica must get traffic in about 10 s"
     assert check["timeout"] < check["interval"]
     assert "name" not in group, "a fixed name breaks replacement while the listener uses the group"
+    assert group["loadBalancingCrossZoneEnabled"] == "true"  # said, not left to the load balancer's setting
+
+
+def test_cross_zone_off_reaches_the_target_group_as_false():
+    group = declare_stack("dev", crossZone=False).one(TARGET_GROUP).inputs
+    assert group["loadBalancingCrossZoneEnabled"] == "false"
 
 
 def test_http_listener_forwards_to_the_target_group(dev):
