@@ -17,7 +17,16 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
-from verify.client import MAX_REPLICA_IDS, Identity, Target, Workload, tls_context
+from verify.client import (
+    MAX_REPLICA_IDS,
+    Identity,
+    Resolver,
+    Target,
+    Workload,
+    pinned_resolver,
+    system_resolver,
+    tls_context,
+)
 from verify.errors import CouldNotMeasure
 from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
 from verify.readiness import wait_for_ready
@@ -82,6 +91,23 @@ def _subnet(text: str) -> tuple[str, str]:
     return str(network), zone.strip()
 
 
+def _pin(text: str) -> tuple[str, tuple[str, ...]]:
+    """--resolve HOST:ADDR[,ADDR...], as curl's --resolve without the port: (host, its addresses)."""
+    host, _, listed = text.partition(":")
+    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,127.0.2.1"
+    addresses = [address.strip() for address in listed.split(",")]
+    if not host.strip() or not all(addresses):
+        raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{address!r} in {text!r} is not an IP address; {usage}") from None
+    if len(addresses) > MAX_NODES:
+        raise argparse.ArgumentTypeError(f"{text!r} gives {len(addresses)} addresses; at most {MAX_NODES}")
+    return host.strip().lower(), tuple(dict.fromkeys(addresses))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m verify",
@@ -122,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         metavar="SECONDS",
         help="how long to wait for the name to resolve and every replica to answer once (default 300)",
+    )
+    parser.add_argument(
+        "--resolve",
+        type=_pin,
+        action="append",
+        default=[],
+        metavar="HOST:ADDR[,ADDR...]",
+        help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
+        " address is a balancer node (repeatable for different hosts)",
     )
     parser.add_argument(
         "--expect-replicas",
@@ -191,6 +226,7 @@ class _Run:
     expectation: Expectation
     tls: ssl.SSLContext | None
     json: bool
+    resolver: Resolver
 
 
 def _settle(args: argparse.Namespace) -> _Run:
@@ -225,12 +261,13 @@ def _settle(args: argparse.Namespace) -> _Run:
         subnets=tuple(subnets.items()),
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
-    return _Run(target, workload, args.requests, expectation, tls, args.json)
+    resolver = pinned_resolver(dict(args.resolve)) if args.resolve else system_resolver
+    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver)
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
-    addresses, warmup = wait_for_ready(run.target, run.workload, progress=progress, tls=run.tls)
+    addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
     workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
     try:

@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -115,6 +115,16 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the name resolves to, in the resolver's order, each once."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def pinned_resolver(pins: Mapping[str, tuple[str, ...]], fallback: Resolver = system_resolver) -> Resolver:
+    """Like curl's --resolve: a host in `pins` resolves to its addresses, any other through `fallback`."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        pinned = pins.get(host.lower())
+        return list(pinned) if pinned is not None else fallback(host, port)
+
+    return resolve
 
 
 def open_connection(

@@ -6,6 +6,7 @@ CLI asks when stdout is a terminal). Nothing here decides anything: the verdict 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -67,6 +68,8 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write("\n")
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
     write(f"errors: {errors or 'none'}\n")
+    for node in tally.node_counts():
+        write(f"node {node.address}: {node.requests} requests, {node.answers} answers, {node.errors} errors\n")
     if evidence.balancer_cookies:
         cookies = ", ".join(f"{name} (set by {tally.cookies[name]} answers)" for name in evidence.balancer_cookies)
         write(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them back stay"
@@ -138,7 +141,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
             zone.zone: {"replicas": zone.replicas, "count": zone.count, "share": zone.share} for zone in verdict.zones
         },
         replica_zones={stats.replica: stats.zone for stats in verdict.replicas if stats.zone},
-        nodes=list(tally.addresses),
+        nodes=[dataclasses.asdict(node) for node in tally.node_counts()],
         balancer_nodes=evidence.nodes,
         pattern=evidence.pattern,
         pattern_detail=evidence.pattern_detail,

@@ -115,6 +115,8 @@ def send_requests(
         raise too_many_ids(workload.identity)
     tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup)
     for result in results:
+        result.log.answers = sum(result.counts.values())
+        result.log.errors = sum(result.errors.values())
         tally.requests += result.done
         _add(tally.counts, result.counts)
         _add(tally.errors, result.errors)

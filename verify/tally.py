@@ -17,6 +17,18 @@ class ConnectionLog:
     address: str
     replicas: list[str] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
+    answers: int = 0  # every answer over the connection
+    errors: int = 0  # every failed request over it
+
+
+@dataclass(frozen=True)
+class NodeCounts:
+    """What one balancer node (one address of the name) did: requests sent to it, answers, errors."""
+
+    address: str
+    requests: int
+    answers: int
+    errors: int
 
 
 @dataclass
@@ -43,3 +55,16 @@ class Tally:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    def node_counts(self) -> tuple[NodeCounts, ...]:
+        """One entry per balancer node some connection was pinned to, in the order the name resolved."""
+        answers: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        for log in self.connections:
+            answers[log.address] = answers.get(log.address, 0) + log.answers
+            errors[log.address] = errors.get(log.address, 0) + log.errors
+        return tuple(
+            NodeCounts(address, answers[address] + errors[address], answers[address], errors[address])
+            for address in self.addresses
+            if address in answers
+        )

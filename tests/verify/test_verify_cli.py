@@ -64,6 +64,21 @@ def test_json_prints_one_object_and_nothing_else(serve, capsys) -> None:
         assert key in report
 
 
+def test_resolve_pins_the_name_to_every_node_and_json_lists_each_node(serve, capsys) -> None:
+    first = serve("127.0.0.2", rotation("10.0.1.5", "10.0.2.6"))
+    serve("127.0.0.3", rotation("10.0.1.5", "10.0.2.6"), port=first.port)
+    code, out, _ = run(
+        capsys, f"http://alb.test:{first.port}/", "--resolve", "ALB.test:127.0.0.2,127.0.0.3", "--json",
+        "--requests", "40", "--expect-replicas", "2", *FAST,
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    assert [node["address"] for node in report["nodes"]] == ["127.0.0.2", "127.0.0.3"]
+    assert all(node["requests"] == node["answers"] > 0 and node["errors"] == 0 for node in report["nodes"])
+    assert sum(node["requests"] for node in report["nodes"]) == 40
+    assert report["balancer_nodes"] == 2
+
+
 def test_missing_replica_exits_1(serve, capsys) -> None:
     server = serve("127.0.0.2", rotation("a", "b"))
     code, out, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--wait", "0.3")
@@ -82,6 +97,12 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
         (["http://127.0.0.1/", "--subnet", "10.0.1.0/24"], "verify: argument --subnet: '10.0.1.0/24' names no zone"),
         (["http://127.0.0.1/", "--identity", "xml:id"], "verify: bad --identity 'xml:id'"),
         (["http://127.0.0.1/", "--algorithm", "fastest"], "verify: argument --algorithm: invalid choice: 'fastest'"),
+        (["http://a.test/", "--resolve", "a.test"], "verify: argument --resolve: 'a.test': use HOST:ADDR[,ADDR...]"),
+        (["http://a.test/", "--resolve", "a.test:127.0.0.1,"], "verify: argument --resolve: 'a.test:127.0.0.1,': use"),
+        (
+            ["http://a.test/", "--resolve", "a.test:alb.test"],
+            "verify: argument --resolve: 'alb.test' in 'a.test:alb.test' is not an IP address",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: str) -> None:

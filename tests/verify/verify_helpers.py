@@ -25,6 +25,7 @@ def build_tally(
     addresses: Sequence[str] = ("127.0.0.1",),
 ) -> Tally:
     """A tally with these counts; unless given, answers arrive in rotation over one connection."""
+    rotation = []
     if connections is None:
         rotation = [
             replica
@@ -32,8 +33,13 @@ def build_tally(
             for replica in counts
             if counts[replica] > round_
         ]
-        connections = [ConnectionLog(addresses[0], rotation, [float(i) for i in range(len(rotation))])]
     errors = dict(errors or {})
+    if connections is None:
+        connections = [
+            ConnectionLog(
+                addresses[0], rotation, [float(i) for i in range(len(rotation))], len(rotation), sum(errors.values())
+            )
+        ]
     return Tally(
         url="http://balancer.test/",
         addresses=tuple(addresses),
