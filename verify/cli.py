@@ -48,6 +48,7 @@ MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 1000
 MAX_TIMEOUT_S = 600.0
 MAX_WAIT_S = 3600.0
+MAX_DURATION_S = 3600.0
 MAX_NODES = 256
 
 
@@ -121,12 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
         "url", nargs="?", help="http:// or https:// URL to measure; without it, the Pulumi stack's outputs are read"
     )
     parser.add_argument("--stack", metavar="NAME", help="Pulumi stack to read outputs from (default: the current one)")
-    parser.add_argument(
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument(
         "--requests",
         type=_number(int, 1, MAX_REQUESTS),
         metavar="N",
         help="requests to send (default: the fewest, at least 300, that catch one replica at 1.5x its share 90%%"
         " of the time at alpha 0.01, from the noncentral chi-square power for the replicas expected)",
+    )
+    amount.add_argument(
+        "--duration",
+        type=_number(float, 0, MAX_DURATION_S, above=True),
+        metavar="SECONDS",
+        help="send for this long instead of a request count (a rolling deploy): a per-second timeline, the"
+        " verdict over the whole run (the split over the replicas answering after the last change of the set)",
     )
     parser.add_argument(
         "--concurrency",
@@ -250,6 +259,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         wait_s=args.wait,
         identity=Identity.parse(args.identity),
         expected_replicas=replica_range[0] if replica_range else None,
+        duration_s=args.duration,
     )
     expectation = Expectation(
         replica_range=replica_range,
@@ -269,7 +279,10 @@ def _measure_and_report(run: _Run) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
-    workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+    if run.workload.duration_s is None:
+        workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+    else:
+        workload = run.workload
     try:
         tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
     finally:

@@ -98,7 +98,8 @@ class Identity:
 class Workload:
     """How much to send, how long anything may take, and how a replica is told apart."""
 
-    requests: int = 0  # to send while measuring; not used while waiting for ready
+    requests: int = 0  # to send while measuring; not used while waiting for ready (nor with duration_s)
+    duration_s: float | None = None  # send for this long instead of a request count
     concurrency: int = 10
     timeout_s: float = 5.0  # bound on one whole answer, from connecting to its last byte (a Watchdog cuts it)
     wait_s: float = 300.0  # budget for wait-for-ready
@@ -107,7 +108,10 @@ class Workload:
 
     @property
     def deadline_s(self) -> float:
-        """The measurement's own bound: every request taking the whole timeout, one after another per connection."""
+        """The measurement's own bound: the duration, or every request taking the whole timeout, one after
+        another per connection."""
+        if self.duration_s is not None:
+            return self.duration_s
         return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
 
 

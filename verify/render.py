@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.judge import Verdict
+from verify.judge import ReplicaChange, Verdict, replica_sort_key
 from verify.progress import Measuring, Waiting
 from verify.tally import Tally
 
@@ -26,8 +27,11 @@ REPORT_KEYS = (
     "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
     "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
     "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
-    "failures",
+    "timeline", "replica_changes", "failures",
 )  # fmt: skip
+# A --duration run's terminal timeline lists every second up to this many; beyond, only the seconds
+# with errors or a change of the replica set (--json always has every second).
+TIMELINE_LINES_MAX = 120
 
 
 def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = False) -> None:
@@ -40,7 +44,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
     write(
         f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
-        f" ({rate:.0f} requests/s): {evidence.answers} answers, {tally.error_count} errors"
+        f" ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
         f" ({evidence.error_rate:.2%})\n\n"
     )
 
@@ -92,6 +96,8 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     )
     write(f"expected replicas: {expected}{'' if evidence.count_checked else ' (not checked: those that answered)'}\n")
     write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
+    if tally.duration_s is not None:
+        _render_timeline(tally, evidence.replica_changes or (), write)
     for note in verdict.notes:
         write(f"note: {note}\n")
     write(f"\n{verdict.sentence}\n")
@@ -105,6 +111,28 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     else:
         detail = ""
     write(f"verdict: {word}{detail}\n")
+
+
+def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
+    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors."""
+    changed = {change.second: change for change in changes}
+    shown = [
+        entry
+        for entry in tally.timeline
+        if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed
+    ]
+    write(f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors):\n")
+    for entry in shown:
+        change = changed.get(entry.second)
+        moves = [f"+{replica}" for replica in change.appeared] + [f"-{replica}" for replica in change.disappeared] \
+            if change else []  # fmt: skip
+        errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
+        write(
+            f"{entry.second:>5}  {entry.requests:>7}  {entry.answers:>7}  {len(entry.replicas):>3} replicas"
+            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}\n"
+        )
+    if len(shown) < len(tally.timeline):
+        write(f"({len(tally.timeline) - len(shown)} seconds without errors or changes left out; --json has them)\n")
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
@@ -149,6 +177,21 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
         sentence=verdict.sentence,
         notes=list(verdict.notes),
         elapsed_s=tally.elapsed_s,
+        timeline=None
+        if tally.duration_s is None
+        else [
+            {
+                "second": entry.second,
+                "requests": entry.requests,
+                "answers": entry.answers,
+                "errors": dict(sorted(entry.errors.items())),
+                "replicas": sorted(entry.replicas, key=replica_sort_key),
+            }
+            for entry in tally.timeline
+        ],
+        replica_changes=None
+        if evidence.replica_changes is None
+        else [dataclasses.asdict(change) for change in evidence.replica_changes],
         failures=list(verdict.failures),
     )
 
@@ -192,7 +235,7 @@ class ProgressPrinter:
                 self.out.flush()
         elif self.bar and event.total:
             filled = BAR_WIDTH * event.done // event.total
-            self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.done}/{event.total}")
+            self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.done}/{event.total}{event.unit}")
             self.out.flush()
             self._bar_drawn = True
 

@@ -32,6 +32,20 @@ class NodeCounts:
 
 
 @dataclass
+class Second:
+    """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
+
+    second: int
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # kind -> count, as in Tally.errors
+    replicas: dict[str, int] = field(default_factory=dict)  # replica id -> answers
+
+    @property
+    def answers(self) -> int:
+        return sum(self.replicas.values())
+
+
+@dataclass
 class Tally:
     """Everything one run of the measuring layer saw."""
 
@@ -47,6 +61,8 @@ class Tally:
     connections: list[ConnectionLog] = field(default_factory=list)
     elapsed_s: float = 0.0
     deadline_hit: bool = False  # the measurement ran out of time before sending every request
+    duration_s: float | None = None  # the run sent for this long (--duration) instead of a request count
+    timeline: list[Second] = field(default_factory=list)  # one entry per elapsed second with requests sent
 
     @property
     def answers(self) -> int:
