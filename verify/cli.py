@@ -28,11 +28,13 @@ from verify.client import (
     tls_context,
 )
 from verify.errors import CouldNotMeasure
+from verify.health import HealthReading, HealthSource, read_target_health
 from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
 from verify.stack import read_stack_outputs
+from verify.tally import Tally
 
 
 class ExitCode(IntEnum):
@@ -223,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="PEM file of the CA certificates to trust for an https URL (default: the system's)",
     )
+    parser.add_argument(
+        "--target-health",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="read the balancer's target health at the start and the end; any unhealthy target fails the run:"
+        " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
+        " the stack's target_group_arn output)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
     return parser
 
@@ -236,6 +247,7 @@ class _Run:
     tls: ssl.SSLContext | None
     json: bool
     resolver: Resolver
+    health_sources: tuple[HealthSource, ...]
 
 
 def _settle(args: argparse.Namespace) -> _Run:
@@ -272,7 +284,10 @@ def _settle(args: argparse.Namespace) -> _Run:
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
     resolver = pinned_resolver(dict(args.resolve)) if args.resolve else system_resolver
-    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver)
+    health = [HealthSource.parse(spec) for spec in args.target_health]
+    if not health and stack is not None and stack.target_group_arn:
+        health = [HealthSource("aws", stack.target_group_arn)]
+    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
@@ -283,10 +298,13 @@ def _measure_and_report(run: _Run) -> ExitCode:
         workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
     else:
         workload = run.workload
+    health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
     try:
         tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
     finally:
         progress.finish()
+    health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
@@ -296,6 +314,17 @@ def _measure_and_report(run: _Run) -> ExitCode:
     else:
         render_report(verdict, tally, sys.stdout, color=sys.stdout.isatty())
     return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
+
+
+def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
+    """Put what the sources said into the tally: the targets listed at each moment, and why any said nothing."""
+    for at, at_readings in readings.items():
+        for reading in at_readings:
+            if reading.targets is not None:
+                tally.target_health = tally.target_health or {}
+                tally.target_health[at] = tally.target_health.get(at, ()) + reading.targets
+            if reading.note and reading.note not in tally.target_health_notes:
+                tally.target_health_notes.append(reading.note)
 
 
 def main(argv: list[str] | None = None) -> int:

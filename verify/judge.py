@@ -57,6 +57,12 @@ _STICKY_CONNECTION_SHARE = 0.9
 _ROTATION_BLOCK_PER_REPLICA = 10
 _MIN_BLOCKS = 3
 _ROTATION_ALPHA = 0.001
+# Target health states that pass: AWS's "healthy"; HAProxy's UP (also "UP 1/2", failing checks but not
+# yet past its threshold, as an ALB target stays healthy until then) and "no check".
+# States of a target on its way out, listed but not failing: AWS's "draining"; HAProxy's MAINT, DRAIN
+# and NOLB (how the rehearsal takes a server out). Any other state fails the run.
+_HEALTHY_TARGET_STATES = ("healthy", "UP", "no check")
+_LEAVING_TARGET_STATES = ("draining", "MAINT", "DRAIN", "NOLB")
 # Beyond this many replicas the sentence gives a range instead of every count.
 _LISTED_COUNTS = 6
 
@@ -446,6 +452,31 @@ def check_replica_changes(tally: Tally, evidence: Evidence, expectation: Expecta
     )
 
 
+def target_is_healthy(state: str) -> bool:
+    """Healthy or on its way out (draining, in maintenance): not a failure. Anything else is unhealthy."""
+    return state.startswith(_HEALTHY_TARGET_STATES + _LEAVING_TARGET_STATES)
+
+
+def check_target_health(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Every registered target healthy at the start and at the end of the run (when target health is read).
+
+    A target whose replica answered anyway shows the balancer failing open, as an ALB does when every
+    target fails its health check. Target ids are matched to replica ids by IP.
+    """
+    failures: list[str] = []
+    for at, targets in (tally.target_health or {}).items():
+        unhealthy = []
+        for target in targets:
+            if target_is_healthy(target.state):
+                continue
+            answered = tally.counts.get(target.target.rsplit(":", 1)[0].strip("[]"), 0)
+            routed = f" (answered {answered} requests: routed to anyway, as an ALB fails open)" if answered else ""
+            unhealthy.append(f"{target.target} {target.state}{routed}")
+        if unhealthy:
+            failures.append(f"targets not healthy at the {at} of the run: {', '.join(unhealthy)}")
+    return Finding(tuple(failures), tuple(tally.target_health_notes))
+
+
 def check_deadline(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
     """A note when the measurement ran out of time before sending every request."""
     if tally.deadline_hit:
@@ -461,6 +492,7 @@ CHECKS: tuple[Check, ...] = (
     check_strict,
     check_error_rate,
     check_stickiness,
+    check_target_health,
     check_power,
     check_replica_changes,
     check_deadline,

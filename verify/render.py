@@ -27,7 +27,7 @@ REPORT_KEYS = (
     "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
     "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
     "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
-    "timeline", "replica_changes", "failures",
+    "timeline", "replica_changes", "target_health", "failures",
 )  # fmt: skip
 # A --duration run's terminal timeline lists every second up to this many; beyond, only the seconds
 # with errors or a change of the replica set (--json always has every second).
@@ -98,6 +98,9 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
     if tally.duration_s is not None:
         _render_timeline(tally, evidence.replica_changes or (), write)
+    for at, targets in (tally.target_health or {}).items():
+        states = ", ".join(f"{target.target} {target.state}" for target in targets) or "no targets registered"
+        write(f"target health at the {at}: {states}\n")
     for note in verdict.notes:
         write(f"note: {note}\n")
     write(f"\n{verdict.sentence}\n")
@@ -192,6 +195,13 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
         replica_changes=None
         if evidence.replica_changes is None
         else [dataclasses.asdict(change) for change in evidence.replica_changes],
+        target_health=None
+        if tally.target_health is None
+        else [
+            {"target": target.target, "state": target.state, "at": at}
+            for at, targets in tally.target_health.items()
+            for target in targets
+        ],
         failures=list(verdict.failures),
     )
 

@@ -31,6 +31,14 @@ class NodeCounts:
     errors: int
 
 
+@dataclass(frozen=True)
+class TargetState:
+    """One registered target as the balancer's health checks see it."""
+
+    target: str  # "ip:port"
+    state: str  # as the source says it: HAProxy's "UP", "DOWN", "UP 1/2", "MAINT"...; AWS's "healthy", "draining"...
+
+
 @dataclass
 class Second:
     """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
@@ -63,6 +71,9 @@ class Tally:
     deadline_hit: bool = False  # the measurement ran out of time before sending every request
     duration_s: float | None = None  # the run sent for this long (--duration) instead of a request count
     timeline: list[Second] = field(default_factory=list)  # one entry per elapsed second with requests sent
+    # "start" and "end" of the measurement -> the targets the balancer listed then; None: not checked
+    target_health: dict[str, tuple[TargetState, ...]] | None = None
+    target_health_notes: list[str] = field(default_factory=list)  # why target health was not (fully) read
 
     @property
     def answers(self) -> int:
