@@ -28,6 +28,8 @@ STATS_READ_MAX = 4 * 1024 * 1024
 AWS_TIMEOUT_S = 30
 _ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup/[\w-]+/[0-9a-f]+")
 _USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN"
+# Straight to the stats URL, as verify's own requests go: an http_proxy in the environment is not asked.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
 def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
     """The server rows of HAProxy's stats CSV: `addr` (ip:port) and `status` of each; CouldNotMeasure if unreadable."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with _DIRECT.open(url, timeout=timeout_s) as response:
             text = response.read(STATS_READ_MAX).decode("utf-8", "replace")
     except (OSError, ValueError) as error:  # urllib.error.URLError and timeouts are OSErrors
         reason = error.reason if isinstance(error, urllib.error.URLError) else error

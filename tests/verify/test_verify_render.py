@@ -110,6 +110,9 @@ def test_progress_printer_lines_and_bar() -> None:
     bar(Measuring(5, 10))
     bar.finish()
     assert tty.getvalue() == "\r[" + "#" * 15 + "." * 15 + "] 5/10\n"
+    seconds = io.StringIO()
+    ProgressPrinter(seconds, bar=True)(Measuring(3, 10, " s"))  # a --duration run counts seconds
+    assert seconds.getvalue() == "\r[" + "#" * 9 + "." * 21 + "] 3/10 s"
 
 
 def test_a_duration_run_prints_its_timeline_with_the_changes_and_errors() -> None:
