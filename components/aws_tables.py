@@ -28,13 +28,14 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 # Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
-# "AWS Fargate Regions" page (Amazon ECS developer guide, Linux containers on Fargate). Zone names
-# map to different zone IDs in each account, so only the ID says which zone it is. Other regions:
-# Fargate in every zone.
+# "Supported Regions for Amazon ECS on AWS Fargate" page (Amazon ECS developer guide, Linux
+# containers, as read in 2026-11; earlier versions also restricted ca-central-1, which the page no
+# longer does). Zone names map to different zone IDs in each account, so only the ID says which zone
+# it is. Other regions: Fargate in every zone.
 FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "us-west-1": ("usw1-az1", "usw1-az3"),
     "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
-    "ca-central-1": ("cac1-az1", "cac1-az2", "cac1-az4"),
+    "cn-north-1": ("cnn1-az1", "cnn1-az2"),
 }
 
 # The retention periods CloudWatch Logs accepts.

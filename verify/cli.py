@@ -17,13 +17,24 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
-from verify.client import MAX_REPLICA_IDS, Identity, Target, Workload, tls_context
+from verify.client import (
+    MAX_REPLICA_IDS,
+    Identity,
+    Resolver,
+    Target,
+    Workload,
+    pinned_resolver,
+    system_resolver,
+    tls_context,
+)
 from verify.errors import CouldNotMeasure
+from verify.health import HealthReading, HealthSource, read_target_health
 from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
 from verify.stack import read_stack_outputs
+from verify.tally import Tally
 
 
 class ExitCode(IntEnum):
@@ -39,6 +50,7 @@ MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 1000
 MAX_TIMEOUT_S = 600.0
 MAX_WAIT_S = 3600.0
+MAX_DURATION_S = 3600.0
 MAX_NODES = 256
 
 
@@ -82,6 +94,23 @@ def _subnet(text: str) -> tuple[str, str]:
     return str(network), zone.strip()
 
 
+def _pin(text: str) -> tuple[str, tuple[str, ...]]:
+    """--resolve HOST:ADDR[,ADDR...], as curl's --resolve without the port: (host, its addresses)."""
+    host, _, listed = text.partition(":")
+    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,127.0.2.1"
+    addresses = [address.strip() for address in listed.split(",")]
+    if not host.strip() or not all(addresses):
+        raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{address!r} in {text!r} is not an IP address; {usage}") from None
+    if len(addresses) > MAX_NODES:
+        raise argparse.ArgumentTypeError(f"{text!r} gives {len(addresses)} addresses; at most {MAX_NODES}")
+    return host.strip().lower(), tuple(dict.fromkeys(addresses))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m verify",
@@ -95,12 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
         "url", nargs="?", help="http:// or https:// URL to measure; without it, the Pulumi stack's outputs are read"
     )
     parser.add_argument("--stack", metavar="NAME", help="Pulumi stack to read outputs from (default: the current one)")
-    parser.add_argument(
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument(
         "--requests",
         type=_number(int, 1, MAX_REQUESTS),
         metavar="N",
         help="requests to send (default: the fewest, at least 300, that catch one replica at 1.5x its share 90%%"
         " of the time at alpha 0.01, from the noncentral chi-square power for the replicas expected)",
+    )
+    amount.add_argument(
+        "--duration",
+        type=_number(float, 0, MAX_DURATION_S, above=True),
+        metavar="SECONDS",
+        help="send for this long instead of a request count (a rolling deploy): a per-second timeline, the"
+        " verdict over the whole run (the split over the replicas answering after the last change of the set)",
     )
     parser.add_argument(
         "--concurrency",
@@ -122,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         metavar="SECONDS",
         help="how long to wait for the name to resolve and every replica to answer once (default 300)",
+    )
+    parser.add_argument(
+        "--resolve",
+        type=_pin,
+        action="append",
+        default=[],
+        metavar="HOST:ADDR[,ADDR...]",
+        help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
+        " address is a balancer node (repeatable for different hosts)",
     )
     parser.add_argument(
         "--expect-replicas",
@@ -179,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="PEM file of the CA certificates to trust for an https URL (default: the system's)",
     )
+    parser.add_argument(
+        "--target-health",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="read the balancer's target health at the start and the end; any unhealthy target fails the run:"
+        " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
+        " the stack's target_group_arn output)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
     return parser
 
@@ -191,6 +246,8 @@ class _Run:
     expectation: Expectation
     tls: ssl.SSLContext | None
     json: bool
+    resolver: Resolver
+    health_sources: tuple[HealthSource, ...]
 
 
 def _settle(args: argparse.Namespace) -> _Run:
@@ -214,6 +271,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         wait_s=args.wait,
         identity=Identity.parse(args.identity),
         expected_replicas=replica_range[0] if replica_range else None,
+        duration_s=args.duration,
     )
     expectation = Expectation(
         replica_range=replica_range,
@@ -225,18 +283,28 @@ def _settle(args: argparse.Namespace) -> _Run:
         subnets=tuple(subnets.items()),
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
-    return _Run(target, workload, args.requests, expectation, tls, args.json)
+    resolver = pinned_resolver(dict(args.resolve)) if args.resolve else system_resolver
+    health = [HealthSource.parse(spec) for spec in args.target_health]
+    if not health and stack is not None and stack.target_group_arn:
+        health = [HealthSource("aws", stack.target_group_arn)]
+    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
-    addresses, warmup = wait_for_ready(run.target, run.workload, progress=progress, tls=run.tls)
+    addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
-    workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+    if run.workload.duration_s is None:
+        workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+    else:
+        workload = run.workload
+    health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
     try:
         tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
     finally:
         progress.finish()
+    health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
@@ -246,6 +314,17 @@ def _measure_and_report(run: _Run) -> ExitCode:
     else:
         render_report(verdict, tally, sys.stdout, color=sys.stdout.isatty())
     return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
+
+
+def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
+    """Put what the sources said into the tally: the targets listed at each moment, and why any said nothing."""
+    for at, at_readings in readings.items():
+        for reading in at_readings:
+            if reading.targets is not None:
+                tally.target_health = tally.target_health or {}
+                tally.target_health[at] = tally.target_health.get(at, ()) + reading.targets
+            if reading.note and reading.note not in tally.target_health_notes:
+                tally.target_health_notes.append(reading.note)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -98,7 +98,8 @@ class Identity:
 class Workload:
     """How much to send, how long anything may take, and how a replica is told apart."""
 
-    requests: int = 0  # to send while measuring; not used while waiting for ready
+    requests: int = 0  # to send while measuring; not used while waiting for ready (nor with duration_s)
+    duration_s: float | None = None  # send for this long instead of a request count
     concurrency: int = 10
     timeout_s: float = 5.0  # bound on one whole answer, from connecting to its last byte (a Watchdog cuts it)
     wait_s: float = 300.0  # budget for wait-for-ready
@@ -107,7 +108,10 @@ class Workload:
 
     @property
     def deadline_s(self) -> float:
-        """The measurement's own bound: every request taking the whole timeout, one after another per connection."""
+        """The measurement's own bound: the duration, or every request taking the whole timeout, one after
+        another per connection."""
+        if self.duration_s is not None:
+            return self.duration_s
         return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
 
 
@@ -115,6 +119,16 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the name resolves to, in the resolver's order, each once."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def pinned_resolver(pins: Mapping[str, tuple[str, ...]], fallback: Resolver = system_resolver) -> Resolver:
+    """Like curl's --resolve: a host in `pins` resolves to its addresses, any other through `fallback`."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        pinned = pins.get(host.lower())
+        return list(pinned) if pinned is not None else fallback(host, port)
+
+    return resolve
 
 
 def open_connection(

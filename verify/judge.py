@@ -14,6 +14,7 @@ answers enough to judge.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import math
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from verify.stats import chi_square_sf, chi_square_uniform, power_against_one_hot_cell
-from verify.tally import Tally
+from verify.tally import Second, Tally
 
 REQUESTS_FLOOR = 300
 TARGET_POWER = 0.9
@@ -56,6 +57,12 @@ _STICKY_CONNECTION_SHARE = 0.9
 _ROTATION_BLOCK_PER_REPLICA = 10
 _MIN_BLOCKS = 3
 _ROTATION_ALPHA = 0.001
+# Target health states that pass: AWS's "healthy"; HAProxy's UP (also "UP 1/2", failing checks but not
+# yet past its threshold, as an ALB target stays healthy until then) and "no check".
+# States of a target on its way out, listed but not failing: AWS's "draining"; HAProxy's MAINT, DRAIN
+# and NOLB (how the rehearsal takes a server out). Any other state fails the run.
+_HEALTHY_TARGET_STATES = ("healthy", "UP", "no check")
+_LEAVING_TARGET_STATES = ("draining", "MAINT", "DRAIN", "NOLB")
 # Beyond this many replicas the sentence gives a range instead of every count.
 _LISTED_COUNTS = 6
 
@@ -116,6 +123,15 @@ class ZoneStats:
 
 
 @dataclass(frozen=True)
+class ReplicaChange:
+    """A second of a --duration run in which the set of answering replicas changed."""
+
+    second: int
+    appeared: tuple[str, ...]
+    disappeared: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The numbers every check reads, computed once from the tally and the expectation."""
 
@@ -144,6 +160,10 @@ class Evidence:
     pattern_detail: str
     balancer_cookies: tuple[str, ...]  # stickiness cookies answers set (BALANCER_COOKIES)
     other_cookies: tuple[str, ...]  # the application's cookies: they bind no client to a replica
+    # --duration: when the set of answering replicas changed (None without --duration), and the second
+    # after which the answers are judged (None: all of them).
+    replica_changes: tuple[ReplicaChange, ...] | None = None
+    judged_after_second: int | None = None
 
     @property
     def even_share(self) -> float:
@@ -183,7 +203,61 @@ class Verdict:
         return "even" if self.even else "uneven"
 
 
-def gather_evidence(tally: Tally, expectation: Expectation) -> Evidence:
+def replica_changes(timeline: Sequence[Second], warmup: Sequence[str] = ()) -> tuple[ReplicaChange, ...]:
+    """The seconds in which the set of answering replicas changed, from a --duration run's timeline.
+
+    A replica appears in the second of its first answer (unless it answered while warming up and again
+    in the run's first second) and disappears in the second after its last answer (before the run's
+    last second): a replica that a slow run happens to miss for a second is not taken for gone and back.
+    """
+    if not timeline:
+        return ()
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for entry in timeline:
+        for replica in entry.replicas:
+            first.setdefault(replica, entry.second)
+            last[replica] = entry.second
+    appeared: dict[int, list[str]] = {}
+    disappeared: dict[int, list[str]] = {}
+    for replica, second in first.items():
+        if second > timeline[0].second or replica not in warmup:
+            appeared.setdefault(second, []).append(replica)
+    for replica, second in last.items():
+        if second < timeline[-1].second:
+            disappeared.setdefault(second + 1, []).append(replica)
+    return tuple(
+        ReplicaChange(
+            second,
+            tuple(sorted(appeared.get(second, ()), key=replica_sort_key)),
+            tuple(sorted(disappeared.get(second, ()), key=replica_sort_key)),
+        )
+        for second in sorted(appeared.keys() | disappeared.keys())
+    )
+
+
+def steady_tail(tally: Tally, changes: Sequence[ReplicaChange]) -> Tally:
+    """The tally of the answers sent after the last change of the replica set (a deploy's end state).
+
+    The second of the change itself is left out: a replica that joined in it got only part of it. When
+    the change came in the run's last second, that second is all there is. Requests and errors stay
+    the whole run's: a failed request counts whenever it failed.
+    """
+    since = changes[-1].second
+    tail = [entry for entry in tally.timeline if entry.second > since] or [
+        entry for entry in tally.timeline if entry.second == since
+    ]
+    counts: Counter[str] = Counter()
+    for entry in tail:
+        counts.update(entry.replicas)
+    present = tuple(replica for replica in tally.counts if counts[replica] > 0)
+    return dataclasses.replace(tally, counts={replica: counts[replica] for replica in present}, warmup_replicas=present)
+
+
+def gather_evidence(
+    tally: Tally, expectation: Expectation, changes: tuple[ReplicaChange, ...] | None = None
+) -> Evidence:
+    """The numbers the checks read; `changes` are a --duration run's (the tally then its steady tail)."""
     seen = tuple(replica for replica, count in tally.counts.items() if count > 0)
     if expectation.replica_range is None:
         # Replicas first seen while measuring count too: a random balancer can hide one through a short
@@ -239,6 +313,8 @@ def gather_evidence(tally: Tally, expectation: Expectation) -> Evidence:
         pattern_detail=pattern_detail,
         balancer_cookies=tuple(sorted(name for name in tally.cookies if is_balancer_cookie(name))),
         other_cookies=tuple(sorted(name for name in tally.cookies if not is_balancer_cookie(name))),
+        replica_changes=changes,
+        judged_after_second=changes[-1].second if changes else None,
     )
 
 
@@ -362,6 +438,45 @@ def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> F
     )
 
 
+def check_replica_changes(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """A note when the replica set changed during a --duration run: what the split was judged over."""
+    if not evidence.replica_changes:
+        return Finding()
+    return Finding(
+        notes=(
+            f"the replica set changed {len(evidence.replica_changes)} time(s) during the run, last in second"
+            f" {evidence.judged_after_second}: the split and the replica count are judged over the"
+            f" {evidence.answers} answers after it, from the {len(evidence.seen)} replica(s) answering then;"
+            " errors count over the whole run",
+        )
+    )
+
+
+def target_is_healthy(state: str) -> bool:
+    """Healthy or on its way out (draining, in maintenance): not a failure. Anything else is unhealthy."""
+    return state.startswith(_HEALTHY_TARGET_STATES + _LEAVING_TARGET_STATES)
+
+
+def check_target_health(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """Every registered target healthy at the start and at the end of the run (when target health is read).
+
+    A target whose replica answered anyway shows the balancer failing open, as an ALB does when every
+    target fails its health check. Target ids are matched to replica ids by IP.
+    """
+    failures: list[str] = []
+    for at, targets in (tally.target_health or {}).items():
+        unhealthy = []
+        for target in targets:
+            if target_is_healthy(target.state):
+                continue
+            answered = tally.counts.get(target.target.rsplit(":", 1)[0].strip("[]"), 0)
+            routed = f" (answered {answered} requests: routed to anyway, as an ALB fails open)" if answered else ""
+            unhealthy.append(f"{target.target} {target.state}{routed}")
+        if unhealthy:
+            failures.append(f"targets not healthy at the {at} of the run: {', '.join(unhealthy)}")
+    return Finding(tuple(failures), tuple(tally.target_health_notes))
+
+
 def check_deadline(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
     """A note when the measurement ran out of time before sending every request."""
     if tally.deadline_hit:
@@ -377,14 +492,23 @@ CHECKS: tuple[Check, ...] = (
     check_strict,
     check_error_rate,
     check_stickiness,
+    check_target_health,
     check_power,
+    check_replica_changes,
     check_deadline,
 )
 
 
 def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHECKS) -> Verdict:
-    """The verdict on one measurement: every check of the EVEN contract, each failure with numbers."""
-    evidence = gather_evidence(tally, expectation)
+    """The verdict on one measurement: every check of the EVEN contract, each failure with numbers.
+
+    A --duration run whose replica set changed (a rolling deploy) is judged over its steady tail: the
+    answers after the last change. Its errors count over the whole run.
+    """
+    changes = replica_changes(tally.timeline, tally.warmup_replicas) if tally.duration_s is not None else None
+    if changes:
+        tally = steady_tail(tally, changes)
+    evidence = gather_evidence(tally, expectation, changes)
     findings = [check(tally, evidence, expectation) for check in checks]
     failures = tuple(failure for finding in findings for failure in finding.failures)
     notes = tuple(note for finding in findings for note in finding.notes)

@@ -24,6 +24,7 @@ class Measuring:
 
     done: int
     total: int
+    unit: str = ""  # after the numbers: "" for requests, " s" for the seconds of a --duration run
 
 
 Progress = Callable[[Waiting | Measuring], None]

@@ -6,11 +6,13 @@ CLI asks when stdout is a terminal). Nothing here decides anything: the verdict 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.judge import Verdict
+from verify.judge import ReplicaChange, Verdict, replica_sort_key
 from verify.progress import Measuring, Waiting
 from verify.tally import Tally
 
@@ -25,8 +27,11 @@ REPORT_KEYS = (
     "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
     "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
     "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
-    "failures",
+    "timeline", "replica_changes", "target_health", "failures",
 )  # fmt: skip
+# A --duration run's terminal timeline lists every second up to this many; beyond, only the seconds
+# with errors or a change of the replica set (--json always has every second).
+TIMELINE_LINES_MAX = 120
 
 
 def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = False) -> None:
@@ -39,7 +44,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
     write(
         f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
-        f" ({rate:.0f} requests/s): {evidence.answers} answers, {tally.error_count} errors"
+        f" ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
         f" ({evidence.error_rate:.2%})\n\n"
     )
 
@@ -67,6 +72,8 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write("\n")
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
     write(f"errors: {errors or 'none'}\n")
+    for node in tally.node_counts():
+        write(f"node {node.address}: {node.requests} requests, {node.answers} answers, {node.errors} errors\n")
     if evidence.balancer_cookies:
         cookies = ", ".join(f"{name} (set by {tally.cookies[name]} answers)" for name in evidence.balancer_cookies)
         write(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them back stay"
@@ -89,6 +96,11 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     )
     write(f"expected replicas: {expected}{'' if evidence.count_checked else ' (not checked: those that answered)'}\n")
     write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
+    if tally.duration_s is not None:
+        _render_timeline(tally, evidence.replica_changes or (), write)
+    for at, targets in (tally.target_health or {}).items():
+        states = ", ".join(f"{target.target} {target.state}" for target in targets) or "no targets registered"
+        write(f"target health at the {at}: {states}\n")
     for note in verdict.notes:
         write(f"note: {note}\n")
     write(f"\n{verdict.sentence}\n")
@@ -102,6 +114,28 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     else:
         detail = ""
     write(f"verdict: {word}{detail}\n")
+
+
+def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
+    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors."""
+    changed = {change.second: change for change in changes}
+    shown = [
+        entry
+        for entry in tally.timeline
+        if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed
+    ]
+    write(f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors):\n")
+    for entry in shown:
+        change = changed.get(entry.second)
+        moves = [f"+{replica}" for replica in change.appeared] + [f"-{replica}" for replica in change.disappeared] \
+            if change else []  # fmt: skip
+        errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
+        write(
+            f"{entry.second:>5}  {entry.requests:>7}  {entry.answers:>7}  {len(entry.replicas):>3} replicas"
+            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}\n"
+        )
+    if len(shown) < len(tally.timeline):
+        write(f"({len(tally.timeline) - len(shown)} seconds without errors or changes left out; --json has them)\n")
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
@@ -138,7 +172,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
             zone.zone: {"replicas": zone.replicas, "count": zone.count, "share": zone.share} for zone in verdict.zones
         },
         replica_zones={stats.replica: stats.zone for stats in verdict.replicas if stats.zone},
-        nodes=list(tally.addresses),
+        nodes=[dataclasses.asdict(node) for node in tally.node_counts()],
         balancer_nodes=evidence.nodes,
         pattern=evidence.pattern,
         pattern_detail=evidence.pattern_detail,
@@ -146,6 +180,28 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
         sentence=verdict.sentence,
         notes=list(verdict.notes),
         elapsed_s=tally.elapsed_s,
+        timeline=None
+        if tally.duration_s is None
+        else [
+            {
+                "second": entry.second,
+                "requests": entry.requests,
+                "answers": entry.answers,
+                "errors": dict(sorted(entry.errors.items())),
+                "replicas": sorted(entry.replicas, key=replica_sort_key),
+            }
+            for entry in tally.timeline
+        ],
+        replica_changes=None
+        if evidence.replica_changes is None
+        else [dataclasses.asdict(change) for change in evidence.replica_changes],
+        target_health=None
+        if tally.target_health is None
+        else [
+            {"target": target.target, "state": target.state, "at": at}
+            for at, targets in tally.target_health.items()
+            for target in targets
+        ],
         failures=list(verdict.failures),
     )
 
@@ -189,7 +245,7 @@ class ProgressPrinter:
                 self.out.flush()
         elif self.bar and event.total:
             filled = BAR_WIDTH * event.done // event.total
-            self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.done}/{event.total}")
+            self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.done}/{event.total}{event.unit}")
             self.out.flush()
             self._bar_drawn = True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import ssl
 import threading
 import time
@@ -11,7 +12,12 @@ from dataclasses import dataclass, field
 
 from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
 from verify.progress import Measuring, Progress
-from verify.tally import ConnectionLog, Tally
+from verify.tally import ConnectionLog, Second, Tally
+
+# Answers whose order and latency are kept, over all connections: a --duration run sends as many
+# requests as the balancer answers in that time, and memory must stay bounded whatever that is. The
+# counts and the timeline take every answer; the order (balancer behaviour) and latencies the first ones.
+ORDER_LOG_MAX = 1_000_000
 
 
 @dataclass
@@ -21,6 +27,7 @@ class _WorkerResult:
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     cookies: Counter[str] = field(default_factory=Counter)
+    seconds: dict[int, Second] = field(default_factory=dict)
     done: int = 0
 
 
@@ -32,7 +39,8 @@ def send_requests(
     progress: Progress | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> Tally:
-    """Send `workload.requests` GETs over `workload.concurrency` connections, pinned round robin to the addresses.
+    """Send `workload.requests` GETs (or for `workload.duration_s`) over `workload.concurrency` connections,
+    pinned round robin to the addresses.
 
     `warmup` (the replicas seen while waiting for ready) is passed through to the tally. Bounded by
     `workload.deadline_s`, each request by `workload.timeout_s` (a watchdog cuts it); a Ctrl-C stops
@@ -40,7 +48,10 @@ def send_requests(
     With several addresses, an error is counted with the address it came from.
     """
     stop = threading.Event()
-    connections = max(1, min(workload.concurrency, workload.requests))
+    timed = workload.duration_s is not None
+    limit = math.inf if timed else workload.requests
+    connections = max(1, min(workload.concurrency, limit))
+    order_log_max = ORDER_LOG_MAX // connections
     tickets = itertools.count()  # next() on it is atomic under the GIL: each ticket is one request
     started = time.perf_counter()
     deadline = started + workload.deadline_s
@@ -58,20 +69,28 @@ def send_requests(
         replicas, sent_at = result.log.replicas, result.log.sent_at
         counts, latencies, errors, cookie_counts = result.counts, result.latencies_ms, result.errors, result.cookies
         from_address = error_suffix.format(fetcher.address)
+        seconds = result.seconds
+        second = Second(-1)
         try:
-            while not stop.is_set() and next(tickets) < workload.requests:
+            while not stop.is_set() and next(tickets) < limit:
                 sent = clock()
                 if sent >= deadline:
-                    deadline_hit.set()
+                    if not timed:  # a timed run ends at its deadline by design
+                        deadline_hit.set()
                     return
+                if int(sent - started) != second.second:
+                    second = seconds.setdefault(int(sent - started), Second(int(sent - started)))
                 replica, error, cookies = fetcher.fetch()
                 if stop.is_set():
                     return  # interrupted: this request's outcome is an artefact of stopping
                 for cookie in cookies:
                     if cookie in cookie_counts or len(cookie_counts) < COOKIE_NAMES_MAX:
                         cookie_counts[cookie] += 1
+                second.requests += 1
                 if replica is None:
-                    errors[f"{error}{from_address}"] += 1
+                    kind = f"{error}{from_address}"
+                    errors[kind] += 1
+                    second.errors[kind] = second.errors.get(kind, 0) + 1
                 else:
                     if replica not in counts:
                         ids[replica] = None
@@ -80,9 +99,11 @@ def send_requests(
                             stop.set()
                             return
                     counts[replica] += 1
-                    latencies.setdefault(replica, []).append((clock() - sent) * 1000)
-                    replicas.append(replica)
-                    sent_at.append(sent)
+                    second.replicas[replica] = second.replicas.get(replica, 0) + 1
+                    if len(replicas) < order_log_max:
+                        latencies.setdefault(replica, []).append((clock() - sent) * 1000)
+                        replicas.append(replica)
+                        sent_at.append(sent)
                 result.done += 1
         finally:
             fetcher.close()
@@ -102,7 +123,10 @@ def send_requests(
                     deadline_hit.set()
                     break
                 next(thread for thread in threads if thread.is_alive()).join(0.1)
-                if progress:
+                if progress and timed:
+                    total_s = math.ceil(workload.deadline_s)
+                    progress(Measuring(min(int(time.perf_counter() - started), total_s), total_s, " s"))
+                elif progress:
                     progress(Measuring(sum(result.done for result in results), workload.requests))
         finally:
             stop.set()
@@ -113,8 +137,11 @@ def send_requests(
 
     if too_many_ids_seen.is_set():
         raise too_many_ids(workload.identity)
-    tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup)
+    tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup, duration_s=workload.duration_s)
+    timeline: dict[int, Second] = {}
     for result in results:
+        result.log.answers = sum(result.counts.values())
+        result.log.errors = sum(result.errors.values())
         tally.requests += result.done
         _add(tally.counts, result.counts)
         _add(tally.errors, result.errors)
@@ -122,6 +149,12 @@ def send_requests(
         for replica, latencies in result.latencies_ms.items():
             tally.latencies_ms.setdefault(replica, []).extend(latencies)
         tally.connections.append(result.log)
+        for number, part in result.seconds.items():
+            whole = timeline.setdefault(number, Second(number))
+            whole.requests += part.requests
+            _add(whole.errors, Counter(part.errors))
+            _add(whole.replicas, Counter(part.replicas))
+    tally.timeline = [timeline[number] for number in sorted(timeline)]
     tally.elapsed_s = time.perf_counter() - started
     tally.deadline_hit = deadline_hit.is_set()
     return tally

@@ -24,6 +24,7 @@ class StackOutputs:
     max_replicas: int | None
     algorithm: str | None
     subnets: tuple[tuple[str, str], ...]  # (CIDR, zone name) of the replicas' subnets
+    target_group_arn: str | None = None  # where the target health is read (aws elbv2 describe-target-health)
 
 
 def read_stack_outputs(stack: str | None = None, run: Runner = subprocess.run) -> StackOutputs:
@@ -59,12 +60,14 @@ def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> Stack
     if not isinstance(subnets, dict) or not all(isinstance(zone, str) for zone in subnets.values()):
         raise CouldNotMeasure(f"{which}'s 'replica_subnets' output must map CIDR to zone name, not {subnets!r}")
     algorithm = outputs.get("algorithm")
+    target_group_arn = outputs.get("target_group_arn")
     return StackOutputs(
         url=url,
         replicas=_count(outputs, "replicas", which),
         max_replicas=_count(outputs, "max_replicas", which),
         algorithm=algorithm if isinstance(algorithm, str) else None,
         subnets=tuple((str(cidr), zone) for cidr, zone in subnets.items()),
+        target_group_arn=target_group_arn if isinstance(target_group_arn, str) and target_group_arn else None,
     )
 
 

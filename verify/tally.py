@@ -17,6 +17,40 @@ class ConnectionLog:
     address: str
     replicas: list[str] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
+    answers: int = 0  # every answer over the connection
+    errors: int = 0  # every failed request over it
+
+
+@dataclass(frozen=True)
+class NodeCounts:
+    """What one balancer node (one address of the name) did: requests sent to it, answers, errors."""
+
+    address: str
+    requests: int
+    answers: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """One registered target as the balancer's health checks see it."""
+
+    target: str  # "ip:port"
+    state: str  # as the source says it: HAProxy's "UP", "DOWN", "UP 1/2", "MAINT"...; AWS's "healthy", "draining"...
+
+
+@dataclass
+class Second:
+    """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
+
+    second: int
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # kind -> count, as in Tally.errors
+    replicas: dict[str, int] = field(default_factory=dict)  # replica id -> answers
+
+    @property
+    def answers(self) -> int:
+        return sum(self.replicas.values())
 
 
 @dataclass
@@ -35,6 +69,11 @@ class Tally:
     connections: list[ConnectionLog] = field(default_factory=list)
     elapsed_s: float = 0.0
     deadline_hit: bool = False  # the measurement ran out of time before sending every request
+    duration_s: float | None = None  # the run sent for this long (--duration) instead of a request count
+    timeline: list[Second] = field(default_factory=list)  # one entry per elapsed second with requests sent
+    # "start" and "end" of the measurement -> the targets the balancer listed then; None: not checked
+    target_health: dict[str, tuple[TargetState, ...]] | None = None
+    target_health_notes: list[str] = field(default_factory=list)  # why target health was not (fully) read
 
     @property
     def answers(self) -> int:
@@ -43,3 +82,16 @@ class Tally:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    def node_counts(self) -> tuple[NodeCounts, ...]:
+        """One entry per balancer node some connection was pinned to, in the order the name resolved."""
+        answers: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        for log in self.connections:
+            answers[log.address] = answers.get(log.address, 0) + log.answers
+            errors[log.address] = errors.get(log.address, 0) + log.errors
+        return tuple(
+            NodeCounts(address, answers[address] + errors[address], answers[address], errors[address])
+            for address in self.addresses
+            if address in answers
+        )

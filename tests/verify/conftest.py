@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from verify_helpers import Answer, LoopbackServer, build_tally
 
+from verify import health
 from verify.tally import Tally
 
 
@@ -32,6 +33,13 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
         return system_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_literals_only)
+
+
+@pytest.fixture(autouse=True)
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never real AWS: boto3 hidden from verify (a test hands in its own), no instance-metadata lookups."""
+    monkeypatch.setattr(health, "_boto3_elbv2", lambda region: None)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

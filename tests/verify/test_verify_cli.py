@@ -59,9 +59,47 @@ def test_json_prints_one_object_and_nothing_else(serve, capsys) -> None:
     assert report["requests"] == 40
     assert report["count_checked"] is False  # bare URL, no --expect-replicas
     assert report["missing"] == [] and report["unexpected"] == []
+    assert report["timeline"] is None and report["replica_changes"] is None  # no --duration
     for key in ("errors", "error_rate", "p_value", "chi_square", "expected_replicas", "missing", "unexpected",
                 "latency_ms", "zones", "nodes", "url"):  # fmt: skip
         assert key in report
+
+
+def test_resolve_pins_the_name_to_every_node_and_json_lists_each_node(serve, capsys) -> None:
+    first = serve("127.0.0.2", rotation("10.0.1.5", "10.0.2.6"))
+    serve("127.0.0.3", rotation("10.0.1.5", "10.0.2.6"), port=first.port)
+    code, out, _ = run(
+        capsys, f"http://alb.test:{first.port}/", "--resolve", "ALB.test:127.0.0.2,127.0.0.3", "--json",
+        "--requests", "40", "--expect-replicas", "2", *FAST,
+    )  # fmt: skip
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    assert [node["address"] for node in report["nodes"]] == ["127.0.0.2", "127.0.0.3"]
+    assert all(node["requests"] == node["answers"] > 0 and node["errors"] == 0 for node in report["nodes"])
+    assert sum(node["requests"] for node in report["nodes"]) == 40
+    assert report["balancer_nodes"] == 2
+
+
+def test_duration_sends_for_that_long_and_judges_the_replicas_after_the_change(serve, capsys) -> None:
+    switch_at = time.monotonic() + 0.5  # a, b answer until then; c, d from then on (a deploy, without overlap)
+    server = serve(
+        "127.0.0.2", lambda number: replica_answer(("ab" if time.monotonic() < switch_at else "cd")[number % 2])
+    )
+    code, out, _ = run(
+        capsys, f"http://127.0.0.2:{server.port}/", "--duration", "1.5", "--expect-replicas", "2", "--json", *FAST
+    )
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    assert 1.5 <= report["elapsed_s"] < 2.5
+    assert [entry["second"] for entry in report["timeline"]] == [0, 1]
+    assert report["timeline"][0]["replicas"] == ["a", "b", "c", "d"]
+    assert report["timeline"][1]["replicas"] == ["c", "d"]
+    assert sum(entry["requests"] for entry in report["timeline"]) == report["requests"]
+    assert report["replica_changes"] == [
+        {"second": 0, "appeared": ["c", "d"], "disappeared": []},
+        {"second": 1, "appeared": [], "disappeared": ["a", "b"]},
+    ]
+    assert set(report["replicas"]) == {"c", "d"}  # judged after the last change
 
 
 def test_missing_replica_exits_1(serve, capsys) -> None:
@@ -82,6 +120,19 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
         (["http://127.0.0.1/", "--subnet", "10.0.1.0/24"], "verify: argument --subnet: '10.0.1.0/24' names no zone"),
         (["http://127.0.0.1/", "--identity", "xml:id"], "verify: bad --identity 'xml:id'"),
         (["http://127.0.0.1/", "--algorithm", "fastest"], "verify: argument --algorithm: invalid choice: 'fastest'"),
+        (["http://127.0.0.1/", "--duration", "0"], "verify: argument --duration: 0 must be a finite number above 0"),
+        (["http://127.0.0.1/", "--duration", "nan"], "verify: argument --duration: nan must be a finite number"),
+        (["http://127.0.0.1/", "--duration", "3601"], "verify: argument --duration: 3601 must be a finite number"),
+        (
+            ["http://127.0.0.1/", "--duration", "1", "--requests", "9"],
+            "verify: argument --requests: not allowed with argument --duration",
+        ),
+        (["http://a.test/", "--resolve", "a.test"], "verify: argument --resolve: 'a.test': use HOST:ADDR[,ADDR...]"),
+        (["http://a.test/", "--resolve", "a.test:127.0.0.1,"], "verify: argument --resolve: 'a.test:127.0.0.1,': use"),
+        (
+            ["http://a.test/", "--resolve", "a.test:alb.test"],
+            "verify: argument --resolve: 'alb.test' in 'a.test:alb.test' is not an IP address",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: str) -> None:

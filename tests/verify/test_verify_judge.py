@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
 import pytest
+from verify_helpers import NEW, rolling_deploy
 
 from verify.judge import (
     LEAST_OUTSTANDING,
@@ -16,13 +18,15 @@ from verify.judge import (
     REQUESTS_FLOOR,
     WEIGHTED_RANDOM,
     Expectation,
+    ReplicaChange,
     default_requests,
     judge,
     percentile,
+    replica_changes,
     split_sentence,
 )
 from verify.stats import chi_square_critical, chi_square_uniform, power_against_one_hot_cell
-from verify.tally import ConnectionLog
+from verify.tally import ConnectionLog, Second
 
 THREE = Expectation(replica_range=(3, 3))
 A, B, C = "10.0.1.5", "10.0.2.7", "10.0.1.10"
@@ -277,3 +281,41 @@ def test_percentile() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0
     assert percentile(values, 95) == 95.0
+
+
+def test_a_rolling_deploy_is_judged_over_the_replicas_answering_after_the_last_change() -> None:
+    tally = rolling_deploy()
+    verdict = judge(tally, THREE)
+    assert verdict.even, verdict.reason
+    assert [(change.second, change.appeared, change.disappeared) for change in verdict.evidence.replica_changes] == [
+        (3, ("10.0.1.20", "10.0.1.22", "10.0.2.21"), ()),
+        (5, (), (A, C, B)),
+    ]
+    assert verdict.evidence.judged_after_second == 5
+    assert {stats.replica: stats.count for stats in verdict.replicas} == dict.fromkeys(NEW, 120)
+    assert any("changed 2 time(s) during the run, last in second 5" in note for note in verdict.notes)
+    # The same answers as one snapshot: six replicas where three are expected.
+    snapshot = judge(dataclasses.replace(tally, duration_s=None), THREE)
+    assert not snapshot.even and "6 replicas answered where 3 were expected" in snapshot.reason
+
+
+def test_a_failed_request_during_a_deploy_fails_the_run_at_max_error_rate_0() -> None:
+    tally = rolling_deploy({4: {"HTTP 502": 1}})
+    verdict = judge(tally, Expectation(replica_range=(3, 3), max_error_rate=0.0))
+    assert not verdict.even
+    assert "error rate 0.1% (1 of 1801) is above --max-error-rate 0.0%" in verdict.reason
+
+
+def test_a_deploy_that_leaves_a_replica_short_is_uneven() -> None:
+    tally = rolling_deploy()
+    for entry in tally.timeline[5:]:
+        del entry.replicas[NEW[2]]  # the third new replica stopped answering with the old ones
+    verdict = judge(tally, THREE)
+    assert not verdict.even
+    assert "1 of 3 expected replicas never answered" in verdict.reason
+
+
+def test_replica_changes_ignore_a_replica_missed_for_a_second() -> None:
+    timeline = [Second(0, 2, {}, {A: 1, B: 1}), Second(1, 1, {}, {A: 1}), Second(2, 2, {}, {A: 1, B: 1})]
+    assert replica_changes(timeline, (A, B)) == ()
+    assert replica_changes(timeline, (A,)) == (ReplicaChange(0, (B,), ()),)  # B was not there while warming up

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from verify_helpers import rolling_deploy
 
 from verify.judge import Expectation, judge
 from verify.progress import Measuring, Waiting
@@ -83,7 +84,7 @@ def test_json_object(make_tally) -> None:
         "us-east-1a": {"replicas": 2, "count": 200, "share": 200 / 300},
     }
     assert report["latency_ms"]["replicas"]["10.0.1.5"] == {"p50": 1.0, "p95": 1.0}
-    assert report["nodes"] == ["127.0.0.1"]
+    assert report["nodes"] == [{"address": "127.0.0.1", "requests": 300, "answers": 300, "errors": 0}]
     assert report["p_value"] == 1.0
     assert report["power"] == pytest.approx(0.9987, abs=1e-4)  # 300 answers over 3 replicas
     assert list(report) == list(REPORT_KEYS)
@@ -109,3 +110,30 @@ def test_progress_printer_lines_and_bar() -> None:
     bar(Measuring(5, 10))
     bar.finish()
     assert tty.getvalue() == "\r[" + "#" * 15 + "." * 15 + "] 5/10\n"
+    seconds = io.StringIO()
+    ProgressPrinter(seconds, bar=True)(Measuring(3, 10, " s"))  # a --duration run counts seconds
+    assert seconds.getvalue() == "\r[" + "#" * 9 + "." * 21 + "] 3/10 s"
+
+
+def test_a_duration_run_prints_its_timeline_with_the_changes_and_errors() -> None:
+    tally = rolling_deploy({4: {"HTTP 502": 1}})
+    out = io.StringIO()
+    render_report(judge(tally, EXPECT), tally, out)
+    lines = out.getvalue().splitlines()
+    start = lines.index("timeline of 8 s (second: requests, answers, replicas answering; changes; errors):")
+    assert lines[start + 1 : start + 9] == [
+        "    0      180      180    3 replicas",
+        "    1      180      180    3 replicas",
+        "    2      180      180    3 replicas",
+        "    3      360      360    6 replicas  +10.0.1.20 +10.0.1.22 +10.0.2.21",
+        "    4      361      360    6 replicas  errors: HTTP 502: 1",
+        "    5      180      180    3 replicas  -10.0.1.5 -10.0.1.10 -10.0.2.7",
+        "    6      180      180    3 replicas",
+        "    7      180      180    3 replicas",
+    ]
+    assert "1801 requests over 1 kept-alive connections in 1.00 s (1801 requests/s): 1800 answers, 1 errors" in lines[2]
+    report = report_json(judge(tally, EXPECT), tally)
+    assert report["timeline"][4] == {
+        "second": 4, "requests": 361, "answers": 360, "errors": {"HTTP 502": 1},
+        "replicas": ["10.0.1.5", "10.0.1.10", "10.0.1.20", "10.0.1.22", "10.0.2.7", "10.0.2.21"],
+    }  # fmt: skip

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.server
 import itertools
 import json
 import socket
 import ssl
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from verify.tally import ConnectionLog, Tally
+from verify.tally import ConnectionLog, Second, Tally
 
 
 def build_tally(
@@ -25,6 +27,7 @@ def build_tally(
     addresses: Sequence[str] = ("127.0.0.1",),
 ) -> Tally:
     """A tally with these counts; unless given, answers arrive in rotation over one connection."""
+    rotation = []
     if connections is None:
         rotation = [
             replica
@@ -32,8 +35,13 @@ def build_tally(
             for replica in counts
             if counts[replica] > round_
         ]
-        connections = [ConnectionLog(addresses[0], rotation, [float(i) for i in range(len(rotation))])]
     errors = dict(errors or {})
+    if connections is None:
+        connections = [
+            ConnectionLog(
+                addresses[0], rotation, [float(i) for i in range(len(rotation))], len(rotation), sum(errors.values())
+            )
+        ]
     return Tally(
         url="http://balancer.test/",
         addresses=tuple(addresses),
@@ -46,6 +54,27 @@ def build_tally(
         connections=list(connections),
         elapsed_s=1.0,
     )
+
+
+OLD, NEW = ("10.0.1.5", "10.0.2.7", "10.0.1.10"), ("10.0.1.20", "10.0.2.21", "10.0.1.22")
+
+
+def rolling_deploy(errors_in_second: dict[int, dict[str, int]] | None = None) -> Tally:
+    """A --duration run over a deploy: 3 old replicas (seconds 0-2), old and new (3-4), 3 new (5-7)."""
+    plan = [OLD] * 3 + [OLD + NEW] * 2 + [NEW] * 3
+    errors_in_second = errors_in_second or {}
+    timeline = [
+        Second(number, 60 * len(replicas) + sum(errors_in_second.get(number, {}).values()),
+               dict(errors_in_second.get(number, {})), dict.fromkeys(replicas, 60))
+        for number, replicas in enumerate(plan)
+    ]  # fmt: skip
+    counts: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for entry in timeline:
+        counts.update(entry.replicas)
+        errors.update(entry.errors)
+    tally = build_tally(counts, warmup=OLD, errors=errors)
+    return dataclasses.replace(tally, duration_s=8.0, timeline=timeline)
 
 
 Answer = tuple[int, dict[str, str], bytes]  # status, headers, body

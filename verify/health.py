@@ -1,0 +1,145 @@
+"""Target health: what the balancer's own health checks say of each registered target.
+
+From HAProxy's stats CSV (the rehearsal) or from AWS (`describe-target-health` of the stack's target
+group, through boto3 when it is importable, else the `aws` CLI). Only reads: judging the states is
+`judge`'s. Everything is bounded: the HTTP read by `--timeout` and a size cap, the CLI by a timeout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from verify.errors import CouldNotMeasure
+from verify.tally import TargetState
+
+# Bytes of a stats CSV read: HAProxy writes about 1 KiB a server, so this holds thousands.
+STATS_READ_MAX = 4 * 1024 * 1024
+# Bound on one `aws elbv2 describe-target-health` (the CLI alone takes a second or two to start).
+AWS_TIMEOUT_S = 30
+_ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup/[\w-]+/[0-9a-f]+")
+_USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN"
+# Straight to the stats URL, as verify's own requests go: an http_proxy in the environment is not asked.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class HealthSource:
+    """Where target health is read: `haproxy:URL` (its stats CSV) or `aws:TARGET_GROUP_ARN`."""
+
+    kind: str  # "haproxy" or "aws"
+    location: str  # the stats URL or the target group's ARN
+
+    @classmethod
+    def parse(cls, spec: str) -> HealthSource:
+        kind, _, location = spec.partition(":")
+        if kind == "haproxy" and location.startswith(("http://", "https://")):
+            return cls(kind, location)
+        if kind == "aws" and _ARN.fullmatch(location):
+            return cls(kind, location)
+        raise CouldNotMeasure(f"bad --target-health {spec!r}: {_USAGE}")
+
+
+@dataclass(frozen=True)
+class HealthReading:
+    """The targets one source listed; None with a note when the source could not be asked."""
+
+    targets: tuple[TargetState, ...] | None
+    note: str | None = None
+
+
+def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
+    if source.kind == "haproxy":
+        return HealthReading(read_haproxy_stats(source.location, timeout_s))
+    return read_aws_target_health(source.location)
+
+
+def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
+    """The server rows of HAProxy's stats CSV: `addr` (ip:port) and `status` of each; CouldNotMeasure if unreadable."""
+    try:
+        with _DIRECT.open(url, timeout=timeout_s) as response:
+            text = response.read(STATS_READ_MAX).decode("utf-8", "replace")
+    except (OSError, ValueError) as error:  # urllib.error.URLError and timeouts are OSErrors
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        raise CouldNotMeasure(f"could not read target health from {url}: {reason}") from None
+    if not text.startswith("# "):
+        raise CouldNotMeasure(f"{url} did not answer with HAProxy's stats CSV (it starts '# pxname,...'): {_USAGE}")
+    rows = csv.DictReader(io.StringIO(text[2:]))
+    if not {"svname", "status", "addr"} <= set(rows.fieldnames or ()):
+        raise CouldNotMeasure(f"{url}: HAProxy's stats CSV has no 'addr' and 'status' columns (HAProxy 1.8 or later)")
+    servers = [
+        row
+        for row in rows
+        if row.get("type") == "2" or (row.get("type") is None and row["svname"] not in ("FRONTEND", "BACKEND"))
+    ]
+    if any(not row["addr"] for row in servers):
+        # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
+        # address, and a target could not be matched to the replica answering from it.
+        raise CouldNotMeasure(f"{url}: HAProxy's stats CSV gives no server addresses: add 'stats show-legends'")
+    return tuple(TargetState(row["addr"], row["status"]) for row in servers)
+
+
+def _boto3_elbv2(region: str | None) -> Any | None:
+    """An elbv2 client from boto3 with bounded waits, or None when boto3 is not installed."""
+    try:
+        import boto3
+        from botocore.config import Config  # boto3's own dependency
+    except ImportError:
+        return None
+    config = Config(connect_timeout=AWS_TIMEOUT_S, read_timeout=AWS_TIMEOUT_S, retries={"max_attempts": 2})
+    return boto3.client("elbv2", region_name=region, config=config)
+
+
+def read_aws_target_health(
+    arn: str,
+    *,
+    elbv2_client: Callable[[str | None], Any | None] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+) -> HealthReading:
+    """The target group's targets, through boto3 or the aws CLI; a note (not a failure) when neither can tell.
+
+    `elbv2_client(region)` gives boto3's client, or None without boto3 (default: `_boto3_elbv2`).
+    """
+    match = _ARN.fullmatch(arn)
+    region = match.group(1) if match else None
+    try:
+        client = (elbv2_client or _boto3_elbv2)(region)
+        answer = client.describe_target_health(TargetGroupArn=arn) if client is not None else None
+    except Exception as error:  # botocore raises many types: no credentials, access denied, network
+        return HealthReading(None, f"target health not read through boto3: {error}")
+    if answer is not None:
+        return HealthReading(_aws_targets(answer))
+    if which("aws") is None:
+        return HealthReading(None, "target health not checked: neither boto3 nor the aws CLI is installed")
+    command = ["aws", "elbv2", "describe-target-health", "--target-group-arn", arn, "--output", "json"]
+    if region:
+        command += ["--region", region]
+    try:
+        finished = run(command, capture_output=True, text=True, timeout=AWS_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return HealthReading(None, f"target health not read: aws elbv2 describe-target-health: {error}")
+    if finished.returncode != 0:
+        lines = [line.strip() for line in (finished.stderr or "").splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit code {finished.returncode}"
+        return HealthReading(None, f"target health not read: aws elbv2 describe-target-health: {detail}")
+    try:
+        return HealthReading(_aws_targets(json.loads(finished.stdout)))
+    except (ValueError, TypeError, KeyError) as error:
+        return HealthReading(None, f"target health not read: the aws CLI printed no target list ({error!r})")
+
+
+def _aws_targets(answer: Any) -> tuple[TargetState, ...]:
+    return tuple(
+        TargetState(f"{item['Target']['Id']}:{item['Target'].get('Port', '')}", str(item["TargetHealth"]["State"]))
+        for item in answer["TargetHealthDescriptions"]
+    )
