@@ -1,9 +1,9 @@
 """verify against hey on the same rehearsal: how fast verify sends requests, next to a Go load generator.
 
 Starts a rehearsal (3 nginx replicas behind HAProxy's round robin, on free loopback ports), then, for
-each round, runs verify and `hey -n N -c C -disable-compression URL` with the same request count and
-concurrency. Prints each rate, the medians, verify/hey, and the machine. Every wait is bounded; the
-rehearsal stops every process it started, also on Ctrl-C or an error.
+each round, runs verify and `hey -n N -c C -disable-compression URL` against one balancer node with
+the same request count and concurrency. Prints each rate, the medians, verify/hey, and the machine.
+Every wait is bounded; the rehearsal stops every process it started, also on Ctrl-C or an error.
 
     python bench/verify_vs_hey.py [--requests 20000] [--concurrency 10] [--rounds 3]
 """
@@ -80,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.from_settings(settings).on_free_ports()
     print(f"machine: {machine()}")
     try:
-        with Rehearsal(plan) as running:
-            print(f"rehearsal: 3 replicas behind HAProxy {plan.balance} at {running.url}")
+        with Rehearsal(plan):
+            # One node for both tools: hey cannot be told the rehearsal's name resolves to every node.
+            node_url = f"http://{plan.node_ips[0]}:{plan.port}/"
+            print(f"rehearsal: 3 replicas behind HAProxy {plan.haproxy_balance}, one node at {node_url}")
             print(f"each run: {args.requests} requests over {args.concurrency} connections")
             verify_rates, hey_rates = [], []
             for round_ in range(1, args.rounds + 1):
                 started = time.monotonic()
-                verify_rates.append(verify_rate(plan.verify_args(), args.requests, args.concurrency))
-                hey_rates.append(hey_rate(hey, running.url, args.requests, args.concurrency))
+                verify_args = [node_url, "--expect-replicas", "3"]
+                verify_rates.append(verify_rate(verify_args, args.requests, args.concurrency))
+                hey_rates.append(hey_rate(hey, node_url, args.requests, args.concurrency))
                 print(
                     f"round {round_}: verify {verify_rates[-1]:,.0f} req/s, hey {hey_rates[-1]:,.0f} req/s"
                     f" ({time.monotonic() - started:.1f} s)"

@@ -3,31 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
+import subprocess
 import sys
 import time
+from dataclasses import replace
 from enum import IntEnum
 from typing import TextIO
 
 from components.errors import SettingsError
+from rehearsal.deploy import expected_seconds, rolling_deploy
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.stage import Rehearsal, Running
-from settings import from_stack_file
+from settings import PROJECT_DIR, from_stack_file
+
+# With --deploy, verify measures this long before the deploy begins and after it ends (so the new
+# replicas' split is judged on its own), and waits this long for the replicas before that.
+DEPLOY_LEAD_S = 0.5
+DEPLOY_TAIL_S = 1.0
+VERIFY_WAIT_S = 10.0
 
 
 class ExitCode(IntEnum):
     """The rehearsal's own exit codes; otherwise it exits with verify's (0 even, 1 uneven, 2 could not measure)."""
 
+    NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced in time
     CANNOT_RUN = 2  # bad stack file, missing program, busy port, a process that would not start
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1024 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65535 (no privilege needed)")
+    if not text.isdigit() or not 1024 <= int(text) <= 65534:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65534 (no privilege needed)")
     return int(text)
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not 0.01 <= scale <= 1:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time scale from 0.01 to 1")
+    return scale
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m rehearsal",
         description=(
             "Rehearse the stack on this machine, no AWS account: one nginx replica per task, each on its own "
-            "loopback address (zone i is 127.0.(i+1).0/24), behind a real HAProxy that routes like the ALB's "
-            "target group; then run verify against it and exit with verify's exit code."
+            "loopback address (zone i is 127.0.(i+1).0/24), behind one real HAProxy per zone on 127.0.(i+1).1 "
+            "that routes like the ALB's node there; then run verify against it and exit with verify's exit code."
         ),
         epilog="Arguments after -- go to verify, e.g. python -m rehearsal -- --json --strict",
     )
@@ -45,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=_port,
         default=DEFAULT_PORT,
-        help=f"HAProxy's port on 127.0.0.1 (default: {DEFAULT_PORT}; the ALB listens on 80, which needs privilege)",
+        help=(
+            f"every HAProxy node's port (default: {DEFAULT_PORT}; the ALB listens on 80, which needs privilege); "
+            "their stats pages on the next port"
+        ),
     )
     parser.add_argument(
         "--replica-port",
@@ -55,6 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true", help="after verify, leave everything up until Ctrl-C or SIGTERM, then stop it"
     )
+    parser.add_argument(
+        "--fail-health-checks",
+        action="store_true",
+        help="replicas answer their health path with 503 and keep serving: the balancers fail open, verify must fail",
+    )
+    parser.add_argument(
+        "--deploy",
+        action="store_true",
+        help=(
+            "a rolling deploy in ECS's order (new replicas at 200 %%, healthy, old ones deregistered, drained, "
+            "stopped) while verify measures with --duration and --max-error-rate 0; exit 0 only when no request "
+            "failed and every replica was replaced"
+        ),
+    )
+    parser.add_argument(
+        "--no-drain",
+        action="store_true",
+        help="with --deploy: kill the old replicas at once, as crashed tasks (requests fail: exit 1)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        help=(
+            "multiply the stack's health check timings, deregistration delay and stop timeout by this "
+            "(0.01 to 1; default 1: the stack's own)"
+        ),
+    )
     return parser
 
 
@@ -63,8 +115,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
-    args = build_parser().parse_args(argv[:split])
+    parser = build_parser()
+    args = parser.parse_args(argv[:split])
     verify_extra = argv[split + 1 :]
+    if args.no_drain and not args.deploy:
+        parser.error("--no-drain goes with --deploy")
 
     try:
         settings = from_stack_file(args.stack)
@@ -73,14 +128,23 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         heading, *problems = str(error).splitlines()
         print(f"rehearsal: {' '.join([heading, '; '.join(p.strip() for p in problems)]).strip()}", file=out)
         return ExitCode.CANNOT_RUN
-    plan = Plan.from_settings(settings, port=args.port, replica_port=args.replica_port)
+    plan = replace(
+        Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
+        time_scale=args.time_scale,
+        fail_health_checks=args.fail_health_checks,
+    )
+    if args.deploy:
+        plan = plan.with_deploy_slots()
 
     # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
     previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         with Rehearsal(plan) as running:
             _describe(running, settings.stack, out)
-            code = _run_verify([*plan.verify_args(), *verify_extra], out)
+            if args.deploy:
+                code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
+            else:
+                code = _run_verify([*plan.verify_args(), *verify_extra], out)
             if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
                 _wait_for_stop(running, out)
         print("rehearsal: stopped the replicas and the balancer", file=out)
@@ -100,10 +164,32 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 
 def _describe(running: Running, stack: str, out: TextIO) -> None:
     plan = running.plan
-    print(f"rehearsal: stack {stack}: {len(plan.replicas)} replicas over {len(plan.zones)} zones", file=out)
-    for replica in plan.replicas:
+    registered = [r for r in plan.replicas if r.registered]
+    print(f"rehearsal: stack {stack}: {len(registered)} replicas over {len(plan.zones)} zones", file=out)
+    for replica in registered:
         print(f"  replica {replica.address} in {replica.zone.name} ({replica.zone.subnet})", file=out)
-    print(f"  {plan.balancer} ({plan.balance}) at {plan.url}, the stand-in for the ALB on port 80", file=out)
+    routes = "every zone's replicas" if plan.cross_zone else "its own zone's replicas (crossZone false)"
+    for zone in plan.zones:
+        print(
+            f"  HAProxy node of {zone.name} at {zone.node_ip}:{plan.port} ({plan.haproxy_balance}, {routes}), "
+            f"stats {plan.stats_url(zone)}",
+            file=out,
+        )
+    print(f"  {plan.url} resolves to every node, as the ALB's name does (verify --resolve)", file=out)
+    if plan.time_scale != 1:
+        interval, delay, stop = (
+            plan.health.interval_seconds,
+            plan.deregistration_delay_seconds,
+            plan.stop_timeout_seconds,
+        )
+        print(
+            f"rehearsal: timings shortened to {plan.time_scale:g} of the stack's: health checks every "
+            f"{plan.seconds(interval):g} s (stack: {interval} s), deregistration delay {plan.seconds(delay):g} s "
+            f"(stack: {delay} s), stop timeout {plan.seconds(stop):g} s (ECS: {stop} s)",
+            file=out,
+        )
+    if plan.fail_health_checks:
+        print("rehearsal: every health check fails (503) while the replicas keep serving", file=out)
 
 
 def _run_verify(verify_argv: list[str], out: TextIO) -> int:
@@ -113,12 +199,42 @@ def _run_verify(verify_argv: list[str], out: TextIO) -> int:
     return verify_main(verify_argv)
 
 
+def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: TextIO) -> int:
+    """verify for the whole deploy, in a process of its own (the deploy's new replicas must be
+    started by this thread, which they die with); verify's code, or NOT_REPLACED."""
+    plan = running.plan
+    duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
+    timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", str(VERIFY_WAIT_S)]
+    verify_argv = [*plan.verify_args(), *timing, *verify_extra]
+    print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
+    verify = subprocess.Popen([sys.executable, "-m", "verify", *verify_argv], cwd=PROJECT_DIR)
+    try:
+        started = running.answered()
+        deadline = time.monotonic() + VERIFY_WAIT_S
+        while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # until verify has warmed up and measures
+        time.sleep(DEPLOY_LEAD_S)
+        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
+        code = verify.wait()
+    finally:
+        if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
+            verify.terminate()
+            verify.wait()
+    print(
+        f"rehearsal: deploy took {result.seconds:.1f} s; "
+        + ("every replica replaced" if result.replaced else "NOT every replica replaced"),
+        file=out,
+    )
+    return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
+
+
 def _wait_for_stop(running: Running, out: TextIO) -> None:
     """--keep: wait for Ctrl-C or SIGTERM; fail if the balancer dies meanwhile."""
     print(f"rehearsal: up at {running.url}; press Ctrl-C (or send SIGTERM) to stop everything", file=out, flush=True)
     try:
         while True:
-            running.balancer.check()
+            for balancer in running.balancers:
+                balancer.check()
             time.sleep(0.2)
     except KeyboardInterrupt:
         print("rehearsal: stopping", file=out)

@@ -1,24 +1,28 @@
-"""What a rehearsal starts: the replicas, their addresses and zones, and the balancer in front.
+"""What a rehearsal starts: the replicas, their addresses and zones, and one balancer node per zone.
 
-A plan is plain data. `Plan.from_settings` lays a stack out the way ECS lays out its tasks; tests
-and the benchmark vary it with `dataclasses.replace` (weights, the balance line, stickiness, which
-replicas to start, nginx instead of HAProxy) before handing it to `Rehearsal`.
+A plan is plain data. `Plan.from_settings` lays a stack out the way ECS lays out its tasks and the
+ALB its nodes; tests and the benchmark vary it with `dataclasses.replace` (weights, HAProxy's
+balance line, stickiness, which replicas to start, cross-zone, the time scale) before handing it to
+`Rehearsal`.
 """
 
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from components.options import HealthCheck
+from estimate.deploy_timing import ECS_STOP_TIMEOUT_SECONDS
 from rehearsal.processes import free_port
 from settings import StackSettings
 
-# The ALB listens on 80; the rehearsal's stand-in needs no privilege.
+# The ALB listens on 80; the rehearsal's nodes need no privilege.
 DEFAULT_PORT = 18080
-LISTEN_HOST = "127.0.0.1"
-
-Balancer = Literal["haproxy", "nginx"]
+# The name every node answers to, as an ALB's DNS name resolves to one address per node; verify
+# gets it with --resolve, so no resolver is asked (.test is reserved: it never resolves).
+NODE_NAME = "alb.rehearsal.test"
+# HAProxy's largest server weight (weights are scaled up to it, see configs.haproxy_weights).
+HAPROXY_MAX_WEIGHT = 256
 
 # The stack's target group algorithm -> HAProxy's `balance` line.
 HAPROXY_BALANCE: dict[str, str] = {
@@ -27,16 +31,15 @@ HAPROXY_BALANCE: dict[str, str] = {
     # One draw (HAProxy's default of two picks the less loaded, kinder than the ALB's plain random).
     "weighted_random": "random(1)",
 }
-# HAProxy balance line -> the nginx upstream directive that does the same ("" is nginx's default).
-NGINX_BALANCE: dict[str, str] = {"roundrobin": "", "leastconn": "least_conn;", "random(1)": "random;"}
 
 
 @dataclass(frozen=True)
 class Zone:
-    """A stand-in for one availability zone: a /24 of loopback addresses."""
+    """A stand-in for one availability zone: a /24 of loopback addresses, and its balancer node."""
 
     name: str  # "zone-a", as verify's --subnet CIDR=ZONE names it
     subnet: str  # "127.0.1.0/24"
+    node_ip: str  # "127.0.1.1": the zone's balancer node, as the ALB has one node per zone
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class ReplicaPlan:
     # False: registered with the balancer but not started by the rehearsal, like a task that never
     # came up, or a replica the caller serves with a process of its own.
     start: bool = True
+    # False: a slot in the balancers' config, out of the target group (maintenance) until a deploy
+    # registers it.
+    registered: bool = True
 
     @property
     def address(self) -> str:
@@ -57,41 +63,30 @@ class ReplicaPlan:
 
 
 @dataclass(frozen=True)
-class HealthCheck:
-    """The target group's health check, which the balancer runs against every replica."""
-
-    path: str
-    interval_s: float
-    timeout_s: float
-    healthy_threshold: int
-    unhealthy_threshold: int
-
-
-@dataclass(frozen=True)
 class Plan:
     replicas: tuple[ReplicaPlan, ...]
     zones: tuple[Zone, ...]
-    algorithm: str  # the stack's algorithm, handed to verify
-    health: HealthCheck
-    port: int = DEFAULT_PORT  # the balancer's port on 127.0.0.1
-    balancer: Balancer = "haproxy"
-    # HAProxy's `balance` line (roundrobin, leastconn, random(1), source, ...); for the nginx balancer
-    # one of roundrobin, leastconn, random(1).
-    balance: str = "roundrobin"
+    algorithm: str  # the stack's target group algorithm, handed to verify
+    health: HealthCheck  # the stack's, in whole seconds; the rehearsal runs it at `time_scale`
+    deregistration_delay_seconds: int  # the stack's
+    # Every stack timing (health checks, deregistration delay, stop timeout) is multiplied by this in
+    # the rehearsal: 1 runs the stack's own; tests and benchmarks shorten them, and the CLI says so.
+    time_scale: float = 1.0
+    port: int = DEFAULT_PORT  # every node's port, each on its own address; HAProxy's stats on the next
+    haproxy_balance: str = "roundrobin"  # HAProxy's `balance` line (roundrobin, leastconn, random(1), source, ...)
     sticky_cookie: bool = False  # HAProxy inserts a server cookie (ALB's stickiness, which verify must fail)
-    # nginx balancer only: its worker processes. The upstream has no shared `zone`, so each worker
-    # keeps its own rotation, like the nodes of an ALB (one per zone) behind one name.
-    nginx_workers: int = 2
+    cross_zone: bool = True  # every node routes to every zone's replicas; False: each to its own zone's
+    fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
+    stop_timeout_seconds: int = ECS_STOP_TIMEOUT_SECONDS  # stop signal to SIGKILL, as ECS's default
 
     def __post_init__(self) -> None:
         if not self.replicas:
             raise ValueError("a plan needs at least one replica")
-        if any(not 1 <= r.weight <= 256 for r in self.replicas):
-            raise ValueError(f"replica weights must be 1 to 256 (HAProxy's), got {[r.weight for r in self.replicas]}")
-        if self.balancer == "nginx" and self.sticky_cookie:
-            raise ValueError("cookie stickiness needs the haproxy balancer")
-        if self.balancer == "nginx" and self.balance not in NGINX_BALANCE:
-            raise ValueError(f"nginx balancer: balance {self.balance!r} is not one of {', '.join(NGINX_BALANCE)}")
+        if any(not 1 <= r.weight <= HAPROXY_MAX_WEIGHT for r in self.replicas):
+            weights = [r.weight for r in self.replicas]
+            raise ValueError(f"replica weights must be 1 to {HAPROXY_MAX_WEIGHT} (HAProxy's), got {weights}")
+        if not 0 < self.time_scale <= 1:
+            raise ValueError(f"time scale {self.time_scale} must be above 0 and at most 1")
 
     @classmethod
     def from_settings(
@@ -99,49 +94,82 @@ class Plan:
     ) -> Plan:
         """The stack laid out on loopback, as ECS spreads tasks over zones.
 
-        Zone i is 127.0.(i+1).0/24 and replica j goes to zone j % az_count with host address
-        .10, .11, ...: 127.0.1.10, 127.0.2.10, 127.0.1.11, ... All listen on the container port
-        (`replica_port` overrides it), as every task does on its own IP in AWS.
+        Zone i is 127.0.(i+1).0/24 with its node on .1, and replica j goes to zone j % az_count with
+        host address .10, .11, ...: 127.0.1.10, 127.0.2.10, 127.0.1.11, ... All listen on the
+        container port (`replica_port` overrides it), as every task does on its own IP in AWS.
         """
-        container_port = replica_port if replica_port is not None else settings.container_port
         zones = tuple(
-            Zone(name=f"zone-{string.ascii_lowercase[i]}", subnet=f"127.0.{i + 1}.0/24")
+            Zone(name=f"zone-{string.ascii_lowercase[i]}", subnet=f"127.0.{i + 1}.0/24", node_ip=f"127.0.{i + 1}.1")
             for i in range(settings.az_count)
         )
-        replicas = tuple(
-            ReplicaPlan(
-                ip=f"127.0.{j % len(zones) + 1}.{10 + j // len(zones)}", port=container_port, zone=zones[j % len(zones)]
-            )
-            for j in range(settings.replicas)
-        )
-        health = HealthCheck(
-            path=settings.health_check_path,
-            interval_s=settings.health_check_interval_seconds,
-            timeout_s=settings.health_check_timeout_seconds,
-            healthy_threshold=settings.healthy_threshold,
-            unhealthy_threshold=settings.unhealthy_threshold,
-        )
+        container_port = replica_port if replica_port is not None else settings.container_port
         return cls(
-            replicas=replicas,
+            replicas=tuple(_replica(j, zones, container_port) for j in range(settings.replicas)),
             zones=zones,
             algorithm=settings.algorithm,
-            health=health,
+            health=settings.health_check,
+            deregistration_delay_seconds=settings.deregistration_delay_seconds,
             port=port,
-            balance=HAPROXY_BALANCE[settings.algorithm],
+            haproxy_balance=HAPROXY_BALANCE[settings.algorithm],
+            cross_zone=settings.cross_zone,
         )
 
     def on_free_ports(self) -> Plan:
-        """The same plan on a free balancer port and a replica port free on every replica's address."""
+        """The same plan on balancer and stats ports free on every node, and a replica port free on
+        every replica's address."""
         replica_port = free_port(r.ip for r in self.replicas)
         return replace(
-            self, port=free_port([LISTEN_HOST]), replicas=tuple(replace(r, port=replica_port) for r in self.replicas)
+            self,
+            port=free_port(self.node_ips, span=2),
+            replicas=tuple(replace(r, port=replica_port) for r in self.replicas),
         )
+
+    def with_deploy_slots(self) -> Plan:
+        """The plan with room for a rolling deploy at 200 %: a slot per replica on the next addresses."""
+        count, port = len(self.replicas), self.replicas[0].port
+        slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
+        return replace(self, replicas=(*self.replicas, *slots))
+
+    def seconds(self, stack_seconds: float) -> float:
+        """A stack timing as the rehearsal runs it."""
+        return stack_seconds * self.time_scale
+
+    @property
+    def stats_port(self) -> int:
+        """HAProxy's stats page, on every node's address."""
+        return self.port + 1
+
+    @property
+    def node_ips(self) -> list[str]:
+        return [zone.node_ip for zone in self.zones]
 
     @property
     def url(self) -> str:
-        return f"http://{LISTEN_HOST}:{self.port}/"
+        return f"http://{NODE_NAME}:{self.port}/"
+
+    def stats_url(self, zone: Zone) -> str:
+        """HAProxy's stats of a node as CSV: the target group's health, as the node sees it."""
+        return f"http://{zone.node_ip}:{self.stats_port}/stats;csv"
 
     def verify_args(self) -> list[str]:
-        """verify's arguments for this plan: the URL, every planned replica, the algorithm, the zones."""
+        """verify's arguments for this plan: the name and its nodes, target health, every registered
+        replica, the algorithm, the zones."""
         subnets = [arg for zone in self.zones for arg in ("--subnet", f"{zone.subnet}={zone.name}")]
-        return [self.url, "--expect-replicas", str(len(self.replicas)), "--algorithm", self.algorithm, *subnets]
+        return [
+            self.url,
+            "--resolve",
+            f"{NODE_NAME}:{','.join(self.node_ips)}",
+            "--target-health",
+            f"haproxy:{self.stats_url(self.zones[0])}",
+            "--expect-replicas",
+            str(sum(r.registered for r in self.replicas)),
+            "--algorithm",
+            self.algorithm,
+            *subnets,
+        ]
+
+
+def _replica(j: int, zones: tuple[Zone, ...], port: int) -> ReplicaPlan:
+    """ECS's j-th task: zones in turn, host addresses .10, .11, ... in each."""
+    zone = zones[j % len(zones)]
+    return ReplicaPlan(ip=f"127.0.{j % len(zones) + 1}.{10 + j // len(zones)}", port=port, zone=zone)

@@ -58,16 +58,17 @@ def ensure_free(addresses: Iterable[tuple[str, int]]) -> None:
                 raise RehearsalError(f"{host}:{port} is not free ({error.strerror}): {BUSY_HINT}") from None
 
 
-def free_port(hosts: Iterable[str]) -> int:
-    """A port nothing listens on at any of `hosts`: the kernel's pick, then checked on each host."""
+def free_port(hosts: Iterable[str], *, span: int = 1) -> int:
+    """A port nothing listens on at any of `hosts`, nor on the `span - 1` ports above it: the
+    kernel's pick, then checked on each host."""
     hosts = list(hosts)
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((hosts[0], 0))
             port = probe.getsockname()[1]
         try:
-            ensure_free((host, port) for host in hosts)
-        except RehearsalError:
+            ensure_free((host, port + offset) for host in hosts for offset in range(span))
+        except (RehearsalError, OverflowError):
             continue
         return port
     raise RehearsalError(f"no port is free on all of {', '.join(hosts)} (50 tries)")
@@ -104,6 +105,19 @@ class Process:
             with contextlib.suppress(ProcessLookupError):  # exited between the check and the signal
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+
+    def stop_as_ecs_does(self, timeout_s: float) -> bool:
+        """The stop signal (SIGTERM) to the program alone, as ECS sends it to the container's first
+        process, then SIGKILL to the whole group after `timeout_s`. True if it stopped in time."""
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return False
+        return True
 
     def stop(self, grace_s: float = 3.0) -> None:
         """SIGTERM to the whole group (nginx's workers too), SIGKILL after `grace_s`. Safe to call twice."""
@@ -161,17 +175,23 @@ def http_status(host: str, port: int, path: str, timeout_s: float = 0.5) -> int 
         connection.close()
 
 
-def haproxy_stats(stats_socket: Path) -> list[dict[str, str]] | None:
-    """HAProxy's `show stat`, one dict per frontend, backend and server (pxname, svname, status,
-    check_status, hrsp_2xx, ...); None if the socket does not answer yet."""
+def haproxy_command(admin_socket: Path, command: str) -> str | None:
+    """One command over HAProxy's admin socket, and its answer; None if the socket does not answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(1.0)
-            connection.connect(str(stats_socket))
-            connection.sendall(b"show stat\n")
+            connection.connect(str(admin_socket))
+            connection.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := connection.recv(65536):
                 chunks.append(chunk)
     except OSError:
         return None
-    return list(csv.DictReader(b"".join(chunks).decode().removeprefix("# ").splitlines()))
+    return b"".join(chunks).decode()
+
+
+def haproxy_stats(admin_socket: Path) -> list[dict[str, str]] | None:
+    """HAProxy's `show stat`, one dict per frontend, backend and server (pxname, svname, status,
+    check_status, hrsp_2xx, ...); None if the socket does not answer yet."""
+    answer = haproxy_command(admin_socket, "show stat")
+    return None if answer is None else list(csv.DictReader(answer.removeprefix("# ").splitlines()))

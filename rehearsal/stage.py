@@ -6,23 +6,25 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.configs import haproxy_config, haproxy_server_name, nginx_balancer_config
-from rehearsal.plan import LISTEN_HOST, Plan, ReplicaPlan
+from rehearsal.configs import FAIL_OPEN, NODE_TARGETS, TARGET_GROUP, haproxy_config, haproxy_server_name
+from rehearsal.plan import Plan, ReplicaPlan, Zone
 from rehearsal.processes import (
     Process,
+    RehearsalError,
     ensure_free,
     find_program,
+    haproxy_command,
     haproxy_stats,
     http_status,
     start_process,
     wait_until,
 )
-from replica.nginx import nginx_config
+from replica.nginx import graceful_command, nginx_config
 
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
@@ -33,37 +35,87 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @dataclass
 class Running:
-    """What a rehearsal started. `replicas` holds the started ones, by IP (their replica id)."""
+    """What a rehearsal started. `replicas` holds the started ones, by IP (their replica id);
+    `balancers` and `admin_sockets` one per zone, in the plan's order of zones."""
 
     plan: Plan
     replicas: dict[str, Process]
-    balancer: Process
-    stats_socket: Path | None  # HAProxy's; None for the nginx balancer
+    balancers: list[Process]
+    admin_sockets: list[Path]
+    # Starts one more replica of the plan, stopped with the rehearsal (a new task of a deploy).
+    starter: Callable[[ReplicaPlan], Process] = field(repr=False)
 
     @property
     def url(self) -> str:
         return self.plan.url
 
-    def stop_replica(self, ip: str) -> None:
-        """Stop one replica, as ECS stops a task (SIGTERM); the balancer finds out by its health checks."""
-        self.replicas[ip].stop()
+    def stop_replica(self, ip: str) -> bool:
+        """Stop one replica as ECS stops a task: its stop signal, SIGKILL after the stop timeout.
+        The balancers find out by their health checks (deregister it first to lose no request)."""
+        return self.replicas[ip].stop_as_ecs_does(self.plan.seconds(self.plan.stop_timeout_seconds))
 
-    def server_stats(self) -> dict[str, dict[str, str]]:
-        """Replica IP -> HAProxy's stats row for it (status "UP", "DOWN", ...; check_status; hrsp_2xx ...)."""
-        if self.stats_socket is None:
-            raise ValueError("server stats come from HAProxy's stats socket; this rehearsal runs nginx")
-        rows = {row["svname"]: row for row in haproxy_stats(self.stats_socket) or [] if row["pxname"] == "replicas"}
-        return {r.ip: rows.get(haproxy_server_name(i), {}) for i, r in enumerate(self.plan.replicas)}
+    def start_replica(self, ip: str) -> Process:
+        """Start a replica of the plan that is not running yet (a new task of a deploy)."""
+        replica = self._replica(ip)
+        ensure_free([(replica.ip, replica.port)])
+        process = self.starter(replica)
+        self.replicas[ip] = process
+        wait_until(
+            lambda: http_status(replica.ip, replica.port, self.plan.health.path) is not None,
+            what=f"replica {replica.address} did not answer",
+            timeout_s=REPLICA_START_TIMEOUT_S,
+            watch=[process],
+        )
+        return process
 
-    def server_states(self) -> dict[str, str]:
-        """Replica IP -> HAProxy's status for it ("UP", "DOWN", "UP 1/2" before its first check, ...)."""
-        return {ip: row.get("status", "unknown") for ip, row in self.server_stats().items()}
+    def register(self, ip: str) -> None:
+        """Register a replica with the target group on every node. Like a new ALB target, it gets
+        requests only after `healthy_threshold` passed checks: HAProxy would count it UP at once.
+        (Forced down right after leaving maintenance; a forced state in maintenance does not stick.)"""
+        self.set_state(ip, "ready")
+        self._command(ip, TARGET_GROUP, "health down")
+
+    def set_state(self, ip: str, state: str) -> None:
+        """Set a replica's admin state on every node: "ready" puts it in the target group, "drain"
+        stops new requests to it, "maint" takes it out."""
+        for backend in (TARGET_GROUP, FAIL_OPEN):  # NODE_TARGETS follows TARGET_GROUP
+            self._command(ip, backend, f"state {state}")
+
+    def _command(self, ip: str, backend: str, setting: str) -> None:
+        name = haproxy_server_name(self.plan.replicas.index(self._replica(ip)))
+        for admin_socket in self.admin_sockets:
+            answer = haproxy_command(admin_socket, f"set server {backend}/{name} {setting}")
+            if answer is None or answer.strip():
+                raise RehearsalError(f"HAProxy refused '{setting}' for {ip} on {admin_socket}: {answer!r}")
+
+    def server_stats(self, node: int = 0, backend: str = TARGET_GROUP) -> dict[str, dict[str, str]]:
+        """Replica IP -> a node's stats row for it in `backend` (status "UP", "DOWN", "MAINT", ...;
+        check_status; hrsp_2xx ...); replicas the backend does not hold are left out."""
+        rows = {row["svname"]: row for row in haproxy_stats(self.admin_sockets[node]) or [] if row["pxname"] == backend}
+        return {r.ip: rows[name] for i, r in enumerate(self.plan.replicas) if (name := haproxy_server_name(i)) in rows}
+
+    def server_states(self, node: int = 0) -> dict[str, str]:
+        """Replica IP -> a node's health status for it ("UP", "DOWN", "UP 1/2" before its first check, ...)."""
+        return {ip: row.get("status", "unknown") for ip, row in self.server_stats(node).items()}
+
+    def answered(self) -> int:
+        """Answers the replicas have sent through every node so far (any status)."""
+        return sum(
+            int(row.get(f"hrsp_{kind}") or 0)
+            for node in range(len(self.admin_sockets))
+            for backend in (NODE_TARGETS, FAIL_OPEN)
+            for row in self.server_stats(node, backend).values()
+            for kind in ("2xx", "5xx")
+        )
+
+    def _replica(self, ip: str) -> ReplicaPlan:
+        return next(r for r in self.plan.replicas if r.ip == ip)
 
 
 class Rehearsal:
     """`with Rehearsal(plan) as running:` starts the replicas, waits until each answers its health
-    path, starts the balancer, waits until it routes, and on leaving (normally, on an exception,
-    on Ctrl-C) stops every process it started and removes its temp folder.
+    path, starts one balancer node per zone, waits until they route, and on leaving (normally, on an
+    exception, on Ctrl-C) stops every process it started and removes its temp folder.
 
     Start it from a thread that lives as long as it does: its processes die with that thread.
     """
@@ -88,90 +140,103 @@ class Rehearsal:
 
     def _start(self) -> Running:
         plan = self.plan
-        nginx = find_program("nginx")
-        haproxy = find_program("haproxy") if plan.balancer == "haproxy" else None
+        self._nginx = find_program("nginx")
+        haproxy = find_program("haproxy")
         started = [r for r in plan.replicas if r.start]
-        ensure_free([(LISTEN_HOST, plan.port), *((r.ip, r.port) for r in started)])
+        nodes = [(ip, port) for ip in plan.node_ips for port in (plan.port, plan.stats_port)]
+        ensure_free([*nodes, *((r.ip, r.port) for r in started)])
 
-        scratch = Path(tempfile.mkdtemp(prefix="rehearsal-"))
-        self._cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="rehearsal-"))
+        self._cleanup.callback(shutil.rmtree, self._scratch, ignore_errors=True)
 
-        replicas = {r.ip: self._start_replica(nginx, r, scratch / r.ip) for r in started}
+        replicas = {r.ip: self._start_replica(r) for r in started}
         waiting = set(started)
 
-        def all_healthy() -> bool:
-            waiting.difference_update({r for r in waiting if http_status(r.ip, r.port, plan.health.path) == 200})
+        def all_answer() -> bool:
+            # Any answer: with --fail-health-checks the health path answers 503.
+            waiting.difference_update({r for r in waiting if http_status(r.ip, r.port, plan.health.path) is not None})
             return not waiting
 
         wait_until(
-            all_healthy,
+            all_answer,
             what="replicas did not answer their health path",
             timeout_s=REPLICA_START_TIMEOUT_S,
             watch=list(replicas.values()),
         )
 
-        # Only now the balancer: HAProxy counts a server up before its first check.
-        if haproxy is not None:
-            stats_socket = scratch / "haproxy.sock"
-            balancer = self._start_haproxy(haproxy, scratch, stats_socket)
-        else:
-            stats_socket = None
-            balancer = self._start_nginx_balancer(nginx, scratch / "balancer")
-        running = Running(plan=plan, replicas=replicas, balancer=balancer, stats_socket=stats_socket)
+        # Only now the balancers: HAProxy counts a server up before its first check.
+        admin_sockets = [self._scratch / f"{zone.name}.sock" for zone in plan.zones]
+        balancers = [
+            self._start_haproxy(haproxy, zone, admin_socket)
+            for zone, admin_socket in zip(plan.zones, admin_sockets, strict=True)
+        ]
+        running = Running(
+            plan=plan, replicas=replicas, balancers=balancers, admin_sockets=admin_sockets, starter=self._start_replica
+        )
 
         def routing() -> bool:
-            # Some answer, not necessarily 200: with no replica started, a 503 is the balancer's answer.
-            if http_status(LISTEN_HOST, plan.port, plan.health.path) is None:
+            # Some answer from every node, not necessarily 200: with no replica started, a 503.
+            if any(http_status(ip, plan.port, plan.health.path) is None for ip in plan.node_ips):
                 return False
-            if stats_socket is None:
-                return True
             # HAProxy counts the started replicas UP from the start ("UP 1/2": one failed check takes
             # it down). The others wait for their first check: DOWN, unless the caller serves them.
-            stats = running.server_stats()
+            # Failing health checks: wait until every node has taken every replica down.
+            # The admin socket answers once HAProxy runs, its listeners bound: until then no stats.
+            every_node = [running.server_stats(node) for node in range(len(balancers))]
             return all(
-                stats[r.ip].get("status", "").startswith("UP") if r.start else _checked(stats[r.ip])
-                for r in plan.replicas
+                replica.ip in stats and _settled(replica, stats[replica.ip], plan.fail_health_checks)
+                for stats in every_node
+                for replica in plan.replicas
+                if replica.registered
             )
 
-        # A server that is not running goes DOWN at its first check, which HAProxy spreads over an interval.
+        # A server that is not running goes DOWN at its first check, which HAProxy spreads over an
+        # interval; a failing one after `unhealthy_threshold` checks.
         health = plan.health
+        checks = (health.unhealthy_threshold if plan.fail_health_checks else 1) + 1
         wait_until(
             routing,
-            what=f"{plan.balancer} did not route to the replicas",
-            timeout_s=BALANCER_START_TIMEOUT_S + health.interval_s + health.timeout_s,
-            watch=[balancer],
+            what="the balancer nodes did not route to the replicas",
+            timeout_s=BALANCER_START_TIMEOUT_S + plan.seconds(checks * health.interval_seconds),
+            watch=balancers,
         )
         return running
 
-    def _start_replica(self, nginx: str, replica: ReplicaPlan, folder: Path) -> Process:
+    def _start_replica(self, replica: ReplicaPlan) -> Process:
+        folder = self._scratch / replica.ip
         folder.mkdir()
         config = folder / "nginx.conf"
         config.write_text(
-            nginx_config(listen=replica.address, health_path=self.plan.health.path, scratch_dir=str(folder))
+            nginx_config(
+                listen=replica.address,
+                health_path=self.plan.health.path,
+                scratch_dir=str(folder),
+                healthy=not self.plan.fail_health_checks,
+            )
         )
-        return self._started(
-            f"replica {replica.address}",
-            replica.address,
-            [nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)],
-            folder / "nginx.log",
-        )
+        argv = graceful_command([self._nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)])
+        return self._started(f"replica {replica.address}", replica.address, argv, folder / "nginx.log")
 
-    def _start_haproxy(self, haproxy: str, scratch: Path, stats_socket: Path) -> Process:
-        config = scratch / "haproxy.cfg"
-        config.write_text(haproxy_config(self.plan, stats_socket))
-        return self._started("haproxy", self.plan.url, [haproxy, "-f", str(config), "-db"], scratch / "haproxy.log")
-
-    def _start_nginx_balancer(self, nginx: str, folder: Path) -> Process:
-        folder.mkdir()
-        config = folder / "nginx.conf"
-        config.write_text(nginx_balancer_config(self.plan, folder))
-        argv = [nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)]
-        return self._started("nginx balancer", self.plan.url, argv, folder / "nginx.log")
+    def _start_haproxy(self, haproxy: str, zone: Zone, admin_socket: Path) -> Process:
+        config = self._scratch / f"{zone.name}.cfg"
+        config.write_text(haproxy_config(self.plan, zone, admin_socket))
+        listen = f"{zone.node_ip}:{self.plan.port}"
+        argv = [haproxy, "-f", str(config), "-db"]
+        return self._started(f"HAProxy node of {zone.name}", listen, argv, self._scratch / f"{zone.name}.log")
 
     def _started(self, name: str, listen: str, argv: list[str], log_path: Path) -> Process:
         process = start_process(name, listen, argv, log_path)
         self._cleanup.callback(process.stop)
         return process
+
+
+def _settled(replica: ReplicaPlan, server: dict[str, str], failing: bool) -> bool:
+    """A registered replica's status is what the run should start with: a started one UP (DOWN when
+    every health check fails), another one checked at least once."""
+    if not replica.start:
+        return _checked(server)
+    up = server.get("status", "").startswith("UP")
+    return _checked(server) and not up if failing else up
 
 
 def _checked(server: dict[str, str]) -> bool:

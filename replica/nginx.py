@@ -7,6 +7,8 @@ scratch files in /dev/shm because the root filesystem is read-only) and the loca
 
 from __future__ import annotations
 
+import shlex
+
 # The one writable path in the container. The root filesystem is read-only (ECS.5), and a task
 # volume will not do: Fargate bind mounts are owned by root with mode 0755 unless the image
 # declares a VOLUME there, so the non-root nginx user (ECS.20) could not write to one. /dev/shm is
@@ -17,6 +19,7 @@ CONFIG_ENV_VAR = "REPLICA_NGINX_CONF"
 
 _RESPONSE = '{"replica":"$server_addr","hostname":"$hostname","ip":"$server_addr","port":"$server_port"}'
 _HEALTHY = '{"status":"ok"}'
+_FAILING = '{"status":"failing"}'
 
 
 def nginx_document(*, purpose: str, scratch_dir: str, worker_processes: int, http_body: str) -> str:
@@ -48,14 +51,19 @@ http {{
 """
 
 
-def nginx_config(*, listen: str, health_path: str, scratch_dir: str, worker_processes: int = 1) -> str:
+def nginx_config(
+    *, listen: str, health_path: str, scratch_dir: str, worker_processes: int = 1, healthy: bool = True
+) -> str:
     """A complete nginx.conf for one replica.
 
     `listen` is nginx's listen argument ("8080" or "127.0.1.1:18080"); `scratch_dir` holds the pid
     file and the temp folders, which nginx creates at start and a read-only root cannot hold.
+    `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
+    every other path keeps serving the contract.
     """
     if not health_path.startswith("/") or any(c in health_path for c in " ;{}'\"\\"):
         raise ValueError(f"health path {health_path!r} must start with '/' and hold no spaces, quotes or ;{{}}")
+    health_answer = f"200 '{_HEALTHY}\\n'" if healthy else f"503 '{_FAILING}\\n'"
     http_body = f"""\
     # Longer than the ALB's 60 s idle timeout, so the balancer, not the replica, closes idle
     # connections (a replica closing first can turn a request in flight into a 502).
@@ -70,7 +78,7 @@ def nginx_config(*, listen: str, health_path: str, scratch_dir: str, worker_proc
         default_type application/json;
 
         location = {health_path} {{
-            return 200 '{_HEALTHY}\\n';
+            return {health_answer};
         }}
 
         location / {{
@@ -85,6 +93,25 @@ def nginx_config(*, listen: str, health_path: str, scratch_dir: str, worker_proc
     )
 
 
+def graceful_command(nginx_argv: list[str], *, prepare: str = "") -> list[str]:
+    """nginx under a shell that turns a stop signal into nginx's graceful stop.
+
+    ECS sends the container a stop signal (SIGTERM by many reports, whatever the image's STOPSIGNAL
+    SIGQUIT says), then SIGKILL after the stop timeout. nginx stops fast on SIGTERM, cutting the
+    requests in flight; on SIGQUIT it finishes them first. The shell (PID 1 in the container, which
+    ignores every signal it has no handler for) passes SIGTERM, SIGINT and SIGQUIT on as SIGQUIT,
+    waits for nginx to finish and exits with its code. `prepare` runs first; nginx only if it succeeds.
+    """
+    script = (
+        f"{prepare + ' || exit; ' if prepare else ''}{shlex.join(nginx_argv)} & pid=$!; "
+        "trap 'kill -QUIT \"$pid\"' TERM INT QUIT; "
+        # `wait` returns early (above 128) when a trapped signal arrives: wait again while nginx runs.
+        'while wait "$pid"; code=$?; [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; do :; done; '
+        'exit "$code"'
+    )
+    return ["/bin/sh", "-c", script]
+
+
 def container_command() -> list[str]:
     """The container's command: write the config from the environment into scratch, run nginx.
 
@@ -92,8 +119,9 @@ def container_command() -> list[str]:
     which would write under /etc and fail on a read-only root filesystem.
     """
     config_file = f"{CONTAINER_SCRATCH_DIR}/nginx.conf"
-    script = f'printf "%s" "${CONFIG_ENV_VAR}" > {config_file} && exec nginx -e stderr -c {config_file}'
-    return ["/bin/sh", "-c", script]
+    return graceful_command(
+        ["nginx", "-e", "stderr", "-c", config_file], prepare=f'printf "%s" "${CONFIG_ENV_VAR}" > {config_file}'
+    )
 
 
 def container_config(*, port: int, health_path: str) -> str:

@@ -14,11 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rehearsal import HealthCheck, Plan
+from rehearsal import Plan
 from settings import StackSettings, parse_settings
 
-# Health checks five times a second: a replica that is not running is DOWN within a fraction of a second.
-QUICK_HEALTH = HealthCheck(path="/health", interval_s=0.2, timeout_s=0.15, healthy_threshold=2, unhealthy_threshold=2)
+# The stack's timings at 1/25: health checks every 0.2 s (a replica that is not running is DOWN within
+# a fraction of a second), a deregistration delay of 0.2 s, a stop timeout of 1.2 s.
+QUICK_TIME_SCALE = 0.04
 # verify's options every scenario passes: a JSON report, and bounds on its waits.
 VERIFY_QUICK = ["--json", "--wait", "5", "--timeout", "2"]
 
@@ -41,7 +42,7 @@ def quick_plan(
     weights = weights if weights is not None else [1] * replicas
     start = start if start is not None else [True] * replicas
     varied = tuple(replace(r, weight=w, start=s) for r, w, s in zip(plan.replicas, weights, start, strict=True))
-    return replace(plan, replicas=varied, health=QUICK_HEALTH, **changes)
+    return replace(plan, replicas=varied, time_scale=QUICK_TIME_SCALE, **changes)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import signal
@@ -18,7 +19,6 @@ from rehearsal_helpers import alive, descendants, processes_mentioning
 
 import rehearsal.cli
 from rehearsal import Plan
-from rehearsal.plan import LISTEN_HOST
 from rehearsal.processes import ensure_free
 from settings import PROJECT_DIR, from_stack_file
 
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.rehearsal
 
 DEV_PLAN = Plan.from_settings(from_stack_file("dev"))
 DEV_IPS = [r.ip for r in DEV_PLAN.replicas]
+DEV_DEPLOY = DEV_PLAN.with_deploy_slots()
 
 
 def rehearsal_argv(*args: str) -> list[str]:
@@ -33,7 +34,7 @@ def rehearsal_argv(*args: str) -> list[str]:
 
 
 def quick_ports() -> list[str]:
-    """Free ports for the balancer and the dev stack's replicas, so runs never collide."""
+    """Free ports for the balancer nodes and the dev stack's replicas, so runs never collide."""
     plan = DEV_PLAN.on_free_ports()
     return ["--port", str(plan.port), "--replica-port", str(plan.replicas[0].port)]
 
@@ -51,11 +52,12 @@ def test_end_to_end_passes_prints_the_report_and_leaves_nothing(tmp_path: Path) 
     done = run_rehearsal(*ports, "--", "--requests", "300", env=env)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "rehearsal: python -m verify http://127.0.0.1:" in done.stderr
+    assert "rehearsal: python -m verify http://alb.rehearsal.test:" in done.stderr
     assert all(ip in done.stdout for ip in DEV_IPS)  # verify's report names every replica
     assert processes_mentioning(str(tmp_path)) == []
     assert list(tmp_path.iterdir()) == []  # the temp folder is gone too
-    ensure_free([("127.0.0.1", int(ports[1])), *((ip, int(ports[3])) for ip in DEV_IPS)])
+    nodes = [(ip, int(ports[1]) + offset) for ip in DEV_PLAN.node_ips for offset in (0, 1)]
+    ensure_free([*nodes, *((ip, int(ports[3])) for ip in DEV_IPS)])
 
 
 def test_without_haproxy_on_path_it_says_how_to_install_it(tmp_path: Path) -> None:
@@ -72,14 +74,15 @@ def test_without_haproxy_on_path_it_says_how_to_install_it(tmp_path: Path) -> No
 def test_a_busy_port_is_one_line_and_exit_2() -> None:
     ports = quick_ports()
     port = int(ports[1])
+    node_ip = DEV_PLAN.node_ips[0]
     with socket.socket() as squatter:
-        squatter.bind((LISTEN_HOST, port))
+        squatter.bind((node_ip, port))
         squatter.listen()
         done = run_rehearsal(*ports)
 
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
-    assert done.stderr.startswith(f"rehearsal: 127.0.0.1:{port} is not free (Address already in use)")
+    assert done.stderr.startswith(f"rehearsal: {node_ip}:{port} is not free (Address already in use)")
     assert "--port" in done.stderr
 
 
@@ -121,9 +124,10 @@ def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal
         deadline = time.monotonic() + 30
         while "press Ctrl-C" not in (line := lines.get(timeout=max(0.1, deadline - time.monotonic()))):
             pass
-        assert "rehearsal: up at http://127.0.0.1:" in line
+        assert "rehearsal: up at http://alb.rehearsal.test:" in line
         started = descendants(keeper.pid)
-        assert len(started) >= len(DEV_IPS) * 2 + 1  # nginx masters and workers, and HAProxy
+        # Per replica a shell, nginx's master and its worker; an HAProxy per zone.
+        assert len(started) >= len(DEV_IPS) * 3 + len(DEV_PLAN.zones)
         time.sleep(0.5)
         assert keeper.poll() is None  # still up: it waits for the signal
 
@@ -136,3 +140,34 @@ def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal
 
     assert code == 0  # verify's verdict on the even rehearsal; the signal is how --keep is meant to end
     assert alive(started) == set()
+
+
+def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
+    """Run side by side on their own ports: the clean deploy is not luck, killing the old replicas
+    at once (crashed tasks) costs requests and exits 1."""
+    deploy = [*rehearsal_argv("--deploy", "--time-scale", "0.04"), "--", "--json"]
+    drained, undrained = (
+        subprocess.Popen(
+            [*deploy[:-2], *extra, *quick_ports(), *deploy[-2:]],
+            cwd=PROJECT_DIR,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for extra in ([], ["--no-drain"])
+    )
+    (clean_out, clean_err), (crash_out, crash_err) = (p.communicate(timeout=60) for p in (drained, undrained))
+
+    assert drained.returncode == 0, clean_out + clean_err
+    assert "rehearsal: timings shortened to 0.04 of the stack's" in clean_err
+    assert "every replica replaced" in clean_err
+    report = json.loads(clean_out)
+    assert report["errors"] == {} and report["verdict"] == "even"
+    new_ips = sorted(r.ip for r in DEV_DEPLOY.replicas if not r.registered)
+    assert sorted(report["replica_changes"][0]["appeared"]) == new_ips
+    assert sorted(report["replicas"]) == new_ips  # judged over the answers after the last change
+
+    assert undrained.returncode == 1, crash_out + crash_err
+    errors = json.loads(crash_out)["errors"]
+    assert sum(errors.values()) > 0
+    assert all(kind.startswith(("HTTP 502", "connection closed")) for kind in errors), errors

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -11,12 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal_helpers import QUICK_HEALTH, quick_plan, stack_settings
+from rehearsal_helpers import quick_plan, stack_settings
 
 import rehearsal.stage
 from rehearsal import Plan, Rehearsal, RehearsalError, Running
-from rehearsal.configs import haproxy_config, nginx_balancer_config
-from rehearsal.processes import Process, ensure_free, http_status
+from rehearsal.configs import haproxy_config
+from rehearsal.processes import Process, ensure_free, free_port, http_status
 
 pytestmark = pytest.mark.rehearsal
 
@@ -27,8 +30,13 @@ def test_replicas_are_spread_over_zones_like_ecs_tasks() -> None:
     assert [r.ip for r in plan.replicas] == ["127.0.1.10", "127.0.2.10", "127.0.1.11", "127.0.2.11", "127.0.1.12"]
     assert [r.zone.name for r in plan.replicas] == ["zone-a", "zone-b", "zone-a", "zone-b", "zone-a"]
     assert {r.port for r in plan.replicas} == {8080}  # the stack's containerPort, on every replica
+    assert plan.node_ips == ["127.0.1.1", "127.0.2.1"]  # one balancer node per zone
     assert plan.verify_args() == [
-        "http://127.0.0.1:18080/",
+        "http://alb.rehearsal.test:18080/",
+        "--resolve",
+        "alb.rehearsal.test:127.0.1.1,127.0.2.1",
+        "--target-health",
+        "haproxy:http://127.0.1.1:18081/stats;csv",
         "--expect-replicas",
         "5",
         "--algorithm",
@@ -47,29 +55,25 @@ def test_replicas_are_spread_over_zones_like_ecs_tasks() -> None:
 def test_haproxy_balances_with_the_stacks_algorithm(algorithm: str, balance: str) -> None:
     plan = Plan.from_settings(stack_settings(3, algorithm))
 
-    assert plan.balance == balance
-    assert f"    balance {balance}\n" in haproxy_config(plan, Path("/tmp/x.sock"))
+    assert plan.haproxy_balance == balance
+    assert f"    balance {balance}\n" in haproxy_config(plan, plan.zones[0], Path("/tmp/x.sock"))
 
 
 @pytest.mark.parametrize(
     "knobs",
     [
         {},
-        {"weights": (3, 1, 1), "balance": "source"},
-        {"sticky_cookie": True, "balance": "leastconn"},
-        {"balancer": "nginx", "balance": "random(1)", "nginx_workers": 3},
+        {"weights": (3, 1, 1), "haproxy_balance": "source"},
+        {"sticky_cookie": True, "haproxy_balance": "leastconn"},
+        {"cross_zone": False, "haproxy_balance": "random(1)"},
     ],
-    ids=["roundrobin", "weights-source", "cookie-leastconn", "nginx-random"],
+    ids=["roundrobin", "weights-source", "cookie-leastconn", "single-zone-random"],
 )
-def test_the_real_programs_accept_every_config(knobs: dict[str, object], tmp_path: Path) -> None:
-    """What the knobs write is checked by haproxy -c and nginx -t, not by reading strings."""
-    plan = quick_plan(3, **knobs)
-    if plan.balancer == "haproxy":
-        (tmp_path / "haproxy.cfg").write_text(haproxy_config(plan, tmp_path / "haproxy.sock"))
-        argv = ["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")]
-    else:
-        (tmp_path / "nginx.conf").write_text(nginx_balancer_config(plan, tmp_path))
-        argv = ["nginx", "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+def test_haproxy_accepts_every_config(knobs: dict[str, object], tmp_path: Path) -> None:
+    """What the knobs write is checked by haproxy -c, not by reading strings; deploy slots included."""
+    plan = quick_plan(3, **knobs).with_deploy_slots()
+    (tmp_path / "haproxy.cfg").write_text(haproxy_config(plan, plan.zones[1], tmp_path / "haproxy.sock"))
+    argv = ["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")]
     checked = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -83,17 +87,33 @@ def test_each_replica_answers_the_contract_with_its_own_ip(even_rehearsal: Runni
             body = json.load(answer)
         assert body["replica"] == body["ip"] == replica.ip
         assert body["port"] == str(replica.port)
-        with urllib.request.urlopen(f"http://{replica.address}{QUICK_HEALTH.path}", timeout=2) as health:
+        with urllib.request.urlopen(f"http://{replica.address}{even_rehearsal.plan.health.path}", timeout=2) as health:
             assert json.load(health) == {"status": "ok"}
 
 
-def test_the_balancer_spreads_requests_over_every_replica(even_rehearsal: Running) -> None:
+def seen_through(plan: Plan, node_ip: str, requests: int) -> list[str]:
+    """The replica ids that answer `requests` requests sent to one balancer node."""
     seen = []
-    for _ in range(6):
-        with urllib.request.urlopen(even_rehearsal.url, timeout=2) as answer:
+    for _ in range(requests):
+        with urllib.request.urlopen(f"http://{node_ip}:{plan.port}/", timeout=2) as answer:
             seen.append(answer.headers["X-Replica"])
-    assert sorted(set(seen)) == sorted(r.ip for r in even_rehearsal.plan.replicas)
+    return seen
+
+
+def test_every_node_spreads_requests_over_every_replica(even_rehearsal: Running) -> None:
+    plan = even_rehearsal.plan
+    for node_ip in plan.node_ips:
+        assert sorted(set(seen_through(plan, node_ip, 6))) == sorted(r.ip for r in plan.replicas)
     assert all(state.startswith("UP") for state in even_rehearsal.server_states().values())
+
+
+def test_without_cross_zone_each_node_routes_only_to_its_zone() -> None:
+    plan = quick_plan(3, cross_zone=False)
+    with Rehearsal(plan) as running:
+        for node, zone in enumerate(plan.zones):
+            assert set(seen_through(plan, zone.node_ip, 6)) == {r.ip for r in plan.replicas if r.zone == zone}
+            # Every node still checks every target: its stats are the whole target group's health.
+            assert set(running.server_states(node)) == {r.ip for r in plan.replicas}
 
 
 def test_a_replica_that_is_not_started_is_down_in_haproxy() -> None:
@@ -106,14 +126,15 @@ def test_a_replica_that_is_not_started_is_down_in_haproxy() -> None:
 
 
 def test_leaving_stops_every_process_and_frees_every_address() -> None:
-    plan = quick_plan(2, balancer="nginx")
+    plan = quick_plan(2)
     with Rehearsal(plan) as running:
-        processes = [*running.replicas.values(), running.balancer]
-        scratch = running.balancer.log_path.parents[1]
+        processes = [*running.replicas.values(), *running.balancers]
+        scratch = running.balancers[0].log_path.parent
         assert all(p.running for p in processes)
     assert not any(p.running for p in processes)
     assert not scratch.exists()
-    ensure_free([("127.0.0.1", plan.port), *((r.ip, r.port) for r in plan.replicas)])  # raises if still bound
+    nodes = [(ip, port) for ip in plan.node_ips for port in (plan.port, plan.stats_port)]
+    ensure_free([*nodes, *((r.ip, r.port) for r in plan.replicas)])  # raises if still bound
 
 
 def test_a_bind_failure_seen_in_nginx_output_stops_what_was_started(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,16 +169,67 @@ def test_a_bind_failure_seen_in_nginx_output_stops_what_was_started(monkeypatch:
 def test_a_busy_balancer_port_fails_before_anything_starts() -> None:
     plan = quick_plan(2)
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", plan.port))
+        squatter.bind((plan.node_ips[1], plan.port))
         squatter.listen()
-        with pytest.raises(RehearsalError, match=f"127.0.0.1:{plan.port} is not free"), Rehearsal(plan):
+        with pytest.raises(RehearsalError, match=f"{plan.node_ips[1]}:{plan.port} is not free"), Rehearsal(plan):
             pass
     assert http_status(plan.replicas[0].ip, plan.replicas[0].port, "/health") is None
 
 
-def test_a_plan_refuses_knobs_the_balancer_does_not_have() -> None:
-    plan = quick_plan(2)
-    with pytest.raises(ValueError, match="cookie stickiness needs the haproxy balancer"):
-        replace(plan, balancer="nginx", sticky_cookie=True)
-    with pytest.raises(ValueError, match="balance 'source' is not one of"):
-        replace(plan, balancer="nginx", balance="source")
+def test_a_plan_refuses_weights_haproxy_does_not_have() -> None:
+    with pytest.raises(ValueError, match="replica weights must be 1 to 256"):
+        quick_plan(2, weights=(1, 300))
+
+
+def test_a_replica_stops_gracefully_on_sigterm_as_on_ecs() -> None:
+    """ECS sends SIGTERM, nginx's fast stop; the replica's shell turns it into SIGQUIT, so a request
+    in flight (here: half sent) is still answered. A fast stop would cut it."""
+    plan = quick_plan(1)
+    with Rehearsal(plan) as running:
+        replica = plan.replicas[0]
+        with socket.create_connection((replica.ip, replica.port), timeout=2) as client:
+            client.sendall(b"GET /in-flight HTTP/1.1\r\nHost: replica\r\n")
+            time.sleep(0.05)
+            process = running.replicas[replica.ip]
+            os.kill(process.popen.pid, signal.SIGTERM)  # to the container's first process alone
+            time.sleep(0.1)
+            client.sendall(b"\r\n")
+            answer = client.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer
+        assert process.popen.wait(2) == 0
+
+
+def test_two_rehearsals_on_one_port_cannot_share_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HAProxy binds with SO_REUSEPORT by default: a second one on the same port would take half of
+    the connections. The check before starting can lose that race; HAProxy's own bind must not."""
+    first = quick_plan(2)
+    second = replace(first, replicas=tuple(replace(r, port=free_port([r.ip])) for r in first.replicas))
+    monkeypatch.setattr(rehearsal.stage, "ensure_free", lambda addresses: None)  # as if both checked at once
+    refused = pytest.raises(RehearsalError, match=f"could not listen on {first.node_ips[0]}:{first.port}")
+    with Rehearsal(first), refused, Rehearsal(second):
+        pass
+
+
+def seen_on_one_connection(plan: Plan, node_ip: str, requests: int) -> list[str]:
+    """The replica ids that answer `requests` requests on one kept-alive connection to a node."""
+    connection = http.client.HTTPConnection(node_ip, plan.port, timeout=2)
+    seen = []
+    try:
+        for _ in range(requests):
+            connection.request("GET", "/")
+            answer = connection.getresponse()
+            answer.read()
+            seen.append(answer.getheader("X-Replica"))
+    finally:
+        connection.close()
+    return seen
+
+
+def test_nodes_draw_their_random_picks_independently() -> None:
+    """Every HAProxy starts its random sequence from the same constant: on the same hash ring, two
+    nodes would answer with the same replicas in the same order (40 of 40 alike, measured)."""
+    plan = quick_plan(3, algorithm="weighted_random")
+    with Rehearsal(plan):
+        first, second = (seen_on_one_connection(plan, node_ip, 40) for node_ip in plan.node_ips)
+    alike = sum(a == b for a, b in zip(first, second, strict=True))
+    assert alike < 30, f"{alike} of 40 picks alike"  # independent nodes: about 13

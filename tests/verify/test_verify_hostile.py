@@ -86,9 +86,10 @@ def test_a_bare_url_even_run_says_in_its_verdict_line_that_the_count_was_not_che
 @pytest.mark.skipif(not (shutil.which("haproxy") and shutil.which("nginx")), reason="needs haproxy and nginx")
 def test_a_bare_url_behind_haproxys_source_hash_is_not_even(capsys) -> None:
     settings = parse_settings({"replicas": 3}, project="alb-replicas", stack="test")
-    plan = dataclasses.replace(Plan.from_settings(settings).on_free_ports(), balance="source")
-    with Rehearsal(plan) as running:  # every request comes from 127.0.0.1: one replica gets them all
-        code, out, _, _ = run(capsys, running.url, "--json", "--requests", "300", *FAST)
+    plan = dataclasses.replace(Plan.from_settings(settings).on_free_ports(), haproxy_balance="source")
+    with Rehearsal(plan):  # every request comes from 127.0.0.1: one replica gets them all
+        node_url = f"http://{plan.node_ips[0]}:{plan.port}/"
+        code, out, _, _ = run(capsys, node_url, "--json", "--requests", "300", *FAST)
     report = json.loads(out)
     assert code == ExitCode.UNEVEN
     assert len(report["replicas"]) == 1 and report["count_checked"] is False

@@ -1,0 +1,118 @@
+"""`python -m rehearsal --deploy`: a rolling deploy in ECS's order on a running rehearsal.
+
+ECS with minimum 100 % and maximum 200 %: every new task starts at once and registers; once the
+load balancer's health checks pass, the old targets are deregistered; ECS waits the deregistration
+delay, then sends each old container its stop signal, and SIGKILL after the stop timeout. Without
+draining (`drain=False`), the old replicas die at once, as crashed tasks do, and leave the target
+group only when the health checks have found them down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rehearsal.plan import Plan, ReplicaPlan
+from rehearsal.processes import RehearsalError, wait_until
+from rehearsal.stage import Running
+
+# Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
+# the spread HAProxy gives the first check.
+_HEALTHY_SLACK_S = 5.0
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    seconds: float  # from starting the new replicas to the last old one stopped
+    replaced: bool  # every old replica stopped and out of the target group, every new one healthy
+    killed: list[str]  # old replicas that outlived the stop timeout and got SIGKILL
+
+
+def expected_seconds(plan: Plan, *, drain: bool) -> float:
+    """How long the deploy should take, stop signals aside: new replicas healthy, then the drain
+    (or, undrained, the health checks finding the old ones down)."""
+    health = plan.health
+    to_healthy = plan.seconds(health.interval_seconds * (health.healthy_threshold + 1))
+    if drain:
+        return to_healthy + plan.seconds(plan.deregistration_delay_seconds)
+    return to_healthy + plan.seconds(health.interval_seconds * (health.unhealthy_threshold + 1))
+
+
+def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None]) -> DeployResult:
+    """Replace every registered replica of `running` by the plan's unregistered slots."""
+    plan = running.plan
+    old = [r for r in plan.replicas if r.registered]
+    new = [r for r in plan.replicas if not r.registered]
+    if len(new) < len(old):
+        raise ValueError("a rolling deploy needs a slot per replica: Plan.with_deploy_slots()")
+    began = time.monotonic()
+
+    for replica in new:
+        running.start_replica(replica.ip)
+        running.register(replica.ip)
+    say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
+    health = plan.health
+    _wait_for_status(
+        running,
+        new,
+        lambda status: status == "UP",
+        what="the new replicas did not pass their health checks on every node",
+        timeout_s=_HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.healthy_threshold),
+    )
+    say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
+
+    killed = []
+    if drain:
+        for replica in old:
+            running.set_state(replica.ip, "drain")
+        delay_s = plan.seconds(plan.deregistration_delay_seconds)
+        say(f"deregistered {len(old)} old replicas; draining for {delay_s:g} s")
+        time.sleep(delay_s)
+        for replica in old:
+            running.set_state(replica.ip, "maint")
+        timeout_s = plan.seconds(plan.stop_timeout_seconds)
+        killed = [r.ip for r in old if not running.stop_replica(r.ip)]
+        say(f"sent the old replicas their stop signal (SIGKILL after {timeout_s:g} s: {len(killed)} needed it)")
+    else:
+        for replica in old:
+            running.replicas[replica.ip].kill()
+        say(f"killed {len(old)} old replicas without draining (crashed tasks)")
+        _wait_for_status(
+            running,
+            old,
+            lambda status: status == "DOWN",
+            what="the health checks did not find the killed replicas down",
+            timeout_s=_HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.unhealthy_threshold),
+        )
+        for replica in old:
+            running.set_state(replica.ip, "maint")
+        say("the health checks found them down; ECS deregistered them")
+    seconds = time.monotonic() - began
+
+    states = [running.server_states(node) for node in range(len(running.balancers))]
+    replaced = all(not running.replicas[r.ip].running and all(s[r.ip] == "MAINT" for s in states) for r in old) and all(
+        s[r.ip] == "UP" for r in new for s in states
+    )
+    return DeployResult(seconds=seconds, replaced=replaced, killed=killed)
+
+
+def _wait_for_status(
+    running: Running,
+    replicas: list[ReplicaPlan],
+    accept: Callable[[str], bool],
+    *,
+    what: str,
+    timeout_s: float,
+) -> None:
+    def reached() -> bool:
+        return all(
+            accept(running.server_states(node).get(r.ip, ""))
+            for node in range(len(running.balancers))
+            for r in replicas
+        )
+
+    try:
+        wait_until(reached, what=what, timeout_s=timeout_s, watch=running.balancers)
+    except RehearsalError as error:
+        raise RehearsalError(f"deploy: {error}", log=error.log) from None
