@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench
+.PHONY: deps rehearsal test lint bench bench-deploy
 
 deps:
 	scripts/install-deps
@@ -25,6 +25,10 @@ test: deps lint
 # verify against hey on the same rehearsal; prints both rates and their ratio.
 bench: deps
 	$(PYTHON) bench/verify_vs_hey.py
+
+# The deploy rehearsal at dev's timings, then by deregistration delay: durations and failed requests.
+bench-deploy: deps
+	$(PYTHON) bench/deploy.py
 
 # The policy pack's own virtualenv, the one PulumiPolicy.yaml names (`virtualenv: venv`, in policy/), for
 # `pulumi preview --policy-pack policy`; made again when policy/requirements.txt changes.

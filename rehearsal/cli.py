@@ -6,7 +6,6 @@ import argparse
 import math
 import shlex
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -14,17 +13,11 @@ from enum import IntEnum
 from typing import TextIO
 
 from components.errors import SettingsError
-from rehearsal.deploy import expected_seconds, rolling_deploy
+from rehearsal.deploy import deploy_while_verifying
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.stage import Rehearsal, Running
-from settings import PROJECT_DIR, from_stack_file
-
-# With --deploy, verify measures this long before the deploy begins and after it ends (so the new
-# replicas' split is judged on its own), and waits this long for the replicas before that.
-DEPLOY_LEAD_S = 0.5
-DEPLOY_TAIL_S = 1.0
-VERIFY_WAIT_S = 10.0
+from settings import from_stack_file
 
 
 class ExitCode(IntEnum):
@@ -200,26 +193,8 @@ def _run_verify(verify_argv: list[str], out: TextIO) -> int:
 
 
 def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: TextIO) -> int:
-    """verify for the whole deploy, in a process of its own (the deploy's new replicas must be
-    started by this thread, which they die with); verify's code, or NOT_REPLACED."""
-    plan = running.plan
-    duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
-    timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", str(VERIFY_WAIT_S)]
-    verify_argv = [*plan.verify_args(), *timing, *verify_extra]
-    print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
-    verify = subprocess.Popen([sys.executable, "-m", "verify", *verify_argv], cwd=PROJECT_DIR)
-    try:
-        started = running.answered()
-        deadline = time.monotonic() + VERIFY_WAIT_S
-        while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # until verify has warmed up and measures
-        time.sleep(DEPLOY_LEAD_S)
-        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
-        code = verify.wait()
-    finally:
-        if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
-            verify.terminate()
-            verify.wait()
+    """verify's code, or NOT_REPLACED when verify passed but the deploy did not replace every replica."""
+    code, result = deploy_while_verifying(running, drain=drain, verify_extra=verify_extra, out=out)
     print(
         f"rehearsal: deploy took {result.seconds:.1f} s; "
         + ("every replica replaced" if result.replaced else "NOT every replica replaced"),

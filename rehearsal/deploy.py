@@ -9,13 +9,24 @@ group only when the health checks have found them down.
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, TextIO
 
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.processes import RehearsalError, wait_until
 from rehearsal.stage import Running
+from settings import PROJECT_DIR
+
+# verify measures this long before the deploy begins and after it ends (so the new replicas' split
+# is judged on its own), and waits at most this long for the replicas before that.
+DEPLOY_LEAD_S = 0.5
+DEPLOY_TAIL_S = 1.0
+VERIFY_WAIT_S = 10.0
 
 # Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
 # the spread HAProxy gives the first check.
@@ -37,6 +48,32 @@ def expected_seconds(plan: Plan, *, drain: bool) -> float:
     if drain:
         return to_healthy + plan.seconds(plan.deregistration_delay_seconds)
     return to_healthy + plan.seconds(health.interval_seconds * (health.unhealthy_threshold + 1))
+
+
+def deploy_while_verifying(
+    running: Running, *, drain: bool, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
+) -> tuple[int, DeployResult]:
+    """A rolling deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's
+    exit code and the deploy's result. verify runs in a process of its own, as the new replicas must
+    be started by this thread (they die with it); its report goes to `verify_stdout` (default: ours)."""
+    plan = running.plan
+    duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
+    timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
+    verify_argv = [*plan.verify_args(), *timing, *verify_extra]
+    print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
+    verify = subprocess.Popen([sys.executable, "-m", "verify", *verify_argv], cwd=PROJECT_DIR, stdout=verify_stdout)
+    try:
+        started = running.answered()
+        deadline = time.monotonic() + VERIFY_WAIT_S
+        while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # until verify has warmed up and measures
+        time.sleep(DEPLOY_LEAD_S)
+        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
+        return verify.wait(), result
+    finally:
+        if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
+            verify.terminate()
+            verify.wait()
 
 
 def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None]) -> DeployResult:

@@ -222,6 +222,8 @@ def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
     assert variable["name"] == CONFIG_ENV_VAR
     assert "listen 9000;" in variable["value"] and "location = /ready" in variable["value"]
     assert replica["command"][:2] == ["/bin/sh", "-c"] and "nginx" in replica["command"][2]
+    # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) reaches nginx as its graceful SIGQUIT.
+    assert "trap 'kill -QUIT \"$pid\"' TERM INT QUIT" in replica["command"][2]
     assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
 
 

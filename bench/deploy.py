@@ -1,0 +1,97 @@
+"""The rolling deploy rehearsal: how long it takes, how many requests fail, and the smallest clean drain.
+
+First a 3-replica deploy at the dev stack's own timings (`python -m rehearsal --deploy`: health
+checks every 5 s, 2 to healthy, a deregistration delay of 5 s), timed from start to exit. Then the
+same deploy at shortened health checks (--time-scale) for each deregistration delay of --delays (in
+the rehearsal's seconds), --repeats times each, and once without draining. Prints each run's deploy
+time, verify's verdict and its failed requests. Every wait is bounded; every process started is
+stopped, also on Ctrl-C or an error.
+
+    python bench/deploy.py [--delays 0,0.1,0.5] [--repeats 2] [--time-scale 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+# Run as a script (`python bench/deploy.py`): the project's packages are one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rehearsal import Plan, Rehearsal, RehearsalError
+from rehearsal.deploy import deploy_while_verifying
+from settings import PROJECT_DIR, from_stack_file
+
+# A whole deploy rehearsal at dev's timings takes about 30 s; this only catches a hang.
+RUN_TIMEOUT_S = 120
+
+
+def dev_deploy() -> None:
+    """`python -m rehearsal --deploy` as a person runs it, on free ports, timed from start to exit."""
+    plan = Plan.from_settings(from_stack_file("dev")).on_free_ports()
+    argv = [sys.executable, "-m", "rehearsal", "--deploy", "--port", str(plan.port)]
+    argv += ["--replica-port", str(plan.replicas[0].port), "--", "--json"]
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    elapsed = time.monotonic() - started
+    report = json.loads(done.stdout)
+    deploy_line = next((line for line in done.stderr.splitlines() if "deploy took" in line), "no deploy line")
+    print(
+        f"dev timings, 3 replicas: rehearsal {elapsed:.1f} s from start to exit (exit {done.returncode}); "
+        f"{deploy_line.removeprefix('rehearsal: ')}; {report['requests']} requests, "
+        f"{sum(report['errors'].values())} failed; verdict {report['verdict']}"
+    )
+
+
+def sweep_run(plan: Plan, *, drain: bool) -> tuple[float, int, int, str]:
+    """One deploy on a fresh rehearsal: (deploy seconds, requests, failed requests, verdict)."""
+    with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as report_file:
+        _, result = deploy_while_verifying(
+            running, drain=drain, verify_extra=["--json"], out=io.StringIO(), verify_stdout=report_file
+        )
+        report_file.seek(0)
+        report = json.load(report_file)
+    return result.seconds, report["requests"], sum(report["errors"].values()), report["verdict"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the deploy rehearsal's duration and failed requests")
+    parser.add_argument("--delays", default="0,0.1,0.5", help="deregistration delays to try, in seconds")
+    parser.add_argument("--repeats", type=int, default=2, help="deploys per delay (default 2)")
+    parser.add_argument("--time-scale", type=float, default=0.1, help="health check timings x this (default 0.1)")
+    args = parser.parse_args(argv)
+    delays = [float(text) for text in args.delays.split(",")]
+
+    try:
+        dev_deploy()
+        base = replace(
+            Plan.from_settings(from_stack_file("dev")).on_free_ports(), time_scale=args.time_scale
+        ).with_deploy_slots()
+        interval = base.seconds(base.health.interval_seconds)
+        print(f"shortened: health checks every {interval:g} s; deregistration delay as listed (dev: 5 s)")
+        for delay in delays:
+            # The delay is a whole number of stack seconds, scaled: ask for it in the rehearsal's seconds.
+            plan = replace(base, deregistration_delay_seconds=round(delay / args.time_scale))
+            for _ in range(args.repeats):
+                seconds, requests, failed, verdict = sweep_run(plan, drain=True)
+                print(
+                    f"delay {plan.seconds(plan.deregistration_delay_seconds):g} s: deploy {seconds:.1f} s, "
+                    f"{requests} requests, {failed} failed, verdict {verdict}"
+                )
+        seconds, requests, failed, verdict = sweep_run(base, drain=False)
+        print(f"no drain (killed): deploy {seconds:.1f} s, {requests} requests, {failed} failed, verdict {verdict}")
+    except (RehearsalError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
