@@ -37,7 +37,6 @@ _HEALTHY_SLACK_S = 5.0
 class DeployResult:
     seconds: float  # from starting the new replicas to the last old one stopped
     replaced: bool  # every old replica stopped and out of the target group, every new one healthy
-    killed: list[str]  # old replicas that outlived the stop timeout and got SIGKILL
 
 
 def expected_seconds(plan: Plan, *, drain: bool) -> float:
@@ -90,16 +89,9 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         running.register(replica.ip)
     say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
     health = plan.health
-    _wait_for_status(
-        running,
-        new,
-        lambda status: status == "UP",
-        what="the new replicas did not pass their health checks on every node",
-        timeout_s=_HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.healthy_threshold),
-    )
+    _wait_for_status(running, new, "UP", health.healthy_threshold, what="the new replicas did not pass their checks")
     say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
 
-    killed = []
     if drain:
         for replica in old:
             running.set_state(replica.ip, "drain")
@@ -115,13 +107,7 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         for replica in old:
             running.replicas[replica.ip].kill()
         say(f"killed {len(old)} old replicas without draining (crashed tasks)")
-        _wait_for_status(
-            running,
-            old,
-            lambda status: status == "DOWN",
-            what="the health checks did not find the killed replicas down",
-            timeout_s=_HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.unhealthy_threshold),
-        )
+        _wait_for_status(running, old, "DOWN", health.unhealthy_threshold, what="the killed replicas did not go down")
         for replica in old:
             running.set_state(replica.ip, "maint")
         say("the health checks found them down; ECS deregistered them")
@@ -131,25 +117,19 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
     replaced = all(not running.replicas[r.ip].running and all(s[r.ip] == "MAINT" for s in states) for r in old) and all(
         s[r.ip] == "UP" for r in new for s in states
     )
-    return DeployResult(seconds=seconds, replaced=replaced, killed=killed)
+    return DeployResult(seconds=seconds, replaced=replaced)
 
 
-def _wait_for_status(
-    running: Running,
-    replicas: list[ReplicaPlan],
-    accept: Callable[[str], bool],
-    *,
-    what: str,
-    timeout_s: float,
-) -> None:
+def _wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, checks: int, *, what: str) -> None:
+    """Wait until every node shows `status` for every one of `replicas`: about `checks` intervals."""
+    plan = running.plan
+    nodes = range(len(running.balancers))
+
     def reached() -> bool:
-        return all(
-            accept(running.server_states(node).get(r.ip, ""))
-            for node in range(len(running.balancers))
-            for r in replicas
-        )
+        return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
+    timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
     try:
-        wait_until(reached, what=what, timeout_s=timeout_s, watch=running.balancers)
+        wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
     except RehearsalError as error:
         raise RehearsalError(f"deploy: {error}", log=error.log) from None
