@@ -23,7 +23,7 @@ from settings import from_stack_file
 class ExitCode(IntEnum):
     """The rehearsal's own exit codes; otherwise it exits with verify's (0 even, 1 uneven, 2 could not measure)."""
 
-    NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced in time
+    NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced while it measured
     CANNOT_RUN = 2  # bad stack file, missing program, busy port, a process that would not start
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
                 code = _run_verify([*plan.verify_args(), *verify_extra], out)
             if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
                 _wait_for_stop(running, out)
-        print("rehearsal: stopped the replicas and the balancer", file=out)
+        print("rehearsal: stopped the replicas and the balancer nodes", file=out)
         return code
     except RehearsalError as error:
         print(f"rehearsal: {error}", file=out)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, TextIO
 
 from rehearsal.plan import Plan, ReplicaPlan
@@ -36,7 +36,9 @@ _HEALTHY_SLACK_S = 5.0
 @dataclass(frozen=True)
 class DeployResult:
     seconds: float  # from starting the new replicas to the last old one stopped
-    replaced: bool  # every old replica stopped and out of the target group, every new one healthy
+    # Every old replica stopped and out of the target group, every new one healthy, and all of it
+    # while verify measured.
+    replaced: bool
 
 
 def expected_seconds(plan: Plan, *, drain: bool) -> float:
@@ -68,6 +70,9 @@ def deploy_while_verifying(
             time.sleep(0.02)  # until verify has warmed up and measures
         time.sleep(DEPLOY_LEAD_S)
         result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
+        if verify.poll() is not None:  # it ended first: the end of the deploy went unmeasured
+            print("rehearsal: deploy: outlasted verify's --duration (old replicas slow to stop?)", file=out)
+            result = replace(result, replaced=False)
         return verify.wait(), result
     finally:
         if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
