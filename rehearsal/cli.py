@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import replace
 from enum import IntEnum
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
 from rehearsal.deploy import deploy_while_verifying
@@ -24,8 +24,17 @@ class ExitCode(IntEnum):
     """The rehearsal's own exit codes; otherwise it exits with verify's (0 even, 1 uneven, 2 could not measure)."""
 
     NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced while it measured
-    CANNOT_RUN = 2  # bad stack file, missing program, busy port, a process that would not start
+    CANNOT_RUN = 2  # bad arguments or stack file, missing program, busy port, a process that would not start
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
+
+
+class _BadArguments(Exception):
+    """A bad command line: one line on stderr and exit 2, not argparse's usage text."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(f"{message} (see python -m rehearsal --help)")
 
 
 def _port(text: str) -> int:
@@ -45,7 +54,7 @@ def _time_scale(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m rehearsal",
         description=(
             "Rehearse the stack on this machine, no AWS account: one nginx replica per task, each on its own "
@@ -109,10 +118,14 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     parser = build_parser()
-    args = parser.parse_args(argv[:split])
+    try:
+        args = parser.parse_args(argv[:split])
+        if args.no_drain and not args.deploy:
+            parser.error("--no-drain goes with --deploy")
+    except _BadArguments as error:
+        print(f"rehearsal: {error}", file=out)
+        return ExitCode.CANNOT_RUN
     verify_extra = argv[split + 1 :]
-    if args.no_drain and not args.deploy:
-        parser.error("--no-drain goes with --deploy")
 
     try:
         settings = from_stack_file(args.stack)

@@ -171,3 +171,22 @@ def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
     errors = json.loads(crash_out)["errors"]
     assert sum(errors.values()) > 0
     assert all(kind.startswith(("HTTP 502", "connection closed")) for kind in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--time-scale", "0"], "argument --time-scale: '0' is not a time scale from 0.01 to 1"),
+        (["--time-scale", "nan"], "argument --time-scale: 'nan' is not a time scale from 0.01 to 1"),
+        (["--port", "80"], "argument --port: '80' is not a port from 1024 to 65534 (no privilege needed)"),
+        (["--no-drain"], "--no-drain goes with --deploy"),
+        (["--deply"], "unrecognized arguments: --deply"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(argv: list[str], message: str) -> None:
+    out = io.StringIO()
+
+    code = rehearsal.cli.main(argv, out=out)
+
+    assert code == 2
+    assert out.getvalue() == f"rehearsal: {message} (see python -m rehearsal --help)\n"
