@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         base = replace(
             Plan.from_settings(from_stack_file("dev")).on_free_ports(), time_scale=args.time_scale
         ).with_deploy_slots()
-        interval = base.seconds(base.health.interval_seconds)
-        print(f"shortened: health checks every {interval:g} s; deregistration delay as listed (dev: 5 s)")
+        interval, lag = base.seconds(base.health.interval_seconds), base.seconds(base.node_lag_seconds)
+        print(
+            f"shortened: health checks every {interval:g} s, the last node learns of a deregistration "
+            f"{lag:g} s after the first; deregistration delay as listed (dev: 5 s)"
+        )
         for delay in delays:
             # The delay is a whole number of stack seconds, scaled: ask for it in the rehearsal's seconds.
             plan = replace(base, deregistration_delay_seconds=round(delay / args.time_scale))

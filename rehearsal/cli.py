@@ -183,15 +183,17 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
         )
     print(f"  {plan.url} resolves to every node, as the ALB's name does (verify --resolve)", file=out)
     if plan.time_scale != 1:
-        interval, delay, stop = (
+        interval, delay, stop, lag = (
             plan.health.interval_seconds,
             plan.deregistration_delay_seconds,
             plan.stop_timeout_seconds,
+            plan.node_lag_seconds,
         )
         print(
             f"rehearsal: timings shortened to {plan.time_scale:g} of the stack's: health checks every "
             f"{plan.seconds(interval):g} s (stack: {interval} s), deregistration delay {plan.seconds(delay):g} s "
-            f"(stack: {delay} s), stop timeout {plan.seconds(stop):g} s (ECS: {stop} s)",
+            f"(stack: {delay} s), stop timeout {plan.seconds(stop):g} s (ECS: {stop} s), nodes learning of a "
+            f"deregistration within {plan.seconds(lag):g} s (ALB: a few seconds; here {lag} s)",
             file=out,
         )
     if plan.fail_health_checks:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import IO, TextIO
 
 from rehearsal.plan import Plan, ReplicaPlan
@@ -43,11 +44,12 @@ class DeployResult:
 
 def expected_seconds(plan: Plan, *, drain: bool) -> float:
     """How long the deploy should take, stop signals aside: new replicas healthy, then the drain
-    (or, undrained, the health checks finding the old ones down)."""
+    until the last node has taken the old ones out (or, undrained, the health checks finding them
+    down)."""
     health = plan.health
     to_healthy = plan.seconds(health.interval_seconds * (health.healthy_threshold + 1))
     if drain:
-        return to_healthy + plan.seconds(plan.deregistration_delay_seconds)
+        return to_healthy + plan.seconds(plan.deregistration_delay_seconds) + plan.node_lag(len(plan.zones) - 1)
     return to_healthy + plan.seconds(health.interval_seconds * (health.unhealthy_threshold + 1))
 
 
@@ -98,16 +100,11 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
     say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
 
     if drain:
-        for replica in old:
-            running.set_state(replica.ip, "drain")
         delay_s = plan.seconds(plan.deregistration_delay_seconds)
-        say(f"deregistered {len(old)} old replicas; draining for {delay_s:g} s")
-        time.sleep(delay_s)
-        for replica in old:
-            running.set_state(replica.ip, "maint")
-        timeout_s = plan.seconds(plan.stop_timeout_seconds)
-        killed = [r.ip for r in old if not running.stop_replica(r.ip)]
-        say(f"sent the old replicas their stop signal (SIGKILL after {timeout_s:g} s: {len(killed)} needed it)")
+        lag_s = plan.node_lag(len(plan.zones) - 1)
+        say(f"deregistered {len(old)} old replicas; draining {delay_s:g} s (the last node learns {lag_s:g} s later)")
+        _deregister(running, old, delay_s)
+        say(f"sent the old replicas their stop signal (SIGKILL after {plan.seconds(plan.stop_timeout_seconds):g} s)")
     else:
         for replica in old:
             running.replicas[replica.ip].kill()
@@ -123,6 +120,26 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         s[r.ip] == "UP" for r in new for s in states
     )
     return DeployResult(seconds=seconds, replaced=replaced)
+
+
+def _deregister(running: Running, old: list[ReplicaPlan], delay_s: float) -> None:
+    """ECS's side and the nodes' side of a deregistration, in time order: node i drains the old
+    replicas when it learns of it (`Plan.node_lag`) and takes them out `delay_s` after that; ECS
+    stops them `delay_s` after deregistering, whoever has heard by then."""
+    plan = running.plan
+    began = time.monotonic()
+    events: list[tuple[float, Callable[[], object]]] = []
+    for node in range(len(plan.zones)):
+        learns = plan.node_lag(node)
+        for replica in old:
+            events.append((learns, partial(running.set_state, replica.ip, "drain", node)))
+            events.append((learns + delay_s, partial(running.set_state, replica.ip, "maint", node)))
+    # After a node's own events at the same moment (sorted is stable): a node that has heard has
+    # taken the replicas out before they stop.
+    events += [(delay_s, partial(running.stop_replica, replica.ip)) for replica in old]
+    for at, action in sorted(events, key=lambda event: event[0]):
+        time.sleep(max(0.0, began + at - time.monotonic()))
+        action()
 
 
 def _wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, checks: int, *, what: str) -> None:

@@ -21,6 +21,10 @@ DEFAULT_PORT = 18080
 # The name every node answers to, as an ALB's DNS name resolves to one address per node; verify
 # gets it with --resolve, so no resolver is asked (.test is reserved: it never resolves).
 NODE_NAME = "alb.rehearsal.test"
+# ALB nodes learn of a deregistration over a few seconds (AWS gives no number), and a draining target
+# can get new requests until each has: the rehearsal's nodes learn of it this many stack seconds
+# apart, first to last.
+NODE_LAG_SECONDS = 3
 # HAProxy's largest server weight (weights are scaled up to it, see configs.haproxy_weights).
 HAPROXY_MAX_WEIGHT = 256
 
@@ -78,6 +82,7 @@ class Plan:
     cross_zone: bool = True  # every node routes to every zone's replicas; False: each to its own zone's
     fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
     stop_timeout_seconds: int = ECS_STOP_TIMEOUT_SECONDS  # stop signal to SIGKILL, as ECS's default
+    node_lag_seconds: int = NODE_LAG_SECONDS  # from the first node learning of a deregistration to the last
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -129,6 +134,10 @@ class Plan:
         count, port = len(self.replicas), self.replicas[0].port
         slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
         return replace(self, replicas=(*self.replicas, *slots))
+
+    def node_lag(self, node: int) -> float:
+        """When node `node` learns of a deregistration, in the rehearsal's seconds after the first."""
+        return self.seconds(self.node_lag_seconds) * node / max(1, len(self.zones) - 1)
 
     def seconds(self, stack_seconds: float) -> float:
         """A stack timing as the rehearsal runs it."""

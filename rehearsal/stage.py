@@ -75,15 +75,15 @@ class Running:
         self.set_state(ip, "ready")
         self._command(ip, TARGET_GROUP, "health down")
 
-    def set_state(self, ip: str, state: str) -> None:
-        """Set a replica's admin state on every node: "ready" puts it in the target group, "drain"
-        stops new requests to it, "maint" takes it out."""
+    def set_state(self, ip: str, state: str, node: int | None = None) -> None:
+        """Set a replica's admin state on one node (default: every node): "ready" puts it in the
+        target group, "drain" stops new requests to it, "maint" takes it out."""
         for backend in (TARGET_GROUP, FAIL_OPEN):  # NODE_TARGETS follows TARGET_GROUP
-            self._command(ip, backend, f"state {state}")
+            self._command(ip, backend, f"state {state}", node)
 
-    def _command(self, ip: str, backend: str, setting: str) -> None:
+    def _command(self, ip: str, backend: str, setting: str, node: int | None = None) -> None:
         name = haproxy_server_name(self.plan.replicas.index(self._replica(ip)))
-        for admin_socket in self.admin_sockets:
+        for admin_socket in self.admin_sockets if node is None else [self.admin_sockets[node]]:
             answer = haproxy_command(admin_socket, f"set server {backend}/{name} {setting}")
             if answer is None or answer.strip():
                 raise RehearsalError(f"HAProxy refused '{setting}' for {ip} on {admin_socket}: {answer!r}")

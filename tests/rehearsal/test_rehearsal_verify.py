@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import tempfile
 import threading
 import time
 
@@ -9,6 +12,7 @@ import pytest
 from rehearsal_helpers import VERIFY_QUICK, VerifyRun, quick_plan, run_verify, slow_replica
 
 from rehearsal import Rehearsal, Running
+from rehearsal.deploy import deploy_while_verifying
 from rehearsal.processes import free_port
 
 pytestmark = pytest.mark.rehearsal
@@ -219,3 +223,18 @@ def test_failing_health_checks_fail_open_and_verify_names_the_unhealthy_targets(
     assert {entry["target"]: entry["state"] for entry in report["target_health"]} == {
         r.address: "DOWN" for r in plan.replicas
     }
+
+
+def test_a_deploy_that_stops_replicas_before_every_node_learned_of_the_drain_loses_requests() -> None:
+    """ALB nodes learn of a deregistration over a few seconds: with no deregistration delay, a node
+    that has not heard yet keeps sending new requests to a replica that is stopping."""
+    plan = quick_plan(3, deregistration_delay_seconds=0).with_deploy_slots()
+    with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as report_file:
+        code, result = deploy_while_verifying(
+            running, drain=True, verify_extra=["--json"], out=io.StringIO(), verify_stdout=report_file
+        )
+        report_file.seek(0)
+        report = json.load(report_file)
+
+    assert result.replaced
+    assert code == 1 and sum(report["errors"].values()) > 0, report["errors"]
