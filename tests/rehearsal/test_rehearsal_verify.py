@@ -106,16 +106,20 @@ def test_strict_fails_only_when_the_spread_exceeds_the_node_count(even_rehearsal
 
 
 def test_cross_zone_off_with_unequal_zones_is_uneven() -> None:
-    """Two replicas in zone a, one in zone b, each node to its own zone: the lone replica gets half."""
+    """Two replicas in zone a, one in zone b, each node to its own zone: the lone replica gets all of
+    its node's answers, about half of them all."""
     plan = quick_plan(3, cross_zone=False)
     with Rehearsal(plan) as running:
-        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--requests", "400"])
+        run = run_verify([*running.plan.verify_args(), *VERIFY_QUICK, "--requests", "1200", "--concurrency", "4"])
 
-    assert run.code == 1, run.stdout + run.stderr
-    a1, b, a2 = (run.report["replicas"][r.ip] for r in plan.replicas)
-    # verify's connections are split evenly over the nodes, which answer at about the same rate:
-    # zone b's one replica gets about half, zone a's share the other half, exactly on their node.
-    assert 160 <= b <= 240 and abs(a1 - a2) <= 1, (a1, b, a2)
+    report = run.report
+    a1, b, a2 = (report["replicas"][r.ip] for r in plan.replicas)
+    node_a, node_b = ({n["address"]: n["answers"] for n in report["nodes"]}[ip] for ip in plan.node_ips)
+    assert (a1 + a2, b) == (node_a, node_b) and abs(a1 - a2) <= 1, (a1, b, a2, node_a, node_b)
+    # Each client waits for its answer, so a node's share follows its speed, which a loaded machine
+    # can skew; with the nodes near half each, the lone replica's half is far from a third.
+    if 0.45 <= node_b / (node_a + node_b) <= 0.55:
+        assert run.code == 1 and report["verdict"] == "uneven", run.stdout + run.stderr
 
 
 def test_expecting_more_replicas_than_answer_fails() -> None:
