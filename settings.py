@@ -62,6 +62,8 @@ RANGES: dict[str, tuple[int, int]] = {
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTAINER_USER = re.compile(r"^[0-9]+(?::[0-9]+)?$")
+# What the Pulumi CLI accepts as a stack name (pulumi/pulumi, backend validateStackName).
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,6 +299,8 @@ def _stack_file_config(stack: str, project_dir: Path) -> Mapping[str, Any]:
     every default to whatever region the environment names) or has a key without a namespace is
     one line of SettingsError.
     """
+    if not _STACK_NAME.match(stack):
+        raise SettingsError(f"stack {stack!r} is not a stack name; allowed: 1 to 100 letters, digits, '-', '_' or '.'")
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))

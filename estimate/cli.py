@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from enum import IntEnum
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from components.errors import SettingsError
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
@@ -17,11 +17,22 @@ from settings import from_stack_file, stack_file_region
 
 class ExitCode(IntEnum):
     OK = 0
-    BAD_STACK = 2  # no such stack file, or settings the program would refuse
+    BAD_STACK = 2  # a bad argument, no such stack file, or settings the program would refuse
+
+
+class _BadArguments(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line and exit 2, as verify's and the rehearsal's, not usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(f"{message} (see python -m estimate --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m estimate",
         description=(
             "What a stack costs a month (us-east-1 list prices) and how long its deploys take, "
@@ -51,7 +62,11 @@ def estimates(stack: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _BadArguments as error:
+        print(f"estimate: {error}", file=err)
+        return ExitCode.BAD_STACK
     stacks = args.stack or ["dev"]
     try:
         results = {stack: estimates(stack) for stack in stacks}

@@ -49,3 +49,15 @@ def test_runs_as_a_module_without_the_pulumi_cli():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["dev"]["estimated_monthly_cost"]["total_usd"] < 50
+
+
+def test_bad_argument_is_one_line_and_exit_2():
+    code, out, err = run("Pulumi.dev.yaml")
+    assert (code, out) == (ExitCode.BAD_STACK, "")
+    assert err == "estimate: unrecognized arguments: Pulumi.dev.yaml (see python -m estimate --help)\n"
+
+
+def test_a_stack_name_pulumi_would_refuse_is_named_with_what_is_allowed():
+    code, out, err = run("--stack", "../dev")
+    assert (code, out) == (ExitCode.BAD_STACK, "")
+    assert err == ("estimate: stack '../dev' is not a stack name; allowed: 1 to 100 letters, digits, '-', '_' or '.'\n")
