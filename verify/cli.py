@@ -28,8 +28,9 @@ from verify.client import (
     tls_context,
 )
 from verify.errors import CouldNotMeasure
+from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests
 from verify.health import HealthReading, HealthSource, read_target_health
-from verify.judge import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests, judge
+from verify.judge import judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.judge import ReplicaChange, Verdict, replica_sort_key
+from verify.evidence import ReplicaChange, replica_sort_key
+from verify.judge import Verdict
 from verify.progress import Measuring, Waiting
 from verify.tally import Tally
 

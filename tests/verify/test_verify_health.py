@@ -21,8 +21,9 @@ from verify_helpers import replica_answer
 from verify import cli
 from verify.cli import ExitCode, main
 from verify.errors import CouldNotMeasure
+from verify.evidence import Expectation
 from verify.health import HealthSource, read_aws_target_health, read_haproxy_stats
-from verify.judge import Expectation, judge
+from verify.judge import judge
 from verify.stack import StackOutputs
 from verify.tally import TargetState
 

@@ -9,22 +9,17 @@ from collections import Counter
 import pytest
 from verify_helpers import NEW, rolling_deploy
 
-from verify.judge import (
+from verify.evidence import (
     LEAST_OUTSTANDING,
-    PATTERN_RANDOM,
-    PATTERN_ROUND_ROBIN,
-    PATTERN_SINGLE,
-    PATTERN_STICKY,
     REQUESTS_FLOOR,
     WEIGHTED_RANDOM,
     Expectation,
     ReplicaChange,
     default_requests,
-    judge,
-    percentile,
     replica_changes,
-    split_sentence,
 )
+from verify.judge import judge, percentile, split_sentence
+from verify.pattern import PATTERN_RANDOM, PATTERN_ROUND_ROBIN, PATTERN_SINGLE, PATTERN_STICKY
 from verify.stats import chi_square_critical, chi_square_uniform, power_against_one_hot_cell
 from verify.tally import ConnectionLog, Second
 

@@ -16,7 +16,9 @@ import pytest
 
 from replica.nginx import nginx_config
 from verify.client import Identity, Target, Workload
-from verify.judge import PATTERN_STICKY, Expectation, judge
+from verify.evidence import Expectation
+from verify.judge import judge
+from verify.pattern import PATTERN_STICKY
 from verify.readiness import wait_for_ready
 from verify.sending import send_requests
 

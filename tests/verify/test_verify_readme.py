@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from verify.cli import ExitCode, build_parser
-from verify.judge import default_requests
+from verify.evidence import default_requests
 from verify.render import REPORT_KEYS
 
 SECTION = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Verify\n", 1)[1].split("\n## ")[0]

@@ -8,7 +8,8 @@ import json
 import pytest
 from verify_helpers import rolling_deploy
 
-from verify.judge import Expectation, judge
+from verify.evidence import Expectation
+from verify.judge import judge
 from verify.progress import Measuring, Waiting
 from verify.render import REPORT_KEYS, ProgressPrinter, error_json, render_report, report_json, write_json
 

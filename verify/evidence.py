@@ -1,0 +1,236 @@
+"""The evidence a verdict rests on: pure functions from a tally and an expectation to numbers. No I/O.
+
+How many requests a run needs (`default_requests`): the fewest (at least REQUESTS_FLOOR) for which
+Pearson's chi-square test of an even split at alpha 0.01 catches one replica of k getting 1.5x its
+even share (the others sharing the rest evenly) 90 % of the time, from the power of the test as a
+noncentral chi-square with k - 1 degrees of freedom (`verify.stats.power_against_one_hot_cell`): 365
+requests for 5 replicas, 1,041 for 10, 26,121 for 100. The floor of 300 keeps smaller deployments
+above 90 % and gives the order of the answers enough to judge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from verify.pattern import balancer_pattern, is_balancer_cookie
+from verify.stats import chi_square_sf, chi_square_uniform, power_against_one_hot_cell
+from verify.tally import Second, Tally
+
+REQUESTS_FLOOR = 300
+TARGET_POWER = 0.9
+HOT_SHARE = 1.5  # the unevenness the default request count must catch: one replica at 1.5x its share
+DEFAULT_ALPHA = 0.01
+
+ROUND_ROBIN = "round_robin"
+LEAST_OUTSTANDING = "least_outstanding_requests"
+WEIGHTED_RANDOM = "weighted_random"
+ALGORITHMS = (ROUND_ROBIN, LEAST_OUTSTANDING, WEIGHTED_RANDOM)
+
+
+@functools.lru_cache(maxsize=64)
+def default_requests(expected_replicas: int, alpha: float = DEFAULT_ALPHA) -> int:
+    """The fewest requests (at least REQUESTS_FLOOR) that catch one replica at 1.5x its share 90 % of the time."""
+    if expected_replicas < 2:
+        return REQUESTS_FLOOR
+    low, high = 1, REQUESTS_FLOOR
+    while power_against_one_hot_cell(high, expected_replicas, alpha, HOT_SHARE) < TARGET_POWER:
+        low, high = high, high * 2
+    while high - low > 1:  # power grows with the request count: bisect to the fewest that reach the target
+        middle = (low + high) // 2
+        if power_against_one_hot_cell(middle, expected_replicas, alpha, HOT_SHARE) >= TARGET_POWER:
+            high = middle
+        else:
+            low = middle
+    return max(REQUESTS_FLOOR, high)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a healthy deployment looks like, and how strictly to judge it."""
+
+    # (fewest, most) replicas that may answer; None: the replicas seen while warming up or measuring
+    # are taken as expected and their number is not checked.
+    replica_range: tuple[int, int] | None = None
+    algorithm: str = ROUND_ROBIN
+    alpha: float = DEFAULT_ALPHA
+    max_error_rate: float = 0.01
+    strict: bool = False
+    nodes: int | None = None  # balancer nodes; None: as many as the name resolved to
+    subnets: tuple[tuple[str, str], ...] = ()  # (CIDR, zone name) pairs for the per-zone breakdown
+
+
+@dataclass(frozen=True)
+class ReplicaChange:
+    """A second of a --duration run in which the set of answering replicas changed."""
+
+    second: int
+    appeared: tuple[str, ...]
+    disappeared: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The numbers every check reads, computed once from the tally and the expectation."""
+
+    requests: int
+    answers: int
+    error_rate: float
+    seen: tuple[str, ...]  # replicas that answered while measuring
+    counts: tuple[int, ...]  # answers of each replica that should have answered (0 for a missing one)
+    expected_replicas: int  # fewest expected (the seen set's size when the count was not checked)
+    expected_replicas_max: int
+    count_checked: bool
+    # One entry per missing (or unexpected) replica: its id where known, None where not (a replica that
+    # never answered at all has no id verify could know).
+    missing: tuple[str | None, ...]
+    unexpected: tuple[str | None, ...]
+    chi_square: float | None
+    degrees_of_freedom: int
+    p_value: float | None  # None when there is nothing to compare (one replica, no answers)
+    power: float | None  # how often this many answers catch one replica at 1.5x its share at alpha
+    split_judged: bool  # False for least_outstanding_requests
+    min_count: int
+    max_count: int
+    spread: int
+    nodes: int
+    pattern: str
+    pattern_detail: str
+    balancer_cookies: tuple[str, ...]  # stickiness cookies answers set (BALANCER_COOKIES)
+    other_cookies: tuple[str, ...]  # the application's cookies: they bind no client to a replica
+    # --duration: when the set of answering replicas changed (None without --duration), and the second
+    # after which the answers are judged (None: all of them).
+    replica_changes: tuple[ReplicaChange, ...] | None = None
+    judged_after_second: int | None = None
+
+    @property
+    def even_share(self) -> float:
+        return self.answers / len(self.counts) if self.counts else 0.0
+
+
+def replica_changes(timeline: Sequence[Second], warmup: Sequence[str] = ()) -> tuple[ReplicaChange, ...]:
+    """The seconds in which the set of answering replicas changed, from a --duration run's timeline.
+
+    A replica appears in the second of its first answer (unless it answered while warming up and again
+    in the run's first second) and disappears in the second after its last answer (before the run's
+    last second): a replica that a slow run happens to miss for a second is not taken for gone and back.
+    """
+    if not timeline:
+        return ()
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for entry in timeline:
+        for replica in entry.replicas:
+            first.setdefault(replica, entry.second)
+            last[replica] = entry.second
+    appeared: dict[int, list[str]] = {}
+    disappeared: dict[int, list[str]] = {}
+    for replica, second in first.items():
+        if second > timeline[0].second or replica not in warmup:
+            appeared.setdefault(second, []).append(replica)
+    for replica, second in last.items():
+        if second < timeline[-1].second:
+            disappeared.setdefault(second + 1, []).append(replica)
+    return tuple(
+        ReplicaChange(
+            second,
+            tuple(sorted(appeared.get(second, ()), key=replica_sort_key)),
+            tuple(sorted(disappeared.get(second, ()), key=replica_sort_key)),
+        )
+        for second in sorted(appeared.keys() | disappeared.keys())
+    )
+
+
+def steady_tail(tally: Tally, changes: Sequence[ReplicaChange]) -> Tally:
+    """The tally of the answers sent after the last change of the replica set (a deploy's end state).
+
+    The second of the change itself is left out: a replica that joined in it got only part of it. When
+    the change came in the run's last second, that second is all there is. Requests and errors stay
+    the whole run's: a failed request counts whenever it failed.
+    """
+    since = changes[-1].second
+    tail = [entry for entry in tally.timeline if entry.second > since] or [
+        entry for entry in tally.timeline if entry.second == since
+    ]
+    counts: Counter[str] = Counter()
+    for entry in tail:
+        counts.update(entry.replicas)
+    present = tuple(replica for replica in tally.counts if counts[replica] > 0)
+    return dataclasses.replace(tally, counts={replica: counts[replica] for replica in present}, warmup_replicas=present)
+
+
+def gather_evidence(
+    tally: Tally, expectation: Expectation, changes: tuple[ReplicaChange, ...] | None = None
+) -> Evidence:
+    """The numbers the checks read; `changes` are a --duration run's (the tally then its steady tail)."""
+    seen = tuple(replica for replica, count in tally.counts.items() if count > 0)
+    if expectation.replica_range is None:
+        # Replicas first seen while measuring count too: a random balancer can hide one through a short
+        # warm-up, and with no count to check there is nothing for a newcomer to exceed.
+        expected_ids = list(dict.fromkeys((*tally.warmup_replicas, *seen)))
+        fewest = most = len(expected_ids)
+        missing_ids: list[str] = [replica for replica in expected_ids if replica not in tally.counts]
+        unexpected_ids: list[str] = []
+        missing, unexpected = len(missing_ids), 0
+    else:
+        fewest, most = expectation.replica_range
+        missing = max(0, fewest - len(seen))
+        unexpected = max(0, len(seen) - most)
+        # Known by name: missing ones that answered while warming up, surplus ones that did not.
+        missing_ids = [replica for replica in tally.warmup_replicas if replica not in tally.counts][:missing]
+        unexpected_ids = [replica for replica in seen if replica not in tally.warmup_replicas][:unexpected]
+
+    # Missing replicas count as cells with zero answers: the split is judged over every replica that
+    # should have answered.
+    counts = tuple(tally.counts[replica] for replica in seen) + (0,) * missing
+    answers = tally.answers
+    cells = len(counts)
+    chi_square: float | None = None
+    p_value: float | None = None
+    power: float | None = None
+    if cells >= 2 and answers > 0:
+        chi_square = chi_square_uniform(list(counts))
+        p_value = chi_square_sf(chi_square, cells - 1)
+        power = power_against_one_hot_cell(answers, cells, expectation.alpha, HOT_SHARE)
+    low, high = (min(counts), max(counts)) if counts else (0, 0)
+    pattern, pattern_detail = balancer_pattern(tally, expected=max(fewest, 1))
+    return Evidence(
+        requests=tally.requests,
+        answers=answers,
+        error_rate=tally.error_count / tally.requests if tally.requests else 0.0,
+        seen=seen,
+        counts=counts,
+        expected_replicas=fewest,
+        expected_replicas_max=most,
+        count_checked=expectation.replica_range is not None,
+        missing=(*missing_ids, *[None] * (missing - len(missing_ids))),
+        unexpected=(*unexpected_ids, *[None] * (unexpected - len(unexpected_ids))),
+        chi_square=chi_square,
+        degrees_of_freedom=max(cells - 1, 0),
+        p_value=p_value,
+        power=power,
+        split_judged=expectation.algorithm != LEAST_OUTSTANDING,
+        min_count=low,
+        max_count=high,
+        spread=high - low,
+        nodes=expectation.nodes if expectation.nodes is not None else max(1, len(tally.addresses)),
+        pattern=pattern,
+        pattern_detail=pattern_detail,
+        balancer_cookies=tuple(sorted(name for name in tally.cookies if is_balancer_cookie(name))),
+        other_cookies=tuple(sorted(name for name in tally.cookies if not is_balancer_cookie(name))),
+        replica_changes=changes,
+        judged_after_second=changes[-1].second if changes else None,
+    )
+
+
+def replica_sort_key(replica: str) -> tuple[int, int, str]:
+    """IP ids in address order (10.0.1.9 before 10.0.1.10), any other id after them, by name."""
+    try:
+        address = ipaddress.ip_address(replica)
+    except ValueError:
+        return (1, 0, replica)
+    return (0, int(address), str(address.version))
