@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY
+from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY, partition
 
 
 def log_writer(region: str) -> dict[str, str]:
@@ -16,8 +16,7 @@ def log_writer(region: str) -> dict[str, str]:
     account = ELB_ACCOUNT_IDS.get(region)
     if account is None:
         return {"Service": ELB_LOG_DELIVERY}
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    return {"AWS": f"arn:{partition}:iam::{account}:root"}
+    return {"AWS": f"arn:{partition(region)}:iam::{account}:root"}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import CpuArchitecture, fargate_size_problem
+from components.aws_tables import CpuArchitecture, fargate_size_problem, partition
 from components.errors import SettingsError
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT, DEPLOYMENT_MINIMUM_HEALTHY_PERCENT, Capacity
 from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
@@ -153,21 +153,27 @@ class ReplicaService(pulumi.ComponentResource):
         # Two roles: the execution role is ECS's own (pull the image, write logs), the task role is
         # the replica's, which calls no AWS API and so gets no permission at all.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        # An invoke, which a preview runs too: unlike an output of a resource not created yet, it is known.
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         self.execution_role = self._ecs_tasks_role(
             f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
         )
         self.execution_role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=self.execution_role.name,
-            policy_arn=aws.iam.ManagedPolicy.AMAZON_ECS_TASK_EXECUTION_ROLE_POLICY,
+            # The AWS managed policy in the region's partition: aws.iam.ManagedPolicy's constant is
+            # "arn:aws:...", which IAM does not find in China or GovCloud (arn:aws-cn:, arn:aws-us-gov:).
+            policy_arn=region.apply(
+                lambda region_name: (
+                    f"arn:{partition(region_name)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+                )
+            ),
             opts=child_opts,
         )
         self.task_role = self._ecs_tasks_role(
             f"{name}-task", "The replica's own AWS identity: no permissions", account_id
         )
 
-        # An invoke, which a preview runs too: unlike an output of a resource not created yet, it is known.
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         container_definitions = region.apply(
             lambda region_name: json.dumps(
                 [_container_definition(container, log_group=log_group_name, region=region_name)]

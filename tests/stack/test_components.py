@@ -10,7 +10,7 @@ from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
 from components.options import Capacity, HealthCheck
 from components.service import Container, ReplicaService, ReplicaServiceArgs
-from tests.stack.harness import declare
+from tests.stack.harness import StackMocks, declare
 
 
 def test_subnet_plan_keeps_room_for_private_subnets_so_nat_later_renumbers_nothing():
@@ -152,6 +152,16 @@ def test_service_alone_exposes_its_children():
         assert isinstance(getattr(service, child), pulumi.CustomResource), child
     assert deployment.one("aws:ecs/service:Service").inputs["desiredCount"] == 4
     assert deployment.one("aws:ecs/service:Service").inputs["networkConfiguration"]["assignPublicIp"] is False
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_execution_role_policy_arn_is_in_the_partition_of_the_region(region, partition):
+    # IAM refuses to attach a policy ARN of another partition ("arn:aws:..." in cn-north-1 does not exist).
+    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=StackMocks(region=region))
+    attachment = deployment.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attachment["policyArn"] == f"arn:{partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
 
 def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything():
