@@ -35,6 +35,7 @@ from components.aws_tables import (
 )
 from components.errors import SettingsError
 from components.options import NAT_GATEWAYS, Capacity, HealthCheck, NatGateways
+from replica.nginx import HEALTH_PATH_RULE, health_path_fits
 
 PROJECT_DIR = Path(__file__).resolve().parent
 PROJECT_NAME = "alb-replicas"
@@ -466,9 +467,10 @@ def _check(values: dict[str, Any]) -> list[str]:
     if timeout >= interval:
         problems.append(f"healthCheckTimeoutSeconds: {timeout} must be below healthCheckIntervalSeconds ({interval})")
 
-    path = values["healthCheckPath"]
-    if not path or not path.startswith("/") or len(path) > 1024 or re.search(r"\s", path):
-        problems.append(f"healthCheckPath: {path!r} must start with '/', have no spaces and at most 1024 characters")
+    # The target group takes up to 1024 characters; the replica's nginx config, not every character.
+    path = values["healthCheckPath"] or ""
+    if not health_path_fits(path) or len(path) > 1024:
+        problems.append(f"healthCheckPath: {path!r} {HEALTH_PATH_RULE}, and have at most 1024 characters")
 
     max_replicas, replicas = values["maxReplicas"], values["replicas"]
     if max_replicas != 0 and not replicas <= max_replicas <= _MAX_REPLICAS:

@@ -22,6 +22,16 @@ _HEALTHY = '{"status":"ok"}'
 _FAILING = '{"status":"failing"}'
 
 
+# A health path is written into the replica's `location = <path>` line: a space, quote, backslash,
+# ';' or brace would end or break it, nginx would refuse the config and the container would exit.
+HEALTH_PATH_RULE = "must start with '/', hold no spaces, quotes, backslashes or ;{}"
+
+
+def health_path_fits(path: str) -> bool:
+    """Whether `path` can be the replica's health path (HEALTH_PATH_RULE)."""
+    return path.startswith("/") and not any(c.isspace() or c in ";{}'\"\\" for c in path)
+
+
 def nginx_document(*, purpose: str, scratch_dir: str, worker_processes: int, http_body: str) -> str:
     """A whole nginx.conf that runs unprivileged in the foreground, around the given `http` body.
 
@@ -61,8 +71,8 @@ def nginx_config(
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
     every other path keeps serving the contract.
     """
-    if not health_path.startswith("/") or any(c in health_path for c in " ;{}'\"\\"):
-        raise ValueError(f"health path {health_path!r} must start with '/' and hold no spaces, quotes or ;{{}}")
+    if not health_path_fits(health_path):
+        raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
     health_answer = f"200 '{_HEALTHY}\\n'" if healthy else f"503 '{_FAILING}\\n'"
     http_body = f"""\
     # Longer than the ALB's 60 s idle timeout, so the balancer, not the replica, closes idle

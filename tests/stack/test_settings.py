@@ -80,6 +80,10 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"containerPort": 80}, "containerPort: 80 is out of range; allowed: 1024 to 65535"),
         ({"containerPort": 70000}, "containerPort: 70000 is out of range; allowed: 1024 to 65535"),
         ({"healthCheckPath": "health"}, "healthCheckPath: 'health' must start with '/'"),
+        # Written into the replica's nginx `location` line, which a quote, brace or ';' would break.
+        ({"healthCheckPath": "/a;b"}, "healthCheckPath: '/a;b' must start with '/', hold no spaces, quotes"),
+        ({"healthCheckPath": "/{x}"}, "healthCheckPath: '/{x}' must start with '/', hold no spaces, quotes"),
+        ({"healthCheckPath": "/" + "a" * 1024}, "and have at most 1024 characters"),
         (
             {"healthCheckIntervalSeconds": 5, "healthCheckTimeoutSeconds": 5},
             "healthCheckTimeoutSeconds: 5 must be below healthCheckIntervalSeconds (5)",
