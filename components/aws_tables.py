@@ -94,11 +94,22 @@ def fargate_size_problem(cpu: int, memory: int) -> str | None:
 
 
 def name_problem(name: str) -> str | None:
-    """Why `name` cannot stem the ALB's and target group's names, or None when it can."""
-    if len(name) > NAME_MAX or not _AWS_LB_NAME.match(name) or name.lower().startswith("internal-"):
+    """Why `name` cannot stem the ALB's, target group's and security groups' names, or None when it can.
+
+    The security groups are auto-named "<name>-alb-..." and "<name>-replicas-...", and EC2 refuses
+    a group name that starts with "sg-" (CreateSecurityGroup, GroupName).
+    """
+    lowered = name.lower()
+    if (
+        len(name) > NAME_MAX
+        or not _AWS_LB_NAME.match(name)
+        or lowered.startswith("internal-")
+        or f"{lowered}-".startswith("sg-")
+    ):
         return (
             f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
             "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
-            "Pulumi's 8-character suffix, must fit in 32)"
+            "Pulumi's 8-character suffix, must fit in 32), nor be 'sg' or start with 'sg-' (security "
+            "group names)"
         )
     return None

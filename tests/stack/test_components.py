@@ -104,7 +104,7 @@ def test_load_balancer_refuses_a_name_too_long_for_aws():
     assert deployment.resources == []
 
 
-@pytest.mark.parametrize("name", ["web", "a" * 20, "x1-y2"])
+@pytest.mark.parametrize("name", ["web", "a" * 20, "x1-y2", "sgweb", "web-sg"])
 def test_names_that_fit(name):
     assert name_problem(name) is None
 

@@ -98,6 +98,9 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"containerUser": "0:0"}, "containerUser: '0:0' must be a numeric non-root uid"),
         ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
         ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
+        # The security groups are named "<prefix>-alb-..." and "<prefix>-replicas-...": EC2 refuses "sg-...".
+        ({"namePrefix": "sg-web"}, "namePrefix: 'sg-web' must be"),
+        ({"namePrefix": "sg"}, "nor be 'sg' or start with 'sg-'"),
         ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
         ({"capacity": "SPOT"}, "capacity: 'SPOT' is not allowed; allowed: on-demand, spot, or mixed:N"),
         ({"capacity": "mixed:0"}, "capacity: 'mixed:0' is not allowed"),
