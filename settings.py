@@ -15,6 +15,7 @@ import functools
 import hashlib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,17 +25,26 @@ from typing import Any
 import yaml
 
 from components.aws_tables import (
+    ALB_FREE_ADDRESSES,
     ALGORITHMS,
     CPU_ARCHITECTURES,
     LOG_RETENTION_DAYS,
     NAME_MAX,
+    SUBNET_RESERVED_ADDRESSES,
     Algorithm,
     CpuArchitecture,
     fargate_size_problem,
     name_problem,
 )
 from components.errors import SettingsError
-from components.options import NAT_GATEWAYS, Capacity, HealthCheck, NatGateways
+from components.options import (
+    DEPLOYMENT_MAXIMUM_PERCENT,
+    NAT_GATEWAYS,
+    Capacity,
+    HealthCheck,
+    NatGateways,
+    subnet_prefix_length,
+)
 from replica.nginx import HEALTH_PATH_RULE, health_path_fits
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -448,6 +458,9 @@ def _check(values: dict[str, Any]) -> list[str]:
         if value is not None and not low <= value <= high:
             problems.append(f"{key}: {value} is out of range; allowed: {low} to {high}")
 
+    def problems_of(keys: tuple[str, ...]) -> bool:
+        return any(problem.startswith(f"{key}:") for problem in problems for key in keys)
+
     def one_of(key: str, allowed: tuple[object, ...]) -> None:
         if values[key] not in allowed:
             shown = ", ".join(str(a) for a in allowed)
@@ -479,7 +492,10 @@ def _check(values: dict[str, Any]) -> list[str]:
             f"maxReplicas: {max_replicas} is {where}; allowed: 0 (same as replicas) or {replicas} to {_MAX_REPLICAS}"
         )
 
-    problems += _check_vpc_cidr(values["vpcCidr"])
+    vpc_problems = _check_vpc_cidr(values["vpcCidr"])
+    problems += vpc_problems
+    if not vpc_problems and not problems_of(("azCount", "replicas", "maxReplicas", "natGateways")):
+        problems += _check_room_for_tasks(values)
     problems += _check_image(values["image"])
     problems += _check_domain(values["domain"], values["zone"])
 
@@ -520,6 +536,29 @@ def _check_vpc_cidr(cidr: str | None) -> list[str]:
     if network.version != 4 or not 16 <= network.prefixlen <= 24:
         return [f"vpcCidr: {cidr!r} must be an IPv4 network with a prefix from /16 to /24"]
     return []
+
+
+def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
+    """A deploy runs up to DEPLOYMENT_MAXIMUM_PERCENT of the tasks, each with an address in its zone's
+    replica subnet; without NAT those are the load balancer's subnets, which keep ALB_FREE_ADDRESSES
+    free. ECS spreads tasks evenly over the zones, and cannot start one in a full subnet."""
+    cidr, az_count = values["vpcCidr"], values["azCount"]
+    most = values["maxReplicas"] or values["replicas"]
+    prefix = subnet_prefix_length(ipaddress.ip_network(cidr).prefixlen, az_count)
+    addresses = 2 ** (32 - prefix)
+    shares_alb_subnet = values["natGateways"] == "none"
+    room = addresses - SUBNET_RESERVED_ADDRESSES - (ALB_FREE_ADDRESSES if shares_alb_subnet else 0)
+    needed = math.ceil(most * DEPLOYMENT_MAXIMUM_PERCENT / 100 / az_count)
+    if needed <= room:
+        return []
+    kept = f"AWS's {SUBNET_RESERVED_ADDRESSES}" + (
+        f" and the load balancer's {ALB_FREE_ADDRESSES}" if shares_alb_subnet else ""
+    )
+    return [
+        f"vpcCidr: {cidr!r} leaves room for {room} tasks per zone in the replicas' /{prefix} subnets ({addresses} "
+        f"addresses, less {kept}); a deploy at {DEPLOYMENT_MAXIMUM_PERCENT} % of {most} replicas needs {needed} "
+        "per zone; allowed: a larger vpcCidr, fewer azCount or fewer (max)replicas"
+    ]
 
 
 def _check_image(image: str | None) -> list[str]:

@@ -51,6 +51,13 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
 _AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
+# Addresses AWS keeps in every subnet (network, router, DNS, future use, broadcast), from the VPC user
+# guide's "Subnet CIDR blocks"; and the free addresses an ALB needs in each of its subnets to be created
+# and to scale, from "Subnets for your load balancer" (Application Load Balancers guide). Each Fargate
+# task (awsvpc) takes one more address in its subnet.
+SUBNET_RESERVED_ADDRESSES = 5
+ALB_FREE_ADDRESSES = 8
+
 # ELB.17: the policy the console offers by default now; the provider's default (2016-08) fails it.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +14,7 @@ import pulumi_awsx as awsx
 
 from components.aws_tables import FARGATE_ZONE_IDS
 from components.errors import SettingsError
-from components.options import NatGateways
+from components.options import NatGateways, subnet_prefix_length
 
 _NAT_STRATEGY = {
     "none": awsx.ec2.NatGatewayStrategy.NONE,
@@ -74,8 +73,7 @@ def subnet_plan(cidr_block: str, zones: list[str], private: bool) -> list[Subnet
     instead of renumbering, and so replacing, the public ones (and everything in them).
     """
     vpc = ipaddress.ip_network(cidr_block)
-    extra_bits = math.ceil(math.log2(2 * len(zones)))
-    blocks = list(vpc.subnets(prefixlen_diff=extra_bits))
+    blocks = list(vpc.subnets(new_prefix=subnet_prefix_length(vpc.prefixlen, len(zones))))
     public = [SubnetPlan("public", zone, str(block)) for zone, block in zip(zones, blocks[: len(zones)], strict=True)]
     if not private:
         return public

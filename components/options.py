@@ -3,12 +3,19 @@ the estimate and the rehearsal use them without loading the cloud SDK."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 # Network's NAT gateways: "none" puts the replicas in public subnets, the others in private ones.
 NatGateways = Literal["none", "single", "onePerAz"]
 NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
+
+
+def subnet_prefix_length(vpc_prefix_length: int, az_count: int) -> int:
+    """Network's subnets: the VPC cut into equal blocks, room for one public and one private subnet per zone."""
+    return vpc_prefix_length + math.ceil(math.log2(2 * az_count))
+
 
 # ReplicaService's rolling deploys: never below the replica count, and room to start every new task
 # at once. The estimate's deploy timing reads the maximum.

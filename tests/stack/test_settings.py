@@ -129,6 +129,22 @@ def test_bad_value_is_named_with_what_is_allowed(raw, expected):
     assert expected in str(caught.value)
 
 
+def test_a_vpc_too_small_for_the_replicas_of_a_deploy_is_refused():
+    # /24 over 6 zones: /28 subnets, 16 addresses less AWS's 5 and the ALB's 8 free ones = 3 tasks a zone
+    # in dev's public subnets; a deploy runs up to 200 % of the tasks, so 9 replicas (18 tasks) fit, 10 not.
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=9).vpc_cidr == "10.0.0.0/24"
+    with pytest.raises(SettingsError) as caught:
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=10)
+    assert (
+        "vpcCidr: '10.0.0.0/24' leaves room for 3 tasks per zone in the replicas' /28 subnets (16 addresses, "
+        "less AWS's 5 and the load balancer's 8); a deploy at 200 % of 10 replicas needs 4 per zone"
+    ) in str(caught.value)
+    # Private subnets (with NAT) hold no load balancer node; autoscaling's ceiling is what a deploy doubles.
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=16, natGateways="single").replicas == 16
+    with pytest.raises(SettingsError, match=r"leaves room for 11 tasks per zone .* of 34 replicas needs 12 per zone"):
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=2, maxReplicas=34, natGateways="single")
+
+
 def test_every_problem_is_reported_at_once():
     with pytest.raises(SettingsError) as caught:
         parse(replicas=0, algorithm="fastest", azCount=1)
