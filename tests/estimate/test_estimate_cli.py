@@ -64,6 +64,12 @@ def test_bad_argument_is_one_line_and_exit_2():
     assert err == "estimate: unrecognized arguments: Pulumi.dev.yaml (see python -m estimate --help)\n"
 
 
+def test_an_option_is_never_abbreviated():
+    code, out, err = run("--js")
+    assert (code, out) == (ExitCode.BAD_STACK, "")
+    assert err == "estimate: unrecognized arguments: --js (see python -m estimate --help)\n"
+
+
 def test_a_stack_name_pulumi_would_refuse_is_named_with_what_is_allowed():
     code, out, err = run("--stack", "../dev")
     assert (code, out) == (ExitCode.BAD_STACK, "")

@@ -190,6 +190,8 @@ def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
         (["--time-scale", "0"], "argument --time-scale: '0' is not a time scale from 0.01 to 1"),
         (["--time-scale", "nan"], "argument --time-scale: 'nan' is not a time scale from 0.01 to 1"),
         (["--port", "80"], "argument --port: '80' is not a port from 1024 to 65534 (no privilege needed)"),
+        (["--port", "²"], "argument --port: '²' is not a port from 1024 to 65534 (no privilege needed)"),
+        (["--por", "18080"], "unrecognized arguments: --por 18080"),
         (["--no-drain"], "--no-drain goes with --deploy"),
         (["--deply"], "unrecognized arguments: --deply"),
     ],
