@@ -17,6 +17,7 @@ import ipaddress
 import json
 import math
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -154,14 +155,68 @@ class StackSettings:
 CLI_TYPES: tuple[str, ...] = ("string", "integer", "boolean", "array")
 # What each type accepts, in words for the error messages.
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "boolean": "true or false", "array": "a list"}
-# An integer as Go's strconv.Atoi reads it, which the Pulumi CLI's type check uses: no spaces, no "3.0".
+# An integer as Go's strconv.Atoi reads it, which the Pulumi CLI's type check uses: no spaces, no "3.0",
+# and within 64 bits (checked apart).
 _GO_INTEGER = re.compile(r"[+-]?[0-9]+")
+# Bounds on reading a stack file, which holds a few dozen settings.
+STACK_FILE_MAX_BYTES = 1 << 20
+_YAML_MAX_DEPTH = 50
+_YAML_MAX_NODES = 100_000
 
 
 class _PulumiYamlLoader(yaml.SafeLoader):
     """YAML as the Pulumi CLI reads it (YAML 1.2): only true and false are booleans; `yes`, `on`
     and `no`, which PyYAML's YAML 1.1 turns into booleans, stay strings, and the CLI refuses them
-    for a boolean key."""
+    for a boolean key.
+
+    Bounded (go-yaml, the CLI's reader, has limits of its own on aliasing and depth): at most
+    _YAML_MAX_DEPTH levels, and at most _YAML_MAX_NODES values with every alias counted as all it
+    repeats (a YAML bomb of a few lines would otherwise print gigabytes in its error message). An
+    anchor holding itself is refused too, as go-yaml refuses it.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+        self._sizes: dict[int, int] = {}  # id of a composed node -> values it holds, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:  # still being composed
+                raise _YamlTooLarge(f"anchor &{event.anchor} holds itself", mark)
+            self._count(self._sizes[id(node)], mark)
+            return node
+        self._depth += 1
+        if self._depth > _YAML_MAX_DEPTH:
+            raise _YamlTooLarge(f"values nested deeper than {_YAML_MAX_DEPTH} levels", mark)
+        before = self._nodes
+        self._count(1, mark)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        self._sizes[id(node)] = self._nodes - before
+        return node
+
+    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+        self._nodes += nodes
+        if self._nodes > _YAML_MAX_NODES:
+            raise _YamlTooLarge(f"over {_YAML_MAX_NODES:,} values, each alias counted as all it repeats", mark)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> object:
+        """An integer too long for Python's int() stays the string it is, as go-yaml leaves one
+        beyond 64 bits; the CLI's type check then refuses it for an integer key."""
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+class _YamlTooLarge(yaml.MarkedYAMLError):
+    def __init__(self, problem: str, mark: yaml.Mark) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
 
 
 _PulumiYamlLoader.yaml_implicit_resolvers = {
@@ -171,6 +226,7 @@ _PulumiYamlLoader.yaml_implicit_resolvers = {
 _PulumiYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+_PulumiYamlLoader.add_constructor("tag:yaml.org,2002:int", _PulumiYamlLoader.construct_yaml_int)
 
 
 @functools.cache
@@ -240,7 +296,7 @@ def _cli_config(
         kind = schema.get(key, {}).get("type")
         if kind is not None and not _is_of_type(value if isinstance(value, (list, dict)) else text, kind):
             problems.append(
-                f"{key}: {value!r} is not {_TYPE_WORDS[kind]}; pulumi up stops with \"Stack '{stack}' with "
+                f"{key}: {_shown(value)} is not {_TYPE_WORDS[kind]}; pulumi up stops with \"Stack '{stack}' with "
                 f"configuration key '{key}' must be of type '{kind}'\""
             )
             continue
@@ -258,6 +314,12 @@ def _cli_config(
     return handed, problems
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut to `limit` characters."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 1]}… ({len(shown):,} characters)"
+
+
 def _config_string(value: object) -> str:
     """A scalar as the Pulumi CLI stores it in the stack's config: YAML's true is "true"."""
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -268,7 +330,9 @@ def _is_of_type(value: object, kind: str) -> bool:
     if kind == "integer":
         if isinstance(value, bool):
             return False
-        return isinstance(value, int) or (isinstance(value, str) and _GO_INTEGER.fullmatch(value) is not None)
+        if isinstance(value, str) and _GO_INTEGER.fullmatch(value) and len(value.lstrip("+-").lstrip("0")) <= 19:
+            value = int(value)
+        return isinstance(value, int) and -(2**63) <= value < 2**63
     if kind == "boolean":
         return isinstance(value, bool) or value in ("true", "false")
     if kind == "array":
@@ -314,10 +378,26 @@ def _stack_file_config(stack: str, project_dir: Path) -> Mapping[str, Any]:
         raise SettingsError(f"stack {stack!r} is not a stack name; allowed: 1 to 100 letters, digits, '-', '_' or '.'")
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        if path.is_symlink() or path.exists():
+            raise SettingsError(f"{path.name} is {_not_a_file(path)}, not a file; a stack's settings are a YAML file")
+        files = (p for p in project_dir.glob("Pulumi.*.yaml") if p.is_file())
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in files)
         raise SettingsError(f"stack {stack!r}: no file {path.name}; stacks here: {', '.join(stacks) or 'none'}")
     try:
-        document = yaml.load(path.read_text(), Loader=_PulumiYamlLoader)
+        with path.open("rb") as file:
+            data = file.read(STACK_FILE_MAX_BYTES + 1)
+    except OSError as error:
+        raise SettingsError(f"{path.name} cannot be read: {error.strerror}") from None
+    if len(data) > STACK_FILE_MAX_BYTES:
+        raise SettingsError(f"{path.name} is over {STACK_FILE_MAX_BYTES >> 20} MiB; a stack file holds a few settings")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"{path.name} is not UTF-8 text (byte {error.start + 1} is not); a stack file is") from None
+    try:
+        document = yaml.load(text, Loader=_PulumiYamlLoader)
+    except _YamlTooLarge as error:
+        raise SettingsError(f"{path.name} is refused: {_one_line(error)}") from None
     except yaml.YAMLError as error:
         raise SettingsError(f"{path.name} is not valid YAML: {_one_line(error)}") from None
     config = document.get("config") if isinstance(document, dict) else None
@@ -334,6 +414,15 @@ def _stack_file_config(stack: str, project_dir: Path) -> Mapping[str, Any]:
             f"write {PROJECT_NAME}:{unqualified[0]} (or aws:... for the AWS provider)"
         )
     return config
+
+
+def _not_a_file(path: Path) -> str:
+    """What stands at `path` instead of a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "a link that leads nowhere"
+    return "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
 
 
 def _kind(value: object) -> str:

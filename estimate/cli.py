@@ -34,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m estimate",
+        allow_abbrev=False,  # as verify's: --js is not --json, a script's typo fails
         description=(
             "What a stack costs a month (us-east-1 list prices) and how long its deploys take, "
             "from Pulumi.<stack>.yaml alone: the same numbers pulumi up exports."

@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1024 <= int(text) <= 65534:
+    if not (text.isascii() and text.isdigit()) or not 1024 <= int(text) <= 65534:  # "²".isdigit(), int() refuses
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65534 (no privilege needed)")
     return int(text)
 
@@ -56,6 +56,7 @@ def _time_scale(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m rehearsal",
+        allow_abbrev=False,  # as verify's: --dep is not --deploy, a script's typo fails
         description=(
             "Rehearse the stack on this machine, no AWS account: one nginx replica per task, each on its own "
             "loopback address (zone i is 127.0.(i+1).0/24), behind one real HAProxy per zone on 127.0.(i+1).1 "

@@ -284,7 +284,15 @@ def _settle(args: argparse.Namespace) -> _Run:
         subnets=tuple(subnets.items()),
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
-    resolver = pinned_resolver(dict(args.resolve)) if args.resolve else system_resolver
+    pins = dict(args.resolve)
+    if len(pins) < len(args.resolve):  # the last would silently win (in the rehearsal: over its own nodes)
+        hosts = [host for host, _ in args.resolve]
+        twice = next(host for host in hosts if hosts.count(host) > 1)
+        raise CouldNotMeasure(
+            f"--resolve gives {twice} twice; give all its addresses in one: --resolve {twice}:ADDR,ADDR "
+            "(see python -m verify --help)"
+        )
+    resolver = pinned_resolver(pins) if pins else system_resolver
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]

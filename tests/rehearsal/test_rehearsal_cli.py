@@ -173,12 +173,25 @@ def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
     assert all(kind.startswith(("HTTP 502", "connection closed")) for kind in errors), errors
 
 
+def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
+    """The rehearsal's own --resolve stays: a second one for its name is refused, not the last one winning
+    (verify then waited 300 s on an address where no node listens)."""
+    started = time.monotonic()
+    done = run_rehearsal(*quick_ports(), "--", "--resolve", "alb.rehearsal.test:127.0.0.2")
+
+    assert done.returncode == 2, done.stderr
+    assert "verify: --resolve gives alb.rehearsal.test twice" in done.stderr
+    assert time.monotonic() - started < 20
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--time-scale", "0"], "argument --time-scale: '0' is not a time scale from 0.01 to 1"),
         (["--time-scale", "nan"], "argument --time-scale: 'nan' is not a time scale from 0.01 to 1"),
         (["--port", "80"], "argument --port: '80' is not a port from 1024 to 65534 (no privilege needed)"),
+        (["--port", "²"], "argument --port: '²' is not a port from 1024 to 65534 (no privilege needed)"),
+        (["--por", "18080"], "unrecognized arguments: --por 18080"),
         (["--no-drain"], "--no-drain goes with --deploy"),
         (["--deply"], "unrecognized arguments: --deply"),
     ],

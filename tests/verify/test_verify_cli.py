@@ -133,6 +133,10 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
             ["http://a.test/", "--resolve", "a.test:alb.test"],
             "verify: argument --resolve: 'alb.test' in 'a.test:alb.test' is not an IP address",
         ),
+        (
+            ["http://a.test/", "--resolve", "a.test:127.0.0.1", "--resolve", "A.test:127.0.0.2"],
+            "verify: --resolve gives a.test twice; give all its addresses in one: --resolve a.test:ADDR,ADDR",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: str) -> None:
