@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rehearsal import Plan, Rehearsal, RehearsalError
 from rehearsal.deploy import deploy_while_verifying
-from settings import PROJECT_DIR, from_stack_file
+from settings import from_stack_file
+from stack_config import PROJECT_DIR
 
 # A whole deploy rehearsal at dev's timings takes about 30 s; this only catches a hang.
 RUN_TIMEOUT_S = 120

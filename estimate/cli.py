@@ -12,7 +12,8 @@ from components.errors import SettingsError
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from estimate.cost import markdown_table, monthly_cost
 from estimate.deploy_timing import deploy_timing
-from settings import from_stack_file, stack_file_region
+from settings import from_stack_file
+from stack_config import stack_file_region
 
 
 class ExitCode(IntEnum):

@@ -21,7 +21,7 @@ from typing import IO, TextIO
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.processes import RehearsalError, wait_until
 from rehearsal.stage import Running
-from settings import PROJECT_DIR
+from stack_config import PROJECT_DIR
 
 # verify measures this long before the deploy begins and after it ends (so the new replicas' split
 # is judged on its own), and waits at most this long for the replicas before that.

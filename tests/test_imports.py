@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = {"components", "estimate", "policy", "rehearsal", "replica", "settings", "verify"}
+PROJECT_PACKAGES = {"components", "estimate", "policy", "rehearsal", "replica", "settings", "stack_config", "verify"}
 
 
 def project_imports(folder: str) -> dict[str, set[str]]:
@@ -26,7 +26,7 @@ def project_imports(folder: str) -> dict[str, set[str]]:
 
 def test_settings_the_estimate_and_the_rehearsal_read_their_tables_without_loading_pulumi():
     code = (
-        "import sys, settings, estimate.cli, rehearsal.cli, components.aws_tables, components.options; "
+        "import sys, stack_config, settings, estimate.cli, rehearsal.cli, components.aws_tables, components.options; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_awsx')))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

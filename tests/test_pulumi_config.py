@@ -3,7 +3,7 @@
 The mocks run none of them. The CLI (pulumi/pulumi, sdk/go/common/workspace): refuses a project whose
 default is not of its key's declared type; refuses a stack that leaves a key declared without a default
 unset, or sets a value not of the declared type; writes every default into the stack's config, so the
-program reads it back as a string. `settings.cli_config` and `settings.schema_problems` apply those rules.
+program reads it back as a string. `stack_config.cli_config` and `stack_config.schema_problems` apply those rules.
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import settings
+import stack_config
 from components.errors import SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,26 +30,26 @@ def test_the_repository_has_stack_files_to_check():
 
 
 def test_every_declared_default_is_of_its_declared_type():
-    assert settings.schema_problems(PROJECT["config"]) == []
+    assert stack_config.schema_problems(PROJECT["config"]) == []
 
 
 def test_every_key_has_a_default_so_no_stack_file_must_set_it():
     # A stack file may leave any key out: `pulumi stack init` + `pulumi up` needs no config of ours.
     assert [key for key, spec in PROJECT["config"].items() if "default" not in spec] == []
-    assert set(settings.cli_config("new", {})) == set(PROJECT["config"])
+    assert set(stack_config.cli_config("new", {})) == set(PROJECT["config"])
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda path: path.name)
 def test_the_cli_accepts_every_stack_file(path: Path):
     stack = path.name.split(".")[1]
-    handed = settings.cli_config(stack, project_values(path))
+    handed = stack_config.cli_config(stack, project_values(path))
     assert set(handed) == set(PROJECT["config"]), "the CLI hands over every declared key"
     assert all(isinstance(value, str) for value in handed.values())
     assert settings.from_stack_file(stack).stack == stack
 
 
 def test_defaults_are_handed_over_as_strings_and_empty_strings_stay_empty():
-    handed = settings.cli_config("dev", {})
+    handed = stack_config.cli_config("dev", {})
     assert (handed["replicas"], handed["containerInsights"], handed["maxReplicas"]) == ("2", "true", "0")
     assert (handed["namePrefix"], handed["domain"], handed["zone"]) == ("", "", "")
 
@@ -58,7 +59,7 @@ def test_a_key_added_without_a_default_is_refused_for_every_stack_file_that_lack
     for path in STACK_FILES:
         stack = path.name.split(".")[1]
         with pytest.raises(SettingsError) as caught:
-            settings.cli_config(stack, project_values(path), schema)
+            stack_config.cli_config(stack, project_values(path), schema)
         assert f"Stack '{stack}' is missing configuration value 'region2'" in str(caught.value)
 
 
@@ -76,7 +77,7 @@ def test_a_key_added_without_a_default_is_refused_for_every_stack_file_that_lack
 )
 def test_a_stack_value_of_the_wrong_type_is_refused(key, value, kind):
     with pytest.raises(SettingsError) as caught:
-        settings.cli_config("dev", {key: value})
+        stack_config.cli_config("dev", {key: value})
     assert f"Stack 'dev' with configuration key '{key}' must be of type '{kind}'" in str(caught.value)
 
 
@@ -85,7 +86,7 @@ def test_a_stack_value_of_the_wrong_type_is_refused(key, value, kind):
     [("replicas", "+3", "+3"), ("replicas", 3, "3"), ("containerInsights", False, "false"), ("namePrefix", 7, "7")],
 )
 def test_what_the_cli_accepts_reaches_the_program_as_its_string(key, value, handed):
-    assert settings.cli_config("dev", {key: value})[key] == handed
+    assert stack_config.cli_config("dev", {key: value})[key] == handed
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def test_what_the_cli_accepts_reaches_the_program_as_its_string(key, value, hand
     ],
 )
 def test_a_default_of_the_wrong_type_is_refused(spec, kind, words):
-    problems = settings.schema_problems({**PROJECT["config"], "odd": {**spec, "description": "odd"}})
+    problems = stack_config.schema_problems({**PROJECT["config"], "odd": {**spec, "description": "odd"}})
     assert problems == [
         f"odd: default {spec['default']!r} is not {words}; the Pulumi CLI refuses the project "
         f"(The default value specified for configuration key 'odd' is not of the expected type '{kind}')"

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-import settings
+import stack_config
 from estimate.cli import estimates
 from estimate.cost import markdown_table
 
@@ -23,7 +23,7 @@ def config_rows() -> dict[str, list[str]]:
 
 def test_every_config_key_is_in_the_readme_with_its_type_and_default():
     rows = config_rows()
-    for key, spec in settings.config_schema().items():
+    for key, spec in stack_config.config_schema().items():
         assert key in rows, f"README's configuration table lacks {key}"
         kind, default = rows[key][0], rows[key][1]
         assert kind == spec["type"], key
@@ -34,16 +34,16 @@ def test_every_config_key_is_in_the_readme_with_its_type_and_default():
 
 
 def test_the_dev_and_prod_columns_are_the_values_each_stack_runs_with():
-    rows, defaults = config_rows(), settings.cli_config("defaults", {})
+    rows, defaults = config_rows(), stack_config.cli_config("defaults", {})
     for column, stack in ((2, "dev"), (3, "prod")):
-        for key, value in settings.cli_config(stack, settings.stack_file_values(stack)).items():
+        for key, value in stack_config.cli_config(stack, stack_config.stack_file_values(stack)).items():
             shown = "`" + (value or '""') + "`"
             allowed = {shown, "same"} if value == defaults[key] else {shown}
             assert rows[key][column] in allowed, f"{stack} runs with {key} {value!r}; README says {rows[key][column]}"
 
 
 def test_readme_lists_no_key_the_program_does_not_have():
-    known = set(settings.config_schema())
+    known = set(stack_config.config_schema())
     assert set(config_rows()) <= known
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from estimate import cli
 from estimate.cli import ExitCode, estimates, main
-from settings import PROJECT_DIR, from_stack_file, stack_file_region
+from settings import from_stack_file
+from stack_config import PROJECT_DIR, stack_file_region
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -20,7 +20,8 @@ from rehearsal_helpers import alive, descendants, processes_mentioning
 import rehearsal.cli
 from rehearsal import Plan
 from rehearsal.processes import ensure_free
-from settings import PROJECT_DIR, from_stack_file
+from settings import from_stack_file
+from stack_config import PROJECT_DIR
 
 pytestmark = pytest.mark.rehearsal
 

@@ -23,7 +23,7 @@ from google.protobuf import struct_pb2
 from pulumi.output import Unknown
 from pulumi.runtime import settings as runtime_settings
 
-import settings
+import stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "alb-replicas"
@@ -234,7 +234,7 @@ def declare_stack(
     The program gets what the Pulumi CLI would hand it: every declared key, defaults filled in, all
     strings; a stack the CLI would refuse raises SettingsError here, as `pulumi up` stops there.
     """
-    config = settings.cli_config(stack, {**stack_values(stack), **overrides})
+    config = stack_config.cli_config(stack, {**stack_values(stack), **overrides})
     return declare(
         lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")),
         config,

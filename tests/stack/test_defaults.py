@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import settings
+import stack_config
 from components.access_log_bucket import AccessLogBucketArgs
 from components.autoscaling import ServiceAutoscalingArgs
 from components.load_balancer import LoadBalancerArgs
@@ -65,8 +66,11 @@ def test_the_defaults_compared_cover_the_options_the_components_share_with_the_s
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("path", sorted(settings.PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", sorted(stack_config.PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda path: path.name)
 def test_a_stack_file_sets_only_what_differs_from_pulumi_yamls_defaults(path: Path):
-    given = settings.stack_file_values(path.name.split(".")[1])
-    defaults, handed = settings.cli_config("test", {}), settings.cli_config("test", given)  # as the CLI hands them over
+    given = stack_config.stack_file_values(path.name.split(".")[1])
+    defaults, handed = (
+        stack_config.cli_config("test", {}),
+        stack_config.cli_config("test", given),
+    )  # as the CLI hands them over
     assert sorted(key for key in given if handed[key] == defaults[key]) == [], f"{path.name} restates defaults"

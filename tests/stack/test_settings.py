@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 import settings
+import stack_config
 from components.aws_tables import NAME_MAX, name_problem
 from components.errors import SettingsError
 from components.options import Capacity
@@ -14,7 +15,7 @@ def parse(**raw: object) -> settings.StackSettings:
 
 
 def test_defaults_come_from_pulumi_yaml():
-    declared = yaml.safe_load((settings.PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    declared = yaml.safe_load((stack_config.PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
     parsed = parse()
     assert parsed.replicas == declared["replicas"]["default"] == 2
     assert parsed.algorithm == declared["algorithm"]["default"] == "round_robin"
@@ -25,7 +26,7 @@ def test_defaults_come_from_pulumi_yaml():
 
 
 def test_every_key_has_a_type_and_a_description():
-    for key, spec in settings.config_schema().items():
+    for key, spec in stack_config.config_schema().items():
         assert spec["type"] in ("string", "integer", "boolean"), key
         assert len(spec["description"]) > 20, key
 
@@ -239,13 +240,13 @@ def test_an_error_naming_no_argument_is_kept_as_it_is():
 
 def test_every_key_of_pulumi_yaml_is_one_settings_field_named_as_the_key():
     keys = [settings.stack_key(field) for field in settings.settings_fields()]
-    assert sorted(keys) == sorted(settings.config_schema())
+    assert sorted(keys) == sorted(stack_config.config_schema())
     assert settings.stack_key("health_check_interval_seconds") == "healthCheckIntervalSeconds"
 
 
 def test_each_range_is_the_one_pulumi_yaml_and_the_readme_state():
-    readme = (settings.PROJECT_DIR / "README.md").read_text()
+    readme = (stack_config.PROJECT_DIR / "README.md").read_text()
     for key, (low, high) in settings.RANGES.items():
-        assert f"{low} to {high}" in settings.config_schema()[key]["description"], key
+        assert f"{low} to {high}" in stack_config.config_schema()[key]["description"], key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
         assert f"{low} to {high}" in row, key
