@@ -19,7 +19,7 @@ from functools import partial
 from typing import IO, TextIO
 
 from rehearsal.plan import Plan, ReplicaPlan
-from rehearsal.processes import RehearsalError, wait_until
+from rehearsal.processes import RehearsalError, dies_with_this_thread, wait_until
 from rehearsal.stage import Running
 from stack_config import PROJECT_DIR
 
@@ -64,7 +64,9 @@ def deploy_while_verifying(
     timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
     verify_argv = [*plan.verify_args(), *timing, *verify_extra]
     print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
-    verify = subprocess.Popen([sys.executable, "-m", "verify", *verify_argv], cwd=PROJECT_DIR, stdout=verify_stdout)
+    verify = subprocess.Popen(
+        dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
+    )
     try:
         started = running.answered()
         deadline = time.monotonic() + VERIFY_WAIT_S

@@ -133,15 +133,23 @@ class Process:
         self._log_file.close()
 
 
+def dies_with_this_thread(argv: Sequence[str]) -> list[str]:
+    """`argv` under setpriv --pdeathsig: should this Python process be killed outright, the kernel
+    stops the child too, so nothing outlives the rehearsal even when no cleanup code runs. The signal
+    comes when the thread that started the child ends, so start children from the main thread."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *argv] if shutil.which("setpriv") else list(argv)
+
+
 def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -> Process:
     """Start `argv` in a new session (its own process group), its output in `log_path`."""
-    # setpriv --pdeathsig: should this Python process be killed outright, the kernel stops the
-    # child too, so nothing outlives the rehearsal even when no cleanup code runs.
-    guard = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
     log_file = log_path.open("wb")
     try:
         popen = subprocess.Popen(
-            [*guard, *argv], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            dies_with_this_thread(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except OSError:
         log_file.close()

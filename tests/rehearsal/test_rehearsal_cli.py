@@ -204,3 +204,35 @@ def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(argv: list
 
     assert code == 2
     assert out.getvalue() == f"rehearsal: {message} (see python -m rehearsal --help)\n"
+
+
+def test_a_deploy_rehearsal_killed_outright_leaves_no_process_not_even_verify() -> None:
+    """SIGKILL runs no cleanup: the kernel must stop every child at once, verify's measuring process too
+    (not when its --duration ends, about 20 s later at dev's timings)."""
+    rehearsal = subprocess.Popen(
+        rehearsal_argv(*quick_ports(), "--deploy"),
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started: set[tuple[int, str]] = set()
+    try:
+        deadline = time.monotonic() + 30
+        while "python -m verify" not in rehearsal.stderr.readline() and time.monotonic() < deadline:
+            pass
+        time.sleep(0.5)  # verify's process is running
+        started = descendants(rehearsal.pid)
+        assert processes_mentioning(" -m verify ")
+        rehearsal.kill()
+        rehearsal.wait(timeout=10)
+        gone_by = time.monotonic() + 3
+        while alive(started) and time.monotonic() < gone_by:
+            time.sleep(0.05)
+        assert alive(started) == set()
+    finally:
+        if rehearsal.poll() is None:
+            rehearsal.kill()
+            rehearsal.wait()
+        for pid, _ in alive(started):  # only when an assertion failed: do not leave them behind
+            os.kill(pid, signal.SIGKILL)
