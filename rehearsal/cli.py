@@ -123,10 +123,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args = parser.parse_args(argv[:split])
         if args.no_drain and not args.deploy:
             parser.error("--no-drain goes with --deploy")
+        verify_extra = argv[split + 1 :]
+        # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
+        if args.deploy and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
+            parser.error(
+                "--deploy sets verify's --duration to last the whole deploy; pass neither --duration nor --requests"
+            )
     except _BadArguments as error:
         print(f"rehearsal: {error}", file=out)
         return ExitCode.CANNOT_RUN
-    verify_extra = argv[split + 1 :]
 
     try:
         settings = from_stack_file(args.stack)

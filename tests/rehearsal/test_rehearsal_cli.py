@@ -28,6 +28,9 @@ pytestmark = pytest.mark.rehearsal
 DEV_PLAN = Plan.from_settings(from_stack_file("dev"))
 DEV_IPS = [r.ip for r in DEV_PLAN.replicas]
 DEV_DEPLOY = DEV_PLAN.with_deploy_slots()
+DEPLOY_SETS_DURATION = (
+    "--deploy sets verify's --duration to last the whole deploy; pass neither --duration nor --requests"
+)
 
 
 def rehearsal_argv(*args: str) -> list[str]:
@@ -195,6 +198,8 @@ def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
         (["--por", "18080"], "unrecognized arguments: --por 18080"),
         (["--no-drain"], "--no-drain goes with --deploy"),
         (["--deply"], "unrecognized arguments: --deply"),
+        (["--deploy", "--", "--duration", "1"], DEPLOY_SETS_DURATION),
+        (["--deploy", "--", "--requests=300"], DEPLOY_SETS_DURATION),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(argv: list[str], message: str) -> None:
