@@ -1,4 +1,5 @@
-"""ELB rules: the load balancer and its listeners (ELB.1, .4, .5, .6, .12, .13, .17)."""
+"""ELB rules: the load balancer, its listeners and target groups (ELB.1, .4, .5, .6, .12, .13, .17, and a good
+practice)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from .core import UNKNOWN, ResourceRule, as_list, show, value_at, value_check
 
 LOAD_BALANCER: Final = frozenset({"aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"})
 LISTENER: Final = frozenset({"aws:lb/listener:Listener", "aws:alb/listener:Listener"})
+TARGET_GROUP: Final = frozenset({"aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"})
 RECOMMENDED_TLS_POLICY: Final = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
 
 
@@ -151,5 +153,24 @@ ELB_17_TLS_POLICY = ResourceRule(
         lambda v: v == RECOMMENDED_TLS_POLICY,
         f'ssl_policy="{RECOMMENDED_TLS_POLICY}" (the provider default ELBSecurityPolicy-2016-08 fails ELB.17)',
         _https_listener,
+    ),
+)
+
+
+# A deregistered target that stops at once fails the requests still in flight on it (502s), and ALB nodes
+# learn of a deregistration over a few seconds, sending it new requests meanwhile: measured in the deploy
+# rehearsal (README, "The deregistration delay"): 749-879 failed requests at 0 s, none once the delay
+# covered the nodes' lag.
+ELB_TARGET_GROUP_DRAINS = ResourceRule(
+    id="elb-target-group-drains",
+    control="Good practice",
+    description="Target groups drain a leaving target (deregistration delay above 0)",
+    applies_to_dev=True,
+    resource_types=TARGET_GROUP,
+    check=value_check(
+        "deregistrationDelay",
+        lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+        "deregistration_delay= a few seconds or more: a target stopped at once fails its requests in flight "
+        "(provider default 300)",
     ),
 )

@@ -58,6 +58,7 @@ def test_dev_passes_every_rule_that_applies_to_dev():
         ({"natGateways": "none"}, "ECS.2"),
         ({"flowLogs": False}, "EC2.6"),
         ({"domain": None, "zone": None}, "ELB.1"),
+        ({"deregistrationDelaySeconds": 0}, "Good practice: deregistrationDelay is 0"),
     ],
 )
 def test_prod_without_a_guardrail_fails_its_control(overrides, control):
