@@ -6,6 +6,9 @@ from pathlib import Path
 import stack_config
 from estimate.cli import estimates
 from estimate.cost import markdown_table
+from rehearsal.deploy import DEPLOY_LEAD_S, DEPLOY_TAIL_S, expected_seconds
+from rehearsal.plan import Plan
+from settings import from_stack_file
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -58,3 +61,13 @@ def test_the_cost_table_is_what_the_cost_function_gives_for_dev_and_prod():
     section = README.split("## Cost", 1)[1].split("\n## ", 1)[0]
     table = markdown_table({stack: estimates(stack)["estimated_monthly_cost"] for stack in ("dev", "prod")})
     assert table in section, "regenerate it: python -m estimate --markdown --stack dev --stack prod"
+
+
+def test_the_deploy_rehearsal_s_measuring_time_quoted_is_what_the_rehearsal_gives_verify():
+    bullet = README.split("- `--time-scale F`", 1)[1].split("\n- ", 1)[0]
+    measured, may_take = re.search(
+        r"verify measures for ([\d.]+) s: the ([\d.]+) s the\s+deploy may take", bullet
+    ).groups()
+    plan = Plan.from_settings(from_stack_file("dev")).with_deploy_slots()
+    assert float(may_take) == expected_seconds(plan, drain=True)
+    assert float(measured) == DEPLOY_LEAD_S + expected_seconds(plan, drain=True) + DEPLOY_TAIL_S
