@@ -2,7 +2,9 @@
 would print it."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,17 @@ def pulumi_printing(outputs: dict[str, object]):
 def test_verify_reads_what_the_program_exports(stack: str, expected: StackOutputs, request: pytest.FixtureRequest):
     deployment = request.getfixturevalue(stack)  # __main__.py run under the mocks with Pulumi.<stack>.yaml
     assert read_stack_outputs(stack, run=pulumi_printing(deployment.exports)) == expected
+
+
+def test_the_readme_outputs_table_lists_every_export_and_every_key_of_the_two_estimates(prod):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Outputs\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names, meaning = line[2:].split(" | ", 1)
+            rows.update(dict.fromkeys(re.findall(r"`(\w+)`", names), meaning))
+    assert set(rows) == set(prod.exports)
+    for output in ("estimated_monthly_cost", "deploy_timing"):
+        keys = set(re.findall(r"`(\w+)`", rows[output]))
+        assert set(prod.exports[output]) <= keys, f"README's {output} row lacks {set(prod.exports[output]) - keys}"
