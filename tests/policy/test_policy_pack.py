@@ -7,6 +7,7 @@ unknown-checking proxy, which raises on a value a preview cannot see yet.
 import importlib
 import json
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -201,3 +202,19 @@ def test_the_readme_table_lists_every_rule_with_its_control_and_stages() -> None
     for rule in ALL_RULES:
         control, _, _, dev, prod = rows[rule.id]
         assert (control, dev, prod) == (rule.control, "✔" if rule.applies_to_dev else "off", "✔"), rule.id
+
+
+def test_the_project_readme_table_names_every_rule_once_with_its_control_and_stages() -> None:
+    section = (POLICY_DIR.parent / "README.md").read_text().split("## Security policy", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6:
+            for rule_id in re.findall(r"`([a-z0-9-]+)`", cells[3]):
+                assert rule_id not in rows, f"{rule_id} is in two rows"
+                rows[rule_id] = cells
+    assert set(rows) == {rule.id for rule in ALL_RULES}
+    for rule in ALL_RULES:
+        control, _, _, _, dev, prod = rows[rule.id]
+        assert rule.control.replace(" ", "").lower() in control.replace(" ", "").lower(), rule.id
+        assert (dev, prod) == ("✔" if rule.applies_to_dev else "off", "✔"), rule.id
