@@ -1,14 +1,17 @@
-"""The README stays true to the code: every config key with its default, and the set-up commands."""
+"""The README stays true to the code: config keys and defaults, set-up commands, and what the code computes."""
 
 import re
 from pathlib import Path
 
+import pytest
+
+import settings
 import stack_config
+from components.errors import SettingsError
 from estimate.cli import estimates
 from estimate.cost import markdown_table
 from rehearsal.deploy import DEPLOY_LEAD_S, DEPLOY_TAIL_S, expected_seconds
 from rehearsal.plan import Plan
-from settings import from_stack_file
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -68,6 +71,14 @@ def test_the_deploy_rehearsal_s_measuring_time_quoted_is_what_the_rehearsal_give
     measured, may_take = re.search(
         r"verify measures for ([\d.]+) s: the ([\d.]+) s the\s+deploy may take", bullet
     ).groups()
-    plan = Plan.from_settings(from_stack_file("dev")).with_deploy_slots()
+    plan = Plan.from_settings(settings.from_stack_file("dev")).with_deploy_slots()
     assert float(may_take) == expected_seconds(plan, drain=True)
     assert float(measured) == DEPLOY_LEAD_S + expected_seconds(plan, drain=True) + DEPLOY_TAIL_S
+
+
+def test_the_bad_settings_example_is_what_the_settings_check_prints():
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```\nerror: ", 1)[1].split("\n```", 1)[0]
+    with pytest.raises(SettingsError) as raised:
+        settings.parse_settings({"replicas": "0", "memory": "4096"}, project="alb-replicas", stack="dev")
+    assert example == str(raised.value)
