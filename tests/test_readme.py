@@ -8,8 +8,10 @@ import pytest
 import settings
 import stack_config
 from components.errors import SettingsError
+from estimate.cli import build_parser as estimate_parser
 from estimate.cli import estimates
 from estimate.cost import markdown_table
+from rehearsal.cli import build_parser as rehearsal_parser
 from rehearsal.deploy import DEPLOY_LEAD_S, DEPLOY_TAIL_S, expected_seconds
 from rehearsal.plan import Plan
 
@@ -82,3 +84,14 @@ def test_the_bad_settings_example_is_what_the_settings_check_prints():
     with pytest.raises(SettingsError) as raised:
         settings.parse_settings({"replicas": "0", "memory": "4096"}, project="alb-replicas", stack="dev")
     assert example == str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("parser", "section"), [(rehearsal_parser, "## Rehearsal (no AWS account)"), (estimate_parser, "## Cost")]
+)
+def test_every_option_of_the_rehearsal_and_the_estimate_is_in_its_section(parser, section):
+    text = README.split(section + "\n", 1)[1].split("\n## ", 1)[0]
+    for action in parser()._actions:
+        for option in action.option_strings:
+            if option.startswith("--") and option != "--help":
+                assert re.search(rf"{option}\b", text), f"README's {section} does not mention {option}"
