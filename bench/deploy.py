@@ -30,7 +30,7 @@ from rehearsal.deploy import deploy_while_verifying
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
 
-# A whole deploy rehearsal at dev's timings takes about 30 s; this only catches a hang.
+# A whole deploy rehearsal at dev's timings takes about 25 s; this only catches a hang.
 RUN_TIMEOUT_S = 120
 
 
