@@ -58,6 +58,9 @@ class Deployment:
     """What the program raised, if it failed; `resources` then holds what it declared before."""
 
     def all(self, type_: str) -> list[Declared]:
+        # What a failed program declared before it raised is no deployment: `pulumi up` stops there.
+        # A test that expects the failure reads `error` and `resources`.
+        assert self.error is None, f"the program failed: {self.error!r}"
         return [r for r in self.resources if r.type == type_]
 
     def one(self, type_: str, name: str | None = None) -> Declared:
