@@ -11,6 +11,7 @@ resource's id and computed outputs are unknown, and so is every input computed f
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class StackMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
         name, inputs = args.name, args.inputs
+        if args.typ in LB_NAMED:
+            _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
         if self.preview:
             known = {} if args.typ == "awsx:ec2:Vpc" else {k: v for k, v in inputs.items() if _is_known(v)}
             return "", known
@@ -157,6 +160,19 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.token not in answers:
             raise NotImplementedError(f"the mocks do not answer {args.token}")
         return answers[args.token]
+
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>"; ALB and target group names are at most
+# 32 characters, letters, digits and hyphens, neither starting nor ending with a hyphen (nor, for an ALB,
+# starting with "internal-"): AWS refuses any other name. The mocks refuse it too, in every test that declares one.
+LB_NAMED = ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup")
+AUTONAME_SUFFIX = "a1b2c3d"
+_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+
+
+def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
+    if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
+        raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
 
 
 def _is_known(value: Any) -> bool:
