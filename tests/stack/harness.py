@@ -31,6 +31,9 @@ PROJECT = "alb-replicas"
 REGION = "us-east-1"
 # Zone name -> zone ID. AWS maps names to IDs per account; only the IDs say where a zone really is.
 ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4", "us-east-1d": "use1-az6"}
+# A Local Zone this account opted into: DescribeAvailabilityZones lists it unless asked for the zones that
+# need no opt-in, and it cannot hold an ALB's subnets (nor, sorted by name, may it come first).
+LOCAL_ZONES = {"us-east-1-bos-1a": "use1-bos1-az1"}
 ACCOUNT_ID = "123456789012"
 HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
@@ -88,6 +91,7 @@ class StackMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.region = region
         self.zones = zones if zones is not None else ZONES
+        self.local_zones = LOCAL_ZONES if zones is None and region == REGION else {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
@@ -139,10 +143,12 @@ class StackMocks(pulumi.runtime.Mocks):
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        filters = {f["name"]: list(f["values"]) for f in args.args.get("filters") or []}
+        zones = self.zones if filters.get("opt-in-status") == ["opt-in-not-required"] else self.zones | self.local_zones
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": list(self.zones),
-                "zoneIds": list(self.zones.values()),
+                "names": list(zones),
+                "zoneIds": list(zones.values()),
             },
             "aws:index/getRegion:getRegion": {"region": self.region, "name": self.region, "id": self.region},
             "aws:index/getCallerIdentity:getCallerIdentity": {
