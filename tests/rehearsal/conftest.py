@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +53,15 @@ def even_rehearsal() -> Iterator[Running]:
     """Three replicas over two zones behind HAProxy's round robin; shared, so no test may change it."""
     with Rehearsal(quick_plan(3)) as running:
         yield running
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A TMPDIR for a rehearsal run in a subprocess, removed after, whatever the run left behind (one killed
+    outright cleans up nothing). Short: HAProxy refuses a stats socket path over 97 characters, which
+    pytest's tmp_path under a long TMPDIR exceeds."""
+    folder = Path(tempfile.mkdtemp(prefix="rt-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

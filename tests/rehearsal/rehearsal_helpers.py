@@ -149,14 +149,18 @@ def alive(processes: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     }
 
 
+def command_line(pid: int | str) -> str:
+    """The command line of a process, its arguments joined by spaces; "" if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of the processes whose command line contains `text`."""
     found = []
     for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
+        if entry.name.isdigit() and text in (cmdline := command_line(entry.name)):
             found.append(cmdline)
     return found

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from rehearsal_helpers import alive, descendants, processes_mentioning
+from rehearsal_helpers import alive, command_line, descendants, processes_mentioning
 
 import rehearsal.cli
 from rehearsal import Plan
@@ -113,14 +113,18 @@ def test_a_bad_stack_file_is_every_problem_on_one_line(tmp_path: Path, monkeypat
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal.Signals) -> None:
+def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal.Signals, short_tmp: Path) -> None:
     ports = quick_ports()
     keeper = subprocess.Popen(
         rehearsal_argv(*ports, "--keep", "--", "--requests", "300"),
         cwd=PROJECT_DIR,
+        env={**os.environ, "TMPDIR": str(short_tmp)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a test run started in the background of a script inherits
+        # SIGINT ignored, and Python then never raises KeyboardInterrupt (the keeper waited forever).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in keeper.stderr], daemon=True).start()
@@ -144,6 +148,7 @@ def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal
 
     assert code == 0  # verify's verdict on the even rehearsal; the signal is how --keep is meant to end
     assert alive(started) == set()
+    assert list(short_tmp.iterdir()) == []  # its temp folder is gone too
 
 
 def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
@@ -211,12 +216,13 @@ def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(argv: list
     assert out.getvalue() == f"rehearsal: {message} (see python -m rehearsal --help)\n"
 
 
-def test_a_deploy_rehearsal_killed_outright_leaves_no_process_not_even_verify() -> None:
+def test_a_deploy_rehearsal_killed_outright_leaves_no_process_not_even_verify(short_tmp: Path) -> None:
     """SIGKILL runs no cleanup: the kernel must stop every child at once, verify's measuring process too
-    (not when its --duration ends, about 20 s later at dev's timings)."""
+    (not when its --duration ends, about 20 s later at dev's timings). Its temp folder stays: short_tmp's."""
     rehearsal = subprocess.Popen(
         rehearsal_argv(*quick_ports(), "--deploy"),
         cwd=PROJECT_DIR,
+        env={**os.environ, "TMPDIR": str(short_tmp)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -228,7 +234,8 @@ def test_a_deploy_rehearsal_killed_outright_leaves_no_process_not_even_verify() 
             pass
         time.sleep(0.5)  # verify's process is running
         started = descendants(rehearsal.pid)
-        assert processes_mentioning(" -m verify ")
+        # This rehearsal's own verify, among its children (another rehearsal on the machine has one too).
+        assert [pid for pid, _ in started if " -m verify " in command_line(pid)], "verify is not running yet"
         rehearsal.kill()
         rehearsal.wait(timeout=10)
         gone_by = time.monotonic() + 3

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal_helpers import quick_plan, stack_settings
+from rehearsal_helpers import alive, command_line, descendants, quick_plan, stack_settings
 
 import rehearsal.stage
 from rehearsal import Plan, Rehearsal, RehearsalError, Running
@@ -187,13 +187,26 @@ def test_a_replica_stops_gracefully_on_sigterm_as_on_ecs() -> None:
     plan = quick_plan(1)
     with Rehearsal(plan) as running:
         replica = plan.replicas[0]
+        workers = {
+            (pid, started)
+            for pid, started in descendants(running.replicas[replica.ip].popen.pid)
+            if "nginx: worker process" in command_line(pid)
+        }
+        assert workers, "no nginx worker found under the replica"
         stopped: list[bool] = []
         with socket.create_connection((replica.ip, replica.port), timeout=2) as client:
             client.sendall(b"GET /in-flight HTTP/1.1\r\nHost: replica\r\n")
             time.sleep(0.05)
             stopping = threading.Thread(target=lambda: stopped.append(running.stop_replica(replica.ip)))
             stopping.start()
-            time.sleep(0.1)
+            # The rest of the request only once the stop has reached the workers: each is shutting down
+            # (graceful) or gone (fast stop). A fixed sleep let a late signal find the request answered.
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and not all(
+                "is shutting down" in command_line(pid) for pid, _ in alive(workers)
+            ):
+                time.sleep(0.005)
+            assert all("is shutting down" in command_line(pid) for pid, _ in alive(workers)), "not stopping"
             client.sendall(b"\r\n")
             answer = client.recv(4096)
         stopping.join(5)

@@ -117,8 +117,10 @@ def test_cross_zone_off_with_unequal_zones_is_uneven() -> None:
     node_a, node_b = ({n["address"]: n["answers"] for n in report["nodes"]}[ip] for ip in plan.node_ips)
     assert (a1 + a2, b) == (node_a, node_b) and abs(a1 - a2) <= 1, (a1, b, a2, node_a, node_b)
     # Each client waits for its answer, so a node's share follows its speed, which a loaded machine
-    # can skew; with the nodes near half each, the lone replica's half is far from a third.
-    if 0.45 <= node_b / (node_a + node_b) <= 0.55:
+    # can skew (measured: 0.46 to 0.55 here, 0.33 on a loaded machine). The split only looks even when the
+    # lone replica's node answers a third; 0.06 or more away from a third, 1200 answers give a chi-square
+    # of 19 or more on 2 df (p < 1e-4): uneven. (It checked only between 0.45 and 0.55.)
+    if abs(node_b / (node_a + node_b) - 1 / 3) >= 0.06:
         assert run.code == 1 and report["verdict"] == "uneven", run.stdout + run.stderr
 
 

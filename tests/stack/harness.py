@@ -11,6 +11,7 @@ resource's id and computed outputs are unknown, and so is every input computed f
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ PROJECT = "alb-replicas"
 REGION = "us-east-1"
 # Zone name -> zone ID. AWS maps names to IDs per account; only the IDs say where a zone really is.
 ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4", "us-east-1d": "use1-az6"}
+# A Local Zone this account opted into: DescribeAvailabilityZones lists it unless asked for the zones that
+# need no opt-in, and it cannot hold an ALB's subnets (nor, sorted by name, may it come first).
+LOCAL_ZONES = {"us-east-1-bos-1a": "use1-bos1-az1"}
 ACCOUNT_ID = "123456789012"
 HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
@@ -58,6 +62,9 @@ class Deployment:
     """What the program raised, if it failed; `resources` then holds what it declared before."""
 
     def all(self, type_: str) -> list[Declared]:
+        # What a failed program declared before it raised is no deployment: `pulumi up` stops there.
+        # A test that expects the failure reads `error` and `resources`.
+        assert self.error is None, f"the program failed: {self.error!r}"
         return [r for r in self.resources if r.type == type_]
 
     def one(self, type_: str, name: str | None = None) -> Declared:
@@ -84,10 +91,13 @@ class StackMocks(pulumi.runtime.Mocks):
         self.preview = preview
         self.region = region
         self.zones = zones if zones is not None else ZONES
+        self.local_zones = LOCAL_ZONES if zones is None and region == REGION else {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
         name, inputs = args.name, args.inputs
+        if args.typ in LB_NAMED:
+            _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
         if self.preview:
             known = {} if args.typ == "awsx:ec2:Vpc" else {k: v for k, v in inputs.items() if _is_known(v)}
             return "", known
@@ -133,10 +143,12 @@ class StackMocks(pulumi.runtime.Mocks):
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        filters = {f["name"]: list(f["values"]) for f in args.args.get("filters") or []}
+        zones = self.zones if filters.get("opt-in-status") == ["opt-in-not-required"] else self.zones | self.local_zones
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": list(self.zones),
-                "zoneIds": list(self.zones.values()),
+                "names": list(zones),
+                "zoneIds": list(zones.values()),
             },
             "aws:index/getRegion:getRegion": {"region": self.region, "name": self.region, "id": self.region},
             "aws:index/getCallerIdentity:getCallerIdentity": {
@@ -154,6 +166,19 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.token not in answers:
             raise NotImplementedError(f"the mocks do not answer {args.token}")
         return answers[args.token]
+
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>"; ALB and target group names are at most
+# 32 characters, letters, digits and hyphens, neither starting nor ending with a hyphen (nor, for an ALB,
+# starting with "internal-"): AWS refuses any other name. The mocks refuse it too, in every test that declares one.
+LB_NAMED = ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup")
+AUTONAME_SUFFIX = "a1b2c3d"
+_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+
+
+def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
+    if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
+        raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
 
 
 def _is_known(value: Any) -> bool:

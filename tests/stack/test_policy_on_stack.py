@@ -26,6 +26,8 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def planned(deployment: Deployment) -> list[PlannedResource]:
+    # A program that failed declared only part of the stack: too few resources to break a rule.
+    assert deployment.error is None, deployment.error
     return [
         PlannedResource(
             type=r.type,
@@ -84,6 +86,7 @@ def analyzer_resource(resource: Declared) -> analyzer_pb2.AnalyzerResource:
 
 def reported_at_preview(deployment: Deployment, dev: bool = False) -> list[tuple[str, str]]:
     """(policy name, message) of every violation the pack reports, as the engine would call it in a preview."""
+    assert deployment.error is None, deployment.error  # a failed preview declared too little to judge
     servicer = _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.build_policies(), EnforcementLevel.MANDATORY)
     if dev:  # what `--policy-pack-config policy/dev.json` configures
         disabled = json.loads((Path(pack.__file__).parent / "dev.json").read_text())

@@ -75,8 +75,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for replica.test and 127.0.0.2 (openssl's CLI, no Python package needed)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+    if shutil.which("openssl") is None:  # scripts/install-deps installs it: fail, never skip
+        pytest.fail("openssl is not on PATH: run make deps")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(

@@ -69,8 +69,8 @@ def haproxy_with_a_failing_target(tmp_path: Path) -> Iterator[tuple[int, str, in
 
     Yields (frontend port, stats URL, replica port); HAProxy and the replicas are stopped after.
     """
-    if shutil.which("haproxy") is None:
-        pytest.skip("haproxy is not installed")
+    if shutil.which("haproxy") is None:  # make test installs it (scripts/install-deps): fail, never skip
+        pytest.fail("haproxy is not on PATH: run make deps (Debian puts it in /usr/sbin)")
     replica_port, front, stats = _free_port(), _free_port(), _free_port()
     servers = []
     for address, healthy in (("127.0.0.2", True), ("127.0.0.3", False)):

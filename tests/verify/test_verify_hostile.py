@@ -11,7 +11,6 @@ import http.server
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -83,7 +82,6 @@ def test_a_bare_url_even_run_says_in_its_verdict_line_that_the_count_was_not_che
 
 
 @pytest.mark.rehearsal
-@pytest.mark.skipif(not (shutil.which("haproxy") and shutil.which("nginx")), reason="needs haproxy and nginx")
 def test_a_bare_url_behind_haproxys_source_hash_is_not_even(capsys) -> None:
     settings = parse_settings({"replicas": 3}, project="alb-replicas", stack="test")
     plan = dataclasses.replace(Plan.from_settings(settings).on_free_ports(), haproxy_balance="source")
