@@ -29,6 +29,8 @@ from replica.nginx import graceful_command, nginx_config
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
 BALANCER_START_TIMEOUT_S = 5.0
+# HAProxy refuses a longer stats socket path ("socket path ... too long (max 97)").
+HAPROXY_SOCKET_PATH_MAX = 97
 # What stops a rehearsal: Ctrl-C, and SIGTERM and SIGHUP, which the CLI turns into Ctrl-C.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -148,6 +150,14 @@ class Rehearsal:
 
         self._scratch = Path(tempfile.mkdtemp(prefix="rehearsal-"))
         self._cleanup.callback(shutil.rmtree, self._scratch, ignore_errors=True)
+        admin_sockets = [self._scratch / f"{zone.name}.sock" for zone in plan.zones]
+        longest = max(len(str(path)) for path in admin_sockets)
+        if longest > HAPROXY_SOCKET_PATH_MAX:
+            raise RehearsalError(
+                f"the temporary folder {self._scratch.parent} is too long for HAProxy's admin socket path "
+                f"({longest} characters, at most {HAPROXY_SOCKET_PATH_MAX}): set TMPDIR to a shorter folder, "
+                "e.g. TMPDIR=/tmp"
+            )
 
         replicas = {r.ip: self._start_replica(r) for r in started}
         waiting = set(started)
@@ -165,7 +175,6 @@ class Rehearsal:
         )
 
         # Only now the balancers: HAProxy counts a server up before its first check.
-        admin_sockets = [self._scratch / f"{zone.name}.sock" for zone in plan.zones]
         balancers = [
             self._start_haproxy(haproxy, zone, admin_socket)
             for zone, admin_socket in zip(plan.zones, admin_sockets, strict=True)

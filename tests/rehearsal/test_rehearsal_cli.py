@@ -248,3 +248,16 @@ def test_a_deploy_rehearsal_killed_outright_leaves_no_process_not_even_verify(sh
             rehearsal.wait()
         for pid, _ in alive(started):  # only when an assertion failed: do not leave them behind
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_temp_folder_too_long_for_haproxys_socket_path_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """HAProxy takes a stats socket path of at most 97 characters; the rehearsal's lie in TMPDIR."""
+    long_folder = tmp_path / ("x" * 100)
+    long_folder.mkdir()
+    done = run_rehearsal(*quick_ports(), env={**os.environ, "TMPDIR": str(long_folder)})
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "too long for HAProxy's admin socket path" in done.stderr
+    assert "TMPDIR" in done.stderr
+    assert list(long_folder.iterdir()) == []
