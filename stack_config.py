@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import stat
 from collections.abc import Mapping
@@ -32,8 +33,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 CLI_TYPES: tuple[str, ...] = ("string", "integer", "boolean", "array")
 # What each type accepts, in words for the error messages.
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "boolean": "true or false", "array": "a list"}
-# An integer as Go's strconv.Atoi reads it, which the Pulumi CLI's type check uses: no spaces, no "3.0",
-# and within 64 bits (checked apart).
+# An integer as Go's strconv.Atoi reads it, which the Pulumi CLI's type check uses: no spaces, no "3.0"
+# (the string: an unquoted 3.0 is stored as "3"), and within 64 bits (checked apart).
 _GO_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 # Bounds on reading a stack file, which holds a few dozen settings.
@@ -43,9 +44,10 @@ _YAML_MAX_NODES = 100_000
 
 
 class _PulumiYamlLoader(yaml.SafeLoader):
-    """YAML as the Pulumi CLI reads it (YAML 1.2): only true and false are booleans; `yes`, `on`
+    """YAML as the Pulumi CLI reads it (go-yaml v3): only true and false are booleans; `yes`, `on`
     and `no`, which PyYAML's YAML 1.1 turns into booleans, stay strings, and the CLI refuses them
-    for a boolean key.
+    for a boolean key. Numbers as go-yaml resolves them (`_go_yaml_number`): no YAML 1.1
+    sexagesimal (`1:30` stays text), `0o10` and `1e3` are numbers.
 
     Bounded (go-yaml, the CLI's reader, has limits of its own on aliasing and depth): at most
     _YAML_MAX_DEPTH levels, and at most _YAML_MAX_NODES values with every alias counted as all it
@@ -83,13 +85,8 @@ class _PulumiYamlLoader(yaml.SafeLoader):
         if self._nodes > _YAML_MAX_NODES:
             raise _YamlTooLarge(f"over {_YAML_MAX_NODES:,} values, each alias counted as all it repeats", mark)
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> object:
-        """An integer too long for Python's int() stays the string it is, as go-yaml leaves one
-        beyond 64 bits; the CLI's type check then refuses it for an integer key."""
-        try:
-            return super().construct_yaml_int(node)
-        except ValueError:
-            return self.construct_scalar(node)
+    def construct_go_yaml_number(self, node: yaml.ScalarNode) -> object:
+        return _go_yaml_number(self.construct_scalar(node))
 
 
 class _YamlTooLarge(yaml.MarkedYAMLError):
@@ -97,14 +94,50 @@ class _YamlTooLarge(yaml.MarkedYAMLError):
         super().__init__(problem=problem, problem_mark=mark)
 
 
+_YAML_1_1_ONLY = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _PulumiYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML_1_1_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _PulumiYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_PulumiYamlLoader.add_constructor("tag:yaml.org,2002:int", _PulumiYamlLoader.construct_yaml_int)
+# A plain scalar that may be a number; _go_yaml_number decides, and leaves the rest text.
+_GO_YAML_NUMBER_TAG = "tag:alb-replicas,2026:go-yaml-number"
+_PulumiYamlLoader.add_implicit_resolver(
+    _GO_YAML_NUMBER_TAG, re.compile(r"^[-+]?(?:[0-9]|\.[0-9iInN])"), list("-+.0123456789")
+)
+_PulumiYamlLoader.add_constructor(_GO_YAML_NUMBER_TAG, _PulumiYamlLoader.construct_go_yaml_number)
+
+# go-yaml v3 (resolve.go): its float pattern, its spellings of infinity and NaN, and Go's base-0
+# integers (0x, 0o, 0b, a leading 0 for octal) within int64 or uint64, after dropping underscores.
+_GO_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_GO_YAML_SPECIAL = {
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
+}
+_GO_INTEGER_LITERAL = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _go_yaml_number(text: str) -> object:
+    """A plain scalar as go-yaml v3 resolves it: an int, a float, or the text itself."""
+    if text in _GO_YAML_SPECIAL:
+        return _GO_YAML_SPECIAL[text]
+    plain = text.replace("_", "")
+    literal = _GO_INTEGER_LITERAL.fullmatch(plain)
+    if literal and len(plain) <= 70:  # 64 binary digits and a prefix: anything longer is out of range
+        sign, body = literal.groups()
+        prefixed = body[:2].lower() in ("0x", "0o", "0b")
+        magnitude = int(body, 0) if prefixed else int(body, 8) if body.startswith("0") else int(body)
+        value = -magnitude if sign == "-" else magnitude
+        if -(2**63) <= value < 2**64:
+            return value
+    if _GO_YAML_FLOAT.fullmatch(plain):
+        value = float(plain)
+        if math.isfinite(value):  # Go's ParseFloat refuses what overflows: go-yaml keeps the text
+            return value
+    return text
 
 
 @functools.cache
@@ -170,6 +203,14 @@ def apply_cli_rules(
     for key, value in given.items():
         if value is None:
             continue
+        try:  # The CLI stores numbers as JSON, which has no NaN or infinity.
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            problems.append(
+                f"{key}: {_shown(value)} cannot be stored by the Pulumi CLI (JSON has no NaN or infinity); "
+                "pulumi up stops"
+            )
+            continue
         # Scalars reach the program as strings; a list or mapping as JSON, checked as itself.
         text = json.dumps(value) if isinstance(value, (list, dict)) else config_string(value)
         kind = schema.get(key, {}).get("type")
@@ -200,8 +241,13 @@ def _shown(value: object, limit: int = 80) -> str:
 
 
 def config_string(value: object) -> str:
-    """A scalar as the Pulumi CLI stores it in the stack's config: YAML's true is "true"."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A scalar as the Pulumi CLI stores it in the stack's config: YAML's true is "true", a number
+    as JSON writes it (its config object marshals numbers to JSON), so 3.0 is "3"."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:  # Go's JSON: no ".0"
+        return str(int(value))
+    return str(value)
 
 
 def _is_of_type(value: object, kind: str) -> bool:

@@ -109,3 +109,45 @@ def test_stack_files_are_read_as_the_cli_reads_yaml_where_only_true_and_false_ar
     (tmp_path / "Pulumi.odd.yaml").write_text("config:\n  aws:region: us-east-1\n  alb-replicas:flowLogs: on\n")
     with pytest.raises(SettingsError, match="flowLogs: 'on' is not true or false"):
         settings.from_stack_file("odd", project_dir=tmp_path)
+
+
+# A stack file's plain scalars as the CLI reads them: go-yaml v3 resolves them (underscores dropped, Go's
+# base-0 integers, its float pattern, no YAML 1.1 sexagesimal), and the CLI's config object writes a
+# number back as JSON, so an integral float is stored as a whole number.
+@pytest.mark.parametrize(
+    ("line", "handed"),
+    [
+        ("replicas: 3.0", "3"),
+        ("replicas: 1e3", "1000"),
+        ("replicas: 0o10", "8"),
+        ("replicas: 010", "8"),
+        ("replicas: 0x10", "16"),
+        ("replicas: 1_0", "10"),
+        ("replicas: +3", "3"),
+        ("namePrefix: 1.0", "1"),
+        ("namePrefix: 1.5", "1.5"),
+        ("namePrefix: 1:30", "1:30"),
+    ],
+)
+def test_a_stack_file_number_reaches_the_program_as_the_cli_stores_it(tmp_path: Path, line: str, handed: str):
+    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  alb-replicas:{line}\n")
+    key = line.split(":", 1)[0]
+    given = stack_config.stack_file_values("t", project_dir=tmp_path)
+    assert stack_config.cli_config("t", given)[key] == handed
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("replicas: 1:30", "must be of type 'integer'"),  # YAML 1.1 read it as 90; go-yaml keeps the text
+        ("replicas: 3.5", "must be of type 'integer'"),
+        ('replicas: "3.0"', "must be of type 'integer'"),
+        ("replicas: .nan", "JSON has no NaN or infinity"),
+        ("namePrefix: .inf", "JSON has no NaN or infinity"),
+    ],
+)
+def test_a_stack_file_number_the_cli_refuses_is_refused(tmp_path: Path, line: str, words: str):
+    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  alb-replicas:{line}\n")
+    given = stack_config.stack_file_values("t", project_dir=tmp_path)
+    with pytest.raises(SettingsError, match=words):
+        stack_config.cli_config("t", given)

@@ -110,7 +110,7 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"replicas": 4, "maxReplicas": 3}, "maxReplicas: 3 is below replicas (4); allowed: 0 (same as replicas) or 4"),
         ({"maxReplicas": 101}, "maxReplicas: 101 is out of range; allowed: 0 (same as replicas) or 2 to 100"),
         ({"maxReplicas": " 8 "}, "maxReplicas: ' 8 ' is not a whole number; pulumi up stops with"),
-        ({"replicas": 3.0}, "replicas: 3.0 is not a whole number"),
+        ({"replicas": 3.5}, "replicas: 3.5 is not a whole number"),
         ({"containerInsights": "True"}, "containerInsights: 'True' is not true or false"),
         ({"image": ["nginx"]}, "image: ['nginx'] is not a string"),
         ({"domain": "app.example.com"}, "zone: unset, but domain and zone go together"),
