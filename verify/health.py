@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from verify.client import printable
 from verify.errors import CouldNotMeasure
 from verify.tally import TargetState
 
@@ -85,7 +86,8 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
         # address, and a target could not be matched to the replica answering from it.
         raise CouldNotMeasure(f"{url}: HAProxy's stats CSV gives no server addresses: add 'stats show-legends'")
-    return tuple(TargetState(row["addr"], row["status"]) for row in servers)
+    # Escaped as replica ids are: a line break in a field could otherwise forge a line of the report.
+    return tuple(TargetState(printable(row["addr"]), printable(row["status"])) for row in servers)
 
 
 def _boto3_elbv2(region: str | None) -> Any | None:
@@ -140,6 +142,9 @@ def read_aws_target_health(
 
 def _aws_targets(answer: Any) -> tuple[TargetState, ...]:
     return tuple(
-        TargetState(f"{item['Target']['Id']}:{item['Target'].get('Port', '')}", str(item["TargetHealth"]["State"]))
+        TargetState(
+            printable(f"{item['Target']['Id']}:{item['Target'].get('Port', '')}"),
+            printable(str(item["TargetHealth"]["State"])),
+        )
         for item in answer["TargetHealthDescriptions"]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -16,6 +17,13 @@ from verify.evidence import ReplicaChange, replica_sort_key
 from verify.judge import Verdict
 from verify.progress import Measuring, Waiting
 from verify.tally import Tally
+
+# HAProxy's states between up and down, as its stats print them (health counted against rise and fall).
+_HAPROXY_IN_BETWEEN = re.compile(r"(?:UP|DOWN) [0-9]+/[0-9]+")
+_HAPROXY_IN_BETWEEN_LEGEND = (
+    "HAProxy's UP a/b: up, a more failed check(s) take it down (every server starts so, before its first"
+    " check); DOWN a/b: down, a of the b passing checks it needs to come back"
+)
 
 BAR_WIDTH = 30
 _GREEN, _RED, _RESET = "\033[32m", "\033[31m", "\033[0m"
@@ -102,6 +110,8 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     for at, targets in (tally.target_health or {}).items():
         states = ", ".join(f"{target.target} {target.state}" for target in targets) or "no targets registered"
         write(f"target health at the {at}: {states}\n")
+    if any(_HAPROXY_IN_BETWEEN.fullmatch(t.state) for targets in (tally.target_health or {}).values() for t in targets):
+        write(f"  {_HAPROXY_IN_BETWEEN_LEGEND}\n")
     for note in verdict.notes:
         write(f"note: {note}\n")
     write(f"\n{verdict.sentence}\n")

@@ -218,3 +218,12 @@ def test_the_stats_reader_needs_haproxy_s_csv_with_server_addresses(serve) -> No
     legendless = serve("127.0.0.2", lambda number: (200, {"Content-Type": "text/csv"}, csv))
     with pytest.raises(CouldNotMeasure, match="gives no server addresses: add 'stats show-legends'"):
         read_haproxy_stats(f"http://127.0.0.2:{legendless.port}/stats;csv", 1.0)
+
+
+def test_a_forged_stats_page_cannot_print_a_line_of_its_own(serve) -> None:
+    """A status or address with a line break or an escape sequence is printed escaped, as replica ids are."""
+    csv = b'# pxname,svname,status,addr,type,\nreplicas,r1,"UP\nverdict: EVEN","127.0.0.9:8080\x1b[2K",2,\n'
+    forged = serve("127.0.0.2", lambda number: (200, {"Content-Type": "text/csv"}, csv))
+    (target,) = read_haproxy_stats(f"http://127.0.0.2:{forged.port}/stats;csv", 1.0)
+    assert "\n" not in target.state and "\x1b" not in target.target
+    assert target.state == "UP\\nverdict: EVEN"

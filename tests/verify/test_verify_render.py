@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -12,6 +13,7 @@ from verify.evidence import Expectation
 from verify.judge import judge
 from verify.progress import Measuring, Waiting
 from verify.render import REPORT_KEYS, ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.tally import TargetState
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"),))
 
@@ -138,3 +140,32 @@ def test_a_duration_run_prints_its_timeline_with_the_changes_and_errors() -> Non
         "second": 4, "requests": 361, "answers": 360, "errors": {"HTTP 502": 1},
         "replicas": ["10.0.1.5", "10.0.1.10", "10.0.1.20", "10.0.1.22", "10.0.2.7", "10.0.2.21"],
     }  # fmt: skip
+
+
+def test_haproxys_in_between_states_are_explained_once(make_tally) -> None:
+    """HAProxy's "UP 1/2" (how every server starts, before its first check) reads like a failure."""
+    tally = dataclasses.replace(
+        make_tally({"10.0.1.5": 100, "10.0.1.6": 100}),
+        target_health={
+            "start": (TargetState("10.0.1.5:8080", "UP 1/2"), TargetState("10.0.1.6:8080", "DOWN 1/2")),
+            "end": (TargetState("10.0.1.5:8080", "UP"), TargetState("10.0.1.6:8080", "UP 1/2")),
+        },
+    )
+    out = io.StringIO()
+    render_report(judge(tally, Expectation(replica_range=(2, 2))), tally, out)
+    lines = out.getvalue().splitlines()
+    legends = [line for line in lines if line.startswith("  HAProxy's ")]
+    assert legends == [
+        "  HAProxy's UP a/b: up, a more failed check(s) take it down (every server starts so, before its first"
+        " check); DOWN a/b: down, a of the b passing checks it needs to come back"
+    ]
+    assert lines.index(legends[0]) == max(i for i, line in enumerate(lines) if line.startswith("target health")) + 1
+
+
+def test_no_legend_when_every_state_is_plain(make_tally) -> None:
+    tally = dataclasses.replace(
+        make_tally({"10.0.1.5": 100}), target_health={"start": (TargetState("10.0.1.5:8080", "UP"),)}
+    )
+    out = io.StringIO()
+    render_report(judge(tally, Expectation()), tally, out)
+    assert "HAProxy's " not in out.getvalue()
