@@ -16,3 +16,9 @@ class SettingsError(ValueError):
         super().__init__(f"{argument}: {problem}" if argument else problem)
         self.argument = argument
         self.problem = problem
+
+    def one_line(self) -> str:
+        """The message on one line, for a command-line tool: a heading ("invalid stack settings:") and
+        its problems, one per line, become the heading and the problems joined by '; '."""
+        heading, *problems = str(self).splitlines()
+        return " ".join([heading, "; ".join(problem.strip() for problem in problems)]).strip()

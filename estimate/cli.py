@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         results = {stack: estimates(stack) for stack in stacks}
     except SettingsError as error:
-        heading, *problems = str(error).splitlines()
-        print(f"estimate: {' '.join([heading, '; '.join(p.strip() for p in problems)]).strip()}", file=err)
+        print(f"estimate: {error.one_line()}", file=err)
         return ExitCode.BAD_STACK
     if args.json:
         print(json.dumps(results, indent=2), file=out)

@@ -136,9 +136,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         settings = from_stack_file(args.stack)
     except SettingsError as error:
-        # One line: SettingsError lists one problem per line under a heading ("invalid stack settings:").
-        heading, *problems = str(error).splitlines()
-        print(f"rehearsal: {' '.join([heading, '; '.join(p.strip() for p in problems)]).strip()}", file=out)
+        print(f"rehearsal: {error.one_line()}", file=out)
         return ExitCode.CANNOT_RUN
     plan = replace(
         Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
