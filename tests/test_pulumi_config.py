@@ -111,6 +111,12 @@ def test_stack_files_are_read_as_the_cli_reads_yaml_where_only_true_and_false_ar
         settings.from_stack_file("odd", project_dir=tmp_path)
 
 
+def stack_file_with(folder: Path, line: str) -> dict[str, object]:
+    """The project's values of a stack file `Pulumi.t.yaml` in `folder` that holds one `key: value` line."""
+    (folder / "Pulumi.t.yaml").write_text(f"config:\n  alb-replicas:{line}\n")
+    return stack_config.stack_file_values("t", project_dir=folder)
+
+
 # A stack file's plain scalars as the CLI reads them: go-yaml v3 resolves them (underscores dropped, Go's
 # base-0 integers, its float pattern, no YAML 1.1 sexagesimal), and the CLI's config object writes a
 # number back as JSON, so an integral float is stored as a whole number.
@@ -130,10 +136,8 @@ def test_stack_files_are_read_as_the_cli_reads_yaml_where_only_true_and_false_ar
     ],
 )
 def test_a_stack_file_number_reaches_the_program_as_the_cli_stores_it(tmp_path: Path, line: str, handed: str):
-    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  alb-replicas:{line}\n")
     key = line.split(":", 1)[0]
-    given = stack_config.stack_file_values("t", project_dir=tmp_path)
-    assert stack_config.cli_config("t", given)[key] == handed
+    assert stack_config.cli_config("t", stack_file_with(tmp_path, line))[key] == handed
 
 
 @pytest.mark.parametrize(
@@ -147,7 +151,6 @@ def test_a_stack_file_number_reaches_the_program_as_the_cli_stores_it(tmp_path: 
     ],
 )
 def test_a_stack_file_number_the_cli_refuses_is_refused(tmp_path: Path, line: str, words: str):
-    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  alb-replicas:{line}\n")
-    given = stack_config.stack_file_values("t", project_dir=tmp_path)
+    given = stack_file_with(tmp_path, line)
     with pytest.raises(SettingsError, match=words):
         stack_config.cli_config("t", given)
