@@ -53,7 +53,7 @@ from stack_config import (
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
 
-# Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and the README's
+# Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and docs/configuration.md's
 # descriptions state the same; a test holds them).
 _MAX_REPLICAS = 100
 RANGES: dict[str, tuple[int, int]] = {

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument(
         "--json", action="store_true", help="one JSON object: stack -> {estimated_monthly_cost, deploy_timing}"
     )
-    shape.add_argument("--markdown", action="store_true", help="the cost table as the README shows it")
+    shape.add_argument("--markdown", action="store_true", help="the cost table as docs/cost.md shows it")
     return parser
 
 

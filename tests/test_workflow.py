@@ -1,4 +1,4 @@
-"""The GitHub Actions workflow: linted by actionlint for real, and shaped as the README says."""
+"""The GitHub Actions workflow: linted by actionlint for real, and shaped as docs/continuous-delivery.md says."""
 
 import os
 import shutil

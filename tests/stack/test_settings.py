@@ -8,6 +8,7 @@ import stack_config
 from components.aws_tables import NAME_MAX, name_problem
 from components.errors import SettingsError
 from components.options import Capacity
+from tests.docs_text import doc
 
 
 def parse(**raw: object) -> settings.StackSettings:
@@ -244,8 +245,8 @@ def test_every_key_of_pulumi_yaml_is_one_settings_field_named_as_the_key():
     assert settings.stack_key("health_check_interval_seconds") == "healthCheckIntervalSeconds"
 
 
-def test_each_range_is_the_one_pulumi_yaml_and_the_readme_state():
-    readme = (stack_config.PROJECT_DIR / "README.md").read_text()
+def test_each_range_is_the_one_pulumi_yaml_and_the_docs_state():
+    readme = doc("configuration")
     for key, (low, high) in settings.RANGES.items():
         assert f"{low} to {high}" in stack_config.config_schema()[key]["description"], key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
