@@ -17,6 +17,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
+from verify.access_logs import parse_window, read_local_logs
 from verify.client import (
     MAX_REPLICA_IDS,
     Identity,
@@ -34,7 +35,7 @@ from verify.judge import judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
-from verify.stack import read_stack_outputs
+from verify.stack import StackOutputs, read_stack_outputs
 from verify.tally import Tally
 
 
@@ -235,6 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
         " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
         " the stack's target_group_arn output)",
     )
+    logs = parser.add_argument_group("judging the ALB's access logs instead of sending requests")
+    logs.add_argument(
+        "--access-logs",
+        nargs="+",
+        metavar="SOURCE",
+        help="count the requests in the ALB's access logs instead: log folders or .log.gz files (AWS logs best"
+        " effort: nearly every request, not all); judged by the same checks as a live run",
+    )
+    logs.add_argument(
+        "--since",
+        metavar="TIME",
+        help="with --access-logs: the window's start, ISO 8601 (UTC unless it says) or a time ago: 90m, 2h, 1d"
+        " (default: an hour before --until)",
+    )
+    logs.add_argument("--until", metavar="TIME", help="with --access-logs: the window's end (default: now)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
     return parser
 
@@ -255,33 +271,14 @@ def _settle(args: argparse.Namespace) -> _Run:
     """The run's settings: flags first, then the stack's outputs (read only when there is no URL)."""
     stack = None if args.url else read_stack_outputs(args.stack)
     target = Target.parse(args.url or stack.url)
-    if args.expect_replicas is not None:
-        replica_range: tuple[int, int] | None = (args.expect_replicas, args.expect_replicas)
-    elif stack is not None and stack.replicas is not None:
-        replica_range = (stack.replicas, max(stack.replicas, stack.max_replicas or stack.replicas))
-    else:
-        replica_range = None
-    algorithm = args.algorithm or (stack.algorithm if stack else None) or ROUND_ROBIN
-    if algorithm not in ALGORITHMS:
-        raise CouldNotMeasure(f"the stack's algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-    subnets = dict(stack.subnets if stack else ())
-    subnets.update(args.subnet)  # a flag overrides the stack for the same CIDR
+    expectation = _expectation(args, stack)
     workload = Workload(
         concurrency=args.concurrency,
         timeout_s=args.timeout,
         wait_s=args.wait,
         identity=Identity.parse(args.identity),
-        expected_replicas=replica_range[0] if replica_range else None,
+        expected_replicas=expectation.replica_range[0] if expectation.replica_range else None,
         duration_s=args.duration,
-    )
-    expectation = Expectation(
-        replica_range=replica_range,
-        algorithm=algorithm,
-        alpha=args.alpha,
-        max_error_rate=args.max_error_rate,
-        strict=args.strict,
-        nodes=args.nodes,
-        subnets=tuple(subnets.items()),
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
     pins = dict(args.resolve)
@@ -297,6 +294,30 @@ def _settle(args: argparse.Namespace) -> _Run:
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
     return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
+
+
+def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expectation:
+    """What a healthy deployment looks like: flags first, then the stack's outputs."""
+    if args.expect_replicas is not None:
+        replica_range: tuple[int, int] | None = (args.expect_replicas, args.expect_replicas)
+    elif stack is not None and stack.replicas is not None:
+        replica_range = (stack.replicas, max(stack.replicas, stack.max_replicas or stack.replicas))
+    else:
+        replica_range = None
+    algorithm = args.algorithm or (stack.algorithm if stack else None) or ROUND_ROBIN
+    if algorithm not in ALGORITHMS:
+        raise CouldNotMeasure(f"the stack's algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    subnets = dict(stack.subnets if stack else ())
+    subnets.update(args.subnet)  # a flag overrides the stack for the same CIDR
+    return Expectation(
+        replica_range=replica_range,
+        algorithm=algorithm,
+        alpha=args.alpha,
+        max_error_rate=args.max_error_rate,
+        strict=args.strict,
+        nodes=args.nodes,
+        subnets=tuple(subnets.items()),
+    )
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
@@ -317,12 +338,35 @@ def _measure_and_report(run: _Run) -> ExitCode:
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
-    verdict = judge(tally, run.expectation)
-    if run.json:
+    return _report(tally, run.expectation, json=run.json)
+
+
+def _report(tally: Tally, expectation: Expectation, *, json: bool) -> ExitCode:
+    verdict = judge(tally, expectation)
+    if json:
         write_json(report_json(verdict, tally), sys.stdout)
     else:
         render_report(verdict, tally, sys.stdout, color=sys.stdout.isatty())
     return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
+
+
+def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
+    """--access-logs: the same checks and report over the requests the ALB logged in the window."""
+    if args.url:
+        raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
+    window = parse_window(args.since, args.until)
+    stack = read_stack_outputs(args.stack) if args.stack else None
+    tally = read_local_logs(args.access_logs, window)
+    if tally.answers == 0:
+        reading = tally.access_logs
+        skipped = ", ".join(f"{kind}: {count}" for kind, count in reading.skipped.items()) if reading else ""
+        raise CouldNotMeasure(
+            f"no request in the access logs reached a replica between {window.since.isoformat()} and"
+            f" {window.until.isoformat()} ({tally.requests} requests in the window"
+            + (f"; skipped {skipped}" if skipped else "")
+            + "): widen --since/--until"
+        )
+    return _report(tally, _expectation(args, stack), json=args.json)
 
 
 def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
@@ -348,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     restore_sigterm = _raise_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
+        if args.access_logs is not None:
+            url = " ".join(args.access_logs)
+            return _judge_access_logs(args)
         url = args.url
         run = _settle(args)
         url = run.target.url

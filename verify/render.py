@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from verify.access_logs import BEST_EFFORT
 from verify.evidence import ReplicaChange, replica_sort_key
 from verify.judge import Verdict
 from verify.progress import Measuring, Waiting
-from verify.tally import Tally
+from verify.tally import LogReading, Tally
 
 # HAProxy's states between up and down, as its stats print them (health counted against rise and fall).
 _HAPROXY_IN_BETWEEN = re.compile(r"(?:UP|DOWN) [0-9]+/[0-9]+")
@@ -36,7 +37,7 @@ REPORT_KEYS = (
     "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
     "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
     "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
-    "timeline", "replica_changes", "target_health", "failures",
+    "timeline", "replica_changes", "target_health", "access_logs", "failures",
 )  # fmt: skip
 # A --duration run's terminal timeline lists every second up to this many; beyond, only the seconds
 # with errors or a change of the replica set (--json always has every second).
@@ -49,13 +50,16 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     evidence = verdict.evidence
     rate = tally.requests / tally.elapsed_s if tally.elapsed_s > 0 else 0.0
     nodes = ", ".join(tally.addresses)
-    write(f"verify {tally.url}\n")
-    write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
-    write(
-        f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
-        f" ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
-        f" ({evidence.error_rate:.2%})\n\n"
-    )
+    if tally.access_logs is not None:
+        _render_log_header(tally, tally.access_logs, evidence.error_rate, write)
+    else:
+        write(f"verify {tally.url}\n")
+        write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
+        write(
+            f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in"
+            f" {tally.elapsed_s:.2f} s ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
+            f" ({evidence.error_rate:.2%})\n\n"
+        )
 
     zoned = any(stats.zone for stats in verdict.replicas)
     id_width = max([len("replica"), *(len(stats.replica) for stats in verdict.replicas)])
@@ -78,6 +82,8 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
         for zone in verdict.zones:
             write(f"{zone.zone:<{zone_width}}  {zone.replicas:>8}  {zone.count:>7}  {zone.share:>6.1%}\n")
 
+    if tally.access_logs is not None:
+        _render_log_work(tally.access_logs, id_width, write)
     write("\n")
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
     write(f"errors: {errors or 'none'}\n")
@@ -125,6 +131,40 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     else:
         detail = ""
     write(f"verdict: {word}{detail}\n")
+
+
+def _render_log_header(tally: Tally, reading: LogReading, error_rate: float, write: Callable[[str], object]) -> None:
+    """What was read, over which window, what was left out and why; and that AWS logs best effort."""
+    write(f"verify access logs {reading.source} ({reading.engine})\n")
+    write(f"window: {reading.since} to {reading.until} (the log's time field, UTC)\n")
+    size = f"{reading.bytes_read / 1024**2:.1f} MiB"
+    cost = f", about ${reading.cost_usd:.4f} at the list price" if reading.cost_usd is not None else ""
+    write(f"read: {reading.files} file(s), {size} {'scanned' if reading.engine == 'athena' else 'compressed'}{cost}"
+          f" in {tally.elapsed_s:.2f} s\n")  # fmt: skip
+    write(f"balancer nodes: {len(tally.addresses)} (from the log files' names: {', '.join(tally.addresses)})\n")
+    no_target = sum(reading.no_target.values())
+    without_error = reading.no_target.get("not 5xx", 0)
+    write(
+        f"{tally.requests} requests in the window: {tally.answers} answered by a replica, {tally.error_count} errors"
+        f" ({error_rate:.2%}); {no_target} reached no target ({without_error} of them by the listener's own"
+        f" action: redirect, fixed response, WAF)\n"
+    )
+    skipped = ", ".join(f"{kind}: {count}" for kind, count in reading.skipped.items())
+    write(f"outside the window: {reading.outside_window} lines; skipped: {skipped or 'none'}\n")
+    write(f"note: {BEST_EFFORT}\n\n")
+
+
+def _render_log_work(reading: LogReading, id_width: int, write: Callable[[str], object]) -> None:
+    """Per replica from the logs: every request sent to it, its 5xx (the ELB's and its own), its work."""
+    write(f"\n{'replica':<{id_width}}  requests  ELB 5xx  own 5xx    work s  p95 ms\n")
+    for target in reading.targets:
+        write(
+            f"{target.replica:<{id_width}}  {target.requests:>8}  {target.elb_5xx:>7}  {target.target_5xx:>7}"
+            f"  {target.work_s:>8.1f}  {_ms(None if target.p95_s is None else target.p95_s * 1000):>6}\n"
+        )
+    write("(work: the sum of target_processing_time; p95 of it per request)\n")
+    if reading.order_note:
+        write(f"note: {reading.order_note}\n")
 
 
 def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
@@ -213,6 +253,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
             for at, targets in tally.target_health.items()
             for target in targets
         ],
+        access_logs=None if tally.access_logs is None else dataclasses.asdict(tally.access_logs),
         failures=list(verdict.failures),
     )
 

@@ -39,6 +39,37 @@ class TargetState:
     state: str  # as the source says it: HAProxy's "UP", "DOWN", "UP 1/2", "MAINT"...; AWS's "healthy", "draining"...
 
 
+@dataclass(frozen=True)
+class TargetWork:
+    """What one replica did, from the access logs: its 5xx (the ELB's and its own) and its work."""
+
+    replica: str
+    requests: int  # every request the balancer sent it (answered or not)
+    elb_5xx: int  # requests it got that the ELB answered with a 5xx (502: it reset or refused; 504: too slow)
+    target_5xx: int  # 5xx it answered itself
+    work_s: float  # sum of target_processing_time over the requests it answered
+    p95_s: float | None  # the 95th percentile of target_processing_time
+
+
+@dataclass(frozen=True)
+class LogReading:
+    """How an access-log tally was read: where from, over which window, and what was left out and why."""
+
+    source: str  # the folder, files or s3:// prefix, or the Athena table
+    engine: str  # "duckdb" or "athena"
+    since: str  # the window, as the ALB writes `time`
+    until: str
+    files: int  # log files read (or 0 when the engine does not say)
+    bytes_read: int  # compressed bytes read, or scanned by Athena
+    outside_window: int  # complete lines outside the window (or another client's, with a user-agent filter)
+    no_target: dict[str, int]  # ELB status code -> requests in the window that reached no target ("-")
+    skipped: dict[str, int]  # named outcome ("not UTF-8", "truncated or malformed line", ...) -> lines or files
+    targets: tuple[TargetWork, ...]
+    nodes: tuple[NodeCounts, ...]  # per balancer node (from the file names)
+    order_note: str | None = None  # why the order of requests was not (fully) read
+    cost_usd: float | None = None  # Athena: the data scanned at the list price
+
+
 @dataclass
 class Second:
     """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
@@ -74,6 +105,7 @@ class Tally:
     # "start" and "end" of the measurement -> the targets the balancer listed then; None: not checked
     target_health: dict[str, tuple[TargetState, ...]] | None = None
     target_health_notes: list[str] = field(default_factory=list)  # why target health was not (fully) read
+    access_logs: LogReading | None = None  # set when the tally was read from the ALB's access logs
 
     @property
     def answers(self) -> int:
@@ -85,6 +117,8 @@ class Tally:
 
     def node_counts(self) -> tuple[NodeCounts, ...]:
         """One entry per balancer node some connection was pinned to, in the order the name resolved."""
+        if self.access_logs is not None:
+            return self.access_logs.nodes
         answers: dict[str, int] = {}
         errors: dict[str, int] = {}
         for log in self.connections:

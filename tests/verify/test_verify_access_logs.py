@@ -1,0 +1,228 @@
+"""verify --access-logs: real gzip'd ALB logs in the S3 layout, read by DuckDB, judged and reported like a live run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.alb_logs import Request, key, line, period_end, reference_counts, write_log
+from verify.access_log_query import ATHENA, DUCKDB, Window, counts_sql, duckdb_source
+from verify.access_logs import parse_window, read_local_logs
+from verify.cli import ExitCode, main
+
+START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+WINDOW = ["--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z"]
+NODES = ("10.0.1.5", "10.0.2.6")
+REPLICAS = ("10.0.1.10", "10.0.2.10", "10.0.1.11")
+
+
+def rotation(count: int, replicas=REPLICAS, nodes=NODES, start=START, **fields) -> list[tuple[str, Request]]:
+    """`count` requests, each node rotating over the replicas in turn, 10 ms apart, a connection per 10."""
+    requests = []
+    for i in range(count):
+        node = nodes[i % len(nodes)]
+        turn = i // len(nodes)
+        target = f"{replicas[turn % len(replicas)]}:80"
+        client = f"203.0.113.{7 + i % len(nodes)}:{40000 + turn // 10}"
+        requests.append((node, Request(start + timedelta(milliseconds=10 * i), target=target, client=client, **fields)))
+    return requests
+
+
+def write(root: Path, requests: list[tuple[str, Request]], extra: dict[str, list[str | bytes]] | None = None) -> None:
+    """One file per node per 5 minutes, as the ALB writes them; `extra` lines appended to a node's first file."""
+    files: dict[tuple[str, datetime], list[str | bytes]] = {}
+    for node, request in requests:
+        files.setdefault((node, period_end(request.at)), []).append(line(request))
+    for (node, end), lines in files.items():
+        write_log(root, node, end, [*lines, *(extra or {}).pop(node, [])])
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_an_even_rotation_in_the_logs_is_even_with_counts_per_replica_node_and_zone(tmp_path, capsys) -> None:
+    write(tmp_path, rotation(600))
+    code, out, err = run(
+        capsys, "--access-logs", str(tmp_path), *WINDOW, "--expect-replicas", "3", "--strict",
+        "--subnet", "10.0.1.0/24=zone-a", "--subnet", "10.0.2.0/24=zone-b",
+    )  # fmt: skip
+    assert code == ExitCode.EVEN, out + err
+    assert "Even: 3 replicas got 200, 200 and 200 of 600 answers" in out
+    assert "10.0.1.10  zone-a      200   33.3%" in out
+    assert "zone-a         2      400   66.7%" in out
+    assert "node 10.0.1.5: 300 requests, 300 answers, 0 errors" in out
+    assert "AWS writes access logs best effort" in out
+    assert "balancer behaviour: round-robin-like" in out
+    assert "skipped: none" in out
+    assert out.rstrip().endswith("verdict: EVEN")
+
+
+def test_json_carries_the_same_keys_and_how_the_logs_were_read(tmp_path, capsys) -> None:
+    write(tmp_path, rotation(300, work_s=0.25))
+    code, out, _ = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--json")
+    report = json.loads(out)
+    assert code == ExitCode.EVEN
+    assert report["replicas"] == {"10.0.1.10": 100, "10.0.1.11": 100, "10.0.2.10": 100}
+    assert [node["address"] for node in report["nodes"]] == list(NODES)
+    logs = report["access_logs"]
+    assert logs["engine"] == "duckdb" and logs["files"] == 2
+    assert logs["since"] == "2026-12-04T18:00:00.000000Z"
+    work = {target["replica"]: target for target in logs["targets"]}
+    assert work["10.0.1.10"]["work_s"] == pytest.approx(25.0)
+    assert work["10.0.1.10"]["p95_s"] == pytest.approx(0.25)
+
+
+def test_a_replica_with_twice_the_requests_is_uneven(tmp_path, capsys) -> None:
+    write(tmp_path, rotation(400, replicas=("10.0.1.10", "10.0.1.10", "10.0.2.10", "10.0.1.11")))
+    code, out, _ = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
+    assert code == ExitCode.UNEVEN
+    assert "Uneven: 3 replicas got 200, 100 and 100 of 400 answers" in out
+
+
+def test_5xx_per_replica_and_requests_that_reached_no_target(tmp_path, capsys) -> None:
+    requests = rotation(300)
+    later = START + timedelta(minutes=1)
+    requests += [("10.0.1.5", Request(later, target="10.0.1.11:80", elb_status="502", target_status="-"))] * 3
+    requests += [("10.0.1.5", Request(later, target="10.0.2.10:80", elb_status="500", target_status="500"))] * 2
+    requests += [("10.0.2.6", Request(later, target="-", elb_status="503", work_s=-1))] * 4
+    requests += [("10.0.2.6", Request(later, target="-", elb_status="301", work_s=-1))] * 5
+    write(tmp_path, requests)
+    code, out, _ = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--json")
+    report = json.loads(out)
+    assert report["errors"] == {"HTTP 500": 2, "HTTP 502": 3, "HTTP 503, no target": 4}
+    assert report["requests"] == 314 and report["answers"] == 300
+    assert report["access_logs"]["no_target"] == {"503": 4, "not 5xx": 5}
+    work = {target["replica"]: target for target in report["access_logs"]["targets"]}
+    assert (work["10.0.1.11"]["elb_5xx"], work["10.0.1.11"]["target_5xx"]) == (3, 0)
+    assert (work["10.0.2.10"]["elb_5xx"], work["10.0.2.10"]["target_5xx"]) == (2, 2)
+    assert code == ExitCode.UNEVEN  # 9 errors of 314 is above the default 1 %
+
+
+def test_hostile_lines_and_files_each_get_a_named_count(tmp_path, capsys) -> None:
+    good = rotation(300)
+    appended = line(good[0][1]) + ' "new-field" "another one" 42'
+    quoted = line(Request(START, target="10.0.1.10:80", user_agent='Mozilla/5.0 (X11) "quoted" \\ agent'))
+    hostile: dict[str, list[str | bytes]] = {
+        NODES[0]: [appended, quoted, line(good[1][1])[:90], b"http \xff\xfe not utf-8 " + line(good[2][1]).encode()],
+        NODES[1]: ['http 2026-12-04T18:00:00.000000Z app/x/y 1.2.3.4:5 10.0.1.10:80 "unterminated'],
+    }
+    write(tmp_path, good, hostile)
+    folder = tmp_path / key(START, "10.0.3.7").rsplit("/", 1)[0]
+    (folder / Path(key(START, "10.0.3.7", "empty0")).name).write_bytes(b"")
+    (folder / Path(key(START, "10.0.3.8", "plain0")).name).write_text("not gzip at all\n")
+    whole = gzip.compress(("\n".join(line(request) for _, request in good) + "\n").encode())
+    (folder / Path(key(START, "10.0.3.9", "trunc0")).name).write_bytes(whole[: len(whole) // 2])
+    (folder / Path(key(START, "10.0.4.1", "badgz0")).name).write_bytes(b"\x1f\x8b\x08" + b"\x00" * 40)
+    code, out, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--json")
+    report = json.loads(out)
+    assert report["replicas"] == {"10.0.1.10": 102, "10.0.1.11": 100, "10.0.2.10": 100}, err
+    skipped = report["access_logs"]["skipped"]
+    assert skipped["empty file"] == 1
+    assert skipped["not a gzip file"] == 1
+    assert skipped["truncated gzip file"] == 1
+    assert skipped["corrupt gzip file"] == 1
+    assert skipped["not UTF-8"] == 1
+    assert skipped["truncated or malformed line"] == 2  # the line cut short, and the one with an unclosed quote
+    assert len(skipped) == 6
+    assert code == ExitCode.EVEN
+    assert "Traceback" not in err
+
+
+def test_lines_outside_the_window_are_counted_apart(tmp_path, capsys) -> None:
+    write(tmp_path, rotation(300) + rotation(30, start=START - timedelta(minutes=1)))
+    code, out, _ = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--json")
+    assert json.loads(out)["access_logs"]["outside_window"] == 30
+    assert json.loads(out)["answers"] == 300
+    assert code == ExitCode.EVEN
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--since", "yesterday"], "--since 'yesterday': use an ISO 8601 time"),
+        (["--since", "2026-12-04T19:00:00Z", "--until", "2026-12-04T18:00:00Z"], "must be before --until"),
+        (["--since", "40d"], "longer than 31 days"),
+        (["--since", "99999999999d"], "before 2016-08-11"),
+        (["--until", "2999-01-01T00:00:00"], "more than a day in the future"),
+    ],
+)
+def test_a_bad_window_is_one_line_and_exit_2(tmp_path, capsys, argv, says) -> None:
+    code, out, err = run(capsys, "--access-logs", str(tmp_path), *argv)
+    assert code == ExitCode.COULD_NOT_MEASURE
+    assert says in err and err.count("\n") == 1 and out == ""
+
+
+def test_no_logs_in_the_window_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    code, _, err = run(capsys, "--access-logs", str(tmp_path / "nowhere"), *WINDOW)
+    assert code == ExitCode.COULD_NOT_MEASURE and "no such file or folder" in err
+    write(tmp_path, rotation(10, start=START - timedelta(hours=3)))
+    code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
+    assert code == ExitCode.COULD_NOT_MEASURE
+    assert "no request in the access logs reached a replica" in err and err.count("\n") == 1
+
+
+def test_more_distinct_targets_than_replica_ids_stops_with_one_line(tmp_path, capsys) -> None:
+    many = [f"10.9.{i // 250}.{i % 250}" for i in range(1001)]
+    write(tmp_path, rotation(1001, replicas=many, nodes=(NODES[0],)))
+    code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
+    assert code == ExitCode.COULD_NOT_MEASURE
+    assert "more than 1000 distinct targets" in err
+
+
+def test_one_ip_on_several_ports_is_told_apart_by_port(tmp_path) -> None:
+    at = [START + timedelta(seconds=i) for i in range(10)]
+    write(tmp_path, [(NODES[0], Request(moment, target=f"10.0.1.10:{80 + i % 2}")) for i, moment in enumerate(at)])
+    tally = read_local_logs([str(tmp_path)], Window(START, START + timedelta(hours=1)))
+    assert tally.counts == {"10.0.1.10:80": 5, "10.0.1.10:81": 5}
+
+
+def test_the_sql_is_one_text_for_both_engines_but_the_percentile() -> None:
+    window = Window(START, START + timedelta(hours=1))
+    duck, athena = (counts_sql("SELECT 1", window, dialect) for dialect in (DUCKDB, ATHENA))
+    assert duck.replace("quantile_disc(", "approx_percentile(") == athena
+
+
+def test_the_default_window_is_the_last_hour() -> None:
+    now = datetime(2026, 12, 4, 19, 30, tzinfo=UTC)
+    assert parse_window(None, None, now) == Window(now - timedelta(hours=1), now)
+    assert parse_window("90m", "2026-12-04T19:00:00", now) == Window(
+        now - timedelta(minutes=90), datetime(2026, 12, 4, 19, tzinfo=UTC)
+    )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(NODES), st.sampled_from((*REPLICAS, "-")), st.integers(0, 3600 * 1000 - 1)),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_counts_per_target_equal_a_plain_python_reading(tmp_path_factory, picks) -> None:
+    root = tmp_path_factory.mktemp("logs")
+    requests = [
+        (node, Request(START + timedelta(milliseconds=ms), target=target if target == "-" else f"{target}:80"))
+        for node, target, ms in picks
+    ]
+    write(root, requests)
+    tally = read_local_logs([str(root)], Window(START, START + timedelta(hours=1, minutes=1)))
+    expected = reference_counts(sorted(root.rglob("*.log.gz")))
+    routed = {target.rsplit(":", 1)[0]: int(entry[0]) for target, entry in expected.items() if target != "-"}
+    assert tally.counts == dict(sorted(routed.items()))
+    assert tally.requests == len(picks)
+    assert {node.address: node.requests for node in tally.node_counts()} == {
+        node: sum(1 for picked, _, _ in picks if picked == node) for node in NODES if any(p[0] == node for p in picks)
+    }
+
+
+def test_duckdb_source_reads_22_fields_whatever_aws_appends() -> None:
+    assert duckdb_source().count("'VARCHAR'") == 22

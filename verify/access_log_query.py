@@ -1,0 +1,208 @@
+"""The ALB's access-log format and the one SQL text that counts it, for DuckDB here and Athena at scale. No I/O.
+
+An access-log line is one request, fields separated by spaces, some in double quotes (ELB user guide,
+"Access log entries for your Application Load Balancer"). AWS appends new fields at the end (2024:
+conn_trace_id; 2025: three transform fields), so nothing here depends on how many fields a line has
+beyond the 22nd: DuckDB reads the first 22 and ignores the rest, and Athena's table ends its regex in
+the optional catch-all group AWS documents for that reason.
+
+Both engines see the same relation, `logs`: the columns of `LOGS_COLUMNS` as text. Each engine builds
+it its own way (`duckdb_source`, `athena_source`); `counts_sql` and `order_sql` are the same text on
+both, but for the one function the dialects name differently (the percentile).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# The fields of a line, in the ALB's order, up to request_creation_time (the 22nd): the first 22
+# space-separated (or quoted) fields. `client` and `target` are "ip:port" ("-" for no target).
+LINE_FIELDS = (
+    "type", "time", "elb", "client", "target", "request_processing_time", "target_processing_time",
+    "response_processing_time", "elb_status_code", "target_status_code", "received_bytes", "sent_bytes",
+    "request", "user_agent", "ssl_cipher", "ssl_protocol", "target_group_arn", "trace_id", "domain_name",
+    "chosen_cert_arn", "matched_rule_priority", "request_creation_time",
+)  # fmt: skip
+
+# AWS's regex for the Athena table (Athena user guide, "Create the table for ALB access logs"), as the
+# SerDe reads it: `?( .*)?` at the end keeps lines with fields AWS adds later matching.
+ATHENA_REGEX = (
+    r"([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*)"
+    r' (|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) "([^ ]*) (.*) (- |[^ ]*)" "([^"]*)" ([A-Z0-9-_]+)'
+    r' ([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)"'
+    r' "([^ ]*)" "([^\s]+?)" "([^\s]+)" "([^ ]*)" "([^ ]*)" ?([^ ]*)? ?( .*)?'
+)
+# The Athena table's columns, one per group of ATHENA_REGEX before the catch-all, with AWS's types.
+ATHENA_COLUMNS = (
+    ("type", "string"), ("time", "string"), ("elb", "string"), ("client_ip", "string"), ("client_port", "int"),
+    ("target_ip", "string"), ("target_port", "int"), ("request_processing_time", "double"),
+    ("target_processing_time", "double"), ("response_processing_time", "double"), ("elb_status_code", "int"),
+    ("target_status_code", "string"), ("received_bytes", "bigint"), ("sent_bytes", "bigint"),
+    ("request_verb", "string"), ("request_url", "string"), ("request_proto", "string"), ("user_agent", "string"),
+    ("ssl_cipher", "string"), ("ssl_protocol", "string"), ("target_group_arn", "string"), ("trace_id", "string"),
+    ("domain_name", "string"), ("chosen_cert_arn", "string"), ("matched_rule_priority", "string"),
+    ("request_creation_time", "string"), ("actions_executed", "string"), ("redirect_url", "string"),
+    ("lambda_error_reason", "string"), ("target_port_list", "string"), ("target_status_code_list", "string"),
+    ("classification", "string"), ("classification_reason", "string"), ("conn_trace_id", "string"),
+)  # fmt: skip
+# The partition the table projects from the key's yyyy/mm/dd (partition projection: no crawler).
+ATHENA_PARTITION = "day"
+ATHENA_DAY_FORMAT = "%Y/%m/%d"
+
+# What `logs` holds, as text, whatever the engine.
+LOGS_COLUMNS = (
+    "node", "client_ip", "client_port", "target_ip", "target_port", "target_processing_time",
+    "elb_status_code", "target_status_code", "user_agent", "time", "request_creation_time",
+)  # fmt: skip
+
+# A log file's key: `..._app.<lb-name>.<lb-id>_<end-time>_<node-ip>_<random>.log.gz`.
+LOG_FILE_NAME = re.compile(r"_(\d{8}T\d{4}Z)_([0-9A-Fa-f.:]+)_[A-Za-z0-9]+\.log(?:\.gz)?$")
+# The same, as SQL's regexp_extract reads it from the file's path: group 1 is the node's address.
+NODE_FROM_PATH = r"_[0-9]{8}T[0-9]{4}Z_([0-9A-Fa-f.:]+)_[A-Za-z0-9]+\.log(\.gz)?$"
+# The ALB's `time` field: ISO 8601 in UTC with microseconds, so text order is time order.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+PLACE_COUNTED = "counted"  # complete, inside the window
+PLACE_OUTSIDE = "outside"  # complete, outside the window
+PLACE_INCOMPLETE = "incomplete"  # a field the count needs is missing: a truncated or malformed line
+
+DUCKDB = "duckdb"
+ATHENA = "athena"
+_PERCENTILE = {DUCKDB: "quantile_disc({value}, 0.95)", ATHENA: "approx_percentile({value}, 0.95)"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The requests counted: those whose `time` is at or after `since` and before `until` (UTC)."""
+
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise ValueError("a window's ends must be aware datetimes")
+        if self.since >= self.until:
+            raise ValueError("a window must end after it starts")
+
+    def bounds(self) -> tuple[str, str]:
+        """Both ends as the ALB writes `time`, so that text comparison in SQL is time comparison."""
+        return tuple(moment.astimezone(UTC).strftime(TIME_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
+
+    def days(self) -> tuple[str, str]:
+        """The first and last day of the window as the S3 key (and Athena's `day` partition) write it."""
+        return tuple(moment.astimezone(UTC).strftime(ATHENA_DAY_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
+
+
+def _text(value: str) -> str:
+    """A SQL string literal; quotes doubled (the values come from parsed dates and paths, never raw input)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def duckdb_source(files_parameter: str = "$files") -> str:
+    """`logs` over gzip'd log files, read by DuckDB's CSV reader: spaces, double quotes, backslash escapes.
+
+    The first 22 fields are read; a line with more (appended fields) has them ignored (`strict_mode`
+    off), a shorter one is padded with NULLs (`null_padding`) and counted incomplete. Lines the reader
+    cannot take (not UTF-8, an unterminated quote, too long) go to the rejects table, counted by kind.
+    """
+    columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in LINE_FIELDS) + "}"
+    return f"""
+    SELECT
+        regexp_extract(filename, {_text(NODE_FROM_PATH)}, 1) AS node,
+        regexp_extract(client, '^(.*):([0-9]*)$', 1) AS client_ip,
+        regexp_extract(client, '^(.*):([0-9]*)$', 2) AS client_port,
+        CASE WHEN target = '-' THEN '' ELSE regexp_extract(target, '^(.*):([0-9]*)$', 1) END AS target_ip,
+        CASE WHEN target = '-' THEN '' ELSE regexp_extract(target, '^(.*):([0-9]*)$', 2) END AS target_port,
+        target_processing_time, elb_status_code, target_status_code, user_agent, time, request_creation_time
+    FROM read_csv({files_parameter}, columns = {columns}, delim = ' ', quote = '"', escape = '\\',
+        header = false, auto_detect = false, filename = true, null_padding = true, strict_mode = false,
+        ignore_errors = true, store_rejects = true, rejects_limit = {REJECTS_STORED_PER_FILE},
+        compression = 'gzip')"""
+
+
+# Rejected lines DuckDB keeps per file, to count them by kind (each with its text): bounded memory.
+REJECTS_STORED_PER_FILE = 100_000
+
+
+def athena_source(database: str, table: str, window: Window) -> str:
+    """`logs` over the stack's Glue table: only the days of the window are read (partition projection)."""
+    first, last = window.days()
+    return f"""
+    SELECT
+        regexp_extract("$path", {_text(NODE_FROM_PATH)}, 1) AS node,
+        client_ip, CAST(client_port AS varchar) AS client_port,
+        coalesce(target_ip, '') AS target_ip, CAST(target_port AS varchar) AS target_port,
+        CAST(target_processing_time AS varchar) AS target_processing_time,
+        CAST(elb_status_code AS varchar) AS elb_status_code, target_status_code, user_agent, time,
+        request_creation_time
+    FROM "{database}"."{table}"
+    WHERE {ATHENA_PARTITION} BETWEEN {_text(first)} AND {_text(last)}"""
+
+
+def _placed(window: Window, user_agent: str | None) -> str:
+    since, until = window.bounds()
+    # A line that does not match AWS's regex is all NULLs in Athena; one cut short is NULL-padded here.
+    incomplete = "elb_status_code IS NULL OR time IS NULL OR request_creation_time IS NULL OR target_ip IS NULL"
+    agent = f" AND user_agent = {_text(user_agent)}" if user_agent is not None else ""
+    return f"""CASE WHEN {incomplete} THEN '{PLACE_INCOMPLETE}'
+            WHEN time >= {_text(since)} AND time < {_text(until)}{agent} THEN '{PLACE_COUNTED}'
+            ELSE '{PLACE_OUTSIDE}' END"""
+
+
+def counts_sql(source: str, window: Window, dialect: str, user_agent: str | None = None) -> str:
+    """One row per (node, target, place, ELB 5xx code), and one per (target, place) with the target's p95.
+
+    Columns: node, target_ip, target_port, place, elb_5xx, requests, target_5xx, dispatched, work_s,
+    p95_s, per_target (1 on the rows that hold a whole target's numbers across nodes). `user_agent`
+    counts only requests of that client (the rehearsal tells verify's warm-up apart by it).
+    """
+    percentile = _PERCENTILE[dialect].format(value="CASE WHEN work >= 0 THEN work END")
+    return f"""
+WITH logs AS ({source}
+),
+placed AS (
+    SELECT node, target_ip, target_port, {_placed(window, user_agent)} AS place,
+        CASE WHEN elb_status_code LIKE '5%' THEN elb_status_code ELSE '' END AS elb_5xx,
+        target_status_code, TRY_CAST(target_processing_time AS DOUBLE) AS work
+    FROM logs
+)
+SELECT node, target_ip, target_port, place, elb_5xx,
+    count(*) AS requests,
+    count_if(target_status_code LIKE '5%') AS target_5xx,
+    count_if(work >= 0) AS dispatched,
+    sum(CASE WHEN work >= 0 THEN work ELSE 0 END) AS work_s,
+    {percentile} AS p95_s,
+    grouping(node, elb_5xx) AS per_target
+FROM placed
+GROUP BY GROUPING SETS ((node, target_ip, target_port, place, elb_5xx), (target_ip, target_port, place))
+"""
+
+
+def order_sql(source: str, window: Window, limit: int, user_agent: str | None = None) -> str:
+    """The counted requests that reached a target, in the order each node received them (up to `limit`)."""
+    return f"""
+WITH logs AS ({source}
+)
+SELECT node, client_ip || ':' || client_port AS client, request_creation_time, target_ip, target_port
+FROM logs
+WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target_ip <> ''
+    AND coalesce(elb_status_code, '') NOT LIKE '5%'
+ORDER BY node, request_creation_time
+LIMIT {int(limit)}
+"""
+
+
+def end_time_of(name: str) -> datetime | None:
+    """The end of the 5 minutes a log file covers, from its name; None for a name not in the ALB's layout."""
+    match = LOG_FILE_NAME.search(name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def node_of(name: str) -> str | None:
+    """The balancer node's address, from a log file's name; None for a name not in the ALB's layout."""
+    match = LOG_FILE_NAME.search(name)
+    return match.group(2) if match else None

@@ -1,0 +1,431 @@
+"""Evidence from the ALB's access logs: the requests real clients sent, counted per replica into a Tally.
+
+The same tally a live run returns, so the same checks judge it and the same report prints it. AWS
+writes access logs best effort ("not as a complete accounting of all requests"): the counts are a
+sample the balancer chose to keep, nearly all of it, and the report says so.
+
+Engines: DuckDB over local files (embedded, offline: no extension is downloaded), Athena over the
+stack's table (`verify.athena`). Both run `verify.access_log_query`'s SQL and hand rows to
+`tally_from_rows`. Every input is bounded: files and bytes read, distinct targets, rejected lines
+kept per file, DuckDB's memory, and the query's time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from verify.access_log_query import (
+    DUCKDB,
+    PLACE_COUNTED,
+    PLACE_INCOMPLETE,
+    PLACE_OUTSIDE,
+    REJECTS_STORED_PER_FILE,
+    Window,
+    counts_sql,
+    duckdb_source,
+    end_time_of,
+    order_sql,
+)
+from verify.client import MAX_REPLICA_IDS, printable
+from verify.errors import CouldNotMeasure
+from verify.evidence import replica_sort_key
+from verify.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
+
+BEST_EFFORT = (
+    "AWS writes access logs best effort, not as a complete accounting of every request: these counts are"
+    " the requests the balancer logged"
+)
+# Bounds on what one run reads locally; beyond them, narrow --since/--until or use --engine athena.
+MAX_FILES = 20_000
+MAX_BYTES = 20 * 1024**3  # compressed
+MAX_LISTED = 200_000  # directory entries looked at while finding the files
+# A log file holds the 5 minutes before the end time in its name; delivery can add a file for the same
+# period later. Files ending up to this long after the window are read too (their lines are filtered).
+FILE_SLACK = timedelta(minutes=15)
+# The order of requests (the balancer's pattern) is read for windows with up to this many requests.
+ORDER_MAX = 200_000
+QUERY_DEADLINE_S = 900.0
+DUCKDB_MEMORY = "512MB"
+# Rows of the counts query fetched at a time: a window with a million targets stops at the cap.
+_FETCH_ROWS = 10_000
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# DuckDB's reject kinds, named for a person; any other kind is shown as DuckDB names it.
+_REJECT_NAMES = {
+    "INVALID ENCODING": "not UTF-8",
+    "INVALID UNICODE": "not UTF-8",
+    "UNQUOTED VALUE": "stray quote",
+    "UNTERMINATED QUOTES": "unterminated quote",
+    "LINE SIZE OVER MAXIMUM": "line too long",
+}
+_FILE_ERRORS = (
+    ("unexpected end of gzip stream", "truncated gzip file"),
+    ("input is not a gzip stream", "not a gzip file"),
+    ("gzip", "corrupt gzip file"),
+)
+SKIPPED_INCOMPLETE = "truncated or malformed line"
+SKIPPED_EMPTY_FILE = "empty file"
+SKIPPED_NOT_GZIP = "not a gzip file"
+
+
+@dataclass
+class LogFiles:
+    """The files a local run reads, and what was set aside before reading (named, counted)."""
+
+    paths: list[Path] = field(default_factory=list)
+    bytes: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
+    """The log files under folders (and files named directly) whose name's end time can hold the window.
+
+    A file whose name is not in the ALB's layout is read whatever its time (its lines are filtered).
+    Empty and non-gzip files are set aside here, counted; too many files or bytes is a CouldNotMeasure.
+    """
+    found = LogFiles()
+    listed = 0
+    for location in locations:
+        path = Path(location)
+        if path.is_dir():
+            candidates: Iterable[Path] = _walk(path)
+        elif path.is_file():
+            candidates = [path]
+        else:
+            raise CouldNotMeasure(f"--access-logs {location!r}: no such file or folder")
+        for candidate in candidates:
+            listed += 1
+            if listed > MAX_LISTED:
+                raise CouldNotMeasure(
+                    f"more than {MAX_LISTED:,} entries under {location}: name the day's folder, or use --engine athena"
+                )
+            if path.is_dir() and not candidate.name.endswith((".log.gz", ".log")):
+                continue
+            end = end_time_of(candidate.name)
+            if end is not None and not (window.since <= end <= window.until + FILE_SLACK):
+                continue
+            _take(found, candidate)
+    if len(found.paths) > MAX_FILES:
+        raise CouldNotMeasure(
+            f"{len(found.paths):,} log files in the window, more than {MAX_FILES:,}: narrow --since/--until,"
+            " or use --engine athena"
+        )
+    if found.bytes > MAX_BYTES:
+        raise CouldNotMeasure(
+            f"{found.bytes / 1024**3:.1f} GiB of log files in the window, more than {MAX_BYTES / 1024**3:.0f}:"
+            " narrow --since/--until, or use --engine athena"
+        )
+    return found
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(root, name)
+
+
+def _take(found: LogFiles, path: Path) -> None:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as opened:
+            magic = opened.read(2)
+    except OSError as error:
+        raise CouldNotMeasure(f"could not read {path}: {error.strerror}") from None
+    if size == 0:
+        found.skipped[SKIPPED_EMPTY_FILE] = found.skipped.get(SKIPPED_EMPTY_FILE, 0) + 1
+    elif magic != _GZIP_MAGIC:
+        found.skipped[SKIPPED_NOT_GZIP] = found.skipped.get(SKIPPED_NOT_GZIP, 0) + 1
+    else:
+        found.paths.append(path)
+        found.bytes += size
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One counted request in the order its node received it (for the balancer's pattern)."""
+
+    node: str
+    client: str  # ip:port: one client connection
+    received: str  # request_creation_time
+    target_ip: str
+    target_port: str
+
+
+def read_local_logs(
+    locations: Sequence[str],
+    window: Window,
+    *,
+    user_agent: str | None = None,
+    deadline_s: float = QUERY_DEADLINE_S,
+    source: str | None = None,
+) -> Tally:
+    """The tally of the requests in local (or fetched) log files, read by DuckDB."""
+    try:
+        import duckdb
+    except ImportError:
+        raise CouldNotMeasure("duckdb is not installed: pip install -r requirements.txt") from None
+    started = time.perf_counter()
+    files = find_log_files(locations, window)
+    skipped = dict(files.skipped)
+    described = source if source is not None else ", ".join(locations)
+    with tempfile.TemporaryDirectory(prefix="verify-duckdb-") as spill:
+        connection = duckdb.connect(
+            config={"memory_limit": DUCKDB_MEMORY, "temp_directory": spill, "autoinstall_known_extensions": False}
+        )
+        timer = threading.Timer(deadline_s, connection.interrupt)
+        timer.start()
+        try:
+            paths = [str(path) for path in files.paths]
+            rows: list[tuple] = []
+            if paths:
+                paths, rows = _count_tolerating_bad_files(connection, paths, window, user_agent, skipped)
+            counted = sum(row[5] for row in rows if row[10] == 0 and row[3] == PLACE_COUNTED and row[1])
+            order: list[OrderRow] | None = None
+            if paths and counted <= ORDER_MAX:
+                order = [
+                    OrderRow(*row)
+                    for row in connection.execute(
+                        order_sql(duckdb_source(), window, ORDER_MAX, user_agent), {"files": paths}
+                    ).fetchall()
+                ]
+        except duckdb.InterruptException:
+            raise CouldNotMeasure(
+                f"reading the access logs took longer than {deadline_s:g} s: narrow --since/--until, or use"
+                " --engine athena"
+            ) from None
+        finally:
+            timer.cancel()
+            connection.close()
+    since, until = window.bounds()
+    reading = dict(source=described, engine=DUCKDB, since=since, until=until, files=len(paths), bytes_read=files.bytes)
+    return tally_from_rows(rows, order, reading, skipped, order_max=ORDER_MAX, elapsed_s=time.perf_counter() - started)
+
+
+def _count_tolerating_bad_files(
+    connection, paths: list[str], window: Window, user_agent: str | None, skipped: dict[str, int]
+) -> tuple[list[str], list[tuple]]:
+    """The counts query over every file; when one cannot be read, over every file that can (each named)."""
+    import duckdb
+
+    sql = counts_sql(duckdb_source(), window, DUCKDB, user_agent)
+    try:
+        rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
+    except duckdb.IOException:
+        readable = []
+        for path in paths:  # one file at a time, only after a failure: a bad file costs one more read
+            try:
+                connection.execute(f"SELECT count(*) FROM ({duckdb_source()})", {"files": [path]}).fetchall()
+                readable.append(path)
+            except duckdb.IOException as error:
+                kind = next((name for text, name in _FILE_ERRORS if text in str(error).lower()), "unreadable file")
+                skipped[kind] = skipped.get(kind, 0) + 1
+        paths = readable
+        rows = _fetch_bounded(connection.execute(sql, {"files": paths})) if paths else []
+    for kind, count, most_per_file in (
+        connection.execute(
+            "SELECT error_type, count(*), max(per_file) FROM (SELECT error_type, count(*) OVER (PARTITION BY scan_id,"
+            " file_id) AS per_file FROM reject_errors) GROUP BY error_type"
+        ).fetchall()
+        if paths
+        else ()
+    ):
+        name = _REJECT_NAMES.get(str(kind), str(kind).lower())
+        if most_per_file >= REJECTS_STORED_PER_FILE:
+            name += f" (at least: {REJECTS_STORED_PER_FILE:,} kept per file)"
+        skipped[name] = skipped.get(name, 0) + count
+    return paths, rows
+
+
+def _fetch_bounded(cursor) -> list[tuple]:
+    """Every row of the counts query, unless the targets outnumber MAX_REPLICA_IDS (then a CouldNotMeasure)."""
+    rows: list[tuple] = []
+    targets: set[tuple[str, str]] = set()
+    while batch := cursor.fetchmany(_FETCH_ROWS):
+        for row in batch:
+            if row[1]:
+                targets.add((row[1], row[2]))
+        if len(targets) > MAX_REPLICA_IDS:
+            raise CouldNotMeasure(
+                f"the logs name more than {MAX_REPLICA_IDS} distinct targets: a window over many deploys, or logs"
+                " of several load balancers; narrow --since/--until or the folder"
+            )
+        rows.extend(batch)
+    return rows
+
+
+def tally_from_rows(
+    rows: Sequence[Sequence],
+    order: Sequence[OrderRow] | None,
+    reading: dict,
+    skipped: dict[str, int],
+    *,
+    order_max: int,
+    elapsed_s: float,
+    cost_usd: float | None = None,
+) -> Tally:
+    """The tally of `counts_sql`'s rows (and `order_sql`'s, when read), whichever engine ran them.
+
+    A replica is named by its target's IP (its id in the replica contract), or IP:port where one IP
+    served on several ports. An answer is a request the balancer sent to a replica and did not answer
+    with a 5xx; an error, any 5xx of the ELB (with or without a target). A request that reached no
+    target without a 5xx (a redirect, a fixed response, WAF) is neither, and is shown apart.
+    """
+    skipped = dict(skipped)
+    ports: dict[str, set[str]] = {}
+    for row in rows:
+        if row[1]:
+            ports.setdefault(row[1], set()).add(row[2] or "")
+
+    def replica_of(ip: str, port: str | None) -> str:
+        return printable(ip if len(ports.get(ip, ())) <= 1 else f"{ip}:{port or ''}")
+
+    counts: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    no_target: dict[str, int] = {}
+    outside = 0
+    nodes: dict[str, list[int]] = {}  # node -> [requests, answers, errors]
+    work: dict[str, list[float]] = {}  # replica -> [requests, elb_5xx, target_5xx, work_s]
+    p95: dict[str, float | None] = {}
+    for row in rows:
+        node, target_ip, target_port, place, elb_5xx, requests, target_5xx, _dispatched, work_s, p95_s, per_target = row
+        if per_target:
+            if place == PLACE_COUNTED and target_ip:
+                p95[replica_of(target_ip, target_port)] = p95_s
+            continue
+        if place == PLACE_INCOMPLETE:
+            skipped[SKIPPED_INCOMPLETE] = skipped.get(SKIPPED_INCOMPLETE, 0) + requests
+            continue
+        if place == PLACE_OUTSIDE:
+            outside += requests
+            continue
+        node_id = printable(node) if node else "(unknown node)"
+        per_node = nodes.setdefault(node_id, [0, 0, 0])
+        per_node[0] += requests
+        if not target_ip:
+            no_target[elb_5xx or "not 5xx"] = no_target.get(elb_5xx or "not 5xx", 0) + requests
+            if elb_5xx:
+                kind = f"HTTP {printable(elb_5xx)}, no target"
+                errors[kind] = errors.get(kind, 0) + requests
+                per_node[2] += requests
+            continue
+        replica = replica_of(target_ip, target_port)
+        done = work.setdefault(replica, [0, 0, 0, 0.0])
+        done[0] += requests
+        done[2] += target_5xx
+        done[3] += work_s or 0.0
+        if elb_5xx:
+            done[1] += requests
+            kind = f"HTTP {printable(elb_5xx)}"
+            errors[kind] = errors.get(kind, 0) + requests
+            per_node[2] += requests
+        else:
+            counts[replica] = counts.get(replica, 0) + requests
+            per_node[1] += requests
+
+    addresses = tuple(sorted(nodes, key=replica_sort_key))
+    connections: list[ConnectionLog] = []
+    order_note = None
+    requests_total = sum(per_node[0] for per_node in nodes.values())
+    if order is None:
+        answered = sum(counts.values())
+        order_note = (
+            f"the order of requests was not read: {answered:,} answered requests in the window, more than"
+            f" {order_max:,} (the counts and the split are judged over all of them)"
+        )
+    else:
+        by_connection: dict[tuple[str, str], ConnectionLog] = {}
+        for row in order:
+            node_id = printable(row.node) if row.node else "(unknown node)"
+            log = by_connection.get((node_id, row.client))
+            if log is None:
+                log = by_connection[(node_id, row.client)] = ConnectionLog(node_id)
+            log.replicas.append(replica_of(row.target_ip, row.target_port))
+            log.sent_at.append(_seconds(row.received))
+            log.answers += 1
+        connections = list(by_connection.values())
+    since, until = reading["since"], reading["until"]
+    return Tally(
+        url=reading["source"],
+        addresses=addresses,
+        warmup_replicas=(),
+        requests=requests_total,
+        counts=dict(sorted(counts.items(), key=lambda item: replica_sort_key(item[0]))),
+        errors=errors,
+        connections=connections,
+        elapsed_s=elapsed_s,
+        access_logs=LogReading(
+            source=reading["source"],
+            engine=reading["engine"],
+            since=since,
+            until=until,
+            files=reading["files"],
+            bytes_read=reading["bytes_read"],
+            outside_window=outside,
+            no_target=no_target,
+            skipped=skipped,
+            targets=tuple(
+                TargetWork(replica, int(done[0]), int(done[1]), int(done[2]), float(done[3]), p95.get(replica))
+                for replica, done in sorted(work.items(), key=lambda item: replica_sort_key(item[0]))
+            ),
+            nodes=tuple(NodeCounts(node, *nodes[node]) for node in addresses),
+            order_note=order_note,
+            cost_usd=cost_usd,
+        ),
+    )
+
+
+def _seconds(moment: str) -> float:
+    """request_creation_time as seconds since the epoch (0 for a value that is not a time: it sorts first)."""
+    try:
+        return datetime.fromisoformat(moment).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
+# --since and --until: a moment in ISO 8601 (UTC unless it says otherwise) or a time ago (90m, 2h, 1d).
+_AGO_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW = timedelta(days=31)
+_EARLIEST = datetime(2016, 8, 11, tzinfo=UTC)  # ALBs were launched in August 2016: no log is older
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+def parse_moment(text: str, now: datetime, flag: str) -> datetime:
+    """A --since/--until value: ISO 8601 (naive means UTC) or a time ago such as 90m, 2h or 1d."""
+    usage = f"{flag} {text!r}: use an ISO 8601 time (2026-12-04T19:00:00Z) or a time ago (90m, 2h, 1d)"
+    value = text.strip()
+    if value[:-1].isdigit() and value[-1:] in _AGO_UNITS and value[:-1].isascii():
+        seconds = int(value[:-1]) * _AGO_UNITS[value[-1]]
+        if seconds > (now - _EARLIEST).total_seconds():
+            raise CouldNotMeasure(f"{flag} {text!r} reaches before 2016-08-11, when ALBs began")
+        return now - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CouldNotMeasure(usage) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_window(since: str | None, until: str | None, now: datetime | None = None) -> Window:
+    """The window of --since/--until: by default the last hour; at most MAX_WINDOW long, after 2016-08-11."""
+    now = now if now is not None else datetime.now(UTC)
+    end = parse_moment(until, now, "--until") if until is not None else now
+    start = parse_moment(since, now, "--since") if since is not None else end - DEFAULT_WINDOW
+    if start >= end:
+        raise CouldNotMeasure(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
+    if end - start > MAX_WINDOW:
+        raise CouldNotMeasure(
+            f"the window from {start.isoformat()} to {end.isoformat()} is longer than {MAX_WINDOW.days} days"
+        )
+    if start < _EARLIEST:
+        raise CouldNotMeasure(f"--since {start.isoformat()} is before 2016-08-11, when ALBs began")
+    if end > now + timedelta(days=1):
+        raise CouldNotMeasure(f"--until {end.isoformat()} is more than a day in the future")
+    return Window(start, end)
