@@ -51,10 +51,12 @@ ATHENA_COLUMNS = (
 ATHENA_PARTITION = "day"
 ATHENA_DAY_FORMAT = "%Y/%m/%d"
 
-# What `logs` holds, as text, whatever the engine.
+# What `logs` holds, whatever the engine: text, but target_processing_time (a number). `path` is the
+# log file's (the node's address is in its name); `client` and `target` are "ip:port", `target` "-"
+# for none; a line Athena's regex does not match has every column NULL.
 LOGS_COLUMNS = (
-    "node", "client_ip", "client_port", "target_ip", "target_port", "target_processing_time",
-    "elb_status_code", "target_status_code", "user_agent", "time", "request_creation_time",
+    "path", "client", "target", "target_processing_time", "elb_status_code", "target_status_code",
+    "user_agent", "time", "request_creation_time",
 )  # fmt: skip
 
 # A log file's key: `..._app.<lb-name>.<lb-id>_<end-time>_<node-ip>_<random>.log.gz`.
@@ -70,7 +72,7 @@ PLACE_INCOMPLETE = "incomplete"  # a field the count needs is missing: a truncat
 
 DUCKDB = "duckdb"
 ATHENA = "athena"
-_PERCENTILE = {DUCKDB: "quantile_disc({value}, 0.95)", ATHENA: "approx_percentile({value}, 0.95)"}
+_PERCENTILE = {DUCKDB: "approx_quantile({value}, 0.95)", ATHENA: "approx_percentile({value}, 0.95)"}
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,14 @@ def duckdb_source(files_parameter: str = "$files") -> str:
 
     The first 22 fields are read; a line with more (appended fields) has them ignored (`strict_mode`
     off), a shorter one is padded with NULLs (`null_padding`) and counted incomplete. Lines the reader
-    cannot take (not UTF-8, an unterminated quote, too long) go to the rejects table, counted by kind.
+    cannot take (not UTF-8, a processing time that is not a number, too long) go to the rejects table,
+    counted by kind. Nothing is computed per line here: splitting and naming happen on the counts.
     """
-    columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in LINE_FIELDS) + "}"
+    types = {name: "VARCHAR" for name in LINE_FIELDS} | {"target_processing_time": "DOUBLE"}
+    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
     return f"""
-    SELECT
-        regexp_extract(filename, {_text(NODE_FROM_PATH)}, 1) AS node,
-        regexp_extract(client, '^(.*):([0-9]*)$', 1) AS client_ip,
-        regexp_extract(client, '^(.*):([0-9]*)$', 2) AS client_port,
-        CASE WHEN target = '-' THEN '' ELSE regexp_extract(target, '^(.*):([0-9]*)$', 1) END AS target_ip,
-        CASE WHEN target = '-' THEN '' ELSE regexp_extract(target, '^(.*):([0-9]*)$', 2) END AS target_port,
-        target_processing_time, elb_status_code, target_status_code, user_agent, time, request_creation_time
+    SELECT filename AS path, client, target, target_processing_time, elb_status_code, target_status_code,
+        user_agent, time, request_creation_time
     FROM read_csv({files_parameter}, columns = {columns}, delim = ' ', quote = '"', escape = '\\',
         header = false, auto_detect = false, filename = true, null_padding = true, strict_mode = false,
         ignore_errors = true, store_rejects = true, rejects_limit = {REJECTS_STORED_PER_FILE},
@@ -131,12 +130,11 @@ def athena_source(database: str, table: str, window: Window) -> str:
     first, last = window.days()
     return f"""
     SELECT
-        regexp_extract("$path", {_text(NODE_FROM_PATH)}, 1) AS node,
-        client_ip, CAST(client_port AS varchar) AS client_port,
-        coalesce(target_ip, '') AS target_ip, CAST(target_port AS varchar) AS target_port,
-        CAST(target_processing_time AS varchar) AS target_processing_time,
-        CAST(elb_status_code AS varchar) AS elb_status_code, target_status_code, user_agent, time,
-        request_creation_time
+        "$path" AS path,
+        client_ip || ':' || CAST(client_port AS varchar) AS client,
+        CASE WHEN target_ip = '' THEN '-' ELSE target_ip || ':' || CAST(target_port AS varchar) END AS target,
+        target_processing_time, CAST(elb_status_code AS varchar) AS elb_status_code, target_status_code,
+        user_agent, time, request_creation_time
     FROM "{database}"."{table}"
     WHERE {ATHENA_PARTITION} BETWEEN {_text(first)} AND {_text(last)}"""
 
@@ -144,7 +142,7 @@ def athena_source(database: str, table: str, window: Window) -> str:
 def _placed(window: Window, user_agent: str | None) -> str:
     since, until = window.bounds()
     # A line that does not match AWS's regex is all NULLs in Athena; one cut short is NULL-padded here.
-    incomplete = "elb_status_code IS NULL OR time IS NULL OR request_creation_time IS NULL OR target_ip IS NULL"
+    incomplete = "elb_status_code IS NULL OR time IS NULL OR request_creation_time IS NULL OR target IS NULL"
     agent = f" AND user_agent = {_text(user_agent)}" if user_agent is not None else ""
     return f"""CASE WHEN {incomplete} THEN '{PLACE_INCOMPLETE}'
             WHEN time >= {_text(since)} AND time < {_text(until)}{agent} THEN '{PLACE_COUNTED}'
@@ -154,42 +152,51 @@ def _placed(window: Window, user_agent: str | None) -> str:
 def counts_sql(source: str, window: Window, dialect: str, user_agent: str | None = None) -> str:
     """One row per (node, target, place, ELB 5xx code), and one per (target, place) with the target's p95.
 
-    Columns: node, target_ip, target_port, place, elb_5xx, requests, target_5xx, dispatched, work_s,
-    p95_s, per_target (1 on the rows that hold a whole target's numbers across nodes). `user_agent`
-    counts only requests of that client (the rehearsal tells verify's warm-up apart by it).
+    Columns: node, target ("ip:port" or "-"), place, elb_5xx, requests, target_5xx, dispatched,
+    work_s, p95_s (approximate on both engines), per_target (not 0 on the rows that hold a whole
+    target's numbers across nodes). The lines are grouped by their raw fields first: the node's
+    address is read from the file's path once per group, not once per line. `user_agent` counts only
+    requests of that client (the rehearsal tells verify's warm-up apart by it).
     """
     percentile = _PERCENTILE[dialect].format(value="CASE WHEN work >= 0 THEN work END")
     return f"""
 WITH logs AS ({source}
 ),
 placed AS (
-    SELECT node, target_ip, target_port, {_placed(window, user_agent)} AS place,
+    SELECT path, target, {_placed(window, user_agent)} AS place,
         CASE WHEN elb_status_code LIKE '5%' THEN elb_status_code ELSE '' END AS elb_5xx,
         target_status_code, TRY_CAST(target_processing_time AS DOUBLE) AS work
     FROM logs
+),
+grouped AS (
+    SELECT path, target, place, elb_5xx,
+        count(*) AS requests,
+        count_if(target_status_code LIKE '5%') AS target_5xx,
+        count_if(work >= 0) AS dispatched,
+        sum(CASE WHEN work >= 0 THEN work ELSE 0 END) AS work_s,
+        {percentile} AS p95_s,
+        grouping(path, elb_5xx) AS per_target
+    FROM placed
+    GROUP BY GROUPING SETS ((path, target, place, elb_5xx), (target, place))
 )
-SELECT node, target_ip, target_port, place, elb_5xx,
-    count(*) AS requests,
-    count_if(target_status_code LIKE '5%') AS target_5xx,
-    count_if(work >= 0) AS dispatched,
-    sum(CASE WHEN work >= 0 THEN work ELSE 0 END) AS work_s,
-    {percentile} AS p95_s,
-    grouping(node, elb_5xx) AS per_target
-FROM placed
-GROUP BY GROUPING SETS ((node, target_ip, target_port, place, elb_5xx), (target_ip, target_port, place))
+SELECT regexp_extract(path, {_text(NODE_FROM_PATH)}, 1) AS node, target, place, elb_5xx,
+    sum(requests) AS requests, sum(target_5xx) AS target_5xx, sum(dispatched) AS dispatched,
+    sum(work_s) AS work_s, max(p95_s) AS p95_s, per_target
+FROM grouped
+GROUP BY 1, target, place, elb_5xx, per_target
 """
 
 
 def order_sql(source: str, window: Window, limit: int, user_agent: str | None = None) -> str:
-    """The counted requests that reached a target, in the order each node received them (up to `limit`)."""
+    """The counted requests that reached a target, in the order each file received them (up to `limit`)."""
     return f"""
 WITH logs AS ({source}
 )
-SELECT node, client_ip || ':' || client_port AS client, request_creation_time, target_ip, target_port
+SELECT path, client, request_creation_time, target
 FROM logs
-WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target_ip <> ''
-    AND coalesce(elb_status_code, '') NOT LIKE '5%'
-ORDER BY node, request_creation_time
+WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target <> '-'
+    AND elb_status_code NOT LIKE '5%'
+ORDER BY path, request_creation_time
 LIMIT {int(limit)}
 """
 

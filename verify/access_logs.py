@@ -31,6 +31,7 @@ from verify.access_log_query import (
     counts_sql,
     duckdb_source,
     end_time_of,
+    node_of,
     order_sql,
 )
 from verify.client import MAX_REPLICA_IDS, printable
@@ -64,13 +65,25 @@ _REJECT_NAMES = {
     "UNQUOTED VALUE": "stray quote",
     "UNTERMINATED QUOTES": "unterminated quote",
     "LINE SIZE OVER MAXIMUM": "line too long",
+    "CAST": "processing time not a number",
 }
+# Rejected lines by kind, each line once (one line can fail twice: bad bytes shift its fields), and the
+# most kept for one file (at REJECTS_STORED_PER_FILE the count is a floor).
+_REJECTED_LINES = """
+SELECT error_type, count(*), max(per_file) FROM (
+    SELECT arg_min(error_type, CASE WHEN error_type = 'INVALID ENCODING' THEN 0 ELSE 1 END) AS error_type,
+        count(*) OVER (PARTITION BY scan_id, file_id) AS per_file
+    FROM reject_errors GROUP BY scan_id, file_id, line
+) GROUP BY error_type
+"""
 _FILE_ERRORS = (
     ("unexpected end of gzip stream", "truncated gzip file"),
     ("input is not a gzip stream", "not a gzip file"),
     ("gzip", "corrupt gzip file"),
 )
 SKIPPED_INCOMPLETE = "truncated or malformed line"
+SKIPPED_UNPARSABLE_FILE = "file DuckDB could not parse"
+UNKNOWN_NODE = "(unknown node)"  # a file whose name is not in the ALB's layout
 SKIPPED_EMPTY_FILE = "empty file"
 SKIPPED_NOT_GZIP = "not a gzip file"
 
@@ -152,11 +165,10 @@ def _take(found: LogFiles, path: Path) -> None:
 class OrderRow:
     """One counted request in the order its node received it (for the balancer's pattern)."""
 
-    node: str
+    path: str  # the log file's: its name holds the node's address
     client: str  # ip:port: one client connection
     received: str  # request_creation_time
-    target_ip: str
-    target_port: str
+    target: str  # ip:port
 
 
 def read_local_logs(
@@ -187,7 +199,7 @@ def read_local_logs(
             rows: list[tuple] = []
             if paths:
                 paths, rows = _count_tolerating_bad_files(connection, paths, window, user_agent, skipped)
-            counted = sum(row[5] for row in rows if row[10] == 0 and row[3] == PLACE_COUNTED and row[1])
+            counted = sum(row[4] for row in rows if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
             order: list[OrderRow] | None = None
             if paths and counted <= ORDER_MAX:
                 order = [
@@ -218,25 +230,25 @@ def _count_tolerating_bad_files(
     sql = counts_sql(duckdb_source(), window, DUCKDB, user_agent)
     try:
         rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
-    except duckdb.IOException:
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error:
         readable = []
         for path in paths:  # one file at a time, only after a failure: a bad file costs one more read
             try:
                 connection.execute(f"SELECT count(*) FROM ({duckdb_source()})", {"files": [path]}).fetchall()
                 readable.append(path)
-            except duckdb.IOException as error:
-                kind = next((name for text, name in _FILE_ERRORS if text in str(error).lower()), "unreadable file")
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as error:
+                message = str(error).lower()
+                kind = next((name for text, name in _FILE_ERRORS if text in message), SKIPPED_UNPARSABLE_FILE)
                 skipped[kind] = skipped.get(kind, 0) + 1
         paths = readable
+        # The lines rejected so far were rejected while looking for the bad files: counted once, below.
+        connection.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
         rows = _fetch_bounded(connection.execute(sql, {"files": paths})) if paths else []
-    for kind, count, most_per_file in (
-        connection.execute(
-            "SELECT error_type, count(*), max(per_file) FROM (SELECT error_type, count(*) OVER (PARTITION BY scan_id,"
-            " file_id) AS per_file FROM reject_errors) GROUP BY error_type"
-        ).fetchall()
-        if paths
-        else ()
-    ):
+    for kind, count, most_per_file in connection.execute(_REJECTED_LINES).fetchall() if paths else ():
         name = _REJECT_NAMES.get(str(kind), str(kind).lower())
         if most_per_file >= REJECTS_STORED_PER_FILE:
             name += f" (at least: {REJECTS_STORED_PER_FILE:,} kept per file)"
@@ -247,11 +259,10 @@ def _count_tolerating_bad_files(
 def _fetch_bounded(cursor) -> list[tuple]:
     """Every row of the counts query, unless the targets outnumber MAX_REPLICA_IDS (then a CouldNotMeasure)."""
     rows: list[tuple] = []
-    targets: set[tuple[str, str]] = set()
+    targets: set[str] = set()
     while batch := cursor.fetchmany(_FETCH_ROWS):
-        for row in batch:
-            if row[1]:
-                targets.add((row[1], row[2]))
+        targets.update(row[1] for row in batch)
+        targets.discard("-")
         if len(targets) > MAX_REPLICA_IDS:
             raise CouldNotMeasure(
                 f"the logs name more than {MAX_REPLICA_IDS} distinct targets: a window over many deploys, or logs"
@@ -281,11 +292,13 @@ def tally_from_rows(
     skipped = dict(skipped)
     ports: dict[str, set[str]] = {}
     for row in rows:
-        if row[1]:
-            ports.setdefault(row[1], set()).add(row[2] or "")
+        if row[1] != "-":
+            ip, _, port = str(row[1]).rpartition(":")
+            ports.setdefault(ip, set()).add(port)
 
-    def replica_of(ip: str, port: str | None) -> str:
-        return printable(ip if len(ports.get(ip, ())) <= 1 else f"{ip}:{port or ''}")
+    def replica_of(target: str) -> str:
+        ip, _, port = target.rpartition(":")
+        return printable(ip if len(ports.get(ip, ())) <= 1 else f"{ip}:{port}")
 
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -295,10 +308,11 @@ def tally_from_rows(
     work: dict[str, list[float]] = {}  # replica -> [requests, elb_5xx, target_5xx, work_s]
     p95: dict[str, float | None] = {}
     for row in rows:
-        node, target_ip, target_port, place, elb_5xx, requests, target_5xx, _dispatched, work_s, p95_s, per_target = row
+        node, target, place, elb_5xx, requests, target_5xx, _dispatched, work_s, p95_s, per_target = row
+        requests, target_5xx = int(requests or 0), int(target_5xx or 0)
         if per_target:
-            if place == PLACE_COUNTED and target_ip:
-                p95[replica_of(target_ip, target_port)] = p95_s
+            if place == PLACE_COUNTED and target != "-":
+                p95[replica_of(target)] = p95_s
             continue
         if place == PLACE_INCOMPLETE:
             skipped[SKIPPED_INCOMPLETE] = skipped.get(SKIPPED_INCOMPLETE, 0) + requests
@@ -306,17 +320,17 @@ def tally_from_rows(
         if place == PLACE_OUTSIDE:
             outside += requests
             continue
-        node_id = printable(node) if node else "(unknown node)"
+        node_id = printable(node) if node else UNKNOWN_NODE
         per_node = nodes.setdefault(node_id, [0, 0, 0])
         per_node[0] += requests
-        if not target_ip:
+        if target == "-":
             no_target[elb_5xx or "not 5xx"] = no_target.get(elb_5xx or "not 5xx", 0) + requests
             if elb_5xx:
                 kind = f"HTTP {printable(elb_5xx)}, no target"
                 errors[kind] = errors.get(kind, 0) + requests
                 per_node[2] += requests
             continue
-        replica = replica_of(target_ip, target_port)
+        replica = replica_of(target)
         done = work.setdefault(replica, [0, 0, 0, 0.0])
         done[0] += requests
         done[2] += target_5xx
@@ -343,11 +357,12 @@ def tally_from_rows(
     else:
         by_connection: dict[tuple[str, str], ConnectionLog] = {}
         for row in order:
-            node_id = printable(row.node) if row.node else "(unknown node)"
+            node = node_of(row.path)
+            node_id = printable(node) if node else UNKNOWN_NODE
             log = by_connection.get((node_id, row.client))
             if log is None:
                 log = by_connection[(node_id, row.client)] = ConnectionLog(node_id)
-            log.replicas.append(replica_of(row.target_ip, row.target_port))
+            log.replicas.append(replica_of(row.target))
             log.sent_at.append(_seconds(row.received))
             log.answers += 1
         connections = list(by_connection.values())

@@ -132,7 +132,7 @@ def test_hostile_lines_and_files_each_get_a_named_count(tmp_path, capsys) -> Non
     assert skipped["corrupt gzip file"] == 1
     assert skipped["not UTF-8"] == 1
     assert skipped["truncated or malformed line"] == 2  # the line cut short, and the one with an unclosed quote
-    assert len(skipped) == 6
+    assert len(skipped) == 6, list(skipped.items())[4:]
     assert code == ExitCode.EVEN
     assert "Traceback" not in err
 
@@ -188,7 +188,7 @@ def test_one_ip_on_several_ports_is_told_apart_by_port(tmp_path) -> None:
 def test_the_sql_is_one_text_for_both_engines_but_the_percentile() -> None:
     window = Window(START, START + timedelta(hours=1))
     duck, athena = (counts_sql("SELECT 1", window, dialect) for dialect in (DUCKDB, ATHENA))
-    assert duck.replace("quantile_disc(", "approx_percentile(") == athena
+    assert duck.replace("approx_quantile(", "approx_percentile(") == athena
 
 
 def test_the_default_window_is_the_last_hour() -> None:
@@ -225,4 +225,4 @@ def test_counts_per_target_equal_a_plain_python_reading(tmp_path_factory, picks)
 
 
 def test_duckdb_source_reads_22_fields_whatever_aws_appends() -> None:
-    assert duckdb_source().count("'VARCHAR'") == 22
+    assert duckdb_source().count("'VARCHAR'") + duckdb_source().count("'DOUBLE'") == 22
