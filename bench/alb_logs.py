@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from verify.access_log_query import log_key
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 LB = "app.alb-replicas.50dc6c495c0c9188"
 TARGET_GROUP_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/replicas/73e2d6bc24d8a067"
-PERIOD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,9 @@ def line(request: Request) -> str:
     )  # fmt: skip
 
 
-def key(end: datetime, node: str, random: str = "abcd1234", prefix: str = "") -> str:
+def key(end: datetime, node: str, random: str = "abcd1234") -> str:
     """The S3 key of the file node `node` writes for the 5 minutes ending at `end`."""
-    end = end.astimezone(UTC)
-    name = f"{ACCOUNT}_elasticloadbalancing_{REGION}_{LB}_{end:%Y%m%dT%H%MZ}_{node}_{random}.log.gz"
-    folder = f"AWSLogs/{ACCOUNT}/elasticloadbalancing/{REGION}/{end:%Y/%m/%d}"
-    return f"{prefix.strip('/')}/{folder}/{name}" if prefix.strip("/") else f"{folder}/{name}"
+    return log_key(ACCOUNT, REGION, LB, end, node, random)
 
 
 def write_log(root: Path, node: str, end: datetime, lines: Iterable[str | bytes], random: str = "abcd1234") -> Path:
@@ -79,12 +77,6 @@ def write_log(root: Path, node: str, end: datetime, lines: Iterable[str | bytes]
         for text in lines:
             out.write((text if isinstance(text, bytes) else text.encode()) + b"\n")
     return path
-
-
-def period_end(moment: datetime) -> datetime:
-    """The end of the 5-minute period `moment` falls in, as the file that holds it is named."""
-    start = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
-    return start + PERIOD
 
 
 def reference_counts(paths: Iterable[Path]) -> dict[str, list[float]]:

@@ -8,16 +8,22 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
+from rehearsal.access_logs import disagreements, file_logs, wait_until_written
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.stage import Rehearsal, Running
 from settings import from_stack_file
+from verify.access_log_query import Window
+from verify.tally import Tally
 
 
 class ExitCode(IntEnum):
@@ -25,6 +31,7 @@ class ExitCode(IntEnum):
 
     NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced while it measured
     CANNOT_RUN = 2  # bad arguments or stack file, missing program, busy port, a process that would not start
+    LOGS_DISAGREE = 3  # --access-logs: the logs' counts or verdict differ from what verify saw live
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
 
@@ -102,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --deploy: kill the old replicas at once, as crashed tasks (requests fail: exit 1)",
     )
     parser.add_argument(
+        "--access-logs",
+        metavar="DIR",
+        help=(
+            "every node logs each request as the ALB does; after verify, the logs are filed under DIR in the S3 "
+            "key layout (one gzip file per node per 5 minutes), judged by verify --access-logs, and held against "
+            f"what verify counted live (exit {ExitCode.LOGS_DISAGREE} when they differ)"
+        ),
+    )
+    parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=1.0,
@@ -123,6 +139,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args = parser.parse_args(argv[:split])
         if args.no_drain and not args.deploy:
             parser.error("--no-drain goes with --deploy")
+        if args.access_logs and args.deploy:
+            parser.error("--access-logs goes without --deploy (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
         # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
         if args.deploy and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
@@ -142,6 +160,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
         time_scale=args.time_scale,
         fail_health_checks=args.fail_health_checks,
+        access_logs=args.access_logs is not None,
     )
     if args.deploy:
         plan = plan.with_deploy_slots()
@@ -153,6 +172,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             _describe(running, settings.stack, out)
             if args.deploy:
                 code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
+            elif args.access_logs is not None:
+                code = _verify_with_access_logs(running, Path(args.access_logs), verify_extra, out)
             else:
                 code = _run_verify([*plan.verify_args(), *verify_extra], out)
             if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
@@ -204,11 +225,43 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
         print("rehearsal: every health check fails (503) while the replicas keep serving", file=out)
 
 
-def _run_verify(verify_argv: list[str], out: TextIO) -> int:
+def _run_verify(verify_argv: list[str], out: TextIO, on_tally: Callable[[Tally], None] | None = None) -> int:
     from verify.cli import main as verify_main
 
     print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out)
-    return verify_main(verify_argv)
+    return verify_main(verify_argv, on_tally=on_tally)
+
+
+def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[str], out: TextIO) -> int:
+    """verify live, then over the nodes' access logs: verify's code when both agree, else LOGS_DISAGREE."""
+    from verify.access_logs import read_local_logs
+    from verify.client import USER_AGENT
+
+    plan = running.plan
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    live: list[Tally] = []
+    code = _run_verify([*plan.verify_args(), *verify_extra], out, on_tally=live.append)
+    wait_until_written(running.access_logs)
+    files = file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)
+    window = Window(since, datetime.now(UTC) + timedelta(minutes=1))
+    first, last = (moment.isoformat() for moment in (window.since, window.until))
+    print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
+    logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
+    logs_code = _run_verify([*logs_argv, *verify_extra], out)
+    if not live:  # verify stopped before it measured: nothing to hold the logs against
+        return code
+    measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
+    differences = disagreements(live[0], measured)
+    if differences or logs_code != code:
+        verdicts = f"; verify exited {code} live and {logs_code} over the logs" if logs_code != code else ""
+        print(f"rehearsal: the access logs disagree with verify: {'; '.join(differences)}{verdicts}", file=out)
+        return ExitCode.LOGS_DISAGREE
+    print(
+        f"rehearsal: the access logs agree with verify, request for request: {measured.requests} measured requests"
+        f" over {len(measured.counts)} replicas (its warm-up told apart by its User-Agent)",
+        file=out,
+    )
+    return code
 
 
 def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: TextIO) -> int:

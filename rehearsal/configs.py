@@ -36,11 +36,69 @@ def routes_to(plan: Plan, zone: Zone, replica: ReplicaPlan) -> bool:
     return plan.cross_zone or replica.zone == zone
 
 
-def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path) -> str:
+def _seconds_of(timer: str, into: str) -> str:
+    """Rules that put HAProxy's timer `timer` (ms, -1 when it did not run) into `txn.<into>` as the ALB
+    writes its processing times: seconds with 3 decimals, or -1 (HAProxy 2.6 has no fetch for its timers,
+    so the value goes through a variable to reach the converters)."""
+    return (
+        f'    http-after-response set-var-fmt(txn.{into}_ms) "%{timer}"\n'
+        f"    http-after-response set-var(txn.{into}) str(-1)\n"
+        f'    http-after-response set-var-fmt(txn.{into}) "%[var(txn.{into}_ms),div(1000)].'
+        f'%[var(txn.{into}_ms),mod(1000),add(1000),regsub(^1,)]" if {{ var(txn.{into}_ms) -m int ge 0 }}\n'
+    )
+
+
+def _utc(variable: str) -> str:
+    """A log-format expression: the microseconds since the epoch in `variable` as the ALB writes times."""
+    return f"%[{variable},div(1000000),utime(%Y-%m-%dT%H:%M:%S)].%[{variable},mod(1000000),add(1000000),regsub(^1,)]Z"
+
+
+def access_log_rules(plan: Plan, zone: Zone) -> str:
+    """The frontend lines that make a node log each request as the ALB does: its fields in its order.
+
+    type, time, elb, client:port, target:port ("-" when none was chosen), request, target and response
+    processing times (seconds; -1 when not dispatched), the ELB's and the target's status codes
+    ("-" when the target gave none), bytes in and out, "request line", "user agent" (escaped), TLS
+    fields ("-": plain HTTP), target group, trace id, domain, certificate, rule priority,
+    request_creation_time, actions, redirect, error reason, target list, target status list,
+    classification, classification reason, conn_trace_id. Placed after the 503-to-502 rule, so the
+    status logged is the one the client got.
+    """
+    target_group = f"arn:aws:elasticloadbalancing:rehearsal:000000000000:targetgroup/{TARGET_GROUP}/{zone.name}"
+    fields = [
+        "http", _utc("date(0,us)"), f"app/rehearsal/{zone.name}", "%ci:%cp", "%[var(txn.target)]",
+        "%[var(txn.request_s)]", "%[var(txn.target_s)]", "%[var(txn.response_s)]", "%ST",
+        "%[var(txn.target_status)]", "%U", "%B", '\\"%HM http://%[var(txn.host)]%HU %HV\\"',
+        "%{+Q,+E}[capture.req.hdr(0)]", "-", "-", target_group, '\\"Root=%ID\\"', '\\"-\\"', '\\"-\\"', "0",
+        _utc("var(txn.received)"), '\\"forward\\"', '\\"-\\"', '\\"-\\"', '\\"%[var(txn.target)]\\"',
+        '\\"%[var(txn.target_status)]\\"', '\\"-\\"', '\\"-\\"', "TID_%ID",
+    ]  # fmt: skip
+    return (
+        "    http-request set-var(txn.received) date(0,us)\n"
+        '    http-request set-var-fmt(txn.host) "%[req.hdr(host)]"\n'
+        "    http-request capture req.fhdr(user-agent) len 512\n"
+        "    http-after-response set-var(txn.target) str(-)\n"
+        '    http-after-response set-var-fmt(txn.target) "%si:%sp" if { srv_name -m found }\n'
+        "    http-after-response set-var(txn.target_status) str(-)\n"
+        # A 502 here is HAProxy's own (the replica refused or reset): the target answered nothing.
+        '    http-after-response set-var-fmt(txn.target_status) "%[status]" if { srv_name -m found } !{ status 502 }\n'
+        + _seconds_of("Tc", "request_s")
+        + _seconds_of("Tr", "target_s")
+        + "    http-after-response set-var(txn.response_s) str(-1)\n"
+        "    http-after-response set-var(txn.response_s) str(0.000) if { var(txn.target_s_ms) -m int ge 0 }\n"
+        f'    log-format "{" ".join(fields)}"\n'
+    )
+
+
+def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path, access_log_fd: int | None = None) -> str:
     """The config of the node in `zone`: routes like the ALB's node, per request, health-checked.
 
-    No `user`/`chroot`/`daemon` lines: HAProxy runs unprivileged, in the foreground (`-db`).
+    No `user`/`chroot`/`daemon` lines: HAProxy runs unprivileged, in the foreground (`-db`). With
+    `access_log_fd`, each request is logged there (an open file HAProxy inherits) as the ALB logs it.
     """
+    log_global = f"    log fd@{access_log_fd} format raw local0\n" if access_log_fd is not None else ""
+    log_defaults = "    log global\n    unique-id-format %[uuid()]\n" if access_log_fd is not None else ""
+    log_rules = access_log_rules(plan, zone) if access_log_fd is not None else ""
     health = plan.health
     weights = haproxy_weights([r.weight for r in plan.replicas])
 
@@ -68,10 +126,10 @@ global
     stats socket {admin_socket} mode 600 level admin
     # Two rehearsals on one port must not share it: HAProxy binds with SO_REUSEPORT unless told.
     noreuseport
-
+{log_global}
 defaults
     mode http
-    option http-keep-alive
+{log_defaults}    option http-keep-alive
     timeout connect 2s
     timeout client {ALB_IDLE_TIMEOUT_S}s
     timeout server 30s
@@ -86,7 +144,7 @@ frontend node
     # A connection refused by a chosen replica is HAProxy's 503; the ALB answers 502 for it (503 is
     # the ALB's "no registered targets", which HAProxy also answers when no server was chosen).
     http-after-response set-status 502 if {{ status 503 }} {{ srv_name -m found }}
-    # The ALB fails open: with no healthy target it routes to all of them anyway.
+{log_rules}    # The ALB fails open: with no healthy target it routes to all of them anyway.
     use_backend {FAIL_OPEN} if {{ nbsrv({NODE_TARGETS}) eq 0 }}
     default_backend {NODE_TARGETS}
 
@@ -107,6 +165,7 @@ backend {FAIL_OPEN}
 
 listen stats
     bind {zone.node_ip}:{plan.stats_port}
+    no log
     stats enable
     stats uri /stats
     stats scope {TARGET_GROUP}

@@ -83,6 +83,7 @@ class Plan:
     fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
     stop_timeout_seconds: int = ECS_STOP_TIMEOUT_SECONDS  # stop signal to SIGKILL, as ECS's default
     node_lag_seconds: int = NODE_LAG_SECONDS  # from the first node learning of a deregistration to the last
+    access_logs: bool = False  # every node logs each request as the ALB does (`Running.access_logs`)
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -163,19 +164,20 @@ class Plan:
     def verify_args(self) -> list[str]:
         """verify's arguments for this plan: the name and its nodes, target health, every registered
         replica, the algorithm, the zones."""
-        subnets = [arg for zone in self.zones for arg in ("--subnet", f"{zone.subnet}={zone.name}")]
         return [
             self.url,
             "--resolve",
             f"{NODE_NAME}:{','.join(self.node_ips)}",
             "--target-health",
             f"haproxy:{self.stats_url(self.zones[0])}",
-            "--expect-replicas",
-            str(sum(r.registered for r in self.replicas)),
-            "--algorithm",
-            self.algorithm,
-            *subnets,
+            *self.expectation_args(),
         ]
+
+    def expectation_args(self) -> list[str]:
+        """verify's arguments for what a healthy split of this plan is: the replicas, the algorithm, the zones."""
+        subnets = [arg for zone in self.zones for arg in ("--subnet", f"{zone.subnet}={zone.name}")]
+        replicas = str(sum(r.registered for r in self.replicas))
+        return ["--expect-replicas", replicas, "--algorithm", self.algorithm, *subnets]
 
 
 def _replica(j: int, zones: tuple[Zone, ...], port: int) -> ReplicaPlan:

@@ -140,8 +140,8 @@ def dies_with_this_thread(argv: Sequence[str]) -> list[str]:
     return ["setpriv", "--pdeathsig", "TERM", "--", *argv] if shutil.which("setpriv") else list(argv)
 
 
-def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -> Process:
-    """Start `argv` in a new session (its own process group), its output in `log_path`."""
+def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path, pass_fds: Sequence[int] = ()) -> Process:
+    """Start `argv` in a new session (its own process group), its output in `log_path`; `pass_fds` stay open in it."""
     log_file = log_path.open("wb")
     try:
         popen = subprocess.Popen(
@@ -150,6 +150,7 @@ def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except OSError:
         log_file.close()

@@ -6,7 +6,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,9 @@ class Running:
     admin_sockets: list[Path]
     # Starts one more replica of the plan, stopped with the rehearsal (a new task of a deploy).
     starter: Callable[[ReplicaPlan], Process] = field(repr=False)
+    # With the plan's access_logs: the file each node (in the plan's order of zones) logs requests to,
+    # one ALB access-log line each, as HAProxy wrote them (`rehearsal.access_logs` files them as S3 does).
+    access_logs: list[Path] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -180,7 +183,12 @@ class Rehearsal:
             for zone, admin_socket in zip(plan.zones, admin_sockets, strict=True)
         ]
         running = Running(
-            plan=plan, replicas=replicas, balancers=balancers, admin_sockets=admin_sockets, starter=self._start_replica
+            plan=plan,
+            replicas=replicas,
+            balancers=balancers,
+            admin_sockets=admin_sockets,
+            starter=self._start_replica,
+            access_logs=[self._access_log(zone) for zone in plan.zones] if plan.access_logs else [],
         )
 
         def routing() -> bool:
@@ -226,15 +234,27 @@ class Rehearsal:
         argv = graceful_command([self._nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)])
         return self._started(f"replica {replica.address}", replica.address, argv, folder / "nginx.log")
 
+    def _access_log(self, zone: Zone) -> Path:
+        return self._scratch / f"{zone.name}.access.log"
+
     def _start_haproxy(self, haproxy: str, zone: Zone, admin_socket: Path) -> Process:
         config = self._scratch / f"{zone.name}.cfg"
-        config.write_text(haproxy_config(self.plan, zone, admin_socket))
+        pass_fds: list[int] = []
+        if self.plan.access_logs:
+            # HAProxy writes each line to this descriptor (`log fd@N`): a plain file, so no write blocks.
+            opened = self._access_log(zone).open("ab")
+            self._cleanup.callback(opened.close)
+            pass_fds.append(opened.fileno())
+        config.write_text(haproxy_config(self.plan, zone, admin_socket, pass_fds[0] if pass_fds else None))
         listen = f"{zone.node_ip}:{self.plan.port}"
         argv = [haproxy, "-f", str(config), "-db"]
-        return self._started(f"HAProxy node of {zone.name}", listen, argv, self._scratch / f"{zone.name}.log")
+        log_path = self._scratch / f"{zone.name}.log"
+        return self._started(f"HAProxy node of {zone.name}", listen, argv, log_path, pass_fds)
 
-    def _started(self, name: str, listen: str, argv: list[str], log_path: Path) -> Process:
-        process = start_process(name, listen, argv, log_path)
+    def _started(
+        self, name: str, listen: str, argv: list[str], log_path: Path, pass_fds: Sequence[int] = ()
+    ) -> Process:
+        process = start_process(name, listen, argv, log_path, pass_fds)
         self._cleanup.callback(process.stop)
         return process
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 # The fields of a line, in the ALB's order, up to request_creation_time (the 22nd): the first 22
 # space-separated (or quoted) fields. `client` and `target` are "ip:port" ("-" for no target).
@@ -199,6 +199,20 @@ WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target <> '-'
 ORDER BY path, request_creation_time
 LIMIT {int(limit)}
 """
+
+
+def log_key(account: str, region: str, load_balancer: str, end: datetime, node: str, random: str) -> str:
+    """The key (below the bucket's prefix) of the file `node` writes for the 5 minutes ending at `end`;
+    `load_balancer` is "app.<name>.<id>"."""
+    end = end.astimezone(UTC)
+    folder = f"AWSLogs/{account}/elasticloadbalancing/{region}/{end:%Y/%m/%d}"
+    return f"{folder}/{account}_elasticloadbalancing_{region}_{load_balancer}_{end:%Y%m%dT%H%MZ}_{node}_{random}.log.gz"
+
+
+def period_end(moment: datetime) -> datetime:
+    """The end of the 5 minutes `moment` falls in: the end time in the name of the file that holds it."""
+    utc = moment.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 5, second=0, microsecond=0) + timedelta(minutes=5)
 
 
 def end_time_of(name: str) -> datetime | None:

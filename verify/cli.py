@@ -320,7 +320,7 @@ def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expect
     )
 
 
-def _measure_and_report(run: _Run) -> ExitCode:
+def _measure_and_report(run: _Run, on_tally: Callable[[Tally], None] | None = None) -> ExitCode:
     progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
@@ -335,6 +335,8 @@ def _measure_and_report(run: _Run) -> ExitCode:
         progress.finish()
     health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
+    if on_tally is not None:
+        on_tally(tally)
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
@@ -380,8 +382,9 @@ def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -
                 tally.target_health_notes.append(reading.note)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run verify; returns the exit code (never raises, never exits).
+def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | None = None) -> int:
+    """Run verify; returns the exit code (never raises, never exits). `on_tally` is handed a live run's
+    tally before it is judged (the rehearsal holds it against the access logs).
 
     With --json, stdout gets exactly one object on every path: a report, or the same keys with
     verdict "error" (could not measure) or "interrupted" (Ctrl-C, SIGTERM).
@@ -398,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.url
         run = _settle(args)
         url = run.target.url
-        return _measure_and_report(run)
+        return _measure_and_report(run, on_tally)
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     except CouldNotMeasure as error:

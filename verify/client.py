@@ -43,7 +43,10 @@ _ID_CACHE_MAX = 256
 _ID_CACHE_BODY_MAX = 1024
 # How often the watchdog looks for a request past its deadline.
 _WATCHDOG_TICK_S = 0.05
-_HEADERS = {"User-Agent": "alb-replicas-verify", "Accept": "application/json, */*"}
+# The ALB's access logs keep each request's User-Agent: the warm-up's own lets them be told apart.
+USER_AGENT = "alb-replicas-verify"
+WARM_UP_USER_AGENT = "alb-replicas-verify (warm-up)"
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,11 @@ class Fetcher:
     every byte, so a server trickling its answer would never time out.
     """
 
-    def __init__(self, target: Target, address: str, workload: Workload, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, target: Target, address: str, workload: Workload, tls: ssl.SSLContext | None, *, warm_up: bool = False
+    ) -> None:
         self.connection = open_connection(target, address, workload.timeout_s, tls)
+        self.headers = {**_HEADERS, "User-Agent": WARM_UP_USER_AGENT} if warm_up else _HEADERS
         self.address = address
         self.path = target.path
         self.identity = workload.identity
@@ -244,7 +250,7 @@ class Fetcher:
         number = self.requests
         self.busy = (min(time.monotonic() + self.timeout_s, self.hard_deadline), number)
         try:
-            self.connection.request("GET", self.path, headers=_HEADERS)
+            self.connection.request("GET", self.path, headers=self.headers)
             response = self.connection.getresponse()
             body = response.read(BODY_READ_MAX + 1)
         except (OSError, ValueError, http.client.HTTPException) as error:

@@ -119,7 +119,7 @@ def wait_for_ready(
                     batch = SETTLE_PER_REPLICA * max(workload.expected_replicas or 0, len(seen)) + SETTLE_EXTRA
                     for address in addresses:
                         if address not in fetchers:
-                            fetchers[address] = Fetcher(target, address, workload, tls)
+                            fetchers[address] = Fetcher(target, address, workload, tls, warm_up=True)
                             fetchers[address].hard_deadline = max(deadline, started + workload.timeout_s)
                             watchdog.fetchers.append(fetchers[address])
                         fetcher = fetchers[address]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -22,6 +23,7 @@ from rehearsal import Plan
 from rehearsal.processes import ensure_free
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
+from verify.access_log_query import node_of
 
 pytestmark = pytest.mark.rehearsal
 
@@ -205,6 +207,10 @@ def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
         (["--deply"], "unrecognized arguments: --deply"),
         (["--deploy", "--", "--duration", "1"], DEPLOY_SETS_DURATION),
         (["--deploy", "--", "--requests=300"], DEPLOY_SETS_DURATION),
+        (
+            ["--deploy", "--access-logs", "logs"],
+            "--access-logs goes without --deploy (verify runs apart from the rehearsal there)",
+        ),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(argv: list[str], message: str) -> None:
@@ -261,3 +267,25 @@ def test_a_temp_folder_too_long_for_haproxys_socket_path_is_one_line_before_anyt
     assert "too long for HAProxy's admin socket path" in done.stderr
     assert "TMPDIR" in done.stderr
     assert list(long_folder.iterdir()) == []
+
+
+def test_access_logs_are_filed_as_s3_files_them_and_agree_with_verify_request_for_request(tmp_path: Path) -> None:
+    """HAProxy logs each request as the ALB does; the counts of verify's measured requests in the logs
+    equal verify's live counts, and verify over the folder gives the same verdict."""
+    logs = tmp_path / "logs"
+    done = run_rehearsal(*quick_ports(), "--access-logs", str(logs), "--", "--requests", "300")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rehearsal: the access logs agree with verify, request for request: 300 measured requests" in done.stderr
+    files = sorted(logs.rglob("*.log.gz"))
+    assert {node_of(file.name) for file in files} == set(DEV_PLAN.node_ips)
+    assert all(
+        str(file.relative_to(logs)).startswith("AWSLogs/000000000000/elasticloadbalancing/rehearsal/") for file in files
+    )
+    lines = [line for file in files for line in gzip.decompress(file.read_bytes()).decode().splitlines()]
+    measured = [line for line in lines if '"alb-replicas-verify"' in line]
+    assert len(measured) == 300
+    assert any('"alb-replicas-verify (warm-up)"' in line for line in lines)
+    assert all(line.startswith("http 20") and len(line.split(" ")) >= 30 for line in lines)
+    assert "skipped: none" in done.stdout
+    assert done.stdout.count("verdict: EVEN") == 2  # live, and over the logs

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.alb_logs import Request, key, line, period_end, reference_counts, write_log
-from verify.access_log_query import ATHENA, DUCKDB, Window, counts_sql, duckdb_source
+from bench.alb_logs import Request, key, line, reference_counts, write_log
+from verify.access_log_query import ATHENA, DUCKDB, Window, counts_sql, duckdb_source, period_end
 from verify.access_logs import parse_window, read_local_logs
 from verify.cli import ExitCode, main
 

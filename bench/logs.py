@@ -1,0 +1,128 @@
+"""verify --access-logs' DuckDB engine against a plain Python reading of the same ALB log files.
+
+Generates `--lines` access-log lines (default 8 million, about 3 GB uncompressed) in `--files` gzip'd
+files, one per balancer node, in a temporary folder; then, each in a process of its own, times DuckDB
+(`verify.access_logs.read_local_logs`, what `verify --access-logs` runs) and the reference
+(`bench.alb_logs.reference_counts`: the csv module, line by line). Prints lines per second of each,
+the ratio and each one's peak memory (the process's max RSS), and checks both counted the same.
+
+    python bench/logs.py [--lines 8000000] [--files 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# Run as a script (`python bench/logs.py`): the project's packages are one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.alb_logs import Request, line, write_log
+from verify.access_log_query import period_end
+
+START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+REPLICAS = tuple(f"10.0.{1 + i % 3}.{10 + i // 3}" for i in range(9))
+BLOCK = 10_000  # distinct lines, repeated to make up a file (generating is not what is measured)
+RUN_TIMEOUT_S = 900
+
+
+def _block(node_index: int) -> bytes:
+    lines = []
+    for i in range(BLOCK):
+        target = "-" if i % 500 == 0 else f"{REPLICAS[i % len(REPLICAS)]}:80"
+        agent = 'Mozilla/5.0 (X11; Linux x86_64) "quoted"' if i % 97 == 0 else "curl/8.5.0"
+        request = Request(
+            START + timedelta(milliseconds=i + node_index),
+            target=target,
+            client=f"203.0.113.{node_index}:{40000 + i % 20000}",
+            elb_status="503" if target == "-" else "200",
+            work_s=-1 if target == "-" else (i % 200) / 1000,
+            user_agent=agent,
+        )
+        lines.append(line(request))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _write_file(job: tuple[str, int, int]) -> str:
+    root, node_index, lines = job
+    block = _block(node_index)
+    repeats, rest = divmod(lines, BLOCK)
+    chunks = [block.rstrip(b"\n")] * repeats + ([b"\n".join(block.split(b"\n")[:rest])] if rest else [])
+    return str(write_log(Path(root), f"10.0.{node_index}.5", period_end(START), chunks))
+
+
+def generate(root: Path, lines: int, files: int) -> list[Path]:
+    """`lines` lines over `files` gzip'd files, one per node, written in parallel."""
+    jobs = [(str(root), index + 1, lines // files + (1 if index < lines % files else 0)) for index in range(files)]
+    with multiprocessing.Pool(min(files, multiprocessing.cpu_count())) as pool:
+        return [Path(path) for path in pool.map(_write_file, jobs)]
+
+
+def measure(engine: str, root: Path) -> dict:
+    """One engine over the folder, in this process: lines counted, seconds, peak memory."""
+    started = time.perf_counter()
+    if engine == "duckdb":
+        from verify.access_log_query import Window
+        from verify.access_logs import read_local_logs
+
+        tally = read_local_logs([str(root)], Window(START - timedelta(hours=1), START + timedelta(hours=1)))
+        counted = tally.requests
+        per_target = {replica: count for replica, count in tally.counts.items()}
+    else:
+        from bench.alb_logs import reference_counts
+
+        counts = reference_counts(sorted(root.rglob("*.log.gz")))
+        counted = int(sum(entry[0] for entry in counts.values()))
+        per_target = {target.rsplit(":", 1)[0]: int(entry[0]) for target, entry in counts.items() if target != "-"}
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"engine": engine, "lines": counted, "seconds": seconds, "peak_mib": peak_mib, "per_target": per_target}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=8_000_000, help="lines to generate (default 8,000,000)")
+    parser.add_argument("--files", type=int, default=4, help="gzip files, one per node (default 4)")
+    parser.add_argument("--measure", choices=("duckdb", "python"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, Path(args.root))))
+        return 0
+    if not 1 <= args.files <= 64 or not args.files <= args.lines <= 100_000_000:
+        parser.error("--files 1 to 64, --lines from --files to 100,000,000")
+    with tempfile.TemporaryDirectory(prefix="bench-logs-") as folder:
+        root = Path(folder)
+        started = time.perf_counter()
+        paths = generate(root, args.lines, args.files)
+        size = sum(path.stat().st_size for path in paths)
+        print(f"generated {args.lines:,} lines in {len(paths)} gzip files ({size / 1024**2:.0f} MiB) in"
+              f" {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
+        results = {}
+        for engine in ("duckdb", "python"):
+            finished = subprocess.run(
+                [sys.executable, __file__, "--measure", engine, "--root", str(root)],
+                capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=True,
+            )  # fmt: skip
+            result = results[engine] = json.loads(finished.stdout)
+            print(f"{engine:>6}: {result['lines']:,} lines in {result['seconds']:.2f} s,"
+                  f" {result['lines'] / result['seconds']:,.0f} lines/s, peak memory {result['peak_mib']:.0f} MiB",
+                  flush=True)  # fmt: skip
+        duck, python = results["duckdb"], results["python"]
+        print(f"ratio: DuckDB reads {python['seconds'] / duck['seconds']:.2f}x as fast as the plain Python reference")
+        if duck["per_target"] != python["per_target"] or duck["lines"] != python["lines"]:
+            print("MISMATCH: the two engines counted differently", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The rehearsal's access logs: the nodes' lines filed as the ALB files them in S3, then held against verify.
+
+Each HAProxy node writes one ALB access-log line per request to a plain file (`configs.access_log_rules`).
+After the run they are filed under a folder in the S3 key layout, one gzip file per node per 5 minutes,
+so `python -m verify --access-logs DIR` reads them exactly as it reads a bucket's copy. The counts of
+verify's own measured requests in them (its warm-up has a User-Agent of its own) must equal, replica for
+replica, what verify counted live.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from verify.access_log_query import log_key, period_end
+from verify.tally import Tally
+
+ACCOUNT = "000000000000"
+REGION = "rehearsal"
+LOAD_BALANCER = "app.rehearsal.0000000000000000"
+# HAProxy writes each line when its request ends; verify has its answer by then, give or take a moment.
+SETTLE_S = 0.2
+SETTLE_MAX_S = 3.0
+
+
+def wait_until_written(paths: Sequence[Path]) -> None:
+    """Until no node's file grew for SETTLE_S (at most SETTLE_MAX_S): the last lines are in."""
+    deadline = time.monotonic() + SETTLE_MAX_S
+    sizes = None
+    while time.monotonic() < deadline:
+        now = [path.stat().st_size if path.exists() else 0 for path in paths]
+        if now == sizes:
+            return
+        sizes = now
+        time.sleep(SETTLE_S)
+
+
+def file_logs(nodes: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
+    """Each node's lines, in gzip files of 5 minutes each under `folder` in the S3 key layout; the files.
+
+    Lines are in the order HAProxy wrote them, so one file is open at a time; a line whose time cannot
+    be read stays in the file of the line before it (verify counts it as malformed).
+    """
+    written: list[Path] = []
+    for node, source in nodes:
+        last: list[datetime | None] = [None]
+
+        def period(line: bytes, last: list[datetime | None] = last) -> datetime | None:
+            moment = _time_of(line)
+            last[0] = period_end(moment) if moment is not None else last[0]
+            return last[0]
+
+        with source.open("rb") as lines:
+            for end, group in itertools.groupby(lines, key=period):
+                if end is None:  # lines before any readable time: nowhere to file them
+                    continue
+                path = folder / log_key(ACCOUNT, REGION, LOAD_BALANCER, end, node, secrets.token_hex(4))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with gzip.open(path, "wb") as out:
+                    out.writelines(group)
+                written.append(path)
+    return written
+
+
+def _time_of(line: bytes) -> datetime | None:
+    fields = line.split(b" ", 2)
+    try:
+        return datetime.fromisoformat(fields[1].decode("ascii"))
+    except (IndexError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def disagreements(live: Tally, logged: Tally) -> list[str]:
+    """Where the access logs' count of verify's measured requests differs from verify's live count."""
+    found = []
+    for replica in sorted(live.counts.keys() | logged.counts.keys()):
+        seen, written = live.counts.get(replica, 0), logged.counts.get(replica, 0)
+        if seen != written:
+            found.append(f"{replica}: {seen} answers live, {written} in the access logs")
+    if live.requests != logged.requests:
+        found.append(f"{live.requests} requests sent live, {logged.requests} in the access logs")
+    return found
