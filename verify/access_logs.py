@@ -296,6 +296,12 @@ def tally_from_rows(
             ip, _, port = str(row[1]).rpartition(":")
             ports.setdefault(ip, set()).add(port)
 
+    if len(ports) > MAX_REPLICA_IDS:
+        raise CouldNotMeasure(
+            f"the logs name {len(ports):,} distinct target addresses, more than {MAX_REPLICA_IDS}: a window over many"
+            " deploys, or logs of several load balancers; narrow --since/--until or the source"
+        )
+
     def replica_of(target: str) -> str:
         ip, _, port = target.rpartition(":")
         return printable(ip if len(ports.get(ip, ())) <= 1 else f"{ip}:{port}")

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
+from verify.access_log_query import ATHENA, DUCKDB, Window
 from verify.access_logs import parse_window, read_local_logs
+from verify.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
 from verify.client import (
     MAX_REPLICA_IDS,
     Identity,
@@ -35,7 +37,7 @@ from verify.judge import judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
-from verify.stack import StackOutputs, read_stack_outputs
+from verify.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
 from verify.tally import Tally
 
 
@@ -239,10 +241,28 @@ def build_parser() -> argparse.ArgumentParser:
     logs = parser.add_argument_group("judging the ALB's access logs instead of sending requests")
     logs.add_argument(
         "--access-logs",
-        nargs="+",
+        nargs="*",
         metavar="SOURCE",
-        help="count the requests in the ALB's access logs instead: log folders or .log.gz files (AWS logs best"
-        " effort: nearly every request, not all); judged by the same checks as a live run",
+        help="count the requests in the ALB's access logs instead: log folders, .log.gz files or s3://BUCKET/PREFIX"
+        " (default: the stack's log bucket); AWS logs best effort (nearly every request, not all); judged by the"
+        " same checks as a live run",
+    )
+    logs.add_argument(
+        "--engine",
+        choices=(DUCKDB, ATHENA),
+        default=DUCKDB,
+        help="with --access-logs: duckdb reads the files here (S3 objects fetched first, bounded); athena queries"
+        " the stack's table where the logs lie and reports the data scanned and its cost (default duckdb)",
+    )
+    logs.add_argument(
+        "--athena-table",
+        metavar="DATABASE.TABLE",
+        help="with --engine athena: the Glue table of the logs (default: the stack's athena_database and athena_table)",
+    )
+    logs.add_argument(
+        "--athena-workgroup",
+        metavar="NAME",
+        help="with --engine athena: the workgroup to run in (default: the stack's athena_workgroup)",
     )
     logs.add_argument(
         "--since",
@@ -357,8 +377,8 @@ def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
     if args.url:
         raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
     window = parse_window(args.since, args.until)
-    stack = read_stack_outputs(args.stack) if args.stack else None
-    tally = read_local_logs(args.access_logs, window)
+    stack = read_stack_outputs(args.stack) if args.stack or not args.access_logs else None
+    tally = _read_access_logs(args, window, stack.access_logs if stack else None)
     if tally.answers == 0:
         reading = tally.access_logs
         skipped = ", ".join(f"{kind}: {count}" for kind, count in reading.skipped.items()) if reading else ""
@@ -382,6 +402,30 @@ def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -
                 tally.target_health_notes.append(reading.note)
 
 
+def _read_access_logs(args: argparse.Namespace, window: Window, outputs: AccessLogOutputs | None) -> Tally:
+    """The tally of the window's requests, from the engine and source the flags (or the stack) name."""
+    if args.engine == ATHENA:
+        database, _, table = (args.athena_table or "").partition(".")
+        if outputs is not None:
+            database, table = database or outputs.athena_database or "", table or outputs.athena_table or ""
+        workgroup = args.athena_workgroup or (outputs.athena_workgroup if outputs else None)
+        if not (database and table and workgroup):
+            raise CouldNotMeasure(
+                "--engine athena needs the stack's Athena table (accessLogs on: --stack NAME) or --athena-table"
+                " DATABASE.TABLE and --athena-workgroup NAME"
+            )
+        return read_athena_logs(AthenaTable(database, table, workgroup, outputs.region if outputs else None), window)
+    sources = args.access_logs or ([outputs.location] if outputs else [])
+    if not sources:
+        raise CouldNotMeasure("the stack has no access-log bucket (accessLogs off): give --access-logs SOURCE")
+    remote = [source for source in sources if source.startswith("s3:")]
+    if remote:
+        if len(sources) > 1:
+            raise CouldNotMeasure("give one s3://BUCKET/PREFIX, alone, to --access-logs")
+        return read_s3_logs(S3Location.parse(remote[0]), window, region=outputs.region if outputs else None)
+    return read_local_logs(sources, window)
+
+
 def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | None = None) -> int:
     """Run verify; returns the exit code (never raises, never exits). `on_tally` is handed a live run's
     tally before it is judged (the rehearsal holds it against the access logs).
@@ -396,7 +440,7 @@ def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | N
     try:
         args = build_parser().parse_args(argv)
         if args.access_logs is not None:
-            url = " ".join(args.access_logs)
+            url = " ".join(args.access_logs) or None
             return _judge_access_logs(args)
         url = args.url
         run = _settle(args)

@@ -25,6 +25,18 @@ class StackOutputs:
     algorithm: str | None
     subnets: tuple[tuple[str, str], ...]  # (CIDR, zone name) of the replicas' subnets
     target_group_arn: str | None = None  # where the target health is read (aws elbv2 describe-target-health)
+    access_logs: AccessLogOutputs | None = None  # where the ALB's access logs lie (the stack's accessLogs on)
+
+
+@dataclass(frozen=True)
+class AccessLogOutputs:
+    """Where `verify --access-logs` finds the logs: the bucket, the region, and Athena's table and workgroup."""
+
+    location: str  # s3://bucket/prefix/ the ALB writes below
+    region: str | None
+    athena_database: str | None
+    athena_table: str | None
+    athena_workgroup: str | None
 
 
 def read_stack_outputs(stack: str | None = None, run: Runner = subprocess.run) -> StackOutputs:
@@ -68,6 +80,24 @@ def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> Stack
         algorithm=algorithm if isinstance(algorithm, str) else None,
         subnets=tuple((str(cidr), zone) for cidr, zone in subnets.items()),
         target_group_arn=target_group_arn if isinstance(target_group_arn, str) and target_group_arn else None,
+        access_logs=_access_log_outputs(outputs),
+    )
+
+
+def _access_log_outputs(outputs: dict[str, object]) -> AccessLogOutputs | None:
+    def text(key: str) -> str | None:
+        value = outputs.get(key)
+        return value if isinstance(value, str) and value else None
+
+    location = text("access_logs_location")
+    if location is None:
+        return None
+    return AccessLogOutputs(
+        location=location,
+        region=text("access_logs_region"),
+        athena_database=text("athena_database"),
+        athena_table=text("athena_table"),
+        athena_workgroup=text("athena_workgroup"),
     )
 
 
