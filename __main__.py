@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 import settings as stack_settings
 from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
+from components.access_log_table import AccessLogTable, AccessLogTableArgs
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
 from components.errors import SettingsError
@@ -54,9 +55,20 @@ def compose(settings: stack_settings.StackSettings) -> None:
         https = Https(certificate_arn=certificate.certificate_arn, domain=settings.domain, zone_id=zone_id)
 
     access_logs = None
+    log_table = None
     if settings.access_logs:
         log_bucket = AccessLogBucket(name, AccessLogBucketArgs(retention_days=settings.access_log_retention_days))
         access_logs = AccessLogs(bucket=log_bucket.bucket_name)
+        # Athena over the logs, where they lie: what `verify --access-logs --engine athena` queries.
+        log_table = AccessLogTable(
+            name,
+            AccessLogTableArgs(
+                log_bucket=log_bucket.bucket_name,
+                log_prefix=access_logs.prefix,
+                database_name=f"{name}_alb_logs".replace("-", "_"),
+                workgroup_name=f"{name}-access-logs",
+            ),
+        )
 
     load_balancer = LoadBalancer(
         name,
@@ -132,6 +144,13 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("log_group_name", replicas.log_group.name)
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
+    if log_table is not None:
+        # What `verify --access-logs --stack NAME [--engine athena]` reads: nothing else needed.
+        pulumi.export("access_logs_location", log_table.logs_location)
+        pulumi.export("access_logs_region", region)
+        pulumi.export("athena_database", log_table.database.name)
+        pulumi.export("athena_table", log_table.table.name)
+        pulumi.export("athena_workgroup", log_table.workgroup.name)
     pulumi.export("estimated_monthly_cost", region.apply(lambda name: monthly_cost(settings, region=name)))
     pulumi.export("deploy_timing", deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT))
     pulumi.export(

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY, partition
+from components.private_bucket import deny_plain_http, private_bucket
 
 
 def log_writer(region: str) -> dict[str, str]:
@@ -49,50 +50,15 @@ class AccessLogBucket(pulumi.ComponentResource):
         super().__init__("alb-replicas:access_log_bucket:AccessLogBucket", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
 
-        self.bucket = aws.s3.Bucket(f"{name}-access-logs", force_destroy=args.force_destroy, opts=child_opts)
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        created = private_bucket(
             f"{name}-access-logs",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                )
-            ],
+            retention_days=args.retention_days,
+            force_destroy=args.force_destroy,
+            lifecycle_id="expire-access-logs",
             opts=child_opts,
         )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-access-logs",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child_opts,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-access-logs",
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child_opts,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.retention_days),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )
-            ],
-            opts=child_opts,
-        )
+        self.bucket = created.bucket
+        public_access_block = created.public_access_block
 
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
         region = aws.get_region_output(opts=invoke_opts).region
@@ -123,13 +89,6 @@ def _bucket_policy(bucket_arn: str, writer: dict[str, str], account_id: str, *, 
                 "Action": "s3:PutObject",
                 "Resource": f"{bucket_arn}/{prefix}/AWSLogs/{account_id}/*",
             },
-            {
-                "Sid": "DenyPlainHttp",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_plain_http(bucket_arn),
         ],
     }

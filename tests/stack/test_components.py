@@ -225,3 +225,61 @@ def test_autoscaling_alone():
         for p in deployment.all("aws:appautoscaling/policy:Policy")
     )
     assert values == [50, 500]
+
+
+def test_access_log_table_is_aws_table_with_projection_and_a_bounded_workgroup():
+    from components.access_log_table import AccessLogTable, AccessLogTableArgs
+    from verify.access_log_query import ATHENA_COLUMNS, ATHENA_REGEX
+
+    deployment = declare(
+        lambda: AccessLogTable(
+            "web", AccessLogTableArgs(log_bucket="logs", database_name="web_alb_logs", workgroup_name="web-logs")
+        ),
+        {},
+    )
+    assert deployment.error is None, deployment.error
+    table = deployment.one("aws:glue/catalogTable:CatalogTable").inputs
+    location = "s3://logs/alb/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
+    assert table["storageDescriptor"]["location"] == location
+    assert table["parameters"]["storage.location.template"] == location + "${day}"
+    assert table["parameters"]["projection.day.format"] == "yyyy/MM/dd"
+    assert table["partitionKeys"] == [{"name": "day", "type": "string"}]
+    serde = table["storageDescriptor"]["serDeInfo"]
+    assert serde["parameters"]["input.regex"] == ATHENA_REGEX and ATHENA_REGEX.endswith(" ?( .*)?")
+    assert [column["name"] for column in table["storageDescriptor"]["columns"]] == [c for c, _ in ATHENA_COLUMNS]
+    workgroup = deployment.one("aws:athena/workgroup:Workgroup").inputs["configuration"]
+    assert workgroup["bytesScannedCutoffPerQuery"] == 10 * 1000**3 and workgroup["enforceWorkgroupConfiguration"]
+    assert workgroup["resultConfiguration"]["encryptionConfiguration"] == {"encryptionOption": "SSE_S3"}
+    block = deployment.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[flag] for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"))
+    (rule,) = deployment.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert rule["expiration"]["days"] == 7
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [({"database_name": "web-logs"}, "database_name: 'web-logs' is not a Glue database name"),
+     ({"scan_limit_bytes": 1000}, "scan_limit_bytes: 1000 is below Athena's smallest")],
+)  # fmt: skip
+def test_access_log_table_refuses_bad_names_and_limits_before_declaring_anything(changes, says):
+    from components.access_log_table import AccessLogTable, AccessLogTableArgs
+
+    args = {"log_bucket": "logs", "database_name": "web_alb_logs", "workgroup_name": "web-logs", **changes}
+    deployment = declare(lambda: AccessLogTable("web", AccessLogTableArgs(**args)), {})
+    assert isinstance(deployment.error, SettingsError) and says in str(deployment.error)
+    assert deployment.resources == []
+
+
+def test_the_tables_regex_reads_the_lines_verify_reads_even_with_fields_appended():
+    import re
+    from datetime import UTC, datetime
+
+    from bench.alb_logs import Request, line
+    from verify.access_log_query import ATHENA_COLUMNS, ATHENA_REGEX
+
+    names = [name for name, _ in ATHENA_COLUMNS]
+    written = line(Request(datetime(2026, 12, 4, 18, tzinfo=UTC), target="10.0.1.10:8080", user_agent="a b c"))
+    for text in (written, written + ' "transformed" "-" "-" more'):
+        fields = dict(zip(names, re.fullmatch(ATHENA_REGEX, text).groups(), strict=False))
+        assert (fields["target_ip"], fields["target_port"], fields["user_agent"]) == ("10.0.1.10", "8080", "a b c")
+        assert fields["request_creation_time"] == "2026-12-04T18:00:00.000000Z"

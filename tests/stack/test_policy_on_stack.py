@@ -114,7 +114,8 @@ def prod_preview() -> Deployment:
 
 
 def engine_props(deployment: Deployment, type_: str) -> dict:
-    return json_format.MessageToDict(deployment.one(type_).properties)
+    """The engine's view of the first resource of `type_` (the access-log bucket's, of the two buckets')."""
+    return json_format.MessageToDict(deployment.all(type_)[0].properties)
 
 
 def test_a_first_preview_of_prod_shows_the_pack_the_container_definitions(prod_preview):

@@ -389,24 +389,28 @@ def test_autoscaled_service_count_is_left_to_autoscaling(prod, dev):
 # --- guardrails --------------------------------------------------------------------------------
 
 
+LOG_BUCKET = "alb-replicas-prod-access-logs"  # its resources' name (the Athena results bucket has its own)
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+
+
 def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
     alb = prod.one(ALB).inputs
     assert alb["enableDeletionProtection"] is True
     assert alb["accessLogs"] == {"enabled": True, "bucket": "alb-replicas-prod-access-logs-bucket", "prefix": "alb"}
-    block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = prod.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", LOG_BUCKET).inputs
     assert all(
         block[flag] for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     )
-    encryption = prod.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    encryption = prod.one(ENCRYPTION, LOG_BUCKET)
     assert encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-    ownership = prod.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    ownership = prod.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls", LOG_BUCKET).inputs
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
-    (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOG_BUCKET).inputs["rules"]
     assert rule["expiration"]["days"] == 90 and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
 
 
 def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):
-    policy = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])
     allow, deny = policy["Statement"]
     assert allow["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}, "us-east-1's documented ELB account"
     assert allow["Resource"].endswith("/alb/AWSLogs/123456789012/*")
@@ -419,13 +423,13 @@ def test_in_a_region_opened_after_august_2022_the_log_delivery_service_writes_th
     )
     deployment = declare_stack("prod", mocks=mexico)
     assert deployment.error is None, deployment.error
-    policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])
     assert policy["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
 
 
 def test_alb_waits_for_the_log_bucket_policy(prod):
     alb = prod.one(ALB)
-    policy = prod.one("aws:s3/bucketPolicy:BucketPolicy")
+    policy = prod.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET)
     assert policy.urn in alb.dependencies, "AWS checks write access when logging is turned on"
 
 

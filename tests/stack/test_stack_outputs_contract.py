@@ -9,7 +9,7 @@ import pytest
 
 from tests.docs_text import doc
 from tests.docs_text import section as section_of
-from verify.stack import StackOutputs, read_stack_outputs
+from verify.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
 def pulumi_printing(outputs: dict[str, object]):
@@ -48,6 +48,13 @@ def pulumi_printing(outputs: dict[str, object]):
                     ("10.0.160.0/19", "us-east-1c"),
                 ),
                 target_group_arn="arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-prod-tg",
+                access_logs=AccessLogOutputs(
+                    location="s3://alb-replicas-prod-access-logs-bucket/alb/AWSLogs/123456789012/elasticloadbalancing/us-east-1/",
+                    region="us-east-1",
+                    athena_database="alb_replicas_prod_alb_logs",
+                    athena_table="access_logs",
+                    athena_workgroup="alb-replicas-prod-access-logs",
+                ),
             ),
         ),
     ],
