@@ -12,6 +12,7 @@ kept per file, DuckDB's memory, and the query's time.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from verify.access_log_query import (
     end_time_of,
     node_of,
     order_sql,
+    work_of_bucket,
 )
 from verify.client import MAX_REPLICA_IDS, printable
 from verify.errors import CouldNotMeasure
@@ -227,7 +229,7 @@ def _count_tolerating_bad_files(
     """The counts query over every file; when one cannot be read, over every file that can (each named)."""
     import duckdb
 
-    sql = counts_sql(duckdb_source(), window, DUCKDB, user_agent)
+    sql = counts_sql(duckdb_source(), window, user_agent)
     try:
         rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
     except duckdb.InterruptException:
@@ -312,13 +314,14 @@ def tally_from_rows(
     outside = 0
     nodes: dict[str, list[int]] = {}  # node -> [requests, answers, errors]
     work: dict[str, list[float]] = {}  # replica -> [requests, elb_5xx, target_5xx, work_s]
-    p95: dict[str, float | None] = {}
+    histograms: dict[str, dict[int, int]] = {}  # replica -> work bucket -> requests
     for row in rows:
-        node, target, place, elb_5xx, requests, target_5xx, _dispatched, work_s, p95_s, per_target = row
+        node, target, place, elb_5xx, requests, target_5xx, _dispatched, work_s, work_bucket, per_target = row
         requests, target_5xx = int(requests or 0), int(target_5xx or 0)
         if per_target:
-            if place == PLACE_COUNTED and target != "-":
-                p95[replica_of(target)] = p95_s
+            if place == PLACE_COUNTED and target != "-" and work_bucket is not None:
+                histogram = histograms.setdefault(replica_of(target), {})
+                histogram[int(work_bucket)] = histogram.get(int(work_bucket), 0) + requests
             continue
         if place == PLACE_INCOMPLETE:
             skipped[SKIPPED_INCOMPLETE] = skipped.get(SKIPPED_INCOMPLETE, 0) + requests
@@ -393,7 +396,9 @@ def tally_from_rows(
             no_target=no_target,
             skipped=skipped,
             targets=tuple(
-                TargetWork(replica, int(done[0]), int(done[1]), int(done[2]), float(done[3]), p95.get(replica))
+                TargetWork(
+                    replica, int(done[0]), int(done[1]), int(done[2]), float(done[3]), p95_of(histograms.get(replica))
+                )
                 for replica, done in sorted(work.items(), key=lambda item: replica_sort_key(item[0]))
             ),
             nodes=tuple(NodeCounts(node, *nodes[node]) for node in addresses),
@@ -401,6 +406,19 @@ def tally_from_rows(
             cost_usd=cost_usd,
         ),
     )
+
+
+def p95_of(histogram: dict[int, int] | None) -> float | None:
+    """The 95th percentile (nearest rank) of the work, in seconds, from a histogram of work buckets."""
+    if not histogram:
+        return None
+    rank = math.ceil(0.95 * sum(histogram.values()))
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return work_of_bucket(bucket)
+    return None  # not reached: the last bucket holds the rank
 
 
 def _seconds(moment: str) -> float:

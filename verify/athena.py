@@ -158,7 +158,7 @@ def read_athena_logs(
     started = time.monotonic()
     athena = (client if client is not None else boto3_client)("athena", table.region)
     source = athena_source(table.database, table.table, window)
-    rows, scanned = _run(athena, table, counts_sql(source, window, ATHENA), started + deadline_s, sleep)
+    rows, scanned = _run(athena, table, counts_sql(source, window), started + deadline_s, sleep)
     counts = [_counts_row(row) for row in rows]
     answered = sum(row[4] for row in counts if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
     order = None
@@ -187,10 +187,11 @@ def athena_cost_usd(scanned_bytes: int, queries: int = 1) -> float:
 
 def _counts_row(row: Sequence[str | None]) -> tuple:
     """counts_sql's row from Athena's text: the numbers as numbers."""
-    node, target, place, elb_5xx, requests, target_5xx, dispatched, work_s, p95_s, per_target = row
+    node, target, place, elb_5xx, requests, target_5xx, dispatched, work_s, work_bucket, per_target = row
     return (
         node or "", target or "-", place, elb_5xx or "", int(requests or 0), int(target_5xx or 0),
-        int(dispatched or 0), float(work_s or 0), None if p95_s in (None, "") else float(p95_s), int(per_target or 0),
+        int(dispatched or 0), float(work_s or 0), None if work_bucket in (None, "") else int(work_bucket),
+        int(per_target or 0),
     )  # fmt: skip
 
 
