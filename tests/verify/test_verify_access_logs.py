@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -251,3 +253,13 @@ def test_counts_per_target_equal_a_plain_python_reading(tmp_path_factory, picks)
 
 def test_duckdb_source_reads_22_fields_whatever_aws_appends() -> None:
     assert duckdb_source().count("'VARCHAR'") + duckdb_source().count("'DOUBLE'") == 22
+
+
+def test_the_log_benchmark_runs_small_and_both_readings_agree() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/logs.py", "--lines", "4000", "--files", "2"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "duckdb: 4,000 lines in" in done.stdout and "python: 4,000 lines in" in done.stdout
+    assert "ratio: DuckDB reads" in done.stdout
