@@ -82,11 +82,6 @@ ELB_ACCOUNT_IDS: dict[str, str] = {
 # fmt: on
 
 
-def partition(region: str) -> str:
-    """The ARN partition of a region: "aws-cn" in China, "aws-us-gov" in GovCloud, else "aws"."""
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
 def fargate_size_problem(cpu: int, memory: int) -> str | None:
     """Why cpu/memory is not a size Fargate runs, or None when it is."""
     if cpu not in FARGATE_MEMORY:

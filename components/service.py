@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import CpuArchitecture, fargate_size_problem, partition
+from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.errors import SettingsError
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT, DEPLOYMENT_MINIMUM_HEALTHY_PERCENT, Capacity
 from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
@@ -155,18 +155,19 @@ class ReplicaService(pulumi.ComponentResource):
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         # An invoke, which a preview runs too: unlike an output of a resource not created yet, it is known.
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        # The provider's own answer, from the endpoints data it ships: it knows every partition (China, GovCloud,
+        # the European Sovereign Cloud, the isolated ones) where a table of region prefixes knows a few.
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         self.execution_role = self._ecs_tasks_role(
             f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
         )
         self.execution_role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=self.execution_role.name,
-            # The AWS managed policy in the region's partition: aws.iam.ManagedPolicy's constant is
-            # "arn:aws:...", which IAM does not find in China or GovCloud (arn:aws-cn:, arn:aws-us-gov:).
-            policy_arn=region.apply(
-                lambda region_name: (
-                    f"arn:{partition(region_name)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-                )
+            # The AWS managed policy in the stack's partition: aws.iam.ManagedPolicy's constant is
+            # "arn:aws:...", which IAM does not find in another partition (arn:aws-cn:, arn:aws-us-gov:, ...).
+            policy_arn=pulumi.Output.format(
+                "arn:{0}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", partition
             ),
             opts=child_opts,
         )

@@ -86,10 +86,15 @@ class StackMocks(pulumi.runtime.Mocks):
     (an empty id is an unknown one) and no value AWS or awsx would compute.
     """
 
-    def __init__(self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False) -> None:
+    def __init__(
+        self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False, partition: str = "aws"
+    ) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.preview = preview
         self.region = region
+        # The region's ARN partition as AWS's endpoints data gives it (aws-cn, aws-us-gov, aws-iso, aws-eusc, ...):
+        # a test of another partition names it with its region.
+        self.partition = partition
         self.zones = zones if zones is not None else ZONES
         self.local_zones = LOCAL_ZONES if zones is None and region == REGION else {}
 
@@ -151,6 +156,12 @@ class StackMocks(pulumi.runtime.Mocks):
                 "zoneIds": list(zones.values()),
             },
             "aws:index/getRegion:getRegion": {"region": self.region, "name": self.region, "id": self.region},
+            "aws:index/getPartition:getPartition": {
+                "partition": self.partition,
+                "id": self.partition,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+            },
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",

@@ -155,11 +155,21 @@ def test_service_alone_exposes_its_children():
 
 
 @pytest.mark.parametrize(
-    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        # The sovereign and isolated partitions: a table of region prefixes knew none of them.
+        ("eusc-de-east-1", "aws-eusc"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ],
 )
-def test_execution_role_policy_arn_is_in_the_partition_of_the_region(region, partition):
+def test_execution_role_policy_arn_is_in_the_partition_the_provider_reports(region, partition):
     # IAM refuses to attach a policy ARN of another partition ("arn:aws:..." in cn-north-1 does not exist).
-    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=StackMocks(region=region))
+    mocks = StackMocks(region=region, partition=partition)
+    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=mocks)
     attachment = deployment.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
     assert attachment["policyArn"] == f"arn:{partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 

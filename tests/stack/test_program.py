@@ -482,3 +482,15 @@ def test_long_stack_name_still_gives_names_aws_accepts():
     long_stack = declare_stack("dev", namePrefix="x" * 20)
     assert len(long_stack.one(ALB).name) + len("-1234567") <= 32
     assert len(long_stack.one(TARGET_GROUP).name) + len("-1234567") <= 32
+
+
+def test_in_govcloud_the_elb_account_is_named_in_the_partition_the_provider_reports():
+    govcloud = StackMocks(
+        region="us-gov-west-1",
+        zones={f"us-gov-west-1{z}": f"usgw1-az{i}" for i, z in enumerate("abc", 1)},
+        partition="aws-us-gov",
+    )
+    deployment = declare_stack("prod", mocks=govcloud)
+    assert deployment.error is None, deployment.error
+    policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws-us-gov:iam::048591011584:root"}
