@@ -208,17 +208,16 @@ class Network(pulumi.ComponentResource):
                 lambda arn: json.dumps(
                     {
                         "Version": "2012-10-17",
+                        # AWS's sample policy (VPC user guide, "IAM role for publishing flow logs to CloudWatch
+                        # Logs") grants all of these on "*". Writing is kept to this group; listing the log
+                        # groups works only on "*", since DescribeLogGroups lists the account's groups.
                         "Statement": [
                             {
                                 "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                    "logs:DescribeLogGroups",
-                                    "logs:DescribeLogStreams",
-                                ],
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                                 "Resource": [arn, f"{arn}:*"],
-                            }
+                            },
+                            {"Effect": "Allow", "Action": ["logs:DescribeLogGroups"], "Resource": "*"},
                         ],
                     }
                 )

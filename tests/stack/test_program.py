@@ -66,6 +66,17 @@ def test_flow_logs_only_where_asked(dev, prod):
     assert flow_log["trafficType"] == "REJECT" and flow_log["vpcId"] == "alb-replicas-prod-vpc-vpc-id"
 
 
+def test_flow_log_role_may_list_log_groups_as_aws_sample_policy_grants(prod):
+    # DescribeLogGroups lists the account's groups: AWS's sample policy for flow logs to CloudWatch Logs grants it
+    # on "*"; limited to the one group, it is never allowed. Writing stays limited to the flow logs' own group.
+    (role_policy,) = [p for p in prod.all("aws:iam/rolePolicy:RolePolicy") if "flow-logs" in p.name]
+    statements = json.loads(role_policy.inputs["policy"])["Statement"]
+    grants = {action: statement["Resource"] for statement in statements for action in statement["Action"]}
+    assert grants["logs:DescribeLogGroups"] == "*"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
+        assert grants[action] != "*" and all("prod-flow-logs" in arn for arn in grants[action]), action
+
+
 # --- the load balancer -------------------------------------------------------------------------
 
 
