@@ -28,10 +28,13 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 # Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
-# "Supported Regions for Amazon ECS on AWS Fargate" page (Amazon ECS developer guide, Linux
-# containers, as read in 2026-11; earlier versions also restricted ca-central-1, which the page no
-# longer does). Zone names map to different zone IDs in each account, so only the ID says which zone
-# it is. Other regions: Fargate in every zone.
+# "Supported Regions for Amazon ECS on AWS Fargate" page (Amazon ECS developer guide, "Linux containers
+# on AWS Fargate": "The supported Availability Zone IDs are noted when applicable"), as read on
+# 2026-12-04. It lists "Canada (Central) | ca-central-1" with no zone IDs, so Fargate runs in all of
+# ca-central-1's zones; an archived copy of an older version said "cac1-az1 & cac1-az2 only". Zone
+# names map to different zone IDs in each account, so only the ID says which zone it is. Other
+# regions: Fargate in every zone.
+FARGATE_REGIONS_PAGE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html"
 FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "us-west-1": ("usw1-az1", "usw1-az3"),
     "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),

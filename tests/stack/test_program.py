@@ -8,7 +8,7 @@ import json
 import pulumi
 import pytest
 
-from components.aws_tables import TLS_POLICY
+from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
 from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, Deployment, StackMocks, declare_stack
@@ -483,8 +483,20 @@ def test_too_few_fargate_zones_is_a_clear_error_naming_the_region():
     assert isinstance(deployment.error, pulumi.RunError)
     assert str(deployment.error) == (
         "azCount: 3 zones asked for, but Fargate runs in only 2 zones of us-west-1 (us-west-1b, us-west-1c; "
-        "it runs in zone IDs usw1-az1, usw1-az3 there); allowed: 2 to 2"
+        "it runs in zone IDs usw1-az1, usw1-az3 there, as of AWS's page "
+        "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html); allowed: 2 to 2"
     )
+
+
+def test_fargate_zone_table_is_aws_page_as_read_in_2026_12():
+    # "Supported Regions for Amazon ECS on AWS Fargate", Linux containers: ca-central-1 is listed without zone IDs
+    # (an archived copy once said "cac1-az1 & cac1-az2 only"), so Fargate runs in all its zones.
+    assert FARGATE_ZONE_IDS == {
+        "us-west-1": ("usw1-az1", "usw1-az3"),
+        "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+        "cn-north-1": ("cnn1-az1", "cnn1-az2"),
+    }
+    assert FARGATE_REGIONS_PAGE.startswith("https://docs.aws.amazon.com/AmazonECS/")
 
 
 def test_long_stack_name_still_gives_names_aws_accepts():
