@@ -378,7 +378,7 @@ def _check_image(image: str | None) -> list[str]:
     if not pinned_by_digest and tag in ("", "latest"):
         return [
             f"image: {image!r} pins nothing (a moved tag changes the replicas silently and the same "
-            "tag never redeploys); use a version tag such as nginx:1.30.0-alpine or a @sha256: digest"
+            "tag never redeploys); use a version tag such as nginx:1.30.8-alpine or a @sha256: digest"
         ]
     return []
 

@@ -126,7 +126,7 @@ def service_args(**changes) -> ReplicaServiceArgs:
         "target_group_arn": "arn:aws:elasticloadbalancing:tg",
         "load_balancer_security_group_id": "sg-alb",
         "listeners": [],
-        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.0-alpine", port=8080),
+        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.8-alpine", port=8080),
     }
     return ReplicaServiceArgs(**{**base, **changes})
 

@@ -214,7 +214,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
 
 def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     replica = container(dev)
-    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.0-alpine"
+    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.8-alpine"
     assert (replica["user"], replica["readonlyRootFilesystem"], replica["privileged"]) == ("101:101", True, False)
     assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
     log = replica["logConfiguration"]

@@ -251,3 +251,33 @@ def test_each_range_is_the_one_pulumi_yaml_and_the_docs_state():
         assert f"{low} to {high}" in stack_config.config_schema()[key]["description"], key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
         assert f"{low} to {high}" in row, key
+
+
+# nginx advisories of the 1.30 stable line and the release that fixes each, as read on 2026-12-04: nginx.org's
+# security advisories (to 1.30.4), osv.dev's MinimOS entry for 1.30.5, and Mageia's MGASA-2026-0605 for the
+# ones disclosed on 2026-11-18 ("NGINX2Root", fixed in 1.30.7 and mainline 1.31.9).
+NGINX_STABLE_FIXES = {
+    (1, 30, 1): [
+        "CVE-2026-42945",
+        "CVE-2026-42926",
+        "CVE-2026-42946",
+        "CVE-2026-42934",
+        "CVE-2026-40460",
+        "CVE-2026-40701",
+    ],
+    (1, 30, 2): ["CVE-2026-9256"],
+    (1, 30, 3): ["CVE-2026-42055", "CVE-2026-48142"],
+    (1, 30, 4): ["CVE-2026-42533", "CVE-2026-60005", "CVE-2026-56434"],
+    (1, 30, 5): ["CVE-2026-90439"],
+    (1, 30, 7): ["CVE-2026-113425", "CVE-2026-121810", "CVE-2026-123007", "CVE-2026-123633", "CVE-2026-123634"],
+}
+
+
+def test_the_default_image_is_an_nginx_stable_release_with_every_known_fix():
+    image = stack_config.config_schema()["image"]["default"]
+    repository, tag = image.rsplit(":", 1)
+    assert repository == "public.ecr.aws/docker/library/nginx" and tag.endswith("-alpine")
+    version = tuple(int(part) for part in tag.removesuffix("-alpine").split("."))
+    assert version[1] % 2 == 0, "an even minor version is nginx's stable line"
+    unfixed = [cve for fixed_in, cves in NGINX_STABLE_FIXES.items() if version < fixed_in for cve in cves]
+    assert unfixed == [], f"{image} is affected by {unfixed}"
