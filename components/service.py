@@ -240,8 +240,10 @@ class ReplicaService(pulumi.ComponentResource):
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
             desired_count=args.replicas,
-            # A strategy, not launch_type (the two conflict). The provider replaces the service when
-            # the strategy changes unless force_new_deployment is on; with it, a rolling deploy.
+            # A strategy, not launch_type (the two conflict). A change of strategy is an update in place
+            # (UpdateService; terraform-provider-aws PR #43533, July 2025, which pulumi-aws 7 builds on): the
+            # provider refuses it at plan time without force_new_deployment, and ECS refuses it too ("you
+            # must force a new deployment"); with it, the tasks move in an ordinary rolling deploy.
             capacity_provider_strategies=[
                 aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
                 for provider, base, weight in args.capacity.strategy()

@@ -258,8 +258,8 @@ def test_dev_runs_every_replica_on_fargate_spot_and_prod_on_demand(dev, prod):
 
 def test_mixed_capacity_keeps_its_base_on_demand_and_the_rest_on_spot():
     assert strategy(declare_stack("dev", capacity="mixed:1")) == [
-        {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
-        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1000},
     ]
 
 
