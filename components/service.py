@@ -77,6 +77,11 @@ class ReplicaServiceArgs:
     autoscaled: bool = False
     """Application Auto Scaling owns the task count. @default False. When True, `pulumi up` leaves
     the running count alone instead of resetting it to `replicas`."""
+    steady_state_timeout_seconds: int = 1200
+    """How long `pulumi up` waits for the service to be steady after a create or update, then fails.
+    @default 1200, the provider's own 20 minutes; the stack passes its deploy's worst case plus a
+    margin (estimate.deploy_timing), so a Spot shortage, which ECS never falls back from, fails the
+    update in minutes instead of holding it silently."""
 
 
 class ReplicaService(pulumi.ComponentResource):
@@ -114,6 +119,11 @@ class ReplicaService(pulumi.ComponentResource):
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
+        if not 1 <= args.steady_state_timeout_seconds <= 24 * 3600:
+            raise SettingsError(
+                f"{args.steady_state_timeout_seconds}; allowed: 1 to 86400 seconds",
+                argument="steady_state_timeout_seconds",
+            )
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -269,9 +279,15 @@ class ReplicaService(pulumi.ComponentResource):
             availability_zone_rebalancing="ENABLED",
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
+            # `pulumi up` returns once the service is steady, and fails after the bound: ECS never moves a
+            # task it cannot place on FARGATE_SPOT to FARGATE (aws/containers-roadmap #852), so a Spot
+            # shortage would hold the update for the provider's full 20 minutes.
             wait_for_steady_state=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{args.steady_state_timeout_seconds}s", update=f"{args.steady_state_timeout_seconds}s"
+                ),
                 # The listeners: ECS refuses a target group no load balancer uses yet. The execution
                 # role's policy: the role exists before its permissions do, and tasks started in
                 # between cannot pull the image or write logs. The strategy's providers: ECS refuses a

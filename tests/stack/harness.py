@@ -52,6 +52,8 @@ class Declared:
     properties: struct_pb2.Struct
     """The inputs as the SDK sent them to the engine; in a preview, an unknown is Pulumi's sentinel string."""
     property_dependencies: dict[str, list[str]]
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
 
 
 @dataclass
@@ -322,6 +324,11 @@ def declare(
             ignore_changes=list(request.ignoreChanges),
             properties=request.object,
             property_dependencies={key: list(value.urns) for key, value in request.propertyDependencies.items()},
+            custom_timeouts={
+                operation: getattr(request.customTimeouts, operation)
+                for operation in ("create", "update", "delete")
+                if getattr(request.customTimeouts, operation)
+            },
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

@@ -211,6 +211,14 @@ def test_service_refuses_an_on_demand_base_without_spot_before_declaring_anythin
     assert deployment.resources == []
 
 
+@pytest.mark.parametrize("seconds", [0, 86401])
+def test_service_refuses_an_unbounded_or_zero_steady_state_wait_before_declaring_anything(seconds):
+    deployment = declare(lambda: ReplicaService("api", service_args(steady_state_timeout_seconds=seconds)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert f"steady_state_timeout_seconds: {seconds}; allowed: 1 to 86400 seconds" in str(deployment.error)
+    assert deployment.resources == []
+
+
 def test_autoscaling_alone():
     deployment = declare(
         lambda: ServiceAutoscaling(

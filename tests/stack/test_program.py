@@ -263,6 +263,16 @@ def test_mixed_capacity_keeps_its_base_on_demand_and_the_rest_on_spot():
     ]
 
 
+def test_a_spot_shortage_cannot_hold_pulumi_up_longer_than_the_stated_bound(dev, prod):
+    # ECS never falls back from FARGATE_SPOT to FARGATE (aws/containers-roadmap #852): without Spot capacity the
+    # service never gets steady, and the provider waits its default 20 minutes, saying nothing.
+    for deployment in (dev, prod):
+        bound = deployment.exports["deploy_timing"]["steady_state_timeout_seconds"]
+        assert bound < 20 * 60
+        assert deployment.one(SERVICE).inputs["waitForSteadyState"] is True
+        assert deployment.one(SERVICE).custom_timeouts == {"create": f"{bound}s", "update": f"{bound}s"}
+
+
 def test_cluster_offers_both_fargate_providers_before_the_service_uses_one(dev):
     providers = dev.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
     assert providers.inputs["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
