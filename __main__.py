@@ -24,10 +24,10 @@ def main() -> None:
     try:
         compose(stack_settings.from_pulumi())
     except SettingsError as error:
-        # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
-        # before anything is declared; what only the region shows (too few zones) stops in Network,
-        # in its own words, which name the stack key here.
-        raise pulumi.RunError(str(stack_settings.in_stack_keys(error))) from None
+        # RunError: Pulumi prints the message alone, without a traceback, on one line. Bad stack
+        # settings stop before anything is declared; what only the region shows (too few zones) stops
+        # in Network, in its own words, which name the stack key here.
+        raise pulumi.RunError(stack_settings.in_stack_keys(error).one_line()) from None
 
 
 def compose(settings: stack_settings.StackSettings) -> None:

@@ -35,6 +35,8 @@ ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1
 # need no opt-in, and it cannot hold an ALB's subnets (nor, sorted by name, may it come first).
 LOCAL_ZONES = {"us-east-1-bos-1a": "use1-bos1-az1"}
 ACCOUNT_ID = "123456789012"
+# The domain a fork's owner sets for prod (Pulumi.prod.yaml names none: no placeholder is anyone's zone).
+OWN_DOMAIN = {"domain": "app.mycompany.com", "zone": "mycompany.com"}
 HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
 
@@ -94,6 +96,8 @@ class StackMocks(pulumi.runtime.Mocks):
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.preview = preview
         self.region = region
+        # The account's Route 53 public hosted zones: getZone finds only these, as AWS finds only the account's.
+        self.hosted_zones = {OWN_DOMAIN["zone"]: HOSTED_ZONE_ID}
         # The region's ARN partition as AWS's endpoints data gives it (aws-cn, aws-us-gov, aws-iso, aws-eusc, ...):
         # a test of another partition names it with its region.
         self.partition = partition
@@ -174,12 +178,12 @@ class StackMocks(pulumi.runtime.Mocks):
                 "id": ACCOUNT_ID,
                 "userId": "AIDAEXAMPLE",
             },
-            "aws:route53/getZone:getZone": {
-                "zoneId": HOSTED_ZONE_ID,
-                "id": HOSTED_ZONE_ID,
-                "name": args.args.get("name"),
-            },
         }
+        if args.token == "aws:route53/getZone:getZone":
+            name = str(args.args.get("name")).rstrip(".")
+            if name not in self.hosted_zones:
+                raise ValueError(f"no matching Route 53 Hosted Zone found for {name!r}")  # as the provider fails
+            answers[args.token] = {"zoneId": self.hosted_zones[name], "id": self.hosted_zones[name], "name": name}
         if args.token not in answers:
             raise NotImplementedError(f"the mocks do not answer {args.token}")
         return answers[args.token]
