@@ -89,8 +89,9 @@ class ReplicaService(pulumi.ComponentResource):
 
     Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
     tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
-    is steady. Exposes `cluster`, `capacity_providers`, `service`, `task_definition`,
-    `security_group`, `log_group`, `execution_role`, `execution_role_policy` and `task_role`.
+    is steady, or fails after `steady_state_timeout_seconds`. Exposes `cluster`, `capacity_providers`,
+    `service`, `task_definition`, `security_group`, `log_group`, `execution_role`,
+    `execution_role_policy` and `task_role`.
     """
 
     cluster: aws.ecs.Cluster
