@@ -1,13 +1,13 @@
 """Capacity as ECS places it: the strategy `capacity` builds, held to the rules of the ECS API reference
 (CapacityProviderStrategyItem), which the mocks apply (`harness.strategy_problem`, `harness.place_tasks`)."""
 
-import pulumi_aws as aws
+import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from components.options import Capacity
-from tests.stack.harness import declare, declare_stack, place_tasks, strategy_problem
+from tests.stack.harness import STRATEGY_INPUTS, StackMocks, declare_stack, place_tasks, strategy_problem
 
 SERVICE = "aws:ecs/service:Service"
 CLUSTER_PROVIDERS = "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
@@ -35,8 +35,9 @@ def items(capacity: Capacity) -> list[dict]:
 )
 def test_the_mocks_refuse_the_strategies_ecs_refuses(strategy, problem):
     assert strategy_problem(strategy) == problem
-    deployment = declare(lambda: aws.ecs.Service("s", capacity_provider_strategies=strategy), {})
-    assert problem in str(deployment.error)
+    for type_, key in STRATEGY_INPUTS.items():
+        with pytest.raises(ValueError, match="ECS refuses the capacity provider strategy"):
+            StackMocks().new_resource(pulumi.runtime.MockResourceArgs(type_, "s", {key[0]: strategy}, "", None, True))
 
 
 def test_a_provider_of_weight_0_places_no_task_not_even_its_base():
