@@ -25,10 +25,10 @@ def main() -> None:
     try:
         compose(stack_settings.from_pulumi())
     except SettingsError as error:
-        # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
-        # before anything is declared; what only the region shows (too few zones) stops in Network,
-        # in its own words, which name the stack key here.
-        raise pulumi.RunError(str(stack_settings.in_stack_keys(error))) from None
+        # RunError: Pulumi prints the message alone, without a traceback, on one line. Bad stack
+        # settings stop before anything is declared; what only the region shows (too few zones) stops
+        # in Network, in its own words, which name the stack key here.
+        raise pulumi.RunError(stack_settings.in_stack_keys(error).one_line()) from None
 
 
 def compose(settings: stack_settings.StackSettings) -> None:
@@ -86,6 +86,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ),
     )
 
+    timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
         name,
         ReplicaServiceArgs(
@@ -111,6 +112,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             capacity=settings.capacity,
             cpu_architecture=settings.cpu_architecture,
             autoscaled=settings.autoscaling,
+            steady_state_timeout_seconds=timing["steady_state_timeout_seconds"],
         ),
     )
 
@@ -152,7 +154,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
         pulumi.export("athena_table", log_table.table.name)
         pulumi.export("athena_workgroup", log_table.workgroup.name)
     pulumi.export("estimated_monthly_cost", region.apply(lambda name: monthly_cost(settings, region=name)))
-    pulumi.export("deploy_timing", deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT))
+    pulumi.export("deploy_timing", timing)
     pulumi.export(
         "next_steps",
         pulumi.Output.format(
