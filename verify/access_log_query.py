@@ -111,14 +111,20 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def duckdb_source(files_parameter: str = "$files") -> str:
+def duckdb_source(*, tolerant: bool, files_parameter: str = "$files") -> str:
     """`logs` over gzip'd log files, read by DuckDB's CSV reader: spaces, double quotes, backslash escapes.
 
     The first 22 fields are read; a line with more (appended fields) has them ignored (`strict_mode`
-    off), a shorter one is padded with NULLs (`null_padding`) and counted incomplete. Lines the reader
-    cannot take (not UTF-8, a processing time that is not a number, too long) go to the rejects table,
-    counted by kind. Nothing is computed per line here: splitting and naming happen on the counts.
+    off), a shorter one is padded with NULLs (`null_padding`) and counted incomplete. A line the reader
+    cannot take (not UTF-8, a processing time that is not a number, too long) fails the query, or, when
+    `tolerant`, goes to the rejects table, counted by kind. Nothing is computed per line here:
+    splitting and naming happen on the counts.
     """
+    errors = (
+        f"ignore_errors = true, store_rejects = true, rejects_limit = {REJECTS_STORED_PER_FILE}"
+        if tolerant
+        else "ignore_errors = false"
+    )
     types = {name: "VARCHAR" for name in LINE_FIELDS} | {"target_processing_time": "DOUBLE"}
     columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
     return f"""
@@ -126,8 +132,7 @@ def duckdb_source(files_parameter: str = "$files") -> str:
         user_agent, time, request_creation_time
     FROM read_csv({files_parameter}, columns = {columns}, delim = ' ', quote = '"', escape = '\\',
         header = false, auto_detect = false, filename = true, null_padding = true, strict_mode = false,
-        ignore_errors = true, store_rejects = true, rejects_limit = {REJECTS_STORED_PER_FILE},
-        compression = 'gzip')"""
+        {errors}, compression = 'gzip')"""
 
 
 # Rejected lines DuckDB keeps per file, to count them by kind (each with its text): bounded memory.

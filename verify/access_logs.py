@@ -199,15 +199,16 @@ def read_local_logs(
         try:
             paths = [str(path) for path in files.paths]
             rows: list[tuple] = []
+            source = duckdb_source(tolerant=True)
             if paths:
-                paths, rows = _count_tolerating_bad_files(connection, paths, window, user_agent, skipped)
+                paths, rows, source = _count_tolerating_bad_files(connection, paths, window, user_agent, skipped)
             counted = sum(row[4] for row in rows if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
             order: list[OrderRow] | None = None
             if paths and counted <= ORDER_MAX:
                 order = [
                     OrderRow(*row)
                     for row in connection.execute(
-                        order_sql(duckdb_source(), window, ORDER_MAX, user_agent), {"files": paths}
+                        order_sql(source, window, ORDER_MAX, user_agent), {"files": paths}
                     ).fetchall()
                 ]
         except duckdb.InterruptException:
@@ -225,11 +226,25 @@ def read_local_logs(
 
 def _count_tolerating_bad_files(
     connection, paths: list[str], window: Window, user_agent: str | None, skipped: dict[str, int]
-) -> tuple[list[str], list[tuple]]:
-    """The counts query over every file; when one cannot be read, over every file that can (each named)."""
+) -> tuple[list[str], list[tuple], str]:
+    """The counts query over every file: the files read, the rows, and the source that read them.
+
+    First strictly (the common case: every line readable; keeping rejects costs a third more time);
+    when a line or a file fails, again keeping the rejected lines to count them by kind, and, when a
+    file cannot be read at all, over every file that can (each one set aside named).
+    """
     import duckdb
 
-    sql = counts_sql(duckdb_source(), window, user_agent)
+    strict = duckdb_source(tolerant=False)
+    try:
+        rows = _fetch_bounded(connection.execute(counts_sql(strict, window, user_agent), {"files": paths}))
+        return paths, rows, strict
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error:
+        pass  # a line or a file it cannot take: read again, tolerant
+    tolerant = duckdb_source(tolerant=True)
+    sql = counts_sql(tolerant, window, user_agent)
     try:
         rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
     except duckdb.InterruptException:
@@ -238,7 +253,7 @@ def _count_tolerating_bad_files(
         readable = []
         for path in paths:  # one file at a time, only after a failure: a bad file costs one more read
             try:
-                connection.execute(f"SELECT count(*) FROM ({duckdb_source()})", {"files": [path]}).fetchall()
+                connection.execute(f"SELECT count(*) FROM ({tolerant})", {"files": [path]}).fetchall()
                 readable.append(path)
             except duckdb.InterruptException:
                 raise
@@ -255,7 +270,7 @@ def _count_tolerating_bad_files(
         if most_per_file >= REJECTS_STORED_PER_FILE:
             name += f" (at least: {REJECTS_STORED_PER_FILE:,} kept per file)"
         skipped[name] = skipped.get(name, 0) + count
-    return paths, rows
+    return paths, rows, tolerant
 
 
 def _fetch_bounded(cursor) -> list[tuple]:

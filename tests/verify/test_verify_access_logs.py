@@ -199,12 +199,9 @@ def test_one_ip_on_several_ports_is_told_apart_by_port(tmp_path) -> None:
 def test_the_sql_is_one_text_for_both_engines_over_each_ones_source() -> None:
     window = Window(START, START + timedelta(hours=1))
     athena = athena_source("alb_logs", "access_logs", window)
-    assert counts_sql(duckdb_source(), window).replace(duckdb_source(), "") == counts_sql(athena, window).replace(
-        athena, ""
-    )
-    assert order_sql(duckdb_source(), window, 10).replace(duckdb_source(), "") == order_sql(athena, window, 10).replace(
-        athena, ""
-    )
+    duckdb = duckdb_source(tolerant=False)
+    assert counts_sql(duckdb, window).replace(duckdb, "") == counts_sql(athena, window).replace(athena, "")
+    assert order_sql(duckdb, window, 10).replace(duckdb, "") == order_sql(athena, window, 10).replace(athena, "")
 
 
 @given(st.lists(st.floats(0, 1000), min_size=1, max_size=300))
@@ -252,7 +249,8 @@ def test_counts_per_target_equal_a_plain_python_reading(tmp_path_factory, picks)
 
 
 def test_duckdb_source_reads_22_fields_whatever_aws_appends() -> None:
-    assert duckdb_source().count("'VARCHAR'") + duckdb_source().count("'DOUBLE'") == 22
+    source = duckdb_source(tolerant=True)
+    assert source.count("'VARCHAR'") + source.count("'DOUBLE'") == 22
 
 
 def test_the_log_benchmark_runs_small_and_both_readings_agree() -> None:
