@@ -9,10 +9,12 @@ the data it scans, which the report gives with its cost at the list price.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +52,9 @@ MAX_S3_OBJECTS = 5_000
 MAX_S3_BYTES = 5 * 1024**3
 _CHUNK = 1024**2
 
+# The folder of one account's logs in one region, below which the ALB writes yyyy/mm/dd/.
+_REGION_FOLDER = re.compile(r"(^|/)AWSLogs/[0-9]{12}/elasticloadbalancing/[a-z0-9-]+/$")
+
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> a boto3 client
 
 
@@ -75,6 +80,19 @@ class S3Location:
     bucket: str
     prefix: str
 
+    def prefixes_for(self, window: Window) -> list[str]:
+        """The prefixes to list: the window's day folders when the prefix ends at a region's folder (as the
+        stack's `access_logs_location` does), so a bucket of months lists only the days asked for."""
+        if not _REGION_FOLDER.search(self.prefix):
+            return [self.prefix]
+        day = window.since.astimezone(UTC).date()
+        last = window.until.astimezone(UTC).date()
+        days = []
+        while day <= last:
+            days.append(f"{self.prefix}{day:%Y/%m/%d}/")
+            day += timedelta(days=1)
+        return days
+
     @classmethod
     def parse(cls, text: str) -> S3Location:
         parts = urlsplit(text)
@@ -96,9 +114,14 @@ def read_s3_logs(
     wanted: list[tuple[str, int]] = []
     listed = 0
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=location.bucket, Prefix=location.prefix, PaginationConfig={"PageSize": 1000}
-        ):
+        pages = (
+            page
+            for prefix in location.prefixes_for(window)
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=location.bucket, Prefix=prefix, PaginationConfig={"PageSize": 1000}
+            )
+        )
+        for page in pages:
             for item in page.get("Contents", ()):
                 listed += 1
                 if listed > MAX_LISTED:

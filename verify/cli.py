@@ -372,6 +372,13 @@ def _report(tally: Tally, expectation: Expectation, *, json: bool) -> ExitCode:
     return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
 
 
+# The flags that only mean something with --access-logs -> their argparse names.
+_LOGS_ONLY = {
+    "--since": "since", "--until": "until", "--engine": "engine",
+    "--athena-table": "athena_table", "--athena-workgroup": "athena_workgroup",
+}  # fmt: skip
+
+
 def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
     if args.url:
@@ -442,6 +449,9 @@ def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | N
         if args.access_logs is not None:
             url = " ".join(args.access_logs) or None
             return _judge_access_logs(args)
+        logs_only = [flag for flag, given in _LOGS_ONLY.items() if getattr(args, given) not in (None, DUCKDB)]
+        if logs_only:
+            raise CouldNotMeasure(f"{logs_only[0]} goes with --access-logs (see python -m verify --help)")
         url = args.url
         run = _settle(args)
         url = run.target.url

@@ -26,6 +26,7 @@ from verify.access_log_query import (
 )
 from verify.access_logs import p95_of, parse_window, read_local_logs
 from verify.cli import ExitCode, main
+from verify.errors import CouldNotMeasure
 
 START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 WINDOW = ["--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z"]
@@ -261,3 +262,24 @@ def test_the_log_benchmark_runs_small_and_both_readings_agree() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "duckdb: 4,000 lines in" in done.stdout and "python: 4,000 lines in" in done.stdout
     assert "ratio: DuckDB reads" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["http://127.0.0.1:9/", "--since", "1h"], "--since goes with --access-logs"),
+        (["--engine", "athena"], "--engine goes with --access-logs"),
+        (["http://127.0.0.1:9/", "--access-logs", "logs"], "give either a URL to measure or --access-logs"),
+    ],
+)
+def test_log_flags_without_logs_and_a_url_with_them_are_one_line(capsys, argv, says) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == ExitCode.COULD_NOT_MEASURE and says in err and err.count("\n") == 1
+
+
+def test_a_read_past_its_deadline_is_one_line(tmp_path) -> None:
+    from bench.logs import generate
+
+    generate(tmp_path, 300_000, 2)
+    with pytest.raises(CouldNotMeasure, match=r"reading the access logs took longer than 0.05 s"):
+        read_local_logs([str(tmp_path)], Window(START, START + timedelta(hours=1)), deadline_s=0.05)

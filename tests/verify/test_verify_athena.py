@@ -221,3 +221,27 @@ def test_athena_without_a_table_says_what_it_needs(monkeypatch: pytest.MonkeyPat
     code = main(["--access-logs", "--engine", "athena"])
     assert code == ExitCode.COULD_NOT_MEASURE
     assert "--engine athena needs the stack's Athena table" in capsys.readouterr().err
+
+
+def test_a_region_folder_is_listed_day_by_day_over_the_window_only() -> None:
+    s3 = client("s3")
+    region = "alb/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
+    window = Window(datetime(2026, 12, 3, 23, tzinfo=UTC), datetime(2026, 12, 4, 1, tzinfo=UTC))
+    with Stubber(s3) as stubber:
+        for day in ("2026/12/03/", "2026/12/04/"):
+            stubber.add_response(
+                "list_objects_v2", {"IsTruncated": False}, {"Bucket": "logs", "Prefix": region + day, "MaxKeys": 1000}
+            )
+        tally = read_s3_logs(S3Location.parse(f"s3://logs/{region}"), window, client=lambda service, r: s3)
+        stubber.assert_no_pending_responses()
+    assert tally.requests == 0
+
+
+def test_a_prefix_with_too_many_objects_stops_listing_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("verify.athena.MAX_LISTED", 2)
+    s3 = client("s3")
+    keys = [{"Key": f"other/{i}", "Size": 1} for i in range(3)]
+    with Stubber(s3) as stubber:
+        stubber.add_response("list_objects_v2", {"Contents": keys, "IsTruncated": False})
+        with pytest.raises(CouldNotMeasure, match=r"more than 2 objects under s3://logs/: give the day's prefix"):
+            read_s3_logs(S3Location.parse("s3://logs"), WINDOW, client=lambda service, region: s3)
