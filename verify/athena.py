@@ -55,6 +55,8 @@ _CHUNK = 1024**2
 # The folder of one account's logs in one region, below which the ALB writes yyyy/mm/dd/.
 _REGION_FOLDER = re.compile(r"(^|/)AWSLogs/[0-9]{12}/elasticloadbalancing/[a-z0-9-]+/$")
 
+_GLUE_NAME = re.compile(r"[A-Za-z0-9_]{1,255}")
+
 ClientFactory = Callable[[str, str | None], Any]  # (service, region) -> a boto3 client
 
 
@@ -167,6 +169,12 @@ class AthenaTable:
     table: str
     workgroup: str
     region: str | None = None
+
+    def __post_init__(self) -> None:
+        # They go into the SQL text (quoted): only the names Glue makes, nothing that could end the quotes.
+        for what, name in (("database", self.database), ("table", self.table)):
+            if not _GLUE_NAME.fullmatch(name):
+                raise CouldNotMeasure(f"Athena {what} {name!r}: use letters, digits and underscores")
 
 
 def read_athena_logs(

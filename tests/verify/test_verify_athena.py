@@ -245,3 +245,9 @@ def test_a_prefix_with_too_many_objects_stops_listing_with_one_line(monkeypatch:
         stubber.add_response("list_objects_v2", {"Contents": keys, "IsTruncated": False})
         with pytest.raises(CouldNotMeasure, match=r"more than 2 objects under s3://logs/: give the day's prefix"):
             read_s3_logs(S3Location.parse("s3://logs"), WINDOW, client=lambda service, region: s3)
+
+
+@pytest.mark.parametrize("table", ['logs".x; DROP TABLE y --', "", "a-b"])
+def test_a_table_name_that_could_end_its_quotes_in_the_sql_is_refused(table: str) -> None:
+    with pytest.raises(CouldNotMeasure, match="use letters, digits and underscores"):
+        AthenaTable("alb_logs", table, "verify")
