@@ -7,6 +7,7 @@ import io
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from rehearsal import Plan
 from rehearsal.processes import ensure_free
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
-from verify.access_log_query import node_of
+from verify.access_log_query import ATHENA_REGEX, node_of
 
 pytestmark = pytest.mark.rehearsal
 
@@ -287,5 +288,6 @@ def test_access_logs_are_filed_as_s3_files_them_and_agree_with_verify_request_fo
     assert len(measured) == 300
     assert any('"alb-replicas-verify (warm-up)"' in line for line in lines)
     assert all(line.startswith("http 20") and len(line.split(" ")) >= 30 for line in lines)
+    assert all(re.fullmatch(ATHENA_REGEX, line) for line in lines)  # as the stack's Athena table reads them
     assert "skipped: none" in done.stdout
     assert done.stdout.count("verdict: EVEN") == 2  # live, and over the logs
