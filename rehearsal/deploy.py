@@ -19,7 +19,7 @@ from functools import partial
 from typing import IO, TextIO, TypeVar
 
 from rehearsal.plan import Plan, ReplicaPlan
-from rehearsal.processes import RehearsalError, dies_with_this_thread, wait_until
+from rehearsal.processes import dies_with_this_thread, wait_until
 from rehearsal.stage import Running
 from stack_config import PROJECT_DIR
 
@@ -128,7 +128,9 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         running.register(replica.ip)
     say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
     health = plan.health
-    wait_for_status(running, new, "UP", health.healthy_threshold, what="the new replicas did not pass their checks")
+    wait_for_status(
+        running, new, "UP", health.healthy_threshold, what="deploy: the new replicas did not pass their checks"
+    )
     say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
 
     if drain:
@@ -144,7 +146,9 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         for replica in old:
             running.replicas[replica.ip].kill()
         say(f"killed {len(old)} old replicas without draining (crashed tasks)")
-        wait_for_status(running, old, "DOWN", health.unhealthy_threshold, what="the killed replicas did not go down")
+        wait_for_status(
+            running, old, "DOWN", health.unhealthy_threshold, what="deploy: the killed replicas did not go down"
+        )
         for replica in old:
             running.set_state(replica.ip, "maint")
         say("the health checks found them down; ECS deregistered them")
@@ -196,7 +200,4 @@ def wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, 
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
     timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
-    try:
-        wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
-    except RehearsalError as error:
-        raise RehearsalError(f"deploy: {error}", log=error.log) from None
+    wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
