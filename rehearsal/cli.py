@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_time_scale,
         default=1.0,
         help=(
-            "multiply the stack's health check timings, deregistration delay and stop timeout by this "
+            "multiply the stack's health check timings, deregistration delay, stop delay and timeout by this "
             "(0.01 to 1; default 1: the stack's own)"
         ),
     )
