@@ -111,9 +111,12 @@ def replace_exited(running: Running, say: Callable[[str], None]) -> None:
         return
     idle = [r for r in plan.replicas if r.ip not in running.replicas or not running.replicas[r.ip].running]
     slots = [r for r in idle if r not in exited and states[r.ip].startswith("MAINT")][: len(exited)]
-    say(f"{', '.join(r.ip for r in exited)} stopped; ECS deregisters and replaces it: {', '.join(r.ip for r in slots)}")
+    stopped = ", ".join(r.ip for r in exited)
+    replacing = f"replaces it: {', '.join(r.ip for r in slots)}" if slots else "has no free address to replace it"
+    say(f"{stopped} stopped; ECS deregisters and {replacing}")
     replace_stopped(running, exited, slots)
-    say(f"replacements {_with_pids(running, slots)} healthy on every node")
+    if slots:
+        say(f"replacements {_with_pids(running, slots)} healthy on every node")
 
 
 def _with_pids(running: Running, replicas: list[ReplicaPlan]) -> str:
