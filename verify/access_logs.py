@@ -134,7 +134,7 @@ def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
         )
     if found.bytes > MAX_BYTES:
         raise CouldNotMeasure(
-            f"{found.bytes / 1024**3:.1f} GiB of log files in the window, more than {MAX_BYTES / 1024**3:.0f}:"
+            f"{found.bytes:,} bytes of log files in the window, more than {MAX_BYTES:,} ({MAX_BYTES / 1024**3:g} GiB):"
             " narrow --since/--until, or use --engine athena"
         )
     return found

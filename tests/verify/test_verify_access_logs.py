@@ -283,3 +283,11 @@ def test_a_read_past_its_deadline_is_one_line(tmp_path) -> None:
     generate(tmp_path, 300_000, 2)
     with pytest.raises(CouldNotMeasure, match=r"reading the access logs took longer than 0.05 s"):
         read_local_logs([str(tmp_path)], Window(START, START + timedelta(hours=1)), deadline_s=0.05)
+
+
+def test_more_bytes_than_a_local_run_reads_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("verify.access_logs.MAX_BYTES", 100)
+    write(tmp_path, rotation(30))
+    code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
+    assert code == ExitCode.COULD_NOT_MEASURE
+    assert "bytes of log files in the window, more than 100 (" in err and "or use --engine athena" in err

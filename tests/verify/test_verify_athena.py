@@ -251,3 +251,19 @@ def test_a_prefix_with_too_many_objects_stops_listing_with_one_line(monkeypatch:
 def test_a_table_name_that_could_end_its_quotes_in_the_sql_is_refused(table: str) -> None:
     with pytest.raises(CouldNotMeasure, match="use letters, digits and underscores"):
         AthenaTable("alb_logs", table, "verify")
+
+
+def test_without_a_source_the_stacks_log_bucket_is_read_in_its_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = parse_outputs({
+        "url": "http://x/", "access_logs_location": "s3://logs/alb/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/",
+        "access_logs_region": "eu-west-1"})  # fmt: skip
+    asked: list[tuple[S3Location, str | None]] = []
+
+    def fake_s3(location: S3Location, window: Window, *, region: str | None = None) -> Any:
+        asked.append((location, region))
+        raise CouldNotMeasure("stop here")
+
+    monkeypatch.setattr(cli, "read_stack_outputs", lambda stack: outputs)
+    monkeypatch.setattr(cli, "read_s3_logs", fake_s3)
+    assert main(["--access-logs", "--stack", "prod"]) == ExitCode.COULD_NOT_MEASURE
+    assert asked == [(S3Location("logs", "alb/AWSLogs/123456789012/elasticloadbalancing/eu-west-1/"), "eu-west-1")]
