@@ -58,3 +58,62 @@ class Capacity:
             return [("FARGATE_SPOT", 0, 1)]
         # The base fills first on demand; weight 0 keeps every task above it on Spot.
         return [("FARGATE", self.on_demand_base, 0), ("FARGATE_SPOT", 0, 1)]
+
+
+# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy, and AWS's
+# ranges for its numbers. settings.py checks a stack's values against them; the service and the
+# rehearsal take the checked DeploymentStrategy.
+StrategyKind = Literal["rolling", "blue-green", "linear", "canary"]
+ECS_STRATEGY: dict[str, str] = {
+    "rolling": "ROLLING",
+    "blue-green": "BLUE_GREEN",
+    "linear": "LINEAR",
+    "canary": "CANARY",
+}
+BAKE_MINUTES_RANGE = (0, 1440)
+LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
+CANARY_PERCENT_RANGE = (0.1, 100.0)
+
+
+@dataclass(frozen=True)
+class DeploymentStrategy:
+    """How a deploy moves production traffic from the running revision (blue) to the new one (green).
+
+    "rolling" is ECS's rolling update through one target group; the others are ECS's own traffic
+    shifting between two target groups, through a listener rule ECS rewrites.
+    """
+
+    kind: StrategyKind = "rolling"
+    """@default "rolling": replace tasks in place, no second target group."""
+    percent: float | None = None
+    """linear: the share of production traffic moved per step; canary: the canary's share. None otherwise."""
+    bake_minutes: int = 0
+    """Minutes blue keeps running after the last shift, ready for a rollback (0 to 1440). @default 0."""
+    step_bake_minutes: int = 0
+    """linear: minutes between steps; canary: minutes the canary runs before the rest moves (0 to 1440). @default 0."""
+    test_traffic: bool = False
+    """Declare a test listener rule that reaches green before any production traffic. @default False."""
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """ECS moves traffic between two target groups (every strategy but rolling)."""
+        return self.kind != "rolling"
+
+    @property
+    def ecs_strategy(self) -> str:
+        """The strategy as ECS names it (deployment_configuration.strategy)."""
+        return ECS_STRATEGY[self.kind]
+
+    def green_shares(self) -> list[float]:
+        """Green's share of production traffic, in percent, after each production shift, in order.
+
+        blue-green: [100]; canary 10: [10, 100]; linear 30: [30, 60, 90, 100]. Rolling shifts nothing.
+        """
+        if self.kind == "blue-green":
+            return [100.0]
+        if self.kind == "canary" and self.percent is not None:
+            return [float(self.percent), 100.0] if self.percent < 100 else [100.0]
+        if self.kind == "linear" and self.percent is not None:
+            steps = math.ceil(100 / self.percent - 1e-9)
+            return [min(100.0, round(float(self.percent) * step, 6)) for step in range(1, steps + 1)]
+        return []
