@@ -9,6 +9,12 @@ The model, for an ECS rolling deploy behind a target group (minimum healthy 100 
 3. Then ECS deregisters an old task: it keeps serving requests in flight for the deregistration
    delay (drain), then gets its stop signal and, if still running, SIGKILL after ECS's stop timeout.
 `pulumi up` returns when the service is steady: every batch through all three steps.
+
+ECS's traffic shifting (blue/green, linear, canary) instead starts every new task at once in the
+alternate target group (step 1 and 2 above), then moves production traffic: all at once, or in steps
+with the step bake time between them (a canary: its share, the canary bake time, then the rest). After
+the last shift the old revision keeps running for the bake time, then is drained and stopped (step 3).
+Both revisions run, and are billed, from the first new task to the last old one stopped.
 Not modelled: Fargate Spot capacity running short (tasks wait for it) and failing deploys, which
 the circuit breaker rolls back after several failed tasks.
 """
@@ -16,7 +22,11 @@ the circuit breaker rolls back after several failed tasks.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from components.options import DeploymentStrategy
+from estimate.cost import extra_replica_hour
 
 if TYPE_CHECKING:
     from settings import StackSettings
@@ -39,6 +49,14 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
     one_replica = TASK_START_SECONDS + max(seconds_to_healthy, grace) + drain + ECS_STOP_TIMEOUT_SECONDS
     tasks_at_once = max(1, settings.replicas * (maximum_percent - 100) // 100)
     batches = math.ceil(settings.replicas / tasks_at_once)
+    configured = settings.deployment_strategy
+    compared = [
+        DeploymentStrategy(),
+        replace(configured, kind="blue-green", percent=None),
+        replace(configured, kind="linear", percent=_percent(configured, "linear")),
+        replace(configured, kind="canary", percent=_percent(configured, "canary")),
+    ]
+    rolling_seconds = batches * one_replica
     return {
         "seconds_to_healthy": seconds_to_healthy,
         "drain_seconds": drain,
@@ -52,4 +70,44 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
             f"{batches} batch(es) of up to {tasks_at_once} new tasks (maximum {maximum_percent} %); each: "
             f"start (assumed {TASK_START_SECONDS} s) + max(to healthy, grace) + drain + stop timeout"
         ),
+        "strategy": _name(configured),
+        "by_strategy": {
+            _name(strategy): _strategy_timing(settings, strategy, rolling_seconds=rolling_seconds)
+            for strategy in compared
+        },
+    }
+
+
+# The percent a linear or canary comparison uses when the stack sets another strategy.
+_COMPARED_PERCENT = {"linear": 10.0, "canary": 10.0}
+
+
+def _percent(strategy: DeploymentStrategy, kind: str) -> float:
+    return strategy.percent if strategy.kind == kind and strategy.percent is not None else _COMPARED_PERCENT[kind]
+
+
+def _name(strategy: DeploymentStrategy) -> str:
+    return f"{strategy.kind}:{strategy.percent:g}" if strategy.percent is not None else strategy.kind
+
+
+def _strategy_timing(settings: StackSettings, strategy: DeploymentStrategy, *, rolling_seconds: int) -> dict[str, Any]:
+    """Seconds to the last production shift, seconds both revisions run, and what that overlap costs.
+
+    Rolling: the last shift is the last old task deregistered (its drain and stop follow); shifting
+    strategies: the new tasks healthy, then each shift after the step bake time.
+    """
+    seconds_to_healthy = settings.health_check_interval_seconds * settings.healthy_threshold
+    scale_up = TASK_START_SECONDS + max(seconds_to_healthy, settings.health_check_grace_period_seconds)
+    retire = settings.deregistration_delay_seconds + ECS_STOP_TIMEOUT_SECONDS
+    if strategy.shifts_traffic:
+        shifts = strategy.green_shares()
+        to_last_shift = scale_up + (len(shifts) - 1) * strategy.step_bake_minutes * 60
+        both_run = to_last_shift + strategy.bake_minutes * 60 + retire
+    else:
+        shifts, to_last_shift, both_run = [], rolling_seconds - retire, rolling_seconds
+    return {
+        "production_shifts_percent": shifts,
+        "seconds_to_last_shift": to_last_shift,
+        "seconds_both_revisions_run": both_run,
+        "both_revisions_usd": round(settings.replicas * extra_replica_hour(settings) * both_run / 3600, 4),
     }
