@@ -1,6 +1,7 @@
 """deploymentStrategy: rolling declares nothing new; blue-green, linear and canary declare exactly what
 ECS's own traffic shifting needs, and the mocks refuse what ECS refuses."""
 
+import itertools
 import json
 
 import pulumi
@@ -171,7 +172,7 @@ def test_every_percent_is_accepted_exactly_within_aws_s_range(kind, hundredths):
 @given(step=st.integers(min_value=300, max_value=10_000))
 def test_linear_shares_rise_by_the_step_and_end_at_100(step):
     shares = DeploymentStrategy("linear", step / 100).green_shares()
-    assert shares[-1] == 100.0 and all(b > a for a, b in zip(shares, shares[1:], strict=False))
+    assert shares[-1] == 100.0 and all(b > a for a, b in itertools.pairwise(shares))
     assert len(shares) == -(-10_000 // step)
 
 
