@@ -351,6 +351,22 @@ def _check_capacity(text: str | None, replicas: int) -> list[str]:
     ]
 
 
+def deployment_strategy_of(text: str, settings: StackSettings) -> DeploymentStrategy:
+    """A strategy written as `deploymentStrategy` takes it, with the stack's bake times and test traffic
+    (the rehearsal's --strategy); SettingsError names what is allowed."""
+    problems = _check_deployment_strategy(text)
+    if problems:
+        raise SettingsError(problems[0].split(": ", 1)[1], argument="deploymentStrategy")
+    return _deployment_strategy(
+        {
+            "deploymentStrategy": text,
+            "deploymentBakeMinutes": settings.deployment_bake_minutes,
+            "deploymentStepBakeMinutes": settings.deployment_step_bake_minutes,
+            "deploymentTestTraffic": settings.deployment_test_traffic,
+        }
+    )
+
+
 def _deployment_strategy(values: dict[str, Any]) -> DeploymentStrategy:
     """The checked `deploymentStrategy` and its bake times as the service's DeploymentStrategy."""
     text = values["deploymentStrategy"]

@@ -13,11 +13,13 @@ from enum import IntEnum
 from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
+from components.options import DeploymentStrategy
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
+from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
-from settings import from_stack_file
+from settings import deployment_strategy_of, from_stack_file
 
 
 class ExitCode(IntEnum):
@@ -25,6 +27,7 @@ class ExitCode(IntEnum):
 
     NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced while it measured
     CANNOT_RUN = 2  # bad arguments or stack file, missing program, busy port, a process that would not start
+    ROLLED_BACK = 3  # --deploy of a shifting strategy: an alarm fired (or green never got healthy), back to blue
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
 
@@ -97,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--strategy",
+        metavar="STRATEGY",
+        help=(
+            "with --deploy: rolling, blue-green, linear:STEP or canary:PERCENT, as the stack's deploymentStrategy "
+            "(default: the stack's); the shifting ones run ECS's stages on two target groups per node (blue, "
+            "green): scale up green, test traffic, production shifts with the step bake time, the bake time, "
+            "blue drained and stopped; exit 0 only when no request failed and green took every request"
+        ),
+    )
+    parser.add_argument(
+        "--failing-revision",
+        choices=("health-checks", "5xx"),
+        help=(
+            "with --deploy of blue-green, linear or canary: the green revision fails its health checks or answers "
+            "5xx; the rehearsal's alarms roll the deploy back to blue and it exits 3"
+        ),
+    )
+    parser.add_argument(
         "--no-drain",
         action="store_true",
         help="with --deploy: kill the old replicas at once, as crashed tasks (requests fail: exit 1)",
@@ -123,6 +144,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args = parser.parse_args(argv[:split])
         if args.no_drain and not args.deploy:
             parser.error("--no-drain goes with --deploy")
+        if (args.strategy or args.failing_revision) and not args.deploy:
+            parser.error("--strategy and --failing-revision go with --deploy")
         verify_extra = argv[split + 1 :]
         # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
         if args.deploy and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
@@ -135,8 +158,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 
     try:
         settings = from_stack_file(args.stack)
+        strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and not strategy.shifts_traffic and args.failing_revision:
+        print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and strategy.shifts_traffic and args.no_drain:
+        print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)
         return ExitCode.CANNOT_RUN
     plan = replace(
         Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
@@ -144,14 +174,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         fail_health_checks=args.fail_health_checks,
     )
     if args.deploy:
-        plan = plan.with_deploy_slots()
+        plan = plan.with_green_slots(args.failing_revision) if strategy.shifts_traffic else plan.with_deploy_slots()
 
     # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
     previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         with Rehearsal(plan) as running:
             _describe(running, settings.stack, out)
-            if args.deploy:
+            if args.deploy and strategy.shifts_traffic:
+                code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+            elif args.deploy:
                 code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
             else:
                 code = _run_verify([*plan.verify_args(), *verify_extra], out)
@@ -220,6 +252,26 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
         file=out,
     )
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
+
+
+def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+    """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
+    passed but green did not take every request."""
+    code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
+    name = f"{strategy.kind}:{strategy.percent:g}" if strategy.percent is not None else strategy.kind
+    if result.rolled_back is not None:
+        print(
+            f"rehearsal: {name} deploy rolled back after {result.seconds:.1f} s ({result.rolled_back}); "
+            f"verify exited {code}; exit {ExitCode.ROLLED_BACK:d} (rolled back)",
+            file=out,
+        )
+        return ExitCode.ROLLED_BACK
+    print(
+        f"rehearsal: {name} deploy took {result.seconds:.1f} s; "
+        + ("green took every request, blue stopped" if result.completed else "NOT every request moved to green"),
+        file=out,
+    )
+    return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
 
 
 def _wait_for_stop(running: Running, out: TextIO) -> None:

@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import IO, TextIO
+from typing import IO, TextIO, TypeVar
 
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.processes import RehearsalError, dies_with_this_thread, wait_until
 from rehearsal.stage import Running
 from stack_config import PROJECT_DIR
+
+T = TypeVar("T")
 
 # verify measures this long before the deploy begins and after it ends (so the new replicas' split
 # is judged on its own), and waits at most this long for the replicas before that.
@@ -31,7 +33,7 @@ VERIFY_WAIT_S = 10.0
 
 # Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
 # the spread HAProxy gives the first check.
-_HEALTHY_SLACK_S = 5.0
+HEALTHY_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,35 @@ def deploy_while_verifying(
     running: Running, *, drain: bool, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
 ) -> tuple[int, DeployResult]:
     """A rolling deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's
-    exit code and the deploy's result. verify runs in a process of its own, as the new replicas must
-    be started by this thread (they die with it); its report goes to `verify_stdout` (default: ours)."""
+    exit code and the deploy's result; verify's report goes to `verify_stdout` (default: ours)."""
+    seconds = expected_seconds(running.plan, drain=drain)
+    code, result, measured = while_verifying(
+        running,
+        seconds,
+        lambda: rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out)),
+        verify_extra=verify_extra,
+        out=out,
+        verify_stdout=verify_stdout,
+    )
+    return code, result if measured else replace(result, replaced=False)
+
+
+def while_verifying(
+    running: Running,
+    deploy_seconds: float,
+    deploy: Callable[[], T],
+    *,
+    verify_extra: list[str],
+    out: TextIO,
+    verify_stdout: IO[str] | None = None,
+) -> tuple[int, T, bool]:
+    """Run `deploy` while verify measures the whole time (--duration of DEPLOY_LEAD_S, `deploy_seconds`
+    and DEPLOY_TAIL_S, --max-error-rate 0): verify's exit code, what `deploy` returned, and whether
+    verify measured to its end (False: verify ended first and the end of the deploy went unmeasured).
+    verify runs in a process of its own, as the new replicas must be started by this thread (they die
+    with it)."""
     plan = running.plan
-    duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
+    duration_s = DEPLOY_LEAD_S + deploy_seconds + DEPLOY_TAIL_S
     timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
     verify_argv = [*plan.verify_args(), *timing, *verify_extra]
     print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
@@ -73,11 +100,11 @@ def deploy_while_verifying(
         while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # until verify has warmed up and measures
         time.sleep(DEPLOY_LEAD_S)
-        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
-        if verify.poll() is not None:  # it ended first: the end of the deploy went unmeasured
+        result = deploy()
+        measured = verify.poll() is None
+        if not measured:  # it ended first: the end of the deploy went unmeasured
             print("rehearsal: deploy: outlasted verify's --duration (old replicas slow to stop?)", file=out)
-            result = replace(result, replaced=False)
-        return verify.wait(), result
+        return verify.wait(), result, measured
     finally:
         if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
             verify.terminate()
@@ -105,7 +132,7 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         delay_s = plan.seconds(plan.deregistration_delay_seconds)
         lag_s = plan.node_lag(len(plan.zones) - 1)
         say(f"deregistered {len(old)} old replicas; draining {delay_s:g} s (the last node learns {lag_s:g} s later)")
-        _deregister(running, old, delay_s)
+        deregister(running, old, delay_s)
         say(f"sent the old replicas their stop signal (SIGKILL after {plan.seconds(plan.stop_timeout_seconds):g} s)")
     else:
         for replica in old:
@@ -124,7 +151,7 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
     return DeployResult(seconds=seconds, replaced=replaced)
 
 
-def _deregister(running: Running, old: list[ReplicaPlan], delay_s: float) -> None:
+def deregister(running: Running, old: list[ReplicaPlan], delay_s: float) -> None:
     """ECS's side and the nodes' side of a deregistration, in time order: node i drains the old
     replicas when it learns of it (`Plan.node_lag`) and takes them out `delay_s` after that; ECS
     stops them `delay_s` after deregistering, whoever has heard by then."""
@@ -152,7 +179,7 @@ def _wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str,
     def reached() -> bool:
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
-    timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
+    timeout_s = HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
     try:
         wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
     except RehearsalError as error:

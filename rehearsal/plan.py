@@ -60,6 +60,9 @@ class ReplicaPlan:
     # False: a slot in the balancers' config, out of the target group (maintenance) until a deploy
     # registers it.
     registered: bool = True
+    # A failing revision (a traffic-shifting deploy's rollback): "health-checks" answers the health
+    # path 503, "5xx" answers every other path 500. None: a sound replica.
+    fails: str | None = None
 
     @property
     def address(self) -> str:
@@ -83,6 +86,10 @@ class Plan:
     fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
     stop_timeout_seconds: int = ECS_STOP_TIMEOUT_SECONDS  # stop signal to SIGKILL, as ECS's default
     node_lag_seconds: int = NODE_LAG_SECONDS  # from the first node learning of a deregistration to the last
+    # Two target groups, as ECS's blue/green, linear and canary deploys use: the replicas registered at
+    # the start (blue) and the deploy slots (green), each node choosing between them per request by the
+    # weights of ECS's production (and test) listener rule (see configs.haproxy_config).
+    traffic_shifting: bool = False
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -134,6 +141,14 @@ class Plan:
         count, port = len(self.replicas), self.replicas[0].port
         slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
         return replace(self, replicas=(*self.replicas, *slots))
+
+    def with_green_slots(self, fails: str | None = None) -> Plan:
+        """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
+        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails)."""
+        slots = self.with_deploy_slots().replicas[len(self.replicas) :]
+        return replace(
+            self, replicas=(*self.replicas, *(replace(r, fails=fails) for r in slots)), traffic_shifting=True
+        )
 
     def node_lag(self, node: int) -> float:
         """When node `node` learns of a deregistration, in the rehearsal's seconds after the first."""

@@ -62,14 +62,21 @@ http {{
 
 
 def nginx_config(
-    *, listen: str, health_path: str, scratch_dir: str, worker_processes: int = 1, healthy: bool = True
+    *,
+    listen: str,
+    health_path: str,
+    scratch_dir: str,
+    worker_processes: int = 1,
+    healthy: bool = True,
+    failing_answers: bool = False,
 ) -> str:
     """A complete nginx.conf for one replica.
 
     `listen` is nginx's listen argument ("8080" or "127.0.1.1:18080"); `scratch_dir` holds the pid
     file and the temp folders, which nginx creates at start and a read-only root cannot hold.
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
-    every other path keeps serving the contract.
+    every other path keeps serving the contract. `failing_answers=True` (the rehearsal's failing new
+    revision) answers every other path with 500 while the health path stays as `healthy` says.
     """
     if not health_path_fits(health_path):
         raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
@@ -94,7 +101,7 @@ def nginx_config(
         location / {{
             add_header Cache-Control no-store always;
             add_header X-Replica $server_addr always;
-            return 200 '{_RESPONSE}\\n';
+            return {500 if failing_answers else 200} '{_RESPONSE}\\n';
         }}
     }}
 """
