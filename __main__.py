@@ -25,10 +25,10 @@ def main() -> None:
     try:
         compose(stack_settings.from_pulumi())
     except SettingsError as error:
-        # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
-        # before anything is declared; what only the region shows (too few zones) stops in Network,
-        # in its own words, which name the stack key here.
-        raise pulumi.RunError(str(stack_settings.in_stack_keys(error))) from None
+        # RunError: Pulumi prints the message alone, without a traceback, on one line. Bad stack
+        # settings stop before anything is declared; what only the region shows (too few zones) stops
+        # in Network, in its own words, which name the stack key here.
+        raise pulumi.RunError(stack_settings.in_stack_keys(error).one_line()) from None
 
 
 def compose(settings: stack_settings.StackSettings) -> None:
@@ -96,6 +96,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             rollback_alarm_names=rollback_alarms.alarm_names,
         )
 
+    timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
         name,
         ReplicaServiceArgs(
@@ -123,6 +124,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             autoscaled=settings.autoscaling,
             deployment=settings.deployment_strategy,
             traffic_shift=traffic_shift,
+            steady_state_timeout_seconds=timing["steady_state_timeout_seconds"],
         ),
     )
 
@@ -157,7 +159,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
     pulumi.export("estimated_monthly_cost", region.apply(lambda name: monthly_cost(settings, region=name)))
-    pulumi.export("deploy_timing", deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT))
+    pulumi.export("deploy_timing", timing)
     pulumi.export(
         "next_steps",
         pulumi.Output.format(

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 
 from components.aws_tables import TLS_POLICY, Algorithm, name_problem
 from components.errors import SettingsError
-from components.options import HealthCheck
+from components.options import TEST_HEADER, HealthCheck
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,6 @@ class LoadBalancerArgs:
     before production traffic does. @default False."""
 
 
-# The test listener rule's condition: a request with this header and value reaches the new revision.
-TEST_HEADER = ("X-Deploy-Test", "green")
 # Listener rule priorities (lower is matched first): test traffic before production traffic.
 _TEST_RULE_PRIORITY = 1
 _PRODUCTION_RULE_PRIORITY = 2

@@ -133,7 +133,7 @@ def extra_replica_hour(settings: StackSettings) -> float:
 
 
 def markdown_table(costs: Mapping[str, Mapping[str, Any]]) -> str:
-    """The README's cost table: one column per stack, one row per item, then the total."""
+    """The cost table of docs/cost.md: one column per stack, one row per item, then the total."""
     stacks = list(costs)
     names: list[str] = []
     for cost in costs.values():

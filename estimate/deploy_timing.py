@@ -14,9 +14,13 @@ ECS's traffic shifting (blue/green, linear, canary) instead starts every new tas
 alternate target group (step 1 and 2 above), then moves production traffic: all at once, or in steps
 with the step bake time between them (a canary: its share, the canary bake time, then the rest). After
 the last shift the old revision keeps running for the bake time, then is drained and stopped (step 3).
-Both revisions run, and are billed, from the first new task to the last old one stopped.
-Not modelled: Fargate Spot capacity running short (tasks wait for it) and failing deploys, which
-the circuit breaker rolls back after several failed tasks.
+Both revisions run, and are billed, from the first new task to the last old one stopped, and the
+service is steady only then: `pulumi up` waits for the stack's own strategy.
+Not modelled: Fargate Spot capacity running short and failing deploys, which the circuit breaker
+rolls back after several failed tasks. ECS never falls back from FARGATE_SPOT to FARGATE
+(aws/containers-roadmap #852): without Spot capacity the service never gets steady, so `pulumi up`
+waits at most `steady_state_timeout_seconds` (the worst case plus STEADY_STATE_MARGIN_SECONDS), then
+fails, where the provider would wait 20 minutes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ TASK_START_SECONDS = 60
 """Assumed time from RunTask to a running container on Fargate for a small image."""
 ECS_STOP_TIMEOUT_SECONDS = 30
 """ECS's default stop timeout (the container definition sets none): SIGKILL this long after the stop signal."""
+STEADY_STATE_MARGIN_SECONDS = 300
+"""What `pulumi up` waits beyond the modelled worst case before it gives up on a steady service: room for
+what the model assumes away (a slow image pull, ECS retrying a placement), well below the provider's
+default of 20 minutes."""
 
 
 def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str, Any]:
@@ -57,6 +65,10 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
         replace(configured, kind="canary", percent=_percent(configured, "canary")),
     ]
     rolling_seconds = batches * one_replica
+    by_strategy = {
+        _name(strategy): _strategy_timing(settings, strategy, rolling_seconds=rolling_seconds) for strategy in compared
+    }
+    deploy_seconds = by_strategy[_name(configured)]["seconds_both_revisions_run"]
     return {
         "seconds_to_healthy": seconds_to_healthy,
         "drain_seconds": drain,
@@ -66,15 +78,13 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
         "worst_case_one_replica_seconds": one_replica,
         "rolling_deploy_batches": batches,
         "worst_case_rolling_deploy_seconds": batches * one_replica,
+        "steady_state_timeout_seconds": deploy_seconds + STEADY_STATE_MARGIN_SECONDS,
         "model": (
             f"{batches} batch(es) of up to {tasks_at_once} new tasks (maximum {maximum_percent} %); each: "
             f"start (assumed {TASK_START_SECONDS} s) + max(to healthy, grace) + drain + stop timeout"
         ),
         "strategy": _name(configured),
-        "by_strategy": {
-            _name(strategy): _strategy_timing(settings, strategy, rolling_seconds=rolling_seconds)
-            for strategy in compared
-        },
+        "by_strategy": by_strategy,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.load_balancer import TEST_HEADER
+from components.options import TEST_HEADER
 from rehearsal.plan import HAPROXY_MAX_WEIGHT, Plan, ReplicaPlan, Zone
 
 # The ALB's idle timeout: how long it keeps a client's idle connection open.

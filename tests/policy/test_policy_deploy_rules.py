@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from policy.rules import PlannedResource, evaluate
-from tests.stack.harness import declare_stack
+from tests.stack.harness import OWN_DOMAIN, declare_stack
 from tests.stack.test_policy_on_stack import planned
 
 SERVICE = "aws:ecs/service:Service"
@@ -15,7 +15,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 @pytest.fixture(scope="module")
 def canary() -> list[PlannedResource]:
-    return planned(declare_stack("prod", deploymentStrategy="canary:10"))
+    return planned(declare_stack("prod", deploymentStrategy="canary:10", **OWN_DOMAIN))
 
 
 def ids(resources: list[PlannedResource]) -> list[str]:
@@ -47,7 +47,7 @@ def test_a_shifting_deploy_watching_no_alarm_of_the_stack_is_reported(canary):
 
 
 def test_a_rolling_service_needs_no_alarm():
-    assert ids(planned(declare_stack("prod"))) == []
+    assert ids(planned(declare_stack("prod", **OWN_DOMAIN))) == []
 
 
 def grant(type_: str, role: PlannedResource, **props: object) -> PlannedResource:

@@ -1,4 +1,4 @@
-"""verify against real balancers on loopback: every outcome the README promises, each within a bound."""
+"""verify against real balancers on loopback: every outcome docs/verify.md promises, each within a bound."""
 
 from __future__ import annotations
 

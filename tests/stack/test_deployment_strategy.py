@@ -5,16 +5,15 @@ import itertools
 import json
 
 import pulumi
-import pulumi_aws as aws
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import settings
 from components.errors import SettingsError
-from components.load_balancer import TEST_HEADER
-from components.options import DeploymentStrategy
-from tests.stack.harness import ACCOUNT_ID, Deployment, declare, declare_stack
+from components.options import TEST_HEADER
+from estimate.deploy_timing import STEADY_STATE_MARGIN_SECONDS, DeploymentStrategy, deploy_timing
+from tests.stack.harness import ACCOUNT_ID, OWN_DOMAIN, Deployment, StackMocks, declare, declare_stack
 
 SERVICE = "aws:ecs/service:Service"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
@@ -123,7 +122,7 @@ def test_test_traffic_with_rolling_declares_no_rule():
 
 
 def test_with_https_ecs_moves_a_rule_of_the_https_listener():
-    deployment = declare_stack("prod", deploymentStrategy="blue-green")
+    deployment = declare_stack("prod", deploymentStrategy="blue-green", **OWN_DOMAIN)
     rule = deployment.one(LISTENER_RULE)
     assert rule.inputs["listenerArn"].endswith("-https")
 
@@ -182,67 +181,47 @@ def test_a_canary_is_its_share_then_all_and_blue_green_all_at_once():
     assert DeploymentStrategy().green_shares() == []
 
 
-def ecs_service(**deployment: object):
-    """A bare aws.ecs.Service with `deployment` as its deployment_configuration and one load balancer."""
-
-    def program() -> None:
-        aws.ecs.Service(
-            "svc",
-            cluster="c",
-            task_definition="t",
-            load_balancers=[
-                aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn="tg", container_name="replica", container_port=8080, **deployment.pop("lb", {})
-                )
-            ],
-            deployment_configuration=aws.ecs.ServiceDeploymentConfigurationArgs(**deployment),
-        )
-
-    return declare(program, {})
+ADVANCED = {"alternateTargetGroupArn": "tg-alt", "productionListenerRule": "rule", "roleArn": "role"}
 
 
-ADVANCED = {
-    "advanced_configuration": aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
-        alternate_target_group_arn="tg-alt", production_listener_rule="rule", role_arn="role"
-    )
-}
+def register_service(advanced: dict | None = None, **deployment: object) -> None:
+    """An aws.ecs.Service as the engine hands it to the mocks' registration hook (camelCase inputs)."""
+    balancer = {"targetGroupArn": "tg", "containerName": "replica", "containerPort": 8080}
+    inputs = {
+        "cluster": "c",
+        "loadBalancers": [{**balancer, **({"advancedConfiguration": advanced} if advanced else {})}],
+        "deploymentConfiguration": deployment,
+    }
+    StackMocks().new_resource(pulumi.runtime.MockResourceArgs(SERVICE, "svc", inputs, "", None, True))
 
 
 @pytest.mark.parametrize(
-    ("deployment", "refusal"),
+    ("advanced", "deployment", "refusal"),
     [
-        ({"strategy": "BLUE_GREEN"}, "without advancedConfiguration"),
-        ({"strategy": "BLUE_GREEN", "bake_time_in_minutes": "1441", "lb": ADVANCED}, "bakeTimeInMinutes '1441'"),
+        (None, {"strategy": "BLUE_GREEN"}, "without advancedConfiguration"),
+        ({"alternateTargetGroupArn": "tg-alt", "roleArn": "role"}, {"strategy": "CANARY"}, "productionListenerRule"),
+        (ADVANCED, {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "1441"}, "bakeTimeInMinutes '1441'"),
+        (ADVANCED, {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.5}}, "stepPercent 2.5"),
+        (ADVANCED, {"strategy": "LINEAR"}, "LINEAR without linearConfiguration"),
+        (ADVANCED, {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.05}}, "canaryPercent 0.05"),
         (
-            {
-                "strategy": "LINEAR",
-                "lb": ADVANCED,
-                "linear_configuration": aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(step_percent=2.5),
-            },
-            "stepPercent 2.5",
-        ),
-        ({"strategy": "LINEAR", "lb": ADVANCED}, "LINEAR without linearConfiguration"),
-        (
-            {
-                "strategy": "CANARY",
-                "lb": ADVANCED,
-                "canary_configuration": aws.ecs.ServiceDeploymentConfigurationCanaryConfigurationArgs(
-                    canary_percent=0.05
-                ),
-            },
-            "canaryPercent 0.05",
+            ADVANCED,
+            {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5, "canaryBakeTimeInMinutes": "-1"}},
+            "canaryBakeTimeInMinutes '-1'",
         ),
     ],
 )
-def test_the_mocks_refuse_a_deployment_ecs_refuses(deployment, refusal):
-    declared = ecs_service(**deployment)
-    assert declared.error is not None and refusal in str(declared.error)
+def test_the_mocks_refuse_a_deployment_ecs_refuses(advanced, deployment, refusal):
+    with pytest.raises(ValueError, match="ECS refuses") as raised:
+        register_service(advanced, **deployment)
+    assert refusal in str(raised.value)
 
 
 def test_the_mocks_accept_what_ecs_accepts():
-    linear = aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(step_percent=3.0)
-    assert ecs_service(strategy="LINEAR", lb=ADVANCED, linear_configuration=linear).error is None
-    assert ecs_service(strategy="ROLLING").error is None
+    register_service(ADVANCED, strategy="LINEAR", linearConfiguration={"stepPercent": 3.0})
+    register_service(ADVANCED, strategy="CANARY", canaryConfiguration={"canaryPercent": 0.1})
+    register_service(None, strategy="ROLLING")
+    register_service(None)
 
 
 def test_the_service_refuses_a_shifting_strategy_without_its_groups_before_declaring_anything():
@@ -266,3 +245,22 @@ def test_the_service_refuses_a_shifting_strategy_without_its_groups_before_decla
     declared = declare(program, {})
     assert isinstance(declared.error, SettingsError) and declared.error.argument == "deployment"
     assert declared.resources == []
+
+
+def test_pulumi_up_waits_for_the_whole_shifting_deploy_bake_time_included():
+    timing = parse(deploymentStrategy="canary:10", deploymentBakeMinutes=30)
+
+    exported = deploy_timing(timing, maximum_percent=200)
+    canary = exported["by_strategy"]["canary:10"]
+    assert (
+        exported["steady_state_timeout_seconds"] == canary["seconds_both_revisions_run"] + STEADY_STATE_MARGIN_SECONDS
+    )
+    assert canary["seconds_both_revisions_run"] > 30 * 60
+
+
+def test_bake_times_pulumi_up_could_not_wait_for_are_refused_in_one_line():
+    with pytest.raises(SettingsError) as raised:
+        parse(deploymentStrategy="linear:3", deploymentStepBakeMinutes=60)
+    assert "over the 34 shift(s) of linear:3: pulumi up would wait" in raised.value.one_line()
+    assert "allowed: at most 86400 s" in raised.value.one_line()
+    assert parse(deploymentStrategy="linear:3", deploymentStepBakeMinutes=30).deployment_strategy.percent == 3.0
