@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TextIO
 
 from components.options import DeploymentStrategy
@@ -82,9 +82,7 @@ def shift_while_verifying(
         out=out,
         verify_stdout=verify_stdout,
     )
-    if not measured:
-        result = ShiftResult(result.seconds, False, result.rolled_back, result.shares)
-    return code, result
+    return code, result if measured else replace(result, completed=False)
 
 
 def shift_traffic(running: Running, strategy: DeploymentStrategy, *, say: Callable[[str], None]) -> ShiftResult:

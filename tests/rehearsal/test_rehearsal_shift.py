@@ -4,6 +4,7 @@ time; a failing green revision rolled back; verify's weighted judgement against 
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from rehearsal_helpers import VERIFY_QUICK, quick_plan, run_verify
 
-from components.options import DeploymentStrategy
+from components.options import TEST_HEADER, DeploymentStrategy
 from rehearsal import Plan, Rehearsal
 from rehearsal.cli import ExitCode
 from rehearsal.configs import GREEN_TARGETS, haproxy_config
@@ -90,6 +91,34 @@ def test_verify_passes_a_real_10_percent_canary_and_catches_one_at_20(canary_spl
     assert green / report["answers"] == pytest.approx(shifted / 100, abs=0.02)
     if code:
         assert "chi-square" in report["reason"]
+
+
+def answered_by(plan: Plan, headers: dict[str, str]) -> set[str]:
+    """The replicas that answered 20 requests to the first node."""
+    replicas = set()
+    for _ in range(20):
+        connection = http.client.HTTPConnection(plan.zones[0].node_ip, plan.port, timeout=2)
+        try:
+            connection.request("GET", "/", headers=headers)
+            response = connection.getresponse()
+            replicas.add(json.loads(response.read())["replica"])
+        finally:
+            connection.close()
+    return replicas
+
+
+def test_the_test_rule_sends_only_requests_with_the_test_header_to_green(canary_split):
+    plan = canary_split.plan
+    green = {r.ip for r in plan.replicas if not r.registered}
+    header, value = TEST_HEADER
+    canary_split.shift_to_green(0)
+    canary_split.shift_to_green(100, test=True)
+    try:
+        assert answered_by(plan, {header: value}) == green
+        assert answered_by(plan, {}).isdisjoint(green), "production traffic stays on blue"
+    finally:
+        canary_split.shift_to_green(0, test=True)
+    assert answered_by(plan, {header: value}).isdisjoint(green)
 
 
 def rehearse(*args: str) -> subprocess.Popen:
