@@ -30,7 +30,7 @@ from typing import IO, TextIO
 
 from components.options import DeploymentStrategy
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS
-from rehearsal.deploy import HEALTHY_SLACK_S, deregister, while_verifying
+from rehearsal.deploy import HEALTHY_SLACK_S, deregister, replaced, verify_during
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.stage import Running
 
@@ -53,12 +53,12 @@ class ShiftResult:
 
 def expected_shift_seconds(plan: Plan, strategy: DeploymentStrategy) -> float:
     """How long a traffic-shifting deploy should take: green healthy, the steps with their bake times
-    between them, the bake time, then blue's drain until the last node has taken it out."""
+    between them, the bake time, then blue's drain and its stop delay (or the last node's lag, if longer)."""
     health = plan.health
     to_healthy = plan.seconds(health.interval_seconds * (health.healthy_threshold + 1))
     steps = len(strategy.green_shares())
     bakes = plan.seconds((steps - 1) * strategy.step_bake_minutes * 60 + strategy.bake_minutes * 60)
-    drain = plan.seconds(plan.deregistration_delay_seconds) + plan.node_lag(len(plan.zones) - 1)
+    drain = plan.seconds(plan.deregistration_delay_seconds) + max(plan.node_lag(len(plan.zones) - 1), plan.stop_delay_s)
     return to_healthy + bakes + drain
 
 
@@ -74,10 +74,11 @@ def shift_while_verifying(
     code and the deploy's result. verify measures HEALTHY_SLACK_S longer than the deploy should take,
     the time the deploy allows green beyond its health checks (a loaded machine starts nginx slowly):
     the longer tail is judged as green's own split."""
-    code, result, measured = while_verifying(
+    code, result, measured = verify_during(
         running,
-        expected_shift_seconds(running.plan, strategy) + HEALTHY_SLACK_S,
-        lambda: shift_traffic(running, strategy, say=lambda line: print(f"rehearsal: deploy: {line}", file=out)),
+        lambda say: shift_traffic(running, strategy, say=say),
+        expected_s=expected_shift_seconds(running.plan, strategy) + HEALTHY_SLACK_S,
+        what="deploy",
         verify_extra=verify_extra,
         out=out,
         verify_stdout=verify_stdout,
@@ -127,12 +128,8 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, say: Callab
 
     delay_s = plan.seconds(plan.deregistration_delay_seconds)
     say(f"deregistered {len(blue)} blue replicas; draining {delay_s:g} s, then their stop signal")
-    deregister(running, blue, delay_s)
-    seconds = time.monotonic() - began
-    states = [running.server_states(node) for node in range(len(running.balancers))]
-    completed = all(not running.replicas[r.ip].running and all(s[r.ip] == "MAINT" for s in states) for r in blue)
-    completed = completed and all(s[r.ip] == "UP" for r in green for s in states)
-    return ShiftResult(seconds, completed, None, shares)
+    deregister(running, blue, delay_s, stop=True)
+    return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares)
 
 
 class _Alarm:
