@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from verify.access_logs import BEST_EFFORT
-from verify.evidence import ReplicaChange, replica_sort_key
-from verify.judge import Verdict
+from verify.evidence import ReplicaChange, WeightGroup, replica_sort_key
+from verify.judge import ALTERNATIVE, Verdict
 from verify.progress import Measuring, Waiting
-from verify.tally import LogReading, Tally
+from verify.tally import LogReading, Second, Tally
 
 # HAProxy's states between up and down, as its stats print them (health counted against rise and fall).
 _HAPROXY_IN_BETWEEN = re.compile(r"(?:UP|DOWN) [0-9]+/[0-9]+")
@@ -99,7 +99,15 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
             f" p-value {evidence.p_value:.3g}\n"
         )
     if evidence.power is not None and evidence.split_judged:
-        write(f"power: {evidence.power:.1%} chance that these answers catch one replica at 1.5x its share\n")
+        write(f"power: {evidence.power:.1%} chance that these answers catch {ALTERNATIVE}\n")
+    for group in evidence.weight_groups:
+        share = (evidence.shares or {}).get(group.replicas[0], 0.0) * len(group.replicas)
+        got = (
+            sum(tally.counts.get(replica, 0) for replica in group.replicas) / evidence.answers
+            if evidence.answers
+            else 0
+        )
+        write(f"weight {group.weight:g} for {group.label}: expected {share:.1%} of the answers, got {got:.1%}\n")
     write(
         f"counts: min {evidence.min_count}, max {evidence.max_count}, spread (max - min) {evidence.spread};"
         f" --strict allows {evidence.nodes} ({evidence.nodes} balancer node(s))\n"
@@ -112,7 +120,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     write(f"expected replicas: {expected}{'' if evidence.count_checked else ' (not checked: those that answered)'}\n")
     write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
     if tally.duration_s is not None:
-        _render_timeline(tally, evidence.replica_changes or (), write)
+        _render_timeline(tally, evidence.replica_changes or (), evidence.weight_groups, write)
     for at, targets in (tally.target_health or {}).items():
         states = ", ".join(f"{target.target} {target.state}" for target in targets) or "no targets registered"
         write(f"target health at the {at}: {states}\n")
@@ -167,26 +175,48 @@ def _render_log_work(reading: LogReading, id_width: int, write: Callable[[str], 
         write(f"note: {reading.order_note}\n")
 
 
-def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
-    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors."""
+def _render_timeline(
+    tally: Tally,
+    changes: tuple[ReplicaChange, ...],
+    groups: tuple[WeightGroup, ...],
+    write: Callable[[str], object],
+) -> None:
+    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors, and
+    with --expect-weights each group's share of that second's answers."""
     changed = {change.second: change for change in changes}
     shown = [
         entry
         for entry in tally.timeline
         if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed
     ]
-    write(f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors):\n")
+    by_group = "; each weight group's share" if groups else ""
+    write(
+        f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors"
+        f"{by_group}):\n"
+    )
     for entry in shown:
         change = changed.get(entry.second)
         moves = [f"+{replica}" for replica in change.appeared] + [f"-{replica}" for replica in change.disappeared] \
             if change else []  # fmt: skip
         errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
+        shares = "  ".join(f"{label} {share:.1%}" for label, share in group_shares(entry, groups).items())
         write(
             f"{entry.second:>5}  {entry.requests:>7}  {entry.answers:>7}  {len(entry.replicas):>3} replicas"
-            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}\n"
+            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}"
+            f"{'  ' + shares if shares else ''}\n"
         )
     if len(shown) < len(tally.timeline):
         write(f"({len(tally.timeline) - len(shown)} seconds without errors or changes left out; --json has them)\n")
+
+
+def group_shares(entry: Second, groups: tuple[WeightGroup, ...]) -> dict[str, float]:
+    """Each weight group's share of one second's answers, by the group's label (empty without weights)."""
+    if not groups or not entry.answers:
+        return {}
+    return {
+        group.label: sum(entry.replicas.get(replica, 0) for replica in group.replicas) / entry.answers
+        for group in groups
+    }
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
@@ -240,6 +270,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
                 "answers": entry.answers,
                 "errors": dict(sorted(entry.errors.items())),
                 "replicas": sorted(entry.replicas, key=replica_sort_key),
+                **({"groups": group_shares(entry, evidence.weight_groups)} if evidence.weight_groups else {}),
             }
             for entry in tally.timeline
         ],
