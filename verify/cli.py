@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import ipaddress
 import math
+import os
 import signal
 import ssl
 import sys
@@ -31,10 +34,13 @@ from verify.errors import CouldNotMeasure
 from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests
 from verify.health import HealthReading, HealthSource, read_target_health
 from verify.judge import judge
+from verify.outputs import append_whole, check_writable, write_atomically
+from verify.phases import check_phases_file, read_phases
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
 from verify.stack import read_stack_outputs
+from verify.summary import error_markdown, summary_markdown
 from verify.tally import Tally
 
 
@@ -236,6 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
         " the stack's target_group_arn output)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write the report as one self-contained HTML page with charts (opens offline): written whole"
+        " or not at all; its folder is checked before measuring",
+    )
+    parser.add_argument(
+        "--phases",
+        metavar="FILE",
+        help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
+        " does): marked on the --duration timeline of every report",
+    )
     return parser
 
 
@@ -249,6 +267,9 @@ class _Run:
     json: bool
     resolver: Resolver
     health_sources: tuple[HealthSource, ...]
+    report: str | None  # --report: the HTML page's path
+    phases: str | None  # --phases: the file of marks to read once measuring has ended
+    step_summary: str | None  # $GITHUB_STEP_SUMMARY: GitHub's Markdown file to append a summary to
 
 
 def _settle(args: argparse.Namespace) -> _Run:
@@ -296,7 +317,19 @@ def _settle(args: argparse.Namespace) -> _Run:
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
-    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
+    if args.report is not None:
+        check_writable(args.report, "--report")
+    if args.phases is not None:
+        check_phases_file(args.phases)
+    return _Run(
+        target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
+        report=args.report, phases=args.phases, step_summary=_step_summary(),
+    )  # fmt: skip
+
+
+def _step_summary() -> str | None:
+    """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
 def _measure_and_report(run: _Run) -> ExitCode:
@@ -317,7 +350,18 @@ def _measure_and_report(run: _Run) -> ExitCode:
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
+    if run.phases is not None:
+        tally.phases = read_phases(run.phases, tally.started_at, tally.elapsed_s)
     verdict = judge(tally, run.expectation)
+    if run.report is not None:
+        # Imported here: matplotlib takes about 0.4 s to load, and only --report draws.
+        from verify.report_html import render_html
+
+        page = io.StringIO()
+        render_html(verdict, tally, page)
+        write_atomically(run.report, page.getvalue(), "--report")
+    if run.step_summary is not None:
+        append_whole(run.step_summary, summary_markdown(verdict, tally, run.report), "$GITHUB_STEP_SUMMARY")
     if run.json:
         write_json(report_json(verdict, tally), sys.stdout)
     else:
@@ -366,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     # with --json, the one object on stdout.
     fresh_line = "" if code == ExitCode.COULD_NOT_MEASURE else "\n"
     print(f"{fresh_line}verify: {reason}", file=sys.stderr)
+    summary = _step_summary()
+    if summary is not None:
+        # Best effort: the run has failed already, and its one line of stderr says why.
+        with contextlib.suppress(CouldNotMeasure):
+            append_whole(summary, error_markdown(outcome, reason, url), "$GITHUB_STEP_SUMMARY")
     if wants_json:
         write_json(error_json(outcome, reason, url), sys.stdout)
     return code
