@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
@@ -18,6 +19,8 @@ from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.stage import Rehearsal, Running
 from settings import from_stack_file
+from verify.errors import CouldNotMeasure
+from verify.outputs import check_writable
 
 
 class ExitCode(IntEnum):
@@ -102,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --deploy: kill the old replicas at once, as crashed tasks (requests fail: exit 1)",
     )
     parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="verify also writes its HTML report there (with --deploy, the deploy's steps marked on its timeline)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=1.0,
@@ -129,7 +137,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             parser.error(
                 "--deploy sets verify's --duration to last the whole deploy; pass neither --duration nor --requests"
             )
-    except _BadArguments as error:
+        if args.report is not None:
+            check_writable(args.report, "--report")  # before anything starts
+            # Absolute: the deploy runs verify in the project's folder.
+            verify_extra = ["--report", os.path.abspath(args.report), *verify_extra]
+    except (_BadArguments, CouldNotMeasure) as error:
         print(f"rehearsal: {error}", file=out)
         return ExitCode.CANNOT_RUN
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -61,27 +62,35 @@ def deploy_while_verifying(
     be started by this thread (they die with it); its report goes to `verify_stdout` (default: ours)."""
     plan = running.plan
     duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
-    timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
-    verify_argv = [*plan.verify_args(), *timing, *verify_extra]
-    print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
-    verify = subprocess.Popen(
-        dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
-    )
-    try:
-        started = running.answered()
-        deadline = time.monotonic() + VERIFY_WAIT_S
-        while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # until verify has warmed up and measures
-        time.sleep(DEPLOY_LEAD_S)
-        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
-        if verify.poll() is not None:  # it ended first: the end of the deploy went unmeasured
-            print("rehearsal: deploy: outlasted verify's --duration (old replicas slow to stop?)", file=out)
-            result = replace(result, replaced=False)
-        return verify.wait(), result
-    finally:
-        if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
-            verify.terminate()
-            verify.wait()
+    # Each step of the deploy, as it happens, for verify to mark on its timeline (--phases).
+    with tempfile.NamedTemporaryFile("w", prefix="rehearsal-phases-", suffix=".txt") as phases:
+        timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
+        verify_argv = [*plan.verify_args(), *timing, "--phases", phases.name, *verify_extra]
+        print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
+
+        def say(line: str) -> None:
+            print(f"rehearsal: deploy: {line}", file=out)
+            phases.write(f"{time.time():.3f} {line}\n")
+            phases.flush()
+
+        verify = subprocess.Popen(
+            dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
+        )
+        try:
+            started = running.answered()
+            deadline = time.monotonic() + VERIFY_WAIT_S
+            while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)  # until verify has warmed up and measures
+            time.sleep(DEPLOY_LEAD_S)
+            result = rolling_deploy(running, drain=drain, say=say)
+            if verify.poll() is not None:  # it ended first: the end of the deploy went unmeasured
+                print("rehearsal: deploy: outlasted verify's --duration (old replicas slow to stop?)", file=out)
+                result = replace(result, replaced=False)
+            return verify.wait(), result
+        finally:
+            if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
+                verify.terminate()
+                verify.wait()
 
 
 def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None]) -> DeployResult:
