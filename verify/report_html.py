@@ -47,7 +47,7 @@ BAR_LABELS_MAX = 60
 ERROR_KINDS_MAX = 8
 LABEL_MAX = 32  # characters of an id in a chart (the tables give it whole)
 
-_GOOD, _BAD, _NEUTRAL, _PHASE = "#2ca02c", "#d62728", "#555555", "#6a3d9a"
+_GOOD, _BAD, _NEUTRAL, _PHASE, _ZONE = "#2ca02c", "#d62728", "#555555", "#6a3d9a", "#5b7fa6"
 # Replicas' colours: matplotlib's tab10 then tab20's light shades, leaving out green and red (which say
 # good and bad here), so a replica's colour is read as its name only.
 _PALETTE = (
@@ -167,7 +167,7 @@ def _zones_section(verdict: Verdict, tally: Tally, out: TextIO) -> None:
         axes = fig.subplots(1, charts, squeeze=False)[0]
         if verdict.zones:
             ax = axes[0]
-            bars = ax.barh(range(len(verdict.zones)), [zone.count for zone in verdict.zones], color="#1f77b4")
+            bars = ax.barh(range(len(verdict.zones)), [zone.count for zone in verdict.zones], color=_ZONE)
             ax.set_yticks(range(len(verdict.zones)), [_label(zone.zone) for zone in verdict.zones])
             ax.bar_label(bars, [f"{zone.count} ({zone.share:.1%})" for zone in verdict.zones], padding=3, fontsize=8)
             for index, bar in enumerate(bars):
@@ -270,13 +270,13 @@ def _timeline_figure(verdict: Verdict, tally: Tally, colors: dict[str, str]) -> 
     if judged is not None:
         top.axvspan(judged + 1, xs[-1], color=_GOOD, alpha=0.08, label="judged: after the last change", gid="judged")
     for index, change in enumerate(verdict.evidence.replica_changes or ()):
-        for ax in (top, bottom):
-            ax.axvline(change.second, color=_NEUTRAL, linestyle=":", linewidth=1.2, gid=f"change-{index}-{id(ax)}")
+        for ax, where in ((top, "top"), (bottom, "bottom")):
+            ax.axvline(change.second, color=_NEUTRAL, linestyle=":", linewidth=1.2, gid=f"change-{index}-{where}")
         top.annotate(f"+{len(change.appeared)} -{len(change.disappeared)}", (change.second, 1), xycoords=("data",
                      "axes fraction"), fontsize=8, color=_NEUTRAL, ha="left", va="bottom")  # fmt: skip
     for index, phase in enumerate(tally.phases or ()):
-        for ax in (top, bottom):
-            ax.axvline(phase.second, color=_PHASE, linestyle="--", linewidth=1.0, gid=f"phase-{index}-{id(ax)}")
+        for ax, where in ((top, "top"), (bottom, "bottom")):
+            ax.axvline(phase.second, color=_PHASE, linestyle="--", linewidth=1.0, gid=f"phase-{index}-{where}")
         top.annotate(f"P{index + 1}", (phase.second, 0.97), xycoords=("data", "axes fraction"), fontsize=8,
                      color=_PHASE, ha="right", va="top", rotation=90)  # fmt: skip
     unit = "answers per second, per replica" + (f" (mean over {bucket} s)" if bucket > 1 else "")
@@ -297,8 +297,10 @@ def _timeline_figure(verdict: Verdict, tally: Tally, colors: dict[str, str]) -> 
     base = [0.0] * len(starts)
     palette = matplotlib.colormaps["Reds"]
     for index, (kind, heights) in enumerate(layers_of_errors.items()):  # errors are counted, not averaged
-        bottom.bar(starts, heights, width=bucket, bottom=base, align="edge", label=_label(kind),
-                   color=palette(0.9 - 0.6 * index / max(1, len(layers_of_errors))), gid=f"errors-{index}")  # fmt: skip
+        bars = bottom.bar(starts, heights, width=bucket, bottom=base, align="edge", label=_label(kind),
+                          color=palette(0.9 - 0.6 * index / max(1, len(layers_of_errors))))  # fmt: skip
+        for number, bar in enumerate(bars):
+            bar.set_gid(f"errors-{index}-{number}")
         base = [b + h for b, h in zip(base, heights, strict=True)]
     if layers_of_errors:
         bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="errors")
