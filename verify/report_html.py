@@ -3,7 +3,7 @@ terminal report and the JSON render, with the same numbers in the same formats.
 
 matplotlib draws each chart as static SVG inlined in the page: no script, nothing fetched (the page's
 Content-Security-Policy forbids every fetch), so it opens offline and as a CI artifact, and a chart is
-a few tens of KB where plotly would embed its 4.6 MB of JavaScript in every file. One section per
+a few tens of KB where plotly would embed its several MB of JavaScript in every file. One section per
 subject, each with its chart and the numbers as a table: the split per replica against the expected
 share and its band; the zones and balancer nodes; for a --duration run the timeline (answers per
 replica per second, errors by kind, changes of the replica set, phases marked by --phases); then the
