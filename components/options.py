@@ -56,5 +56,16 @@ class Capacity:
             return [("FARGATE", 0, 1)]
         if self.on_demand_base == 0:
             return [("FARGATE_SPOT", 0, 1)]
-        # The base fills first on demand; weight 0 keeps every task above it on Spot.
-        return [("FARGATE", self.on_demand_base, 0), ("FARGATE_SPOT", 0, 1)]
+        # The ECS API reference (CapacityProviderStrategyItem): "Only one capacity provider in a capacity
+        # provider strategy can have a base defined", and "any capacity providers with a weight of 0 can't be
+        # used to place tasks" once a strategy has several providers, so an on-demand base of weight 0 would
+        # put no task on demand. The base goes first, on FARGATE (weight 1, so it may place); the tasks above
+        # it split by weight, 1 on demand to SPOT_WEIGHT on Spot: of up to 99 tasks above a base that share
+        # is below one task, and the rest run on Spot (the reference does not say how ECS rounds a share
+        # below one task: at worst one task more runs on demand, never fewer than the base).
+        return [("FARGATE", self.on_demand_base, 1), ("FARGATE_SPOT", 0, SPOT_WEIGHT)]
+
+
+SPOT_WEIGHT = 1000
+"""The largest weight ECS takes (CapacityProviderStrategyItem: weight 0 to 1000): tasks above an
+on-demand base go to Spot 1000 to 1."""

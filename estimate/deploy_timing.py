@@ -9,8 +9,11 @@ The model, for an ECS rolling deploy behind a target group (minimum healthy 100 
 3. Then ECS deregisters an old task: it keeps serving requests in flight for the deregistration
    delay (drain), then gets its stop signal and, if still running, SIGKILL after ECS's stop timeout.
 `pulumi up` returns when the service is steady: every batch through all three steps.
-Not modelled: Fargate Spot capacity running short (tasks wait for it) and failing deploys, which
-the circuit breaker rolls back after several failed tasks.
+Not modelled: Fargate Spot capacity running short and failing deploys, which the circuit breaker
+rolls back after several failed tasks. ECS never falls back from FARGATE_SPOT to FARGATE
+(aws/containers-roadmap #852): without Spot capacity the service never gets steady, so `pulumi up`
+waits at most `steady_state_timeout_seconds` (the worst case plus STEADY_STATE_MARGIN_SECONDS), then
+fails, where the provider would wait 20 minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ TASK_START_SECONDS = 60
 """Assumed time from RunTask to a running container on Fargate for a small image."""
 ECS_STOP_TIMEOUT_SECONDS = 30
 """ECS's default stop timeout (the container definition sets none): SIGKILL this long after the stop signal."""
+STEADY_STATE_MARGIN_SECONDS = 300
+"""What `pulumi up` waits beyond the modelled worst case before it gives up on a steady service: room for
+what the model assumes away (a slow image pull, ECS retrying a placement), well below the provider's
+default of 20 minutes."""
 
 
 def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str, Any]:
@@ -48,6 +55,7 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
         "worst_case_one_replica_seconds": one_replica,
         "rolling_deploy_batches": batches,
         "worst_case_rolling_deploy_seconds": batches * one_replica,
+        "steady_state_timeout_seconds": batches * one_replica + STEADY_STATE_MARGIN_SECONDS,
         "model": (
             f"{batches} batch(es) of up to {tasks_at_once} new tasks (maximum {maximum_percent} %); each: "
             f"start (assumed {TASK_START_SECONDS} s) + max(to healthy, grace) + drain + stop timeout"

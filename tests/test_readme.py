@@ -78,11 +78,11 @@ def test_the_deploy_rehearsal_s_measuring_time_quoted_is_what_the_rehearsal_give
     assert float(measured) == DEPLOY_LEAD_S + expected_seconds(plan, drain=True) + DEPLOY_TAIL_S
 
 
-def test_the_bad_settings_example_is_what_the_settings_check_prints():
+def test_the_bad_settings_example_is_the_one_line_pulumi_prints():
     example = CONFIGURATION.split("```\nerror: ", 1)[1].split("\n```", 1)[0]
     with pytest.raises(SettingsError) as raised:
         settings.parse_settings({"replicas": "0", "memory": "4096"}, project="alb-replicas", stack="dev")
-    assert example == str(raised.value)
+    assert example == raised.value.one_line()
 
 
 @pytest.mark.parametrize(("parser", "topic"), [(rehearsal_parser, "rehearsal"), (estimate_parser, "cost")])

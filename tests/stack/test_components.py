@@ -126,7 +126,7 @@ def service_args(**changes) -> ReplicaServiceArgs:
         "target_group_arn": "arn:aws:elasticloadbalancing:tg",
         "load_balancer_security_group_id": "sg-alb",
         "listeners": [],
-        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.0-alpine", port=8080),
+        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.8-alpine", port=8080),
     }
     return ReplicaServiceArgs(**{**base, **changes})
 
@@ -155,11 +155,21 @@ def test_service_alone_exposes_its_children():
 
 
 @pytest.mark.parametrize(
-    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        # The sovereign and isolated partitions: a table of region prefixes knew none of them.
+        ("eusc-de-east-1", "aws-eusc"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ],
 )
-def test_execution_role_policy_arn_is_in_the_partition_of_the_region(region, partition):
+def test_execution_role_policy_arn_is_in_the_partition_the_provider_reports(region, partition):
     # IAM refuses to attach a policy ARN of another partition ("arn:aws:..." in cn-north-1 does not exist).
-    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=StackMocks(region=region))
+    mocks = StackMocks(region=region, partition=partition)
+    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=mocks)
     attachment = deployment.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
     assert attachment["policyArn"] == f"arn:{partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
@@ -198,6 +208,14 @@ def test_service_refuses_an_on_demand_base_without_spot_before_declaring_anythin
     deployment = declare(lambda: ReplicaService("api", service_args(capacity=Capacity(on_demand_base=1))), {})
     assert isinstance(deployment.error, SettingsError)
     assert "capacity.on_demand_base: 1; allowed: 0 or more, with spot" in str(deployment.error)
+    assert deployment.resources == []
+
+
+@pytest.mark.parametrize("seconds", [0, 86401])
+def test_service_refuses_an_unbounded_or_zero_steady_state_wait_before_declaring_anything(seconds):
+    deployment = declare(lambda: ReplicaService("api", service_args(steady_state_timeout_seconds=seconds)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert f"steady_state_timeout_seconds: {seconds}; allowed: 1 to 86400 seconds" in str(deployment.error)
     assert deployment.resources == []
 
 

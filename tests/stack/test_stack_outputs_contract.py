@@ -38,7 +38,7 @@ def pulumi_printing(outputs: dict[str, object]):
         (
             "prod",
             StackOutputs(
-                url="https://app.example.com",
+                url="https://app.mycompany.com",
                 replicas=3,
                 max_replicas=9,
                 algorithm="round_robin",
