@@ -205,16 +205,14 @@ def _timeline_section(verdict: Verdict, tally: Tally, colors: dict[str, str], ou
         out.write(_svg(_timeline_figure(verdict, tally, colors)))
     changed = {change.second: change for change in changes}
     head = ["second", "requests", "answers", "replicas answering", "changes", "errors"]
-    rows = []
+    rows: list[Sequence[str] | str] = []
     numbers = {phase: number for number, phase in enumerate(tally.phases or (), 1)}  # P1, P2... on the chart
-    for row in timeline_rows(tally, changes):
+    listed = timeline_rows(tally, changes)
+    for row in listed:
         if isinstance(row, Phase):
+            text = f"P{numbers[row]} phase: {row.text}"
             rows.append(
-                [
-                    "class=phase",
-                    _cell(f"{row.second:.1f}"),
-                    f"<td class='text' colspan='5'>P{numbers[row]} phase: {_e(row.text)}</td>",
-                ]
+                f"<tr class='phase'>{_cell(f'{row.second:.1f}')}<td class='text' colspan='5'>{_e(text)}</td></tr>"
             )
             continue
         rows.append([
@@ -226,7 +224,7 @@ def _timeline_section(verdict: Verdict, tally: Tally, colors: dict[str, str], ou
             _cell(second_errors(row), "text"),
         ])  # fmt: skip
     out.write(_table("timeline-table", head, rows))
-    left_out = len(tally.timeline) - sum(not isinstance(row, Phase) for row in timeline_rows(tally, changes))
+    left_out = len(tally.timeline) - sum(not isinstance(row, Phase) for row in listed)
     if left_out:
         out.write(f"<p>{left_out} seconds without errors, changes or phases left out of the table (the chart and"
                   " --json have them).</p>")  # fmt: skip
@@ -345,14 +343,8 @@ def _cell(text: str, css: str = "") -> str:
     return f"<td class='{css}'>{_e(text)}</td>" if css else f"<td>{_e(text)}</td>"
 
 
-def _table(table_id: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table of escaped header names and rows of cells (`_cell`'s, or a <tr> class first: "class=phase")."""
+def _table(table_id: str, head: Sequence[str], rows: Sequence[Sequence[str] | str]) -> str:
+    """A table of escaped header names, and rows each of `_cell`s or a whole <tr> already made."""
     header = "".join(f"<th>{_e(name)}</th>" for name in head)
-    body = "".join(_row(cells) for cells in rows)
+    body = "".join(row if isinstance(row, str) else f"<tr>{''.join(row)}</tr>" for row in rows)
     return f"<table id='{table_id}'><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>\n"
-
-
-def _row(cells: Sequence[str]) -> str:
-    if cells and cells[0].startswith("class="):
-        return f"<tr class='{cells[0].removeprefix('class=')}'>{''.join(cells[1:])}</tr>"
-    return f"<tr>{''.join(cells)}</tr>"
