@@ -39,10 +39,14 @@ from components.aws_tables import (
 from components.errors import SettingsError
 from components.options import (
     DEPLOYMENT_MAXIMUM_PERCENT,
+    FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+    GRACEFUL_STOP_SECONDS,
     NAT_GATEWAYS,
+    NODE_LAG_SECONDS,
     Capacity,
     HealthCheck,
     NatGateways,
+    StopTiming,
     subnet_prefix_length,
 )
 from policy.rules.elb import ELB_1_HTTP_REDIRECTS_TO_HTTPS
@@ -154,6 +158,11 @@ class StackSettings:
             healthy_threshold=self.healthy_threshold,
             unhealthy_threshold=self.unhealthy_threshold,
         )
+
+    @property
+    def stop_timing(self) -> StopTiming:
+        """How long a replica fails its health check before it stops, and the container's stop timeout."""
+        return StopTiming.of(self.health_check)
 
     @property
     def autoscaling(self) -> bool:
@@ -344,6 +353,8 @@ def _check(values: dict[str, Any]) -> list[str]:
     if timeout >= interval:
         problems.append(f"healthCheckTimeoutSeconds: {timeout} must be below healthCheckIntervalSeconds ({interval})")
 
+    problems += _check_stop_timing(values)
+
     # The target group takes up to 1024 characters; the replica's nginx config, not every character.
     path = values["healthCheckPath"] or ""
     if not health_path_fits(path) or len(path) > 1024:
@@ -372,6 +383,20 @@ def _check(values: dict[str, Any]) -> list[str]:
     if problem:
         problems.append(f"namePrefix: {problem}")
     return problems
+
+
+def _check_stop_timing(values: dict[str, Any]) -> list[str]:
+    """A replica fails its health check until every node has stopped sending to it, then stops, within
+    Fargate's largest stop timeout."""
+    interval, threshold = values["healthCheckIntervalSeconds"], values["unhealthyThreshold"]
+    problem = StopTiming.of(HealthCheck(interval_seconds=interval, unhealthy_threshold=threshold)).problem()
+    if problem is None:
+        return []
+    most = FARGATE_MAX_STOP_TIMEOUT_SECONDS - GRACEFUL_STOP_SECONDS - NODE_LAG_SECONDS
+    return [
+        f"unhealthyThreshold x healthCheckIntervalSeconds: {threshold} x {interval} s makes {problem}; allowed: "
+        f"a product of at most {most} s (plus {NODE_LAG_SECONDS} s for every balancer node to notice)"
+    ]
 
 
 def _capacity(text: str) -> Capacity:

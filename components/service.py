@@ -13,12 +13,20 @@ import pulumi_aws as aws
 
 from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.errors import SettingsError
-from components.options import DEPLOYMENT_MAXIMUM_PERCENT, DEPLOYMENT_MINIMUM_HEALTHY_PERCENT, Capacity
-from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
+from components.options import (
+    DEPLOYMENT_MAXIMUM_PERCENT,
+    DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
+    Capacity,
+    HealthCheck,
+    StopTiming,
+)
+from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
 # What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
 _FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# The stop of a replica behind the default health check (Container.stop).
+_DEFAULT_STOP = StopTiming.of(HealthCheck())
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
+    stop: StopTiming = _DEFAULT_STOP
+    """On its stop signal the replica fails its health check while it serves for `stop.delay_seconds`
+    (until every balancer node has stopped sending to it; a Fargate Spot interruption signals a task
+    that is still registered), then stops gracefully; `stop.timeout_seconds` is the container's
+    stopTimeout. @default StopTiming.of(HealthCheck()): the default health check's, 13 s and 43 s.
+    Another image gets the stop timeout and should do the same on SIGTERM."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,7 @@ class ReplicaService(pulumi.ComponentResource):
     task_role: aws.iam.Role
 
     def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        problem = fargate_size_problem(args.cpu, args.memory)
+        problem = fargate_size_problem(args.cpu, args.memory) or args.container.stop.problem()
         if problem:
             raise SettingsError(problem)
         if args.replicas < 1:
@@ -339,6 +353,8 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
         "readonlyRootFilesystem": True,  # ECS.5
         "privileged": False,  # ECS.4
         "portMappings": [{"containerPort": container.port, "protocol": "tcp"}],
+        # Room for the stop delay and a graceful stop before SIGKILL (ECS's default of 30 s is not).
+        "stopTimeout": container.stop.timeout_seconds,
         "logConfiguration": {  # ECS.9
             "logDriver": "awslogs",
             "options": {
@@ -354,6 +370,7 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
             {
                 "name": CONFIG_ENV_VAR,
                 "value": container_config(port=container.port, health_path=container.health_check_path),
-            }
+            },
+            {"name": STOP_DELAY_ENV_VAR, "value": str(container.stop.delay_seconds)},
         ]
     return definition

@@ -8,7 +8,7 @@ from components.aws_tables import fargate_size_problem, name_problem
 from components.errors import SettingsError
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
-from components.options import Capacity, HealthCheck
+from components.options import Capacity, HealthCheck, StopTiming
 from components.service import Container, ReplicaService, ReplicaServiceArgs
 from tests.stack.harness import StackMocks, declare
 
@@ -152,6 +152,14 @@ def test_service_alone_exposes_its_children():
         assert isinstance(getattr(service, child), pulumi.CustomResource), child
     assert deployment.one("aws:ecs/service:Service").inputs["desiredCount"] == 4
     assert deployment.one("aws:ecs/service:Service").inputs["networkConfiguration"]["assignPublicIp"] is False
+
+
+def test_service_refuses_a_stop_fargate_cannot_wait_for():
+    too_slow = Container(image="nginx:1.30.0-alpine", port=8080, stop=StopTiming(delay_seconds=93, timeout_seconds=123))
+    deployment = declare(lambda: ReplicaService("api", service_args(container=too_slow)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "a stop timeout of 123 s" in str(deployment.error) and "above Fargate's 120 s" in str(deployment.error)
+    assert deployment.resources == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
 from estimate.cli import estimates
-from replica.nginx import CONFIG_ENV_VAR
+from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, OWN_DOMAIN, Deployment, StackMocks, declare_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -229,18 +229,29 @@ def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
 def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
     deployment = declare_stack("dev", containerPort=9000, healthCheckPath="/ready")
     replica = container(deployment)
-    (variable,) = replica["environment"]
-    assert variable["name"] == CONFIG_ENV_VAR
-    assert "listen 9000;" in variable["value"] and "location = /ready" in variable["value"]
+    variable = {entry["name"]: entry["value"] for entry in replica["environment"]}
+    assert "listen 9000;" in variable[CONFIG_ENV_VAR] and "location = /ready" in variable[CONFIG_ENV_VAR]
     assert replica["command"][:2] == ["/bin/sh", "-c"] and "nginx" in replica["command"][2]
-    # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) reaches nginx as its graceful SIGQUIT.
-    assert "trap 'kill -QUIT \"$pid\"' TERM INT QUIT" in replica["command"][2]
+    # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) first fails the health check.
+    assert "trap 'stop=1' TERM QUIT" in replica["command"][2]
+    assert "if (-f /dev/shm/stopping)" in variable[CONFIG_ENV_VAR]
     assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
+
+
+def test_a_stopping_replica_fails_its_checks_until_every_node_has_stopped_sending_within_the_stop_timeout():
+    """A Fargate Spot interruption signals a task that is still registered: the replica fails its checks
+    for unhealthy threshold x interval plus the nodes' lag, and the stop timeout leaves room for that."""
+    replica = container(declare_stack("dev", healthCheckIntervalSeconds=10, unhealthyThreshold=3))
+    variable = {entry["name"]: entry["value"] for entry in replica["environment"]}
+    assert variable[STOP_DELAY_ENV_VAR] == "33"  # 3 x 10 s + 3 s
+    assert replica["stopTimeout"] == 63  # and 30 s for a graceful stop
+    assert container(declare_stack("dev"))["stopTimeout"] == 43
 
 
 def test_another_image_keeps_its_own_command():
     replica = container(declare_stack("dev", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:2.1.0"))
     assert "command" not in replica and "environment" not in replica
+    assert replica["stopTimeout"] == 43  # the same time to stop, should it fail its checks first too
 
 
 def strategy(deployment: Deployment) -> list[dict]:

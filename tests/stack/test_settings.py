@@ -5,13 +5,19 @@ import json
 import pytest
 import yaml
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import settings
 import stack_config
 from components.aws_tables import NAME_MAX, name_problem
 from components.errors import SettingsError
-from components.options import Capacity
+from components.options import (
+    FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+    GRACEFUL_STOP_SECONDS,
+    NODE_LAG_SECONDS,
+    Capacity,
+)
 from policy.rules.elb import ELB_1_HTTP_REDIRECTS_TO_HTTPS
 from tests.docs_text import doc
 from tests.stack.harness import OWN_DOMAIN, stack_values
@@ -100,6 +106,12 @@ def test_max_replicas_zero_means_the_same_as_replicas():
             "healthCheckTimeoutSeconds: 5 must be below healthCheckIntervalSeconds (5)",
         ),
         ({"healthyThreshold": 1}, "healthyThreshold: 1 is out of range; allowed: 2 to 10"),
+        (
+            {"healthCheckIntervalSeconds": 30, "unhealthyThreshold": 3},
+            "unhealthyThreshold x healthCheckIntervalSeconds: 3 x 30 s makes a stop timeout of 123 s (93 s failing "
+            "health checks while serving, then 30 s to stop gracefully), above Fargate's 120 s; allowed: a product "
+            "of at most 87 s",
+        ),
         ({"deregistrationDelaySeconds": -1}, "deregistrationDelaySeconds: -1 is out of range; allowed: 0 to 3600"),
         ({"logRetentionDays": 10}, "logRetentionDays: 10 is not allowed; allowed: 1, 3, 5, 7, 14"),
         ({"image": "nginx"}, "image: 'nginx' pins nothing"),
@@ -260,6 +272,22 @@ def test_each_range_is_the_one_pulumi_yaml_and_the_docs_state():
         assert f"{low} to {high}" in stack_config.config_schema()[key]["description"], key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
         assert f"{low} to {high}" in row, key
+
+
+@hypothesis_settings(deadline=None)  # a loaded machine, not the check, makes a case slow
+@given(interval=st.integers(5, 300), threshold=st.integers(2, 10))
+def test_a_stop_waits_out_every_nodes_checks_within_fargates_stop_timeout_or_is_refused(interval, threshold):
+    """The stop delay covers the checks that take a replica out on every node plus their lag; the stop
+    timeout adds a graceful stop, and a health check that needs more than Fargate's 120 s is refused."""
+    raw = {"healthCheckIntervalSeconds": interval, "unhealthyThreshold": threshold, "healthCheckTimeoutSeconds": 2}
+    delay = threshold * interval + NODE_LAG_SECONDS
+    if delay + GRACEFUL_STOP_SECONDS > FARGATE_MAX_STOP_TIMEOUT_SECONDS:
+        with pytest.raises(SettingsError, match=f"{threshold} x {interval} s makes a stop timeout"):
+            parse(**raw)
+        return
+    stop = parse(**raw).stop_timing
+    assert (stop.delay_seconds, stop.timeout_seconds) == (delay, delay + GRACEFUL_STOP_SECONDS)
+    assert stop.problem() is None
 
 
 # nginx advisories of the 1.30 stable line and the release that fixes each, as read on 2026-12-04: nginx.org's
