@@ -35,7 +35,7 @@ Result = TypeVar("Result")
 
 # Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
 # the spread HAProxy gives the first check.
-_HEALTHY_SLACK_S = 5.0
+HEALTHY_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -208,5 +208,5 @@ def wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, 
     def reached() -> bool:
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
-    timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
+    timeout_s = HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
     wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)

@@ -31,7 +31,7 @@ from verify.client import (
     tls_context,
 )
 from verify.errors import CouldNotMeasure
-from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests
+from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.health import HealthReading, HealthSource, read_target_health
 from verify.judge import judge
 from verify.outputs import append_whole, check_writable, write_atomically
@@ -59,6 +59,7 @@ MAX_TIMEOUT_S = 600.0
 MAX_WAIT_S = 3600.0
 MAX_DURATION_S = 3600.0
 MAX_NODES = 256
+MAX_WEIGHT = 1_000_000.0
 
 
 class Terminated(KeyboardInterrupt):
@@ -118,6 +119,37 @@ def _pin(text: str) -> tuple[str, tuple[str, ...]]:
     return host.strip().lower(), tuple(dict.fromkeys(addresses))
 
 
+def _weights(text: str) -> tuple[WeightGroup, ...]:
+    """--expect-weights ID=W[,ID=W...], where ID may be ID+ID+... (replicas that share W evenly)."""
+    usage = "use ID=W[,ID=W...] with ID+ID=W for replicas sharing W, e.g. 10.0.1.5+10.0.2.7=10,10.0.1.9=90"
+    groups: list[WeightGroup] = []
+    named: list[str] = []
+    for item in text.split(","):
+        ids, equals, weight_text = item.rpartition("=")
+        replicas = tuple(replica.strip() for replica in ids.split("+"))
+        if not equals or not all(replicas):
+            raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r}: {usage}")
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"weight {weight_text.strip()!r} of {ids.strip()} is not a number"
+            ) from None
+        if not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
+            raise argparse.ArgumentTypeError(
+                f"weight {weight_text.strip()} of {ids.strip()} must be a finite number above 0 and at most"
+                f" {MAX_WEIGHT:g}"
+            )
+        groups.append(WeightGroup(replicas, weight))
+        named += replicas
+    twice = next((replica for replica in named if named.count(replica) > 1), None)
+    if twice is not None:
+        raise argparse.ArgumentTypeError(f"{twice} is named twice in {text!r}; name each replica once")
+    if len(named) < 2 or len(named) > MAX_REPLICA_IDS:
+        raise argparse.ArgumentTypeError(f"{text!r} names {len(named)} replica(s); allowed: 2 to {MAX_REPLICA_IDS}")
+    return tuple(groups)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m verify",
@@ -136,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--requests",
         type=_number(int, 1, MAX_REQUESTS),
         metavar="N",
-        help="requests to send (default: the fewest, at least 300, that catch one replica at 1.5x its share 90%%"
-        " of the time at alpha 0.01, from the noncentral chi-square power for the replicas expected)",
+        help="requests to send (default: the fewest, at least 300, that catch one replica getting 1.5x what each"
+        " other gets (1.5:1, relative to the expected split) 90%% of the time at alpha 0.01, from the noncentral"
+        " chi-square power for the replicas expected)",
     )
     amount.add_argument(
         "--duration",
@@ -176,12 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
         " address is a balancer node (repeatable for different hosts)",
     )
-    parser.add_argument(
+    expected = parser.add_mutually_exclusive_group()
+    expected.add_argument(
         "--expect-replicas",
         type=_number(int, 1, MAX_REPLICA_IDS),
         metavar="K",
         help="replicas that must answer (default: the stack's replicas, up to max_replicas when it autoscales;"
         " with a bare URL, the replicas seen while warming up, count not checked)",
+    )
+    expected.add_argument(
+        "--expect-weights",
+        type=_weights,
+        metavar="ID=W[,ID=W...]",
+        help="judge the split against these weights instead of an even split (a canary: the new replicas"
+        " 10, the old 90): each replica id as it answers with its weight, or ID+ID+...=W for replicas that"
+        " share W evenly; exactly the replicas named must answer. With --duration the timeline shows each"
+        " group's share per second",
     )
     parser.add_argument(
         "--identity",
@@ -276,8 +319,12 @@ def _settle(args: argparse.Namespace) -> _Run:
     """The run's settings: flags first, then the stack's outputs (read only when there is no URL)."""
     stack = None if args.url else read_stack_outputs(args.stack)
     target = Target.parse(args.url or stack.url)
-    if args.expect_replicas is not None:
-        replica_range: tuple[int, int] | None = (args.expect_replicas, args.expect_replicas)
+    weights: tuple[WeightGroup, ...] = args.expect_weights or ()
+    named = sum(len(group.replicas) for group in weights)
+    if weights:
+        replica_range: tuple[int, int] | None = (named, named)
+    elif args.expect_replicas is not None:
+        replica_range = (args.expect_replicas, args.expect_replicas)
     elif stack is not None and stack.replicas is not None:
         replica_range = (stack.replicas, max(stack.replicas, stack.max_replicas or stack.replicas))
     else:
@@ -303,6 +350,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         strict=args.strict,
         nodes=args.nodes,
         subnets=tuple(subnets.items()),
+        weights=weights,
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
     pins = dict(args.resolve)
@@ -337,7 +385,10 @@ def _measure_and_report(run: _Run) -> ExitCode:
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
     if run.workload.duration_s is None:
-        workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+        weights = run.expectation.weights
+        shares = tuple(expected_shares(weights).values()) if weights else None
+        requests = run.requests or default_requests(expected, shares=shares)
+        workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
     health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]

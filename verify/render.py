@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.evidence import ReplicaChange, replica_sort_key
-from verify.judge import Verdict
+from verify.evidence import ReplicaChange, WeightGroup, replica_sort_key
+from verify.judge import ALTERNATIVE, Verdict
 from verify.progress import Measuring, Waiting
 from verify.tally import Phase, Second, Tally
 
@@ -79,7 +79,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     for line in statistics_lines(verdict, tally):
         write(f"{line}\n")
     if tally.duration_s is not None:
-        _render_timeline(tally, evidence.replica_changes or (), write)
+        _render_timeline(tally, evidence.replica_changes or (), evidence.weight_groups, write)
     for line in health_and_note_lines(verdict, tally):
         write(f"{line}\n")
     write(f"\n{verdict.sentence}\n")
@@ -113,7 +113,15 @@ def statistics_lines(verdict: Verdict, tally: Tally) -> list[str]:
             f" p-value {evidence.p_value:.3g}"
         )
     if evidence.power is not None and evidence.split_judged:
-        lines.append(f"power: {evidence.power:.1%} chance that these answers catch one replica at 1.5x its share")
+        lines.append(f"power: {evidence.power:.1%} chance that these answers catch {ALTERNATIVE}")
+    for group in evidence.weight_groups:
+        share = (evidence.shares or {}).get(group.replicas[0], 0.0) * len(group.replicas)
+        got = (
+            sum(tally.counts.get(replica, 0) for replica in group.replicas) / evidence.answers
+            if evidence.answers
+            else 0
+        )
+        lines.append(f"weight {group.weight:g} for {group.label}: expected {share:.1%} of the answers, got {got:.1%}")
     lines.append(
         f"counts: min {evidence.min_count}, max {evidence.max_count}, spread (max - min) {evidence.spread};"
         f" --strict allows {evidence.nodes} ({evidence.nodes} balancer node(s))"
@@ -160,6 +168,10 @@ def verdict_line(verdict: Verdict, *, color: bool = False) -> str:
 def expected_share_line(verdict: Verdict) -> str:
     """What each replica should get, and the band an expected balancer keeps every replica within."""
     stats = verdict.replicas[0]
+    if len({replica.expected_share for replica in verdict.replicas}) > 1:
+        return "expected shares: as --expect-weights sets them, each with its band in the table" + (
+            "" if stats.band is not None else " (no split judged)"
+        )
     line = f"expected share: {stats.expected_share:.1%} each of {len(verdict.evidence.counts)} replicas"
     if stats.band is None:
         return line + " (no split judged)"
@@ -192,24 +204,46 @@ def second_errors(entry: Second) -> str:
     return ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
 
 
-def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
-    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors; phases."""
+def _render_timeline(
+    tally: Tally,
+    changes: tuple[ReplicaChange, ...],
+    groups: tuple[WeightGroup, ...],
+    write: Callable[[str], object],
+) -> None:
+    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors, and
+    with --expect-weights each group's share of that second's answers; phases."""
     changed = {change.second: change for change in changes}
     rows = timeline_rows(tally, changes)
-    write(f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors):\n")
+    by_group = "; each weight group's share" if groups else ""
+    write(
+        f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors"
+        f"{by_group}):\n"
+    )
     for row in rows:
         if isinstance(row, Phase):
             write(f"{row.second:>7.1f}  phase: {row.text}\n")
             continue
         moves = change_moves(changed.get(row.second))
         errors = second_errors(row)
+        shares = "  ".join(f"{label} {share:.1%}" for label, share in group_shares(row, groups).items())
         write(
             f"{row.second:>5}  {row.requests:>7}  {row.answers:>7}  {len(row.replicas):>3} replicas"
-            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}\n"
+            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}"
+            f"{'  ' + shares if shares else ''}\n"
         )
     left_out = len(tally.timeline) - sum(isinstance(row, Second) for row in rows)
     if left_out:
         write(f"({left_out} seconds without errors, changes or phases left out; --json has them)\n")
+
+
+def group_shares(entry: Second, groups: tuple[WeightGroup, ...]) -> dict[str, float]:
+    """Each weight group's share of one second's answers, by the group's label (empty without weights)."""
+    if not groups or not entry.answers:
+        return {}
+    return {
+        group.label: sum(entry.replicas.get(replica, 0) for replica in group.replicas) / entry.answers
+        for group in groups
+    }
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
@@ -266,6 +300,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
                 "answers_by_replica": {
                     replica: entry.replicas[replica] for replica in sorted(entry.replicas, key=replica_sort_key)
                 },
+                **({"groups": group_shares(entry, evidence.weight_groups)} if evidence.weight_groups else {}),
             }
             for entry in tally.timeline
         ],

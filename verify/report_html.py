@@ -111,12 +111,22 @@ def _split_section(verdict: Verdict, colors: dict[str, str], out: TextIO) -> Non
         fig = Figure(figsize=(9, 1.4 + 0.32 * min(len(replicas), BAR_LABELS_MAX)), layout="constrained")
         ax = fig.add_subplot()
         band = replicas[0].band
-        if band is not None:
-            ax.axvspan(band[0] * 100, band[1] * 100, color=_GOOD, alpha=0.15, gid="band",
-                       label=f"band {band[0]:.1%} to {band[1]:.1%}")  # fmt: skip
-        ax.axvline(replicas[0].expected_share * 100, color=_NEUTRAL, linestyle="--", gid="expected",
-                   label=f"expected {replicas[0].expected_share:.1%}")  # fmt: skip
         positions = range(len(replicas))
+        if len({stats.expected_share for stats in replicas}) == 1:
+            if band is not None:
+                ax.axvspan(band[0] * 100, band[1] * 100, color=_GOOD, alpha=0.15, gid="band",
+                           label=f"band {band[0]:.1%} to {band[1]:.1%}")  # fmt: skip
+            ax.axvline(replicas[0].expected_share * 100, color=_NEUTRAL, linestyle="--", gid="expected",
+                       label=f"expected {replicas[0].expected_share:.1%}")  # fmt: skip
+        else:  # --expect-weights: each replica's own expected share and band, across its bar
+            for index, stats in enumerate(replicas):
+                if stats.band is not None:
+                    ax.fill_betweenx([index - 0.45, index + 0.45], stats.band[0] * 100, stats.band[1] * 100,
+                                     color=_GOOD, alpha=0.15, gid=f"band-{index}",
+                                     label="band" if index == 0 else None)  # fmt: skip
+                ax.vlines(stats.expected_share * 100, index - 0.45, index + 0.45, color=_NEUTRAL, linestyle="--",
+                          gid=f"expected-{index}", label="expected" if index == 0 else None)  # fmt: skip
+            band = max((stats.band for stats in replicas if stats.band is not None), key=lambda b: b[1], default=None)
         bars = ax.barh(
             positions, [stats.share * 100 for stats in replicas], color=[colors[s.replica] for s in replicas]
         )

@@ -17,7 +17,7 @@ from verify_helpers import build_tally, rolling_deploy, rotation
 from verify import outputs
 from verify.cli import ExitCode, main
 from verify.errors import CouldNotMeasure
-from verify.evidence import Expectation
+from verify.evidence import Expectation, WeightGroup
 from verify.judge import judge
 from verify.render import render_report, report_json
 from verify.report_html import TIMELINE_POINTS_MAX, render_html
@@ -129,6 +129,22 @@ def test_a_chart_per_section_and_one_bar_or_band_per_replica() -> None:
     assert len(re.findall(r"<g id=\"change-\d+-", text)) == 2 * 2  # two changes, marked on both charts
     assert len(re.findall(r"<g id=\"phase-\d+-", text)) == 2 * 2
     assert "<header class='even' id='verdict'><h1>EVEN</h1>" in text
+
+
+def test_with_weights_each_replica_has_its_own_expected_share_and_band_on_every_rendering() -> None:
+    tally = build_tally({"10.0.1.5": 100, "10.0.1.6": 450, "10.0.2.5": 450})
+    weights = (WeightGroup(("10.0.1.5",), 10), WeightGroup(("10.0.1.6", "10.0.2.5"), 90))
+    lines, report, text = three_renderings(tally, Expectation(weights=weights))
+    shares = {replica: expected["share"] for replica, expected in report["expected_shares"].items()}
+    assert shares == pytest.approx({"10.0.1.5": 0.10, "10.0.1.6": 0.45, "10.0.2.5": 0.45})
+    assert all(
+        expected["low"] < expected["share"] < expected["high"] for expected in report["expected_shares"].values()
+    )
+    assert "expected shares: as --expect-weights sets them, each with its band in the table" in lines
+    head, *rows, _ = Page(text).tables["replicas"]
+    band_rows = [row[head.index("band")] for row in rows]
+    assert band_rows == [f"{e['low']:.1%} to {e['high']:.1%}" for e in report["expected_shares"].values()]
+    assert len(re.findall(r"<g id=\"band-\d+\"", text)) == len(re.findall(r"<g id=\"expected-\d+\"", text)) == 3
 
 
 def test_the_page_fetches_nothing_and_runs_nothing() -> None:

@@ -70,7 +70,8 @@ def test_verify_appends_to_the_step_summary_and_keeps_what_was_there(serve, caps
     summary.write_text("## an earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     server = serve("127.0.0.2", rotation("10.0.1.5", "10.0.1.6"))
-    assert main([f"http://127.0.0.2:{server.port}/", "--expect-replicas", "2", *FAST]) == ExitCode.EVEN
+    argv = [f"http://127.0.0.2:{server.port}/", "--expect-replicas", "2", "--requests", "300", *FAST]
+    assert main(argv) == ExitCode.EVEN
     text = summary.read_text()
     assert text.startswith("## an earlier step\n### verify: EVEN ✅\n")
     assert "| `10.0.1.5` | 150 | 50.0% | +0.0% |" in text
