@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-logs
+.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-logs bench-report
 
 deps:
 	scripts/install-deps
@@ -30,6 +30,10 @@ bench: deps
 # in 4 gzip files: lines per second of each, the ratio, peak memory.
 bench-logs: deps
 	$(PYTHON) bench/logs.py
+
+# verify --report's HTML page: matplotlib's load time, each page's render time and size, up to the largest run.
+bench-report: deps
+	$(PYTHON) bench/report.py
 
 # The deploy rehearsal at dev's timings, then by deregistration delay: durations and failed requests.
 bench-deploy: deps

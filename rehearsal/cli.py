@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
@@ -26,6 +27,8 @@ from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.access_log_query import Window
+from verify.errors import CouldNotMeasure
+from verify.outputs import check_writable
 from verify.tally import Tally
 
 
@@ -164,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=1.0,
@@ -198,7 +206,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             parser.error(
                 f"{flow} sets verify's --duration to last the whole {flow[2:]}; pass neither --duration nor --requests"
             )
-    except _BadArguments as error:
+        if args.report is not None:
+            check_writable(args.report, "--report")  # before anything starts
+            # Absolute: --deploy and --interrupt run verify in the project's folder.
+            verify_extra = ["--report", os.path.abspath(args.report), *verify_extra]
+    except (_BadArguments, CouldNotMeasure) as error:
         print(f"rehearsal: {error}", file=out)
         return ExitCode.CANNOT_RUN
 
@@ -325,7 +337,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     first, last = (moment.isoformat() for moment in (window.since, window.until))
     print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
     logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
-    logs_code = _run_verify([*logs_argv, *verify_extra], out)
+    logs_code = _run_verify([*logs_argv, *_without_report(verify_extra)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
     measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
@@ -340,6 +352,20 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
         file=out,
     )
     return code
+
+
+def _without_report(verify_argv: list[str]) -> list[str]:
+    """verify's arguments without --report: the HTML page stays the live run's."""
+    kept: list[str] = []
+    skip = False
+    for arg in verify_argv:
+        if skip:
+            skip = False
+        elif arg == "--report":
+            skip = True
+        elif not arg.startswith("--report="):
+            kept.append(arg)
+    return kept
 
 
 def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: TextIO) -> int:

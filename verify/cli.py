@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import ipaddress
 import math
+import os
 import signal
 import ssl
 import sys
@@ -34,10 +37,13 @@ from verify.errors import CouldNotMeasure
 from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.health import HealthReading, HealthSource, read_target_health
 from verify.judge import judge
+from verify.outputs import append_whole, check_writable, write_atomically
+from verify.phases import check_phases_file, read_phases
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
 from verify.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
+from verify.summary import error_markdown, summary_markdown
 from verify.tally import Tally
 
 
@@ -315,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.add_argument("--until", metavar="TIME", help="with --access-logs: the window's end (default: now)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write the report as one self-contained HTML page with charts (opens offline): written whole"
+        " or not at all; its folder is checked before measuring",
+    )
+    parser.add_argument(
+        "--phases",
+        metavar="FILE",
+        help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
+        " does): marked on the --duration timeline of every report",
+    )
     return parser
 
 
@@ -328,6 +346,9 @@ class _Run:
     json: bool
     resolver: Resolver
     health_sources: tuple[HealthSource, ...]
+    report: str | None  # --report: the HTML page's path
+    phases: str | None  # --phases: the file of marks to read once measuring has ended
+    step_summary: str | None  # $GITHUB_STEP_SUMMARY: GitHub's Markdown file to append a summary to
 
 
 def _settle(args: argparse.Namespace) -> _Run:
@@ -356,7 +377,19 @@ def _settle(args: argparse.Namespace) -> _Run:
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
-    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
+    if args.report is not None:
+        check_writable(args.report, "--report")
+    if args.phases is not None:
+        check_phases_file(args.phases)
+    return _Run(
+        target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
+        report=args.report, phases=args.phases, step_summary=_step_summary(),
+    )  # fmt: skip
+
+
+def _step_summary() -> str | None:
+    """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
 def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expectation:
@@ -411,11 +444,25 @@ def _measure_and_report(run: _Run, on_tally: Callable[[Tally], None] | None = No
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
-    return _report(tally, run.expectation, json=run.json)
+    if run.phases is not None:
+        tally.phases = read_phases(run.phases, tally.started_at, tally.elapsed_s)
+    return _report(tally, run.expectation, json=run.json, report=run.report, step_summary=run.step_summary)
 
 
-def _report(tally: Tally, expectation: Expectation, *, json: bool) -> ExitCode:
+def _report(
+    tally: Tally, expectation: Expectation, *, json: bool, report: str | None, step_summary: str | None
+) -> ExitCode:
+    """Judge the tally, then write what was asked: the HTML page, GitHub's summary, the JSON or the report."""
     verdict = judge(tally, expectation)
+    if report is not None:
+        # Imported here: matplotlib takes about 0.4 s to load, and only --report draws.
+        from verify.report_html import render_html
+
+        page = io.StringIO()
+        render_html(verdict, tally, page)
+        write_atomically(report, page.getvalue(), "--report")
+    if step_summary is not None:
+        append_whole(step_summary, summary_markdown(verdict, tally, report), "$GITHUB_STEP_SUMMARY")
     if json:
         write_json(report_json(verdict, tally), sys.stdout)
     else:
@@ -434,6 +481,10 @@ def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
     if args.url:
         raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
+    if args.phases is not None:
+        raise CouldNotMeasure("--phases marks a live run's timeline; it goes without --access-logs")
+    if args.report is not None:
+        check_writable(args.report, "--report")
     window = parse_window(args.since, args.until)
     stack = read_stack_outputs(args.stack) if args.stack or not args.access_logs else None
     tally = _read_access_logs(args, window, stack.access_logs if stack else None)
@@ -446,7 +497,7 @@ def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
             + (f"; skipped {skipped}" if skipped else "")
             + "): widen --since/--until"
         )
-    return _report(tally, _expectation(args, stack), json=args.json)
+    return _report(tally, _expectation(args, stack), json=args.json, report=args.report, step_summary=_step_summary())
 
 
 def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
@@ -521,6 +572,11 @@ def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | N
     # with --json, the one object on stdout.
     fresh_line = "" if code == ExitCode.COULD_NOT_MEASURE else "\n"
     print(f"{fresh_line}verify: {reason}", file=sys.stderr)
+    summary = _step_summary()
+    if summary is not None:
+        # Best effort: the run has failed already, and its one line of stderr says why.
+        with contextlib.suppress(CouldNotMeasure):
+            append_whole(summary, error_markdown(outcome, reason, url), "$GITHUB_STEP_SUMMARY")
     if wants_json:
         write_json(error_json(outcome, reason, url), sys.stdout)
     return code

@@ -17,9 +17,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from verify.pattern import balancer_pattern, is_balancer_cookie
 from verify.stats import chi_square_against, chi_square_sf, power_against_one_cell_at_ratio
@@ -297,6 +299,19 @@ def gather_evidence(
         weight_groups=expectation.weights,
         left=tuple((replica, left_at[replica]) for replica in missing_ids if replica in left_at),
     )
+
+
+def share_band(expected_share: float, answers: int, cells: int, alpha: float) -> tuple[float, float] | None:
+    """Where a replica's share of `answers` falls under the expected split: the normal approximation of
+    its binomial count at alpha / cells each side (Bonferroni), so an even balancer keeps every one of
+    the `cells` replicas inside at once at least 1 - alpha of the time. A picture of the chi-square
+    test, not the test: the verdict is the test's. None with fewer than two replicas or no answers.
+    """
+    if cells < 2 or answers <= 0:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / (2 * cells))
+    half = z * math.sqrt(expected_share * (1 - expected_share) / answers)
+    return max(0.0, expected_share - half), min(1.0, expected_share + half)
 
 
 def replica_sort_key(replica: str) -> tuple[int, int, str]:

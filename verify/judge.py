@@ -23,6 +23,7 @@ from verify.evidence import (
     gather_evidence,
     replica_changes,
     replica_sort_key,
+    share_band,
     steady_tail,
 )
 from verify.pattern import PATTERN_STICKY
@@ -47,6 +48,10 @@ class ReplicaStats:
     p50_ms: float | None
     p95_ms: float | None
     zone: str | None
+    expected_share: float  # of all answers, had the balancer split them as expected
+    # (low, high) share an expected balancer keeps every replica within at 1 - alpha (evidence.share_band);
+    # None when no split is judged (one replica, least_outstanding_requests)
+    band: tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,17 @@ def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHEC
     zone_of = _zone_lookup(expectation.subnets)
     answers = evidence.answers
     missing_ids = {replica for replica in evidence.missing if replica is not None}
+    cells = len(evidence.counts)
+
+    def expected_share(replica: str) -> float:
+        """Its --expect-weights share, or an even one."""
+        if evidence.shares is not None:
+            return evidence.shares.get(replica, 0.0)
+        return 1 / cells if cells else 0.0
+
+    def band(replica: str) -> tuple[float, float] | None:
+        return share_band(expected_share(replica), answers, cells, expectation.alpha) if evidence.split_judged else None
+
     replicas = tuple(
         ReplicaStats(
             replica=replica,
@@ -320,6 +336,8 @@ def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHEC
             p50_ms=percentile(tally.latencies_ms.get(replica, []), 50),
             p95_ms=percentile(tally.latencies_ms.get(replica, []), 95),
             zone=zone_of(replica),
+            expected_share=expected_share(replica),
+            band=band(replica),
         )
         for replica in sorted(set(evidence.seen) | missing_ids, key=replica_sort_key)
     )

@@ -70,6 +70,14 @@ class LogReading:
     cost_usd: float | None = None  # Athena: the data scanned at the list price
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A moment someone else marked while verify measured (the rehearsal's deploy: "new replicas healthy")."""
+
+    second: float  # since the measurement began, as the timeline counts
+    text: str
+
+
 @dataclass
 class Second:
     """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
@@ -99,6 +107,7 @@ class Tally:
     cookies: dict[str, int] = field(default_factory=dict)  # cookie name (escaped) -> answers that set it
     connections: list[ConnectionLog] = field(default_factory=list)
     elapsed_s: float = 0.0
+    started_at: float = 0.0  # the wall clock (time.time()) when the measurement began: second 0 of the timeline
     deadline_hit: bool = False  # the measurement ran out of time before sending every request
     duration_s: float | None = None  # the run sent for this long (--duration) instead of a request count
     timeline: list[Second] = field(default_factory=list)  # one entry per elapsed second with requests sent
@@ -106,6 +115,7 @@ class Tally:
     target_health: dict[str, tuple[TargetState, ...]] | None = None
     target_health_notes: list[str] = field(default_factory=list)  # why target health was not (fully) read
     access_logs: LogReading | None = None  # set when the tally was read from the ALB's access logs
+    phases: tuple[Phase, ...] | None = None  # --phases: what was marked during the run; None: not asked
 
     @property
     def answers(self) -> int:

@@ -139,6 +139,8 @@ def test_a_duration_run_prints_its_timeline_with_the_changes_and_errors() -> Non
     assert report["timeline"][4] == {
         "second": 4, "requests": 361, "answers": 360, "errors": {"HTTP 502": 1},
         "replicas": ["10.0.1.5", "10.0.1.10", "10.0.1.20", "10.0.1.22", "10.0.2.7", "10.0.2.21"],
+        "answers_by_replica": {"10.0.1.5": 60, "10.0.1.10": 60, "10.0.1.20": 60, "10.0.1.22": 60, "10.0.2.7": 60,
+                               "10.0.2.21": 60},
     }  # fmt: skip
 
 
