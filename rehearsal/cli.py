@@ -337,7 +337,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     first, last = (moment.isoformat() for moment in (window.since, window.until))
     print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
     logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
-    logs_code = _run_verify([*logs_argv, *_without_report(verify_extra)], out)
+    logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
     measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
@@ -354,7 +354,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     return code
 
 
-def _without_report(verify_argv: list[str]) -> list[str]:
+def without_report(verify_argv: list[str]) -> list[str]:
     """verify's arguments without --report: the HTML page stays the live run's."""
     kept: list[str] = []
     skip = False

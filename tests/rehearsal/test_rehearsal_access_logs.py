@@ -39,3 +39,9 @@ def test_disagreements_name_each_replica_whose_counts_differ() -> None:
         "b: 100 answers live, 99 in the access logs",
         "200 requests sent live, 199 in the access logs",
     ]
+
+
+def test_the_logs_run_of_verify_leaves_the_live_runs_html_report_alone() -> None:
+    from rehearsal.cli import without_report
+
+    assert without_report(["--report", "/r.html", "--json", "--report=/s.html", "--strict"]) == ["--json", "--strict"]

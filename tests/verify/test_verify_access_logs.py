@@ -291,3 +291,16 @@ def test_more_bytes_than_a_local_run_reads_is_one_line(tmp_path, capsys, monkeyp
     code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
     assert code == ExitCode.COULD_NOT_MEASURE
     assert "bytes of log files in the window, more than 100 (" in err and "or use --engine athena" in err
+
+
+def test_the_html_report_of_access_logs_says_what_they_held(tmp_path, capsys) -> None:
+    write(tmp_path / "logs", rotation(300))
+    page = tmp_path / "report.html"
+    code, _, err = run(capsys, "--access-logs", str(tmp_path / "logs"), *WINDOW, "--report", str(page))
+    assert code == ExitCode.EVEN, err
+    assert "300 requests in the access logs from 2026-12-04T18:00:00.000000Z" in page.read_text()
+
+
+def test_phases_go_without_access_logs(tmp_path, capsys) -> None:
+    code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--phases", str(tmp_path / "p"))
+    assert code == ExitCode.COULD_NOT_MEASURE and "--phases marks a live run's timeline" in err
