@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import ipaddress
-import math
-import signal
 import ssl
 import sys
-import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
+from verify.boundary import REPORT_LINE_MAX, Sink, Stopped, redact, signals_held, stop_signals
 from verify.client import (
-    MAX_REPLICA_IDS,
     Identity,
     Resolver,
     Target,
@@ -29,57 +27,73 @@ from verify.client import (
 )
 from verify.errors import CouldNotMeasure
 from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests
-from verify.health import HealthReading, HealthSource, read_target_health
+from verify.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
 from verify.judge import judge
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
+
+__all__ = ["REPORT_LINE_MAX", "ExitCode", "build_parser", "main", "time_bound_s"]
+from verify.numbers import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_NODES,
+    MAX_REPLICAS,
+    MAX_REQUESTS,
+    MAX_TIMEOUT_S,
+    MAX_WAIT_S,
+    BadNumber,
+    read_number,
+)
 from verify.sending import send_requests
-from verify.stack import read_stack_outputs
+from verify.stack import PULUMI_TIMEOUT_S, read_stack_outputs
 from verify.tally import Tally
 
 
 class ExitCode(IntEnum):
     EVEN = 0  # every replica answered, the split is even, errors within bounds, nothing sticky
     UNEVEN = 1  # any of those failed: the reason line says which, with numbers
-    COULD_NOT_MEASURE = 2  # bad URL or arguments, no name, nothing answering in time
+    COULD_NOT_MEASURE = 2  # bad URL or arguments, no name, nothing answering in time, stdout not writable
+    HUNG_UP = 129  # SIGHUP: 128 + 1
     INTERRUPTED = 130  # Ctrl-C (and SIGTERM where a caller, such as the rehearsal, already maps it to Ctrl-C)
+    QUIT = 131  # SIGQUIT: 128 + 3
     TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process it ended
 
 
-# Upper bounds of what a user may ask for: every number finite and in range.
-MAX_REQUESTS = 1_000_000
-MAX_CONCURRENCY = 1000
-MAX_TIMEOUT_S = 600.0
-MAX_WAIT_S = 3600.0
-MAX_DURATION_S = 3600.0
-MAX_NODES = 256
+# Beyond the measurement's own bounds: thread start-up, the verdict, the report.
+_BOUND_SLACK_S = 5.0
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C: connections closed, one last word."""
+class _HelpShown(Exception):
+    """--help was printed."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is a CouldNotMeasure (one line, exit 2), not usage text on stderr."""
+    """argparse, but a bad argument is a CouldNotMeasure (one line, exit 2), not usage text on stderr;
+    --help goes to `help_out` (stderr with --json, so stdout keeps its one object)."""
+
+    help_out: Sink | None = None
 
     def error(self, message: str) -> NoReturn:
         raise CouldNotMeasure(f"{message} (see python -m verify --help)")
 
+    def print_help(self, file: object = None) -> None:
+        if self.help_out is not None:
+            self.help_out.write(self.format_help())
+        else:
+            super().print_help()
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _HelpShown
+
 
 def _number(kind: Callable[[str], float], low: float, high: float, *, above: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number in [low, high] (or above low), naming the bad value and the range."""
+    """An argparse type: a finite number in [low, high] (or above low), read by `read_number`."""
 
     def parse(text: str) -> float:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        too_low = value <= low if above else value < low
-        # nan fails every comparison, so it is refused by name rather than slipping through them.
-        if not math.isfinite(value) or too_low or value > high:
-            bound = f"above {low:g}" if above else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} must be a finite number {bound} and at most {high:g}")
-        return value
+            return read_number(text, low, high, whole=kind is int, above=above)
+        except BadNumber as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
@@ -118,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # --js is not --json: a script's typo must fail, not guess
         description=(
             "Send requests to the load balancer and judge whether every replica answers and the split is even. "
-            "Exit 0 even, 1 uneven, 2 could not measure, 130 interrupted, 143 terminated (SIGTERM)."
+            "Exit 0 even, 1 uneven, 2 could not measure (stdout not writable too), 130 interrupted (Ctrl-C), "
+            "143 SIGTERM, 129 SIGHUP, 131 SIGQUIT; anything but a report is one line 'verify: <reason>' on "
+            "stderr, and with --json stdout gets exactly one object on every path. A run ends within "
+            "--wait + 3 x --timeout + the measurement (--duration, or --timeout x (ceil(requests / concurrency)"
+            f" + 1)) + 2 x each --target-health read (--timeout for haproxy:, {AWS_TIMEOUT_S} s for aws:) + "
+            f"{_BOUND_SLACK_S:g} s, and {PULUMI_TIMEOUT_S} s more without a URL (reading the stack)."
         ),
     )
     parser.add_argument(
@@ -172,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--expect-replicas",
-        type=_number(int, 1, MAX_REPLICA_IDS),
+        type=_number(int, 1, MAX_REPLICAS),
         metavar="K",
         help="replicas that must answer (default: the stack's replicas, up to max_replicas when it autoscales;"
         " with a bare URL, the replicas seen while warming up, count not checked)",
@@ -292,6 +311,12 @@ def _settle(args: argparse.Namespace) -> _Run:
             f"--resolve gives {twice} twice; give all its addresses in one: --resolve {twice}:ADDR,ADDR "
             "(see python -m verify --help)"
         )
+    unused = [host for host in pins if host != target.host.lower()]
+    if unused:  # never asked: the user meant another name, or the URL is not the one meant
+        raise CouldNotMeasure(
+            f"--resolve gives {unused[0]}, which the URL does not use (its host is {target.host}); allowed:"
+            " --resolve for the URL's host only"
+        )
     resolver = pinned_resolver(pins) if pins else system_resolver
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
@@ -299,12 +324,33 @@ def _settle(args: argparse.Namespace) -> _Run:
     return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
 
 
-def _measure_and_report(run: _Run) -> ExitCode:
-    progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
+def time_bound_s(workload: Workload, health_sources: tuple[HealthSource, ...] = (), *, stack: bool = False) -> float:
+    """The bound --help states on a whole run: the warm-up, the target-health reads, the measurement, slack.
+
+    `workload.requests` is the count measured (the default one once the warm-up has chosen it).
+    """
+    reads = sum(workload.timeout_s if source.kind == "haproxy" else AWS_TIMEOUT_S for source in health_sources)
+    return (
+        workload.wait_s
+        + 3 * workload.timeout_s
+        + workload.deadline_s
+        + 2 * reads
+        + _BOUND_SLACK_S
+        + (PULUMI_TIMEOUT_S if stack else 0)
+    )
+
+
+def _measure_and_report(run: _Run, stderr: Sink) -> tuple[ExitCode, str]:
+    """The exit code and the report (terminal text or the JSON object) to write on stdout."""
+    progress = ProgressPrinter(stderr, bar=stderr.isatty())  # type: ignore[arg-type]
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
     if run.workload.duration_s is None:
-        workload = dataclasses.replace(run.workload, requests=run.requests or default_requests(expected))
+        # Replicas the warm-up never saw fail the run already: the count is sized for those that answer,
+        # not for a thousand expected where three answer.
+        workload = dataclasses.replace(
+            run.workload, requests=run.requests or default_requests(min(expected, max(len(warmup), 1)))
+        )
     else:
         workload = run.workload
     health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
@@ -318,11 +364,12 @@ def _measure_and_report(run: _Run) -> ExitCode:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
     verdict = judge(tally, run.expectation)
+    report = io.StringIO()
     if run.json:
-        write_json(report_json(verdict, tally), sys.stdout)
+        write_json(report_json(verdict, tally), report)
     else:
-        render_report(verdict, tally, sys.stdout, color=sys.stdout.isatty())
-    return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
+        render_report(verdict, tally, report, color=sys.stdout is not None and Sink(sys.stdout).isatty())
+    return (ExitCode.EVEN if verdict.even else ExitCode.UNEVEN), report.getvalue()
 
 
 def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
@@ -339,51 +386,49 @@ def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -
 def main(argv: list[str] | None = None) -> int:
     """Run verify; returns the exit code (never raises, never exits).
 
-    With --json, stdout gets exactly one object on every path: a report, or the same keys with
-    verdict "error" (could not measure) or "interrupted" (Ctrl-C, SIGTERM).
+    The one boundary of the command: every exception and stop signal becomes an ExitCode and one line
+    on stderr; with --json, stdout gets exactly one object on every path it can be written: a report,
+    or the same keys with verdict "error" (could not measure), "interrupted" (a stop signal) or "help".
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv  # known even when the arguments themselves are bad
+    stdout = Sink(sys.stdout, line_max=None if wants_json else REPORT_LINE_MAX)
+    stderr = Sink(sys.stderr)
     url: str | None = None  # as far as known when the run stops
-    restore_sigterm = _raise_on_sigterm()
+    report: str | None = None
     try:
-        args = build_parser().parse_args(argv)
-        url = args.url
-        run = _settle(args)
-        url = run.target.url
-        return _measure_and_report(run)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
+        with stop_signals():
+            parser = build_parser()
+            parser.help_out = stderr if wants_json else stdout  # type: ignore[attr-defined]
+            args = parser.parse_args(argv)
+            url = args.url
+            run = _settle(args)
+            url = run.target.url
+            code, report = _measure_and_report(run, stderr)
+    except _HelpShown:
+        if not wants_json:
+            return ExitCode.EVEN
+        code, outcome, reason = ExitCode.EVEN, "help", "the help is on stderr"
     except CouldNotMeasure as error:
         code, outcome, reason = ExitCode.COULD_NOT_MEASURE, "error", str(error)
-    except Terminated:
-        code, outcome, reason = ExitCode.TERMINATED, "interrupted", "terminated (SIGTERM)"
+    except Stopped as stop:
+        code, outcome, reason = ExitCode(stop.code), "interrupted", stop.reason
     except KeyboardInterrupt:
         code, outcome, reason = ExitCode.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)"
-    finally:
-        restore_sigterm()
-    # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
-    # with --json, the one object on stdout.
-    fresh_line = "" if code == ExitCode.COULD_NOT_MEASURE else "\n"
-    print(f"{fresh_line}verify: {reason}", file=sys.stderr)
-    if wants_json:
-        write_json(error_json(outcome, reason, url), sys.stdout)
+    except Exception as error:  # a defect of verify's own: still one line and one object, never a traceback
+        reason = f"internal error ({type(error).__name__}: {' '.join(str(error).split())[:200]}); please report it"
+        code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
+    with signals_held():
+        if report is not None:
+            stdout.write(report)
+            if stdout.error is None:
+                return code
+            code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
+            reason = f"could not write the report to stdout: {stdout.failure()}"
+        # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
+        # with --json, the one object on stdout.
+        fresh_line = "\n" if outcome == "interrupted" else ""
+        stderr.write(f"{fresh_line}verify: {' '.join(reason.split())}\n")
+        if wants_json and stdout.error is None:
+            write_json(error_json(outcome, reason, redact(url) if url else None), stdout)  # type: ignore[arg-type]
     return code
-
-
-def _raise_on_sigterm() -> Callable[[], None]:
-    """Make SIGTERM raise Terminated, unless a caller already handles it; returns what undoes that.
-
-    Only from the main thread (Python's rule for signal handlers), and only over the default action:
-    the rehearsal maps SIGTERM to Ctrl-C around verify, and keeps that.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return lambda: None
-
-    def terminate(_number: int, _frame: object) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, terminate)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verify.client import printable
+from verify.client import Target, printable, within
 from verify.errors import CouldNotMeasure
 from verify.tally import TargetState
 
@@ -44,6 +44,7 @@ class HealthSource:
     def parse(cls, spec: str) -> HealthSource:
         kind, _, location = spec.partition(":")
         if kind == "haproxy" and location.startswith(("http://", "https://")):
+            Target.parse(location)  # the same checks as verify's URL: no space, a host, a port in range
             return cls(kind, location)
         if kind == "aws" and _ARN.fullmatch(location):
             return cls(kind, location)
@@ -59,9 +60,19 @@ class HealthReading:
 
 
 def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
+    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles."""
     if source.kind == "haproxy":
-        return HealthReading(read_haproxy_stats(source.location, timeout_s))
-    return read_aws_target_health(source.location)
+        try:
+            return HealthReading(within(timeout_s, lambda: read_haproxy_stats(source.location, timeout_s), "it"))
+        except TimeoutError:
+            raise CouldNotMeasure(
+                f"could not read target health from {source.location}: no whole stats page within --timeout"
+                f" {timeout_s:g} s"
+            ) from None
+    try:
+        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location), "it")
+    except TimeoutError:
+        return HealthReading(None, f"target health not read: AWS did not answer within {AWS_TIMEOUT_S} s")
 
 
 def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
@@ -74,14 +85,21 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         raise CouldNotMeasure(f"could not read target health from {url}: {reason}") from None
     if not text.startswith("# "):
         raise CouldNotMeasure(f"{url} did not answer with HAProxy's stats CSV (it starts '# pxname,...'): {_USAGE}")
-    rows = csv.DictReader(io.StringIO(text[2:]))
-    if not {"svname", "status", "addr"} <= set(rows.fieldnames or ()):
-        raise CouldNotMeasure(f"{url}: HAProxy's stats CSV has no 'addr' and 'status' columns (HAProxy 1.8 or later)")
-    servers = [
-        row
-        for row in rows
-        if row.get("type") == "2" or (row.get("type") is None and row["svname"] not in ("FRONTEND", "BACKEND"))
-    ]
+    try:
+        rows = csv.DictReader(io.StringIO(text[2:]))
+        if not {"svname", "status", "addr"} <= set(rows.fieldnames or ()):
+            raise CouldNotMeasure(
+                f"{url}: HAProxy's stats CSV has no 'addr' and 'status' columns (HAProxy 1.8 or later)"
+            )
+        servers = [
+            row
+            for row in rows
+            if row.get("type") == "2" or (row.get("type") is None and row["svname"] not in ("FRONTEND", "BACKEND"))
+        ]
+    except csv.Error as error:  # a field over csv's size limit, a NUL byte
+        raise CouldNotMeasure(f"{url} did not answer with a readable stats CSV: {error}") from None
+    # A short row has None for the fields it lacks.
+    servers = [{key: value or "" for key, value in row.items() if isinstance(key, str)} for row in servers]
     if any(not row["addr"] for row in servers):
         # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
         # address, and a target could not be matched to the replica answering from it.
