@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench bench-deploy
+.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt
 
 deps:
 	scripts/install-deps
@@ -29,6 +29,11 @@ bench: deps
 # The deploy rehearsal at dev's timings, then by deregistration delay: durations and failed requests.
 bench-deploy: deps
 	$(PYTHON) bench/deploy.py
+
+# A Fargate Spot interruption rehearsed at dev's timings, with the replica's stop delay and without
+# it (--no-drain): the time the stop took and the failed requests of each.
+bench-interrupt: deps
+	$(PYTHON) bench/interrupt.py
 
 # The policy pack's own virtualenv, the one PulumiPolicy.yaml names (`virtualenv: venv`, in policy/), for
 # `pulumi preview --policy-pack policy`; made again when policy/requirements.txt changes.

@@ -24,10 +24,10 @@ def main() -> None:
     try:
         compose(stack_settings.from_pulumi())
     except SettingsError as error:
-        # RunError: Pulumi prints the message alone, without a traceback. Bad stack settings stop
-        # before anything is declared; what only the region shows (too few zones) stops in Network,
-        # in its own words, which name the stack key here.
-        raise pulumi.RunError(str(stack_settings.in_stack_keys(error))) from None
+        # RunError: Pulumi prints the message alone, without a traceback, on one line. Bad stack
+        # settings stop before anything is declared; what only the region shows (too few zones) stops
+        # in Network, in its own words, which name the stack key here.
+        raise pulumi.RunError(stack_settings.in_stack_keys(error).one_line()) from None
 
 
 def compose(settings: stack_settings.StackSettings) -> None:
@@ -74,6 +74,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ),
     )
 
+    timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
         name,
         ReplicaServiceArgs(
@@ -89,6 +90,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
                 health_check_path=settings.health_check_path,
                 user=settings.container_user,
                 nginx_replica_config=settings.serves_nginx_contract,
+                stop=settings.stop_timing,
             ),
             replicas=settings.replicas,
             cpu=settings.cpu,
@@ -99,6 +101,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             capacity=settings.capacity,
             cpu_architecture=settings.cpu_architecture,
             autoscaled=settings.autoscaling,
+            steady_state_timeout_seconds=timing["steady_state_timeout_seconds"],
         ),
     )
 
@@ -133,7 +136,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
     pulumi.export("estimated_monthly_cost", region.apply(lambda name: monthly_cost(settings, region=name)))
-    pulumi.export("deploy_timing", deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT))
+    pulumi.export("deploy_timing", timing)
     pulumi.export(
         "next_steps",
         pulumi.Output.format(

@@ -10,14 +10,19 @@ value against what AWS and this program accept. Every problem is reported at onc
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import enum
 import hashlib
 import ipaddress
+import json
 import math
+import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from components.aws_tables import (
     ALB_FREE_ADDRESSES,
@@ -34,12 +39,17 @@ from components.aws_tables import (
 from components.errors import SettingsError
 from components.options import (
     DEPLOYMENT_MAXIMUM_PERCENT,
+    FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+    GRACEFUL_STOP_SECONDS,
     NAT_GATEWAYS,
+    NODE_LAG_SECONDS,
     Capacity,
     HealthCheck,
     NatGateways,
+    StopTiming,
     subnet_prefix_length,
 )
+from policy.rules.elb import ELB_1_HTTP_REDIRECTS_TO_HTTPS
 from replica.nginx import HEALTH_PATH_RULE, health_path_fits
 from stack_config import (
     PROJECT_DIR,
@@ -53,7 +63,7 @@ from stack_config import (
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
 
-# Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and the README's
+# Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and docs/configuration.md's
 # descriptions state the same; a test holds them).
 _MAX_REPLICAS = 100
 RANGES: dict[str, tuple[int, int]] = {
@@ -72,6 +82,21 @@ RANGES: dict[str, tuple[int, int]] = {
 }
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+# Names reserved for examples and tests, which no one can register and so no account holds a Route 53 zone
+# for: example.com, example.org and example.net (RFC 2606, section 3) and the top-level names .example, .test,
+# .invalid and .localhost (RFC 2606, section 2; RFC 6761). A stack that names one fails `pulumi preview` at
+# the zone's look-up (aws.route53.getZone runs in a preview too), in the middle of the run.
+RESERVED_ZONES: tuple[str, ...] = (
+    "example.com",
+    "example.org",
+    "example.net",
+    "example",
+    "test",
+    "invalid",
+    "localhost",
+)
+_SET_DOMAIN = "pulumi config set domain app.<your zone> && pulumi config set zone <your zone>"
 _CONTAINER_USER = re.compile(r"^[0-9]+(?::[0-9]+)?$")
 
 
@@ -135,6 +160,11 @@ class StackSettings:
         )
 
     @property
+    def stop_timing(self) -> StopTiming:
+        """How long a replica fails its health check before it stops, and the container's stop timeout."""
+        return StopTiming.of(self.health_check)
+
+    @property
     def autoscaling(self) -> bool:
         return self.max_replicas > self.replicas
 
@@ -149,12 +179,46 @@ class StackSettings:
 
 
 def from_pulumi() -> StackSettings:
-    """The settings of the stack `pulumi up` is running: every key, as the CLI hands it over."""
+    """The settings of the stack `pulumi up` is running: every key, as the CLI hands it over, and
+    complete for a deploy (`deploy_problem`)."""
     import pulumi
 
     config = pulumi.Config()
     raw = {key: config.get(key) for key in config_schema()}
-    return parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+    parsed = parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+    problem = deploy_problem(parsed)
+    if problem:
+        raise SettingsError(problem)
+    return parsed
+
+
+def https_required(stack: str, project_dir: Path = PROJECT_DIR) -> bool:
+    """Whether the policy pack requires HTTPS (ELB.1) of `stack`: unless `policy/<stack>.json` turns that rule
+    off (dev's does), the pack runs every rule; the workflow passes the file when there is one."""
+    path = project_dir / "policy" / f"{stack}.json"
+    if not path.is_file():
+        return True
+    try:
+        levels = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"policy/{stack}.json: not a policy pack config ({error})") from None
+    rule = levels.get(ELB_1_HTTP_REDIRECTS_TO_HTTPS.id, levels.get("all")) if isinstance(levels, dict) else None
+    level = rule.get("enforcementLevel") if isinstance(rule, dict) else rule
+    return level != "disabled"
+
+
+def deploy_problem(settings: StackSettings, project_dir: Path = PROJECT_DIR) -> str | None:
+    """What a stack lacks before it can be deployed, in one line, or None: a domain of the user's own
+    where the policy pack requires HTTPS. A fresh fork's prod has none; the local tools (estimate,
+    rehearsal) run without one, and the workflow skips such a stack (`python -m settings --github`)."""
+    if settings.https or not https_required(settings.stack, project_dir):
+        return None
+    stack = settings.stack
+    return (
+        f"domain: {stack} serves HTTPS on a domain of yours (the policy pack requires it, ELB.1) and none is set; "
+        f"set both before a deploy: pulumi config set --stack {stack} domain app.<your zone> && "
+        f"pulumi config set --stack {stack} zone <your zone> (a Route 53 public hosted zone of the account)"
+    )
 
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
@@ -289,6 +353,8 @@ def _check(values: dict[str, Any]) -> list[str]:
     if timeout >= interval:
         problems.append(f"healthCheckTimeoutSeconds: {timeout} must be below healthCheckIntervalSeconds ({interval})")
 
+    problems += _check_stop_timing(values)
+
     # The target group takes up to 1024 characters; the replica's nginx config, not every character.
     path = values["healthCheckPath"] or ""
     if not health_path_fits(path) or len(path) > 1024:
@@ -317,6 +383,20 @@ def _check(values: dict[str, Any]) -> list[str]:
     if problem:
         problems.append(f"namePrefix: {problem}")
     return problems
+
+
+def _check_stop_timing(values: dict[str, Any]) -> list[str]:
+    """A replica fails its health check until every node has stopped sending to it, then stops, within
+    Fargate's largest stop timeout."""
+    interval, threshold = values["healthCheckIntervalSeconds"], values["unhealthyThreshold"]
+    problem = StopTiming.of(HealthCheck(interval_seconds=interval, unhealthy_threshold=threshold)).problem()
+    if problem is None:
+        return []
+    most = FARGATE_MAX_STOP_TIMEOUT_SECONDS - GRACEFUL_STOP_SECONDS - NODE_LAG_SECONDS
+    return [
+        f"unhealthyThreshold x healthCheckIntervalSeconds: {threshold} x {interval} s makes {problem}; allowed: "
+        f"a product of at most {most} s (plus {NODE_LAG_SECONDS} s for every balancer node to notice)"
+    ]
 
 
 def _capacity(text: str) -> Capacity:
@@ -378,7 +458,7 @@ def _check_image(image: str | None) -> list[str]:
     if not pinned_by_digest and tag in ("", "latest"):
         return [
             f"image: {image!r} pins nothing (a moved tag changes the replicas silently and the same "
-            "tag never redeploys); use a version tag such as nginx:1.30.0-alpine or a @sha256: digest"
+            "tag never redeploys); use a version tag such as nginx:1.30.8-alpine or a @sha256: digest"
         ]
     return []
 
@@ -389,6 +469,11 @@ def _check_domain(domain: str | None, zone: str | None) -> list[str]:
     if domain is None or zone is None:
         missing = "zone" if zone is None else "domain"
         return [f"{missing}: unset, but domain and zone go together (domain {domain!r}, zone {zone!r})"]
+    if any(_is_reserved(name.lower()) for name in (domain, zone)):
+        return [
+            f"domain: {domain!r} in zone {zone!r} is a name reserved for examples (RFC 2606, RFC 6761), which no "
+            f"Route 53 zone of yours can hold; set your own: {_SET_DOMAIN}"
+        ]
     problems = [
         f"{key}: {name!r} is not a DNS name (lowercase labels of letters, digits and hyphens, dot-separated)"
         for key, name in (("domain", domain), ("zone", zone))
@@ -402,3 +487,103 @@ def _check_domain(domain: str | None, zone: str | None) -> list[str]:
 def _is_dns_name(name: str) -> bool:
     labels = name.split(".")
     return len(name) <= 253 and len(labels) >= 2 and all(_DNS_LABEL.match(label) for label in labels)
+
+
+def _is_reserved(name: str) -> bool:
+    return any(name == reserved or name.endswith("." + reserved) for reserved in RESERVED_ZONES)
+
+
+# --- python -m settings: which stacks can deploy ------------------------------------------------------
+
+
+class ExitCode(enum.IntEnum):
+    READY = 0
+    """Every stack checked can deploy (with --github: every stack valid; the incomplete ones are skipped)."""
+    INVALID = 2
+    """A stack's settings are invalid, or the command line is."""
+    INCOMPLETE = 3
+    """Every stack is valid, but one lacks what a deploy needs (prod: a domain of yours)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Readiness:
+    """Each stack checked, as ready to deploy, waiting for a setting, or invalid, with its one-line reason."""
+
+    ready: list[str]
+    waiting: dict[str, str]
+    invalid: dict[str, str]
+
+
+def check_stacks(stacks: Sequence[str], project_dir: Path = PROJECT_DIR) -> Readiness:
+    """The settings of each stack file, checked as `pulumi up` checks them (`from_pulumi`)."""
+    ready, waiting, invalid = [], {}, {}
+    for stack in stacks:
+        try:
+            problem = deploy_problem(from_stack_file(stack, project_dir), project_dir)
+        except SettingsError as error:
+            invalid[stack] = error.one_line()
+            continue
+        if problem:
+            waiting[stack] = problem
+        else:
+            ready.append(stack)
+    return Readiness(ready, waiting, invalid)
+
+
+def render(readiness: Readiness, out: TextIO) -> None:
+    for stack in readiness.ready:
+        print(f"{stack}: ready to deploy", file=out)
+    for stack, problem in readiness.waiting.items():
+        print(f"{stack}: not deployed until it is set: {problem}", file=out)
+    for stack, problem in readiness.invalid.items():
+        print(f"{stack}: {problem}", file=out)
+
+
+def report_to_github(readiness: Readiness, out: TextIO, output: TextIO, summary: TextIO) -> None:
+    """A GitHub Actions step's report: the ready stacks as the step output `ready` (a JSON list for a job
+    matrix), a notice for each stack skipped and an error for each invalid one (annotations on the run), and
+    a line each in the job's summary."""
+    print(f"ready={json.dumps(readiness.ready)}", file=output)
+    for stack, problem in readiness.waiting.items():
+        print(f"::notice title={stack} is not deployed::{_workflow_data(problem)}", file=out)
+        print(f"- `{stack}` skipped until it is set: {problem}", file=summary)
+    for stack, problem in readiness.invalid.items():
+        print(f"::error title={stack} settings::{_workflow_data(problem)}", file=out)
+        print(f"- `{stack}` has invalid settings: {problem}", file=summary)
+
+
+def _workflow_data(text: str) -> str:
+    """`text` as the data of a workflow command, which GitHub reads up to the end of the line."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def main(argv: Sequence[str] | None = None, *, project_dir: Path = PROJECT_DIR) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m settings",
+        description="Check stack files as `pulumi up` checks its settings, and say which stacks can deploy.",
+    )
+    parser.add_argument(
+        "stacks", nargs="*", metavar="STACK", help="stacks to check; default: every Pulumi.<stack>.yaml"
+    )
+    parser.add_argument(
+        "--github",
+        action="store_true",
+        help="as a GitHub Actions step: write the ready stacks to the step output `ready` (GITHUB_OUTPUT), a notice "
+        "and a summary line (GITHUB_STEP_SUMMARY) for each stack skipped; only invalid settings fail",
+    )
+    args = parser.parse_args(argv)
+    files = sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in project_dir.glob("Pulumi.*.yaml"))
+    readiness = check_stacks(args.stacks or files, project_dir)
+    render(readiness, sys.stdout)
+    if args.github:
+        if not os.environ.get("GITHUB_OUTPUT") or not os.environ.get("GITHUB_STEP_SUMMARY"):
+            parser.error("--github writes to GITHUB_OUTPUT and GITHUB_STEP_SUMMARY, which a GitHub Actions step sets")
+        with open(os.environ["GITHUB_OUTPUT"], "a") as output, open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
+            report_to_github(readiness, sys.stdout, output, summary)
+    if readiness.invalid:
+        return ExitCode.INVALID
+    return ExitCode.INCOMPLETE if readiness.waiting and not args.github else ExitCode.READY
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,7 +30,7 @@ from rehearsal.deploy import deploy_while_verifying
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
 
-# A whole deploy rehearsal at dev's timings takes about 25 s; this only catches a hang.
+# A whole deploy rehearsal at dev's timings takes about 38 s; this only catches a hang.
 RUN_TIMEOUT_S = 120
 
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dev_deploy()
         base = replace(
-            Plan.from_settings(from_stack_file("dev")).on_free_ports(), time_scale=args.time_scale
+            Plan.from_settings(from_stack_file("dev")).on_free_ports(), time_scale=args.time_scale, immediate_stop=True
         ).with_deploy_slots()
         interval, lag = base.seconds(base.health.interval_seconds), base.seconds(base.node_lag_seconds)
         print(

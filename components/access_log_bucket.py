@@ -8,15 +8,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY, partition
+from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY
 
 
-def log_writer(region: str) -> dict[str, str]:
-    """The bucket policy principal that delivers the region's ALB access logs."""
+def log_writer(region: str, partition: str) -> dict[str, str]:
+    """The bucket policy principal that delivers the region's ALB access logs; `partition` is the region's
+    ARN partition as the provider reports it (aws.get_partition)."""
     account = ELB_ACCOUNT_IDS.get(region)
     if account is None:
         return {"Service": ELB_LOG_DELIVERY}
-    return {"AWS": f"arn:{partition(region)}:iam::{account}:root"}
+    return {"AWS": f"arn:{partition}:iam::{account}:root"}
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,12 @@ class AccessLogBucket(pulumi.ComponentResource):
 
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
         region = aws.get_region_output(opts=invoke_opts).region
+        partition = aws.get_partition_output(opts=invoke_opts).partition
         account_id = aws.get_caller_identity_output(opts=invoke_opts).account_id
-        policy_document = pulumi.Output.all(self.bucket.arn, region, account_id).apply(
-            lambda values: json.dumps(_bucket_policy(values[0], log_writer(values[1]), values[2], prefix=args.prefix))
+        policy_document = pulumi.Output.all(self.bucket.arn, region, partition, account_id).apply(
+            lambda values: json.dumps(
+                _bucket_policy(values[0], log_writer(values[1], values[2]), values[3], prefix=args.prefix)
+            )
         )
         # After the public access block: S3 rejects a policy while the bucket's settings change.
         self.policy = aws.s3.BucketPolicy(

@@ -28,10 +28,13 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 # Regions where Fargate runs in only some zones, and the zone IDs it runs in there, from AWS's
-# "Supported Regions for Amazon ECS on AWS Fargate" page (Amazon ECS developer guide, Linux
-# containers, as read in 2026-11; earlier versions also restricted ca-central-1, which the page no
-# longer does). Zone names map to different zone IDs in each account, so only the ID says which zone
-# it is. Other regions: Fargate in every zone.
+# "Supported Regions for Amazon ECS on AWS Fargate" page (Amazon ECS developer guide, "Linux containers
+# on AWS Fargate": "The supported Availability Zone IDs are noted when applicable"), as read on
+# 2026-12-04. It lists "Canada (Central) | ca-central-1" with no zone IDs, so Fargate runs in all of
+# ca-central-1's zones; an archived copy of an older version said "cac1-az1 & cac1-az2 only". Zone
+# names map to different zone IDs in each account, so only the ID says which zone it is. Other
+# regions: Fargate in every zone.
+FARGATE_REGIONS_PAGE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html"
 FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "us-west-1": ("usw1-az1", "usw1-az3"),
     "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
@@ -80,11 +83,6 @@ ELB_ACCOUNT_IDS: dict[str, str] = {
     "cn-north-1": "638102146993", "cn-northwest-1": "037604701340",
 }
 # fmt: on
-
-
-def partition(region: str) -> str:
-    """The ARN partition of a region: "aws-cn" in China, "aws-us-gov" in GovCloud, else "aws"."""
-    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 def fargate_size_problem(cpu: int, memory: int) -> str | None:

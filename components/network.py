@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from components.aws_tables import FARGATE_ZONE_IDS
+from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS
 from components.errors import SettingsError
 from components.options import NatGateways, subnet_prefix_length
 
@@ -39,7 +39,7 @@ def choose_zones(region: str, names: list[str], zone_ids: list[str], az_count: i
     else:
         where = (
             f"Fargate runs in only {len(usable)} zones of {region} ({', '.join(usable) or 'none'}; "
-            f"it runs in zone IDs {', '.join(fargate_ids)} there)"
+            f"it runs in zone IDs {', '.join(fargate_ids)} there, as of AWS's page {FARGATE_REGIONS_PAGE})"
         )
     raise SettingsError(f"{az_count} zones asked for, but {where}; allowed: 2 to {len(usable)}", argument="az_count")
 
@@ -208,17 +208,16 @@ class Network(pulumi.ComponentResource):
                 lambda arn: json.dumps(
                     {
                         "Version": "2012-10-17",
+                        # AWS's sample policy (VPC user guide, "IAM role for publishing flow logs to CloudWatch
+                        # Logs") grants all of these on "*". Writing is kept to this group; listing the log
+                        # groups works only on "*", since DescribeLogGroups lists the account's groups.
                         "Statement": [
                             {
                                 "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                    "logs:DescribeLogGroups",
-                                    "logs:DescribeLogStreams",
-                                ],
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                                 "Resource": [arn, f"{arn}:*"],
-                            }
+                            },
+                            {"Effect": "Allow", "Action": ["logs:DescribeLogGroups"], "Resource": "*"},
                         ],
                     }
                 )

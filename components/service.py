@@ -11,14 +11,22 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import CpuArchitecture, fargate_size_problem, partition
+from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.errors import SettingsError
-from components.options import DEPLOYMENT_MAXIMUM_PERCENT, DEPLOYMENT_MINIMUM_HEALTHY_PERCENT, Capacity
-from replica.nginx import CONFIG_ENV_VAR, container_command, container_config
+from components.options import (
+    DEPLOYMENT_MAXIMUM_PERCENT,
+    DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
+    Capacity,
+    HealthCheck,
+    StopTiming,
+)
+from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
 # What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
 _FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# The stop of a replica behind the default health check (Container.stop).
+_DEFAULT_STOP = StopTiming.of(HealthCheck())
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
+    stop: StopTiming = _DEFAULT_STOP
+    """On its stop signal the replica fails its health check while it serves for `stop.delay_seconds`
+    (until every balancer node has stopped sending to it; a Fargate Spot interruption signals a task
+    that is still registered), then stops gracefully; `stop.timeout_seconds` is the container's
+    stopTimeout. @default StopTiming.of(HealthCheck()): the default health check's, 13 s and 43 s.
+    Another image gets the stop timeout and should do the same on SIGTERM."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,11 @@ class ReplicaServiceArgs:
     autoscaled: bool = False
     """Application Auto Scaling owns the task count. @default False. When True, `pulumi up` leaves
     the running count alone instead of resetting it to `replicas`."""
+    steady_state_timeout_seconds: int = 1200
+    """How long `pulumi up` waits for the service to be steady after a create or update, then fails.
+    @default 1200, the provider's own 20 minutes; the stack passes its deploy's worst case plus a
+    margin (estimate.deploy_timing), so a Spot shortage, which ECS never falls back from, fails the
+    update in minutes instead of holding it silently."""
 
 
 class ReplicaService(pulumi.ComponentResource):
@@ -84,8 +103,9 @@ class ReplicaService(pulumi.ComponentResource):
 
     Deploys never drop below `replicas` healthy tasks (minimum 100 %, maximum 200 %), a deploy whose
     tasks keep failing rolls back (circuit breaker), and `pulumi up` returns only once the service
-    is steady. Exposes `cluster`, `capacity_providers`, `service`, `task_definition`,
-    `security_group`, `log_group`, `execution_role`, `execution_role_policy` and `task_role`.
+    is steady, or fails after `steady_state_timeout_seconds`. Exposes `cluster`, `capacity_providers`,
+    `service`, `task_definition`, `security_group`, `log_group`, `execution_role`,
+    `execution_role_policy` and `task_role`.
     """
 
     cluster: aws.ecs.Cluster
@@ -99,7 +119,7 @@ class ReplicaService(pulumi.ComponentResource):
     task_role: aws.iam.Role
 
     def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        problem = fargate_size_problem(args.cpu, args.memory)
+        problem = fargate_size_problem(args.cpu, args.memory) or args.container.stop.problem()
         if problem:
             raise SettingsError(problem)
         if args.replicas < 1:
@@ -114,6 +134,11 @@ class ReplicaService(pulumi.ComponentResource):
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
+        if not 1 <= args.steady_state_timeout_seconds <= 24 * 3600:
+            raise SettingsError(
+                f"{args.steady_state_timeout_seconds}; allowed: 1 to 86400 seconds",
+                argument="steady_state_timeout_seconds",
+            )
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         container = args.container
@@ -155,18 +180,19 @@ class ReplicaService(pulumi.ComponentResource):
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         # An invoke, which a preview runs too: unlike an output of a resource not created yet, it is known.
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        # The provider's own answer, from the endpoints data it ships: it knows every partition (China, GovCloud,
+        # the European Sovereign Cloud, the isolated ones) where a table of region prefixes knows a few.
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         self.execution_role = self._ecs_tasks_role(
             f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
         )
         self.execution_role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=self.execution_role.name,
-            # The AWS managed policy in the region's partition: aws.iam.ManagedPolicy's constant is
-            # "arn:aws:...", which IAM does not find in China or GovCloud (arn:aws-cn:, arn:aws-us-gov:).
-            policy_arn=region.apply(
-                lambda region_name: (
-                    f"arn:{partition(region_name)}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-                )
+            # The AWS managed policy in the stack's partition: aws.iam.ManagedPolicy's constant is
+            # "arn:aws:...", which IAM does not find in another partition (arn:aws-cn:, arn:aws-us-gov:, ...).
+            policy_arn=pulumi.Output.format(
+                "arn:{0}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", partition
             ),
             opts=child_opts,
         )
@@ -239,8 +265,10 @@ class ReplicaService(pulumi.ComponentResource):
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
             desired_count=args.replicas,
-            # A strategy, not launch_type (the two conflict). The provider replaces the service when
-            # the strategy changes unless force_new_deployment is on; with it, a rolling deploy.
+            # A strategy, not launch_type (the two conflict). A change of strategy is an update in place
+            # (UpdateService; terraform-provider-aws PR #43533, July 2025, which pulumi-aws 7 builds on): the
+            # provider refuses it at plan time without force_new_deployment, and ECS refuses it too ("you
+            # must force a new deployment"); with it, the tasks move in an ordinary rolling deploy.
             capacity_provider_strategies=[
                 aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
                 for provider, base, weight in args.capacity.strategy()
@@ -266,9 +294,15 @@ class ReplicaService(pulumi.ComponentResource):
             availability_zone_rebalancing="ENABLED",
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
+            # `pulumi up` returns once the service is steady, and fails after the bound: ECS never moves a
+            # task it cannot place on FARGATE_SPOT to FARGATE (aws/containers-roadmap #852), so a Spot
+            # shortage would hold the update for the provider's full 20 minutes.
             wait_for_steady_state=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{args.steady_state_timeout_seconds}s", update=f"{args.steady_state_timeout_seconds}s"
+                ),
                 # The listeners: ECS refuses a target group no load balancer uses yet. The execution
                 # role's policy: the role exists before its permissions do, and tasks started in
                 # between cannot pull the image or write logs. The strategy's providers: ECS refuses a
@@ -319,6 +353,8 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
         "readonlyRootFilesystem": True,  # ECS.5
         "privileged": False,  # ECS.4
         "portMappings": [{"containerPort": container.port, "protocol": "tcp"}],
+        # Room for the stop delay and a graceful stop before SIGKILL (ECS's default of 30 s is not).
+        "stopTimeout": container.stop.timeout_seconds,
         "logConfiguration": {  # ECS.9
             "logDriver": "awslogs",
             "options": {
@@ -334,6 +370,7 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
             {
                 "name": CONFIG_ENV_VAR,
                 "value": container_config(port=container.port, health_path=container.health_check_path),
-            }
+            },
+            {"name": STOP_DELAY_ENV_VAR, "value": str(container.stop.delay_seconds)},
         ]
     return definition

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument(
         "--json", action="store_true", help="one JSON object: stack -> {estimated_monthly_cost, deploy_timing}"
     )
-    shape.add_argument("--markdown", action="store_true", help="the cost table as the README shows it")
+    shape.add_argument("--markdown", action="store_true", help="the cost table as docs/cost.md shows it")
     return parser
 
 
@@ -102,3 +102,8 @@ def _render(stack: str, result: dict[str, Any], out: TextIO) -> None:
         file=out,
     )
     print(f"  model: {timing['model']}", file=out)
+    print(
+        f"  pulumi up gives up on a service that is not steady after {timing['steady_state_timeout_seconds']} s "
+        "(as when Spot runs short: ECS never falls back to on demand; see docs/cost.md)",
+        file=out,
+    )

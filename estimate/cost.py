@@ -128,7 +128,7 @@ def _extra_replica(settings: StackSettings) -> float:
 
 
 def markdown_table(costs: Mapping[str, Mapping[str, Any]]) -> str:
-    """The README's cost table: one column per stack, one row per item, then the total."""
+    """The cost table of docs/cost.md: one column per stack, one row per item, then the total."""
     stacks = list(costs)
     names: list[str] = []
     for cost in costs.values():

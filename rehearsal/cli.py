@@ -14,18 +14,23 @@ from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
 from rehearsal.deploy import deploy_while_verifying
+from rehearsal.interrupt import interrupt_while_verifying, replace_exited
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.stage import Rehearsal, Running
-from settings import from_stack_file
+from settings import RANGES, from_stack_file
 
 
 class ExitCode(IntEnum):
     """The rehearsal's own exit codes; otherwise it exits with verify's (0 even, 1 uneven, 2 could not measure)."""
 
-    NOT_REPLACED = 1  # --deploy: verify passed, but not every replica was replaced while it measured
+    NOT_REPLACED = 1  # --deploy, --interrupt: verify passed, but not every replica was replaced while it measured
     CANNOT_RUN = 2  # bad arguments or stack file, missing program, busy port, a process that would not start
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
+
+
+# The most replicas a stack runs (settings' range of `replicas`); the stack's own count is checked once read.
+MAX_INTERRUPTIONS = RANGES["replicas"][1]
 
 
 class _BadArguments(Exception):
@@ -40,6 +45,12 @@ class _Parser(argparse.ArgumentParser):
 def _port(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 1024 <= int(text) <= 65534:  # "²".isdigit(), int() refuses
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65534 (no privilege needed)")
+    return int(text)
+
+
+def _interruptions(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_INTERRUPTIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of replicas from 1 to {MAX_INTERRUPTIONS}")
     return int(text)
 
 
@@ -97,16 +108,30 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--interrupt",
+        type=_interruptions,
+        metavar="N",
+        help=(
+            "N replicas stopped in Fargate Spot's order while verify measures with --duration and --max-error-rate "
+            "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
+            "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
+            "replacement serves"
+        ),
+    )
+    parser.add_argument(
         "--no-drain",
         action="store_true",
-        help="with --deploy: kill the old replicas at once, as crashed tasks (requests fail: exit 1)",
+        help=(
+            "with --deploy: kill the old replicas at once, as crashed tasks; with --interrupt: the replicas stop at "
+            "once on SIGTERM, without failing their health checks first (requests fail: exit 1)"
+        ),
     )
     parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=1.0,
         help=(
-            "multiply the stack's health check timings, deregistration delay and stop timeout by this "
+            "multiply the stack's health check timings, deregistration delay, stop delay and timeout by this "
             "(0.01 to 1; default 1: the stack's own)"
         ),
     )
@@ -121,13 +146,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv[:split])
-        if args.no_drain and not args.deploy:
-            parser.error("--no-drain goes with --deploy")
+        if args.deploy and args.interrupt is not None:
+            parser.error("--deploy and --interrupt go one at a time")
+        flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
+        if args.no_drain and flow is None:
+            parser.error("--no-drain goes with --deploy or --interrupt")
         verify_extra = argv[split + 1 :]
         # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
-        if args.deploy and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
+        if flow and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
             parser.error(
-                "--deploy sets verify's --duration to last the whole deploy; pass neither --duration nor --requests"
+                f"{flow} sets verify's --duration to last the whole {flow[2:]}; pass neither --duration nor --requests"
             )
     except _BadArguments as error:
         print(f"rehearsal: {error}", file=out)
@@ -138,12 +166,21 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
         return ExitCode.CANNOT_RUN
+    if args.interrupt is not None and args.interrupt > settings.replicas:
+        print(
+            f"rehearsal: --interrupt {args.interrupt} is more than the stack's {settings.replicas} replicas "
+            "(see python -m rehearsal --help)",
+            file=out,
+        )
+        return ExitCode.CANNOT_RUN
     plan = replace(
         Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
         time_scale=args.time_scale,
         fail_health_checks=args.fail_health_checks,
+        immediate_stop=args.interrupt is not None and args.no_drain,
     )
-    if args.deploy:
+    # Room for new tasks: a deploy's, an interruption's replacements, and --keep's for a replica that stops.
+    if args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
     # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
@@ -153,6 +190,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             _describe(running, settings.stack, out)
             if args.deploy:
                 code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
+            elif args.interrupt is not None:
+                code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
             else:
                 code = _run_verify([*plan.verify_args(), *verify_extra], out)
             if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
@@ -177,7 +216,9 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
     registered = [r for r in plan.replicas if r.registered]
     print(f"rehearsal: stack {stack}: {len(registered)} replicas over {len(plan.zones)} zones", file=out)
     for replica in registered:
-        print(f"  replica {replica.address} in {replica.zone.name} ({replica.zone.subnet})", file=out)
+        # The pid is the container's PID 1: SIGTERM to it is what ECS sends the task.
+        pid = running.replicas[replica.ip].popen.pid
+        print(f"  replica {replica.address} in {replica.zone.name} ({replica.zone.subnet}), pid {pid}", file=out)
     routes = "every zone's replicas" if plan.cross_zone else "its own zone's replicas (crossZone false)"
     for zone in plan.zones:
         print(
@@ -186,18 +227,20 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
             file=out,
         )
     print(f"  {plan.url} resolves to every node, as the ALB's name does (verify --resolve)", file=out)
+    stop = plan.stop_timing
+    print(
+        f"rehearsal: on SIGTERM a replica fails its health checks while it serves for {plan.stop_delay_s:g} s, then "
+        f"stops gracefully (SIGKILL after {plan.stop_timeout_s:g} s)"
+        + (": --no-drain, it stops at once" if plan.immediate_stop else ""),
+        file=out,
+    )
     if plan.time_scale != 1:
-        interval, delay, stop, lag = (
-            plan.health.interval_seconds,
-            plan.deregistration_delay_seconds,
-            plan.stop_timeout_seconds,
-            plan.node_lag_seconds,
-        )
+        interval, delay, lag = plan.health.interval_seconds, plan.deregistration_delay_seconds, plan.node_lag_seconds
         print(
             f"rehearsal: timings shortened to {plan.time_scale:g} of the stack's: health checks every "
             f"{plan.seconds(interval):g} s (stack: {interval} s), deregistration delay {plan.seconds(delay):g} s "
-            f"(stack: {delay} s), stop timeout {plan.seconds(stop):g} s (ECS: {stop} s), nodes learning of a "
-            f"deregistration within {plan.seconds(lag):g} s (ALB: a few seconds; here {lag} s)",
+            f"(stack: {delay} s), stop delay and timeout (stack: {stop.delay_seconds} s and {stop.timeout_seconds} s), "
+            f"nodes learning of a deregistration within {plan.seconds(lag):g} s (ALB: a few seconds; here {lag} s)",
             file=out,
         )
     if plan.fail_health_checks:
@@ -222,13 +265,26 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
 
 
+def _interrupt(running: Running, count: int, *, verify_extra: list[str], out: TextIO) -> int:
+    """verify's code, or NOT_REPLACED when verify passed but a replacement did not come up in time."""
+    code, result = interrupt_while_verifying(running, count, verify_extra=verify_extra, out=out)
+    print(
+        f"rehearsal: interrupt: the stop took {result.stop_seconds:.1f} s; "
+        + ("every replica replaced" if result.replaced else "NOT every replica replaced"),
+        file=out,
+    )
+    return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
+
+
 def _wait_for_stop(running: Running, out: TextIO) -> None:
-    """--keep: wait for Ctrl-C or SIGTERM; fail if the balancer dies meanwhile."""
+    """--keep: wait for Ctrl-C or SIGTERM; fail if the balancer dies meanwhile. A replica that stops
+    meanwhile (SIGTERM to its pid, as ECS or a Spot interruption sends it) is replaced, as ECS does."""
     print(f"rehearsal: up at {running.url}; press Ctrl-C (or send SIGTERM) to stop everything", file=out, flush=True)
     try:
         while True:
             for balancer in running.balancers:
                 balancer.check()
+            replace_exited(running, say=lambda line: print(f"rehearsal: {line}", file=out, flush=True))
             time.sleep(0.2)
     except KeyboardInterrupt:
         print("rehearsal: stopping", file=out)

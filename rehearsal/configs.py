@@ -56,7 +56,9 @@ def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path) -> str:
                 continue
             name = haproxy_server_name(i)
             line = f"    server {name} {replica.address} id {first_id + i} weight {weight}{options.format(name=name)}"
-            lines.append(line + ("" if replica.registered else " disabled"))
+            # A tracking server inherits the maintenance of the one it tracks; disabled itself, it
+            # would stay out once registered (a new replica then got requests only by failing open).
+            lines.append(line + ("" if replica.registered or backend == NODE_TARGETS else " disabled"))
         return "\n".join(lines)
 
     cookie = " cookie {name}" if plan.sticky_cookie else ""

@@ -16,18 +16,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import IO, TextIO
+from typing import IO, TextIO, TypeVar
 
 from rehearsal.plan import Plan, ReplicaPlan
-from rehearsal.processes import RehearsalError, dies_with_this_thread, wait_until
+from rehearsal.processes import dies_with_this_thread, wait_until
 from rehearsal.stage import Running
 from stack_config import PROJECT_DIR
 
 # verify measures this long before the deploy begins and after it ends (so the new replicas' split
-# is judged on its own), and waits at most this long for the replicas before that.
+# is judged on its own: verify's timeline counts whole seconds, and judges the seconds after the one
+# of the last change, so two), and waits at most this long for the replicas before that.
 DEPLOY_LEAD_S = 0.5
-DEPLOY_TAIL_S = 1.0
+DEPLOY_TAIL_S = 2.0
 VERIFY_WAIT_S = 10.0
+
+Result = TypeVar("Result")
 
 # Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
 # the spread HAProxy gives the first check.
@@ -43,13 +46,14 @@ class DeployResult:
 
 
 def expected_seconds(plan: Plan, *, drain: bool) -> float:
-    """How long the deploy should take, stop signals aside: new replicas healthy, then the drain
-    until the last node has taken the old ones out (or, undrained, the health checks finding them
-    down)."""
+    """How long the deploy should take: new replicas healthy, then the drain until the last node has
+    taken the old ones out and they have stopped (each fails its health check for the stop delay
+    first), or, undrained, the health checks finding them down."""
     health = plan.health
     to_healthy = plan.seconds(health.interval_seconds * (health.healthy_threshold + 1))
     if drain:
-        return to_healthy + plan.seconds(plan.deregistration_delay_seconds) + plan.node_lag(len(plan.zones) - 1)
+        lag = plan.node_lag(len(plan.zones) - 1)
+        return to_healthy + plan.seconds(plan.deregistration_delay_seconds) + max(lag, plan.stop_delay_s)
     return to_healthy + plan.seconds(health.interval_seconds * (health.unhealthy_threshold + 1))
 
 
@@ -57,10 +61,36 @@ def deploy_while_verifying(
     running: Running, *, drain: bool, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
 ) -> tuple[int, DeployResult]:
     """A rolling deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's
-    exit code and the deploy's result. verify runs in a process of its own, as the new replicas must
-    be started by this thread (they die with it); its report goes to `verify_stdout` (default: ours)."""
+    exit code and the deploy's result (not replaced if verify ended first)."""
+    code, result, measured = verify_during(
+        running,
+        lambda say: rolling_deploy(running, drain=drain, say=say),
+        expected_s=expected_seconds(running.plan, drain=drain),
+        what="deploy",
+        verify_extra=verify_extra,
+        out=out,
+        verify_stdout=verify_stdout,
+    )
+    return code, result if measured else replace(result, replaced=False)
+
+
+def verify_during(
+    running: Running,
+    action: Callable[[Callable[[str], None]], Result],
+    *,
+    expected_s: float,
+    what: str,
+    verify_extra: list[str],
+    out: TextIO,
+    verify_stdout: IO[str] | None = None,
+) -> tuple[int, Result, bool]:
+    """`action` (a deploy, an interruption) while verify measures the whole time: --duration to cover
+    DEPLOY_LEAD_S before it, `expected_s` and DEPLOY_TAIL_S after it, --max-error-rate 0. Returns
+    verify's exit code, the action's result and whether verify still measured when the action ended.
+    verify runs in a process of its own, as the new replicas must be started by this thread (they die
+    with it); its report goes to `verify_stdout` (default: ours). `action` reports through its `say`."""
     plan = running.plan
-    duration_s = DEPLOY_LEAD_S + expected_seconds(plan, drain=drain) + DEPLOY_TAIL_S
+    duration_s = DEPLOY_LEAD_S + expected_s + DEPLOY_TAIL_S
     timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
     verify_argv = [*plan.verify_args(), *timing, *verify_extra]
     print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
@@ -73,11 +103,11 @@ def deploy_while_verifying(
         while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # until verify has warmed up and measures
         time.sleep(DEPLOY_LEAD_S)
-        result = rolling_deploy(running, drain=drain, say=lambda line: print(f"rehearsal: deploy: {line}", file=out))
-        if verify.poll() is not None:  # it ended first: the end of the deploy went unmeasured
-            print("rehearsal: deploy: outlasted verify's --duration (old replicas slow to stop?)", file=out)
-            result = replace(result, replaced=False)
-        return verify.wait(), result
+        result = action(lambda line: print(f"rehearsal: {what}: {line}", file=out, flush=True))
+        measured = verify.poll() is None
+        if not measured:  # it ended first: the end of the action went unmeasured
+            print(f"rehearsal: {what}: outlasted verify's --duration (replicas slow to stop?)", file=out)
+        return verify.wait(), result, measured
     finally:
         if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
             verify.terminate()
@@ -98,36 +128,48 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
         running.register(replica.ip)
     say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
     health = plan.health
-    _wait_for_status(running, new, "UP", health.healthy_threshold, what="the new replicas did not pass their checks")
+    wait_for_status(
+        running, new, "UP", health.healthy_threshold, what="deploy: the new replicas did not pass their checks"
+    )
     say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
 
     if drain:
         delay_s = plan.seconds(plan.deregistration_delay_seconds)
         lag_s = plan.node_lag(len(plan.zones) - 1)
         say(f"deregistered {len(old)} old replicas; draining {delay_s:g} s (the last node learns {lag_s:g} s later)")
-        _deregister(running, old, delay_s)
-        say(f"sent the old replicas their stop signal (SIGKILL after {plan.seconds(plan.stop_timeout_seconds):g} s)")
+        deregister(running, old, delay_s, stop=True)
+        say(
+            f"stopped the old replicas: SIGTERM, each failed its health checks for {plan.stop_delay_s:g} s, then "
+            f"stopped (SIGKILL after {plan.stop_timeout_s:g} s)"
+        )
     else:
         for replica in old:
             running.replicas[replica.ip].kill()
         say(f"killed {len(old)} old replicas without draining (crashed tasks)")
-        _wait_for_status(running, old, "DOWN", health.unhealthy_threshold, what="the killed replicas did not go down")
+        wait_for_status(
+            running, old, "DOWN", health.unhealthy_threshold, what="deploy: the killed replicas did not go down"
+        )
         for replica in old:
             running.set_state(replica.ip, "maint")
         say("the health checks found them down; ECS deregistered them")
     seconds = time.monotonic() - began
 
+    return DeployResult(seconds=seconds, replaced=replaced(running, old, new))
+
+
+def replaced(running: Running, old: list[ReplicaPlan], new: list[ReplicaPlan]) -> bool:
+    """Every one of `old` stopped and out of the target group on every node, every one of `new` UP on each."""
     states = [running.server_states(node) for node in range(len(running.balancers))]
-    replaced = all(not running.replicas[r.ip].running and all(s[r.ip] == "MAINT" for s in states) for r in old) and all(
+    return all(not running.replicas[r.ip].running and all(s[r.ip] == "MAINT" for s in states) for r in old) and all(
         s[r.ip] == "UP" for r in new for s in states
     )
-    return DeployResult(seconds=seconds, replaced=replaced)
 
 
-def _deregister(running: Running, old: list[ReplicaPlan], delay_s: float) -> None:
+def deregister(running: Running, old: list[ReplicaPlan], delay_s: float, *, stop: bool) -> None:
     """ECS's side and the nodes' side of a deregistration, in time order: node i drains the old
-    replicas when it learns of it (`Plan.node_lag`) and takes them out `delay_s` after that; ECS
-    stops them `delay_s` after deregistering, whoever has heard by then."""
+    replicas when it learns of it (`Plan.node_lag`) and takes them out `delay_s` after that; with
+    `stop`, ECS stops them `delay_s` after deregistering, whoever has heard by then, and this returns
+    once they have stopped (a stopped task is deregistered without it)."""
     plan = running.plan
     began = time.monotonic()
     events: list[tuple[float, Callable[[], object]]] = []
@@ -138,13 +180,18 @@ def _deregister(running: Running, old: list[ReplicaPlan], delay_s: float) -> Non
             events.append((learns + delay_s, partial(running.set_state, replica.ip, "maint", node)))
     # After a node's own events at the same moment (sorted is stable): a node that has heard has
     # taken the replicas out before they stop.
-    events += [(delay_s, partial(running.stop_replica, replica.ip)) for replica in old]
+    ips = [replica.ip for replica in old]
+    kill_at: list[float] = []
+    if stop:
+        events.append((delay_s, lambda: kill_at.append(running.send_stop_signal(ips))))
     for at, action in sorted(events, key=lambda event: event[0]):
         time.sleep(max(0.0, began + at - time.monotonic()))
         action()
+    if kill_at:
+        running.wait_stopped(ips, kill_at[0])
 
 
-def _wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, checks: int, *, what: str) -> None:
+def wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, checks: int, *, what: str) -> None:
     """Wait until every node shows `status` for every one of `replicas`: about `checks` intervals."""
     plan = running.plan
     nodes = range(len(running.balancers))
@@ -153,7 +200,4 @@ def _wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str,
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
     timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
-    try:
-        wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
-    except RehearsalError as error:
-        raise RehearsalError(f"deploy: {error}", log=error.log) from None
+    wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, replace
 
-from components.options import HealthCheck
-from estimate.deploy_timing import ECS_STOP_TIMEOUT_SECONDS
+from components.options import NODE_LAG_SECONDS, HealthCheck, StopTiming
 from rehearsal.processes import free_port
 from settings import StackSettings
 
@@ -21,10 +20,6 @@ DEFAULT_PORT = 18080
 # The name every node answers to, as an ALB's DNS name resolves to one address per node; verify
 # gets it with --resolve, so no resolver is asked (.test is reserved: it never resolves).
 NODE_NAME = "alb.rehearsal.test"
-# ALB nodes learn of a deregistration over a few seconds (AWS gives no number), and a draining target
-# can get new requests until each has: the rehearsal's nodes learn of it this many stack seconds
-# apart, first to last.
-NODE_LAG_SECONDS = 3
 # HAProxy's largest server weight (weights are scaled up to it, see configs.haproxy_weights).
 HAPROXY_MAX_WEIGHT = 256
 
@@ -73,7 +68,7 @@ class Plan:
     algorithm: str  # the stack's target group algorithm, handed to verify
     health: HealthCheck  # the stack's, in whole seconds; the rehearsal runs it at `time_scale`
     deregistration_delay_seconds: int  # the stack's
-    # Every stack timing (health checks, deregistration delay, stop timeout) is multiplied by this in
+    # Every stack timing (health checks, deregistration delay, stop timing) is multiplied by this in
     # the rehearsal: 1 runs the stack's own; tests and benchmarks shorten them, and the CLI says so.
     time_scale: float = 1.0
     port: int = DEFAULT_PORT  # every node's port, each on its own address; HAProxy's stats on the next
@@ -81,8 +76,13 @@ class Plan:
     sticky_cookie: bool = False  # HAProxy inserts a server cookie (ALB's stickiness, which verify must fail)
     cross_zone: bool = True  # every node routes to every zone's replicas; False: each to its own zone's
     fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
-    stop_timeout_seconds: int = ECS_STOP_TIMEOUT_SECONDS  # stop signal to SIGKILL, as ECS's default
-    node_lag_seconds: int = NODE_LAG_SECONDS  # from the first node learning of a deregistration to the last
+    # ALB nodes learn of a deregistration over a few seconds (AWS gives no number), and a draining
+    # target can get new requests until each has: the rehearsal's nodes learn of it this many stack
+    # seconds apart, first to last.
+    node_lag_seconds: int = NODE_LAG_SECONDS
+    # Replicas stop at once on SIGTERM, without failing their health check first (as they did before
+    # the stop delay): --interrupt --no-drain.
+    immediate_stop: bool = False
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -134,6 +134,21 @@ class Plan:
         count, port = len(self.replicas), self.replicas[0].port
         slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
         return replace(self, replicas=(*self.replicas, *slots))
+
+    @property
+    def stop_timing(self) -> StopTiming:
+        """The stack's stop delay and stop timeout (stack seconds), as the container definition sets them."""
+        return StopTiming.of(self.health, node_lag_seconds=self.node_lag_seconds)
+
+    @property
+    def stop_delay_s(self) -> float:
+        """How long a replica fails its health check, still serving, after SIGTERM: the rehearsal's seconds."""
+        return 0.0 if self.immediate_stop else self.seconds(self.stop_timing.delay_seconds)
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """SIGTERM to SIGKILL, in the rehearsal's seconds."""
+        return self.seconds(self.stop_timing.timeout_seconds)
 
     def node_lag(self, node: int) -> float:
         """When node `node` learns of a deregistration, in the rehearsal's seconds after the first."""

@@ -83,6 +83,9 @@ class Process:
     popen: subprocess.Popen[bytes]
     log_path: Path
     _log_file: BinaryIO = field(repr=False)
+    # What `stop` sends the whole group: SIGTERM, but SIGINT (a fast stop) for a replica, whose shell
+    # takes SIGTERM as ECS's stop signal and first fails its health checks for a while.
+    stop_signal: signal.Signals = signal.SIGTERM
 
     @property
     def running(self) -> bool:
@@ -106,24 +109,27 @@ class Process:
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
-    def stop_as_ecs_does(self, timeout_s: float) -> bool:
-        """The stop signal (SIGTERM) to the program alone, as ECS sends it to the container's first
-        process, then SIGKILL to the whole group after `timeout_s`. True if it stopped in time."""
+    def signal_stop(self) -> None:
+        """The stop signal (SIGTERM) to the program alone, as ECS sends it to the container's first process."""
         if self.running:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return False
+
+    def wait_stopped(self, deadline: float) -> bool:
+        """Wait for the program to exit until `deadline` (time.monotonic()), then SIGKILL to the whole
+        group, as ECS after the stop timeout. True if it stopped in time."""
+        try:
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return False
         return True
 
     def stop(self, grace_s: float = 3.0) -> None:
-        """SIGTERM to the whole group (nginx's workers too), SIGKILL after `grace_s`. Safe to call twice."""
+        """`stop_signal` to the whole group (nginx's workers too), SIGKILL after `grace_s`. Safe to call twice."""
         if self.running:
             try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
+                os.killpg(self.popen.pid, self.stop_signal)
                 self.popen.wait(grace_s)
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
@@ -133,19 +139,31 @@ class Process:
         self._log_file.close()
 
 
-def dies_with_this_thread(argv: Sequence[str]) -> list[str]:
+def dies_with_this_thread(argv: Sequence[str], stop_signal: signal.Signals = signal.SIGTERM) -> list[str]:
     """`argv` under setpriv --pdeathsig: should this Python process be killed outright, the kernel
-    stops the child too, so nothing outlives the rehearsal even when no cleanup code runs. The signal
-    comes when the thread that started the child ends, so start children from the main thread."""
-    return ["setpriv", "--pdeathsig", "TERM", "--", *argv] if shutil.which("setpriv") else list(argv)
+    sends the child `stop_signal`, so nothing outlives the rehearsal even when no cleanup code runs. The
+    signal comes when the thread that started the child ends, so start children from the main thread."""
+    if not shutil.which("setpriv"):
+        return list(argv)
+    return ["setpriv", "--pdeathsig", stop_signal.name.removeprefix("SIG"), "--", *argv]
 
 
-def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -> Process:
-    """Start `argv` in a new session (its own process group), its output in `log_path`."""
+def start_process(
+    name: str,
+    listen: str,
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
+) -> Process:
+    """Start `argv` in a new session (its own process group), its output in `log_path`; `stop_signal`
+    is what stops it, from the rehearsal's cleanup or, should this process die, from the kernel."""
     log_file = log_path.open("wb")
     try:
         popen = subprocess.Popen(
-            dies_with_this_thread(argv),
+            dies_with_this_thread(argv, stop_signal),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -154,7 +172,9 @@ def start_process(name: str, listen: str, argv: Sequence[str], log_path: Path) -
     except OSError:
         log_file.close()
         raise
-    return Process(name=name, listen=listen, popen=popen, log_path=log_path, _log_file=log_file)
+    return Process(
+        name=name, listen=listen, popen=popen, log_path=log_path, _log_file=log_file, stop_signal=stop_signal
+    )
 
 
 def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float, watch: Sequence[Process]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from rehearsal.processes import (
     start_process,
     wait_until,
 )
-from replica.nginx import graceful_command, nginx_config
+from replica.nginx import STOP_DELAY_ENV_VAR, graceful_command, nginx_config
 
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
@@ -52,9 +54,26 @@ class Running:
         return self.plan.url
 
     def stop_replica(self, ip: str) -> bool:
-        """Stop one replica as ECS stops a task: its stop signal, SIGKILL after the stop timeout.
-        The balancers find out by their health checks (deregister it first to lose no request)."""
-        return self.replicas[ip].stop_as_ecs_does(self.plan.seconds(self.plan.stop_timeout_seconds))
+        """Stop one replica as ECS stops a task: its stop signal, SIGKILL after the stop timeout. It
+        fails its health checks while it still serves, then stops. True if it stopped in time."""
+        return self.stop_replicas([ip])
+
+    def stop_replicas(self, ips: list[str]) -> bool:
+        """Stop replicas as ECS stops tasks, all at once: each its stop signal, then SIGKILL to those
+        still running after the stop timeout. True if every one stopped in time."""
+        return self.wait_stopped(ips, self.send_stop_signal(ips))
+
+    def send_stop_signal(self, ips: list[str]) -> float:
+        """ECS's stop signal (SIGTERM) to each replica's first process, as to a container's PID 1;
+        returns when ECS would send SIGKILL (time.monotonic())."""
+        deadline = time.monotonic() + self.plan.stop_timeout_s
+        for ip in ips:
+            self.replicas[ip].signal_stop()
+        return deadline
+
+    def wait_stopped(self, ips: list[str], deadline: float) -> bool:
+        """Wait until the replicas have stopped; SIGKILL at `deadline`. True if every one stopped in time."""
+        return all([self.replicas[ip].wait_stopped(deadline) for ip in ips])
 
     def start_replica(self, ip: str) -> Process:
         """Start a replica of the plan that is not running yet (a new task of a deploy)."""
@@ -73,9 +92,11 @@ class Running:
     def register(self, ip: str) -> None:
         """Register a replica with the target group on every node. Like a new ALB target, it gets
         requests only after `healthy_threshold` passed checks: HAProxy would count it UP at once.
-        (Forced down right after leaving maintenance; a forced state in maintenance does not stick.)"""
-        self.set_state(ip, "ready")
+        (Forced down while draining, as a forced state in maintenance does not stick; forced down
+        after "ready", it got requests in between.)"""
+        self.set_state(ip, "drain")
         self._command(ip, TARGET_GROUP, "health down")
+        self.set_state(ip, "ready")
 
     def set_state(self, ip: str, state: str, node: int | None = None) -> None:
         """Set a replica's admin state on one node (default: every node): "ready" puts it in the
@@ -213,7 +234,7 @@ class Rehearsal:
 
     def _start_replica(self, replica: ReplicaPlan) -> Process:
         folder = self._scratch / replica.ip
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)  # a slot runs again after its replica stopped (--keep)
         config = folder / "nginx.conf"
         config.write_text(
             nginx_config(
@@ -221,10 +242,23 @@ class Rehearsal:
                 health_path=self.plan.health.path,
                 scratch_dir=str(folder),
                 healthy=not self.plan.fail_health_checks,
+                # Run as root, nginx's workers would be nobody, who cannot see into this temp folder.
+                worker_user="root" if os.geteuid() == 0 else None,
             )
         )
-        argv = graceful_command([self._nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)])
-        return self._started(f"replica {replica.address}", replica.address, argv, folder / "nginx.log")
+        argv = graceful_command(
+            [self._nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)], scratch_dir=str(folder)
+        )
+        # As the container definition sets it; the rehearsal's own stop (SIGINT) skips the delay.
+        env = {**os.environ, STOP_DELAY_ENV_VAR: f"{self.plan.stop_delay_s:g}"}
+        return self._started(
+            f"replica {replica.address}",
+            replica.address,
+            argv,
+            folder / "nginx.log",
+            env=env,
+            stop_signal=signal.SIGINT,
+        )
 
     def _start_haproxy(self, haproxy: str, zone: Zone, admin_socket: Path) -> Process:
         config = self._scratch / f"{zone.name}.cfg"
@@ -233,8 +267,17 @@ class Rehearsal:
         argv = [haproxy, "-f", str(config), "-db"]
         return self._started(f"HAProxy node of {zone.name}", listen, argv, self._scratch / f"{zone.name}.log")
 
-    def _started(self, name: str, listen: str, argv: list[str], log_path: Path) -> Process:
-        process = start_process(name, listen, argv, log_path)
+    def _started(
+        self,
+        name: str,
+        listen: str,
+        argv: list[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> Process:
+        process = start_process(name, listen, argv, log_path, env=env, stop_signal=stop_signal)
         self._cleanup.callback(process.stop)
         return process
 

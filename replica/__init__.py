@@ -9,5 +9,6 @@ The response contract, which `verify` relies on. Every path but the health path 
 where `<id>` is the replica's own IP address in its subnet, unique per ECS task (on Fargate each
 task has its own elastic network interface) and per rehearsal process (each has its own loopback
 address), and `hostname` is the task's host name (`ip-10-0-1-23.ec2.internal` on Fargate). The
-health path answers `200` with `{"status": "ok"}`.
+health path answers `200` with `{"status": "ok"}`; from its stop signal until it stops, `503` with
+`{"status": "stopping"}` while every other path keeps answering (see `replica.nginx.graceful_command`).
 """

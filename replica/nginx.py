@@ -16,10 +16,19 @@ import shlex
 # file and empty temp folders there (responses are tiny and never buffered to disk).
 CONTAINER_SCRATCH_DIR = "/dev/shm"
 CONFIG_ENV_VAR = "REPLICA_NGINX_CONF"
+# Seconds the replica fails its health check, still serving, between its stop signal and its graceful
+# stop (StopTiming.delay_seconds; 0 or unset: it stops at once, as it did before the delay came).
+STOP_DELAY_ENV_VAR = "REPLICA_STOP_DELAY_SECONDS"
 
 _RESPONSE = '{"replica":"$server_addr","hostname":"$hostname","ip":"$server_addr","port":"$server_port"}'
 _HEALTHY = '{"status":"ok"}'
 _FAILING = '{"status":"failing"}'
+_STOPPING = '{"status":"stopping"}'
+
+
+def stopping_flag(scratch_dir: str) -> str:
+    """The file whose presence makes the replica's health path fail: its shell writes it on SIGTERM."""
+    return f"{scratch_dir}/stopping"
 
 
 # A health path is written into the replica's `location = <path>` line: a space, quote, backslash,
@@ -32,19 +41,24 @@ def health_path_fits(path: str) -> bool:
     return path.startswith("/") and not any(c.isspace() or c in ";{}'\"\\" for c in path)
 
 
-def nginx_document(*, purpose: str, scratch_dir: str, worker_processes: int, http_body: str) -> str:
+def nginx_document(
+    *, purpose: str, scratch_dir: str, worker_processes: int, http_body: str, worker_user: str | None = None
+) -> str:
     """A whole nginx.conf that runs unprivileged in the foreground, around the given `http` body.
 
     The frame every nginx of this project shares, replica or rehearsal balancer: no daemon, errors to
     stderr, and the pid file and every temp folder (which nginx creates at start) in `scratch_dir`.
+    `worker_user` matters only to an nginx started by root, whose workers run as nobody unless told:
+    a rehearsal run as root names root, so they can see `stopping_flag` in its private temp folder.
     """
+    user_line = f"user {worker_user};\n" if worker_user is not None else ""
     temp_paths = "\n".join(
         f"    {kind}_temp_path {scratch_dir}/{kind}_temp;"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""\
 # Generated for alb-replicas: {purpose}.
-daemon off;
+{user_line}daemon off;
 worker_processes {worker_processes};
 pid {scratch_dir}/nginx.pid;
 error_log stderr warn;
@@ -62,14 +76,20 @@ http {{
 
 
 def nginx_config(
-    *, listen: str, health_path: str, scratch_dir: str, worker_processes: int = 1, healthy: bool = True
+    *,
+    listen: str,
+    health_path: str,
+    scratch_dir: str,
+    worker_processes: int = 1,
+    healthy: bool = True,
+    worker_user: str | None = None,
 ) -> str:
     """A complete nginx.conf for one replica.
 
     `listen` is nginx's listen argument ("8080" or "127.0.1.1:18080"); `scratch_dir` holds the pid
     file and the temp folders, which nginx creates at start and a read-only root cannot hold.
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
-    every other path keeps serving the contract.
+    every other path keeps serving the contract; so does a replica that is stopping (`stopping_flag`).
     """
     if not health_path_fits(health_path):
         raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
@@ -88,6 +108,11 @@ def nginx_config(
         default_type application/json;
 
         location = {health_path} {{
+            # A stopping replica fails its checks while it serves, so every balancer node stops
+            # sending to it before it stops (nginx looks for the file on each check).
+            if (-f {stopping_flag(scratch_dir)}) {{
+                return 503 '{_STOPPING}\\n';
+            }}
             return {health_answer};
         }}
 
@@ -99,24 +124,40 @@ def nginx_config(
     }}
 """
     return nginx_document(
-        purpose="one replica", scratch_dir=scratch_dir, worker_processes=worker_processes, http_body=http_body
+        purpose="one replica",
+        scratch_dir=scratch_dir,
+        worker_processes=worker_processes,
+        http_body=http_body,
+        worker_user=worker_user,
     )
 
 
-def graceful_command(nginx_argv: list[str], *, prepare: str = "") -> list[str]:
-    """nginx under a shell that turns a stop signal into nginx's graceful stop.
+def graceful_command(nginx_argv: list[str], *, scratch_dir: str, prepare: str = "") -> list[str]:
+    """nginx under a shell that stops it without losing a request, whatever the order of the stop.
 
-    ECS sends the container a stop signal (SIGTERM by many reports, whatever the image's STOPSIGNAL
-    SIGQUIT says), then SIGKILL after the stop timeout. nginx stops fast on SIGTERM, cutting the
-    requests in flight; on SIGQUIT it finishes them first. The shell (PID 1 in the container, which
-    ignores every signal it has no handler for) passes SIGTERM, SIGINT and SIGQUIT on as SIGQUIT,
-    waits for nginx to finish and exits with its code. `prepare` runs first; nginx only if it succeeds.
+    ECS sends the container a stop signal (SIGTERM by many reports, else the image's STOPSIGNAL
+    SIGQUIT), then SIGKILL after the stop timeout; a Fargate Spot interruption sends it while the task
+    is still registered, so balancer nodes keep sending requests. On SIGTERM or SIGQUIT the shell (PID 1
+    in the container) writes `stopping_flag`, so the health path fails while every other path serves,
+    waits $REPLICA_STOP_DELAY_SECONDS (until every node has stopped sending; a second stop signal ends
+    the wait), then sends nginx SIGQUIT, its graceful stop, which finishes the requests in flight
+    (nginx's SIGTERM would cut them). SIGINT is nginx's fast stop, at once (Ctrl-C, the rehearsal's
+    own cleanup). The shell waits for nginx to finish and exits with its code. `prepare` runs first;
+    nginx only if it succeeds.
     """
+    flag = shlex.quote(stopping_flag(scratch_dir))
     script = (
-        f"{prepare + ' || exit; ' if prepare else ''}{shlex.join(nginx_argv)} & pid=$!; "
-        "trap 'kill -QUIT \"$pid\"' TERM INT QUIT; "
+        f"rm -f {flag}; {prepare + ' || exit; ' if prepare else ''}{shlex.join(nginx_argv)} & pid=$!; "
+        # PID 1 ignores every signal it has no handler for: each stop signal gets one. SIGTERM, not
+        # SIGINT, to nginx: a background command of a shell starts with SIGINT ignored until nginx
+        # has set its own handlers (and it retries a busy port for 2.5 s before that).
+        "trap 'kill -TERM \"$pid\" 2>/dev/null' INT; trap 'stop=1' TERM QUIT; "
         # `wait` returns early (above 128) when a trapped signal arrives: wait again while nginx runs.
-        'while wait "$pid"; code=$?; [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; do :; done; '
+        'while wait "$pid"; code=$?; [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; do '
+        # The delay in the background: a `wait` for it returns at the next signal.
+        f'if [ -n "$stop" ] && [ -z "$delayed" ]; then delayed=1; : > {flag}; '
+        f'sleep "${{{STOP_DELAY_ENV_VAR}:-0}}" & sleeper=$!; wait "$sleeper"; kill "$sleeper" 2>/dev/null; '
+        'kill -QUIT "$pid" 2>/dev/null; fi; done; '
         'exit "$code"'
     )
     return ["/bin/sh", "-c", script]
@@ -130,7 +171,9 @@ def container_command() -> list[str]:
     """
     config_file = f"{CONTAINER_SCRATCH_DIR}/nginx.conf"
     return graceful_command(
-        ["nginx", "-e", "stderr", "-c", config_file], prepare=f'printf "%s" "${CONFIG_ENV_VAR}" > {config_file}'
+        ["nginx", "-e", "stderr", "-c", config_file],
+        scratch_dir=CONTAINER_SCRATCH_DIR,
+        prepare=f'printf "%s" "${CONFIG_ENV_VAR}" > {config_file}',
     )
 
 

@@ -1,8 +1,9 @@
-"""The GitHub Actions workflow: linted by actionlint for real, and shaped as the README says."""
+"""The GitHub Actions workflow: linted by actionlint for real, and shaped as docs/continuous-delivery.md says."""
 
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,8 @@ NODE20 = ROOT / "tests" / "actionlint" / "node20" / "bin"
 BREAKS = {
     "broken-needs.yml": (
         "deploy.yml",
-        "    needs: dev",
-        "    needs: staging",
+        "    needs: [stacks, dev]",
+        "    needs: [stacks, staging]",
         'needs job "staging" which does not exist',
     ),
     "broken-input.yml": ("stack.yml", "role-to-assume:", "role-to-asume:", 'input "role-to-asume" is not defined'),
@@ -76,18 +77,52 @@ def load(name: str) -> dict:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
-def test_pull_requests_preview_every_stack_and_main_deploys_dev_then_prod():
+def test_pull_requests_preview_every_ready_stack_and_main_deploys_dev_then_prod():
     deploy = load("deploy.yml")
     triggers = deploy[True]  # YAML 1.1 reads the key `on` as true
     assert triggers == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
     jobs = deploy["jobs"]
-    stacks = sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
-    assert sorted(jobs["preview"]["strategy"]["matrix"]["stack"]) == stacks
+    assert jobs["preview"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.ready) }}"
     assert jobs["preview"]["with"]["command"] == "preview"
     assert jobs["dev"]["with"] == {"stack": "dev", "command": "up", "environment": "dev"}
     assert jobs["prod"]["with"] == {"stack": "prod", "command": "up", "environment": "prod"}
-    assert jobs["prod"]["needs"] == "dev", "prod only after dev passed its verify gate"
+    assert jobs["prod"]["needs"] == ["stacks", "dev"], "prod only after dev passed its verify gate"
     assert deploy["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_a_stack_not_ready_is_skipped_by_the_settings_check_not_failed():
+    jobs = load("deploy.yml")["jobs"]
+    check = jobs["stacks"]
+    (step,) = [step for step in check["steps"] if step.get("id") == "check"]
+    assert step["run"] == "python -m settings --github", "every stack file, by the program's own settings check"
+    assert check["outputs"]["ready"] == "${{ steps.check.outputs.ready }}"
+    assert "id-token" not in check["permissions"], "the check uses no AWS credentials"
+    assert jobs["preview"]["needs"] == "stacks"
+    assert jobs["preview"]["if"] == "github.event_name == 'pull_request' && needs.stacks.outputs.ready != '[]'"
+    for stack in ("dev", "prod"):
+        assert f"contains(fromJSON(needs.stacks.outputs.ready), '{stack}')" in jobs[stack]["if"], stack
+        assert "stacks" in jobs[stack]["needs"], stack
+
+
+def test_this_repository_as_a_fresh_fork_has_it_previews_dev_and_skips_prod_with_a_notice(tmp_path):
+    # The check step as the runner runs it: GitHub sets GITHUB_OUTPUT and GITHUB_STEP_SUMMARY to files.
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    step = subprocess.run(
+        [sys.executable, "-m", "settings", "--github"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert output.read_text() == 'ready=["dev"]\n'
+    (notice,) = [line for line in step.stdout.splitlines() if line.startswith("::")]
+    assert notice.startswith("::notice title=prod is not deployed::domain: prod serves HTTPS on a domain of yours")
+    assert "pulumi config set --stack prod domain" in notice
+    assert summary.read_text().startswith("- `prod` skipped until it is set: ")
 
 
 def test_aws_credentials_come_from_oidc_never_from_stored_keys():

@@ -106,6 +106,9 @@ class Evidence:
     # after which the answers are judged (None: all of them).
     replica_changes: tuple[ReplicaChange, ...] | None = None
     judged_after_second: int | None = None
+    # The missing replicas that answered and then stopped during a --duration run, each with the second
+    # it left in (the first without its answers); the other missing ones never answered.
+    left: tuple[tuple[str, int], ...] = ()
 
     @property
     def even_share(self) -> float:
@@ -168,6 +171,11 @@ def gather_evidence(
 ) -> Evidence:
     """The numbers the checks read; `changes` are a --duration run's (the tally then its steady tail)."""
     seen = tuple(replica for replica, count in tally.counts.items() if count > 0)
+    # The second each replica last left in, over the run; those that joined latest first (after a deploy,
+    # a new replica that left is the one missing, not the old ones it replaced).
+    joined_at = {replica: change.second for change in changes or () for replica in change.appeared}
+    left_at = {replica: change.second for change in changes or () for replica in change.disappeared}
+    left_at = dict(sorted(left_at.items(), key=lambda item: -joined_at.get(item[0], -1)))
     if expectation.replica_range is None:
         # Replicas first seen while measuring count too: a random balancer can hide one through a short
         # warm-up, and with no count to check there is nothing for a newcomer to exceed.
@@ -180,8 +188,11 @@ def gather_evidence(
         fewest, most = expectation.replica_range
         missing = max(0, fewest - len(seen))
         unexpected = max(0, len(seen) - most)
-        # Known by name: missing ones that answered while warming up, surplus ones that did not.
-        missing_ids = [replica for replica in tally.warmup_replicas if replica not in tally.counts][:missing]
+        # Known by name: missing ones that answered and left during the run or while warming up, surplus
+        # ones that did not answer then.
+        known_missing = [replica for replica in left_at if replica not in seen]
+        known_missing += [r for r in tally.warmup_replicas if r not in tally.counts and r not in known_missing]
+        missing_ids = known_missing[:missing]
         unexpected_ids = [replica for replica in seen if replica not in tally.warmup_replicas][:unexpected]
 
     # Missing replicas count as cells with zero answers: the split is judged over every replica that
@@ -224,6 +235,7 @@ def gather_evidence(
         other_cookies=tuple(sorted(name for name in tally.cookies if not is_balancer_cookie(name))),
         replica_changes=changes,
         judged_after_second=changes[-1].second if changes else None,
+        left=tuple((replica, left_at[replica]) for replica in missing_ids if replica in left_at),
     )
 
 

@@ -99,9 +99,19 @@ def check_replica_count(tally: Tally, evidence: Evidence, expectation: Expectati
     notes: list[str] = []
     missing = len(evidence.missing)
     if missing:
-        known = [replica for replica in evidence.missing if replica is not None]
+        # A replica that answered and then stopped is named with the second it left, not as never answering.
+        left = dict(evidence.left)
+        never = [replica for replica in evidence.missing if replica not in left]
+        known = [replica for replica in never if replica is not None]
         named = f" ({', '.join(known)})" if known else ""
-        failures.append(f"{missing} of {evidence.expected_replicas} expected replicas never answered{named}")
+        of_expected = f"{missing} of {evidence.expected_replicas} expected replicas"
+        gone = ", ".join(f"{replica} at second {second}" for replica, second in left.items())
+        if not left:
+            failures.append(f"{of_expected} never answered{named}")
+        elif not never:
+            failures.append(f"{of_expected} left during the run: {gone}")
+        else:
+            failures.append(f"{of_expected} missing: left during the run: {gone}; {len(never)} never answered{named}")
     if evidence.unexpected:
         known = [replica for replica in evidence.unexpected if replica is not None]
         named = f" ({', '.join(known)})" if known else ""

@@ -159,7 +159,7 @@ ELB_17_TLS_POLICY = ResourceRule(
 
 # A deregistered target that stops at once fails the requests still in flight on it (502s), and ALB nodes
 # learn of a deregistration over a few seconds, sending it new requests meanwhile: measured in the deploy
-# rehearsal (README, "The deregistration delay"): 749-879 failed requests at 0 s, none once the delay
+# rehearsal (docs/rehearsal.md, "The deregistration delay"): 749-879 failed requests at 0 s, none once the delay
 # covered the nodes' lag.
 ELB_TARGET_GROUP_DRAINS = ResourceRule(
     id="elb-target-group-drains",

@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from components.options import DEPLOYMENT_MAXIMUM_PERCENT
-from estimate.deploy_timing import ECS_STOP_TIMEOUT_SECONDS, TASK_START_SECONDS, deploy_timing
+from components.options import DEPLOYMENT_MAXIMUM_PERCENT, GRACEFUL_STOP_SECONDS, NODE_LAG_SECONDS
+from estimate.deploy_timing import TASK_START_SECONDS, deploy_timing
 from settings import from_stack_file
 
 DEV = from_stack_file("dev")
@@ -15,15 +15,22 @@ def test_dev_new_replica_is_healthy_after_interval_times_threshold():
     assert (timing["drain_seconds"], timing["grace_seconds"]) == (5, 30)
 
 
-def test_one_replica_waits_for_start_the_longer_of_health_and_grace_then_drain_and_stop():
+def test_an_old_replica_fails_its_checks_until_every_node_stopped_sending_then_stops_gracefully():
     timing = deploy_timing(DEV, maximum_percent=200)
-    assert timing["worst_case_one_replica_seconds"] == TASK_START_SECONDS + 30 + 5 + ECS_STOP_TIMEOUT_SECONDS
+    assert timing["stop_delay_seconds"] == 2 * 5 + NODE_LAG_SECONDS  # unhealthy threshold x interval + node lag
+    assert timing["stop_timeout_seconds"] == timing["stop_delay_seconds"] + GRACEFUL_STOP_SECONDS == 43
+
+
+def test_one_replica_waits_for_start_the_longer_of_health_and_grace_then_drain_and_stop():
+    stop_timeout = 43
+    timing = deploy_timing(DEV, maximum_percent=200)
+    assert timing["worst_case_one_replica_seconds"] == TASK_START_SECONDS + 30 + 5 + stop_timeout
     slow_checks = replace(
         DEV, health_check_interval_seconds=30, healthy_threshold=5, health_check_grace_period_seconds=0
     )
     assert deploy_timing(slow_checks, maximum_percent=200)["worst_case_one_replica_seconds"] == (
-        TASK_START_SECONDS + 150 + 5 + ECS_STOP_TIMEOUT_SECONDS
-    ), "AWS's default checks: 150 s to healthy"
+        TASK_START_SECONDS + 150 + 5 + 2 * 30 + NODE_LAG_SECONDS + GRACEFUL_STOP_SECONDS
+    ), "AWS's default checks: 150 s to healthy, 60 s to unhealthy"
 
 
 def test_at_200_percent_every_new_task_starts_at_once():

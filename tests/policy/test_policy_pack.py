@@ -29,6 +29,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policy.rules import ALL_RULES, UNKNOWN, ResourceRule
+from tests.docs_text import DOCS, README, doc
 
 pack = importlib.import_module("policy.__main__")
 
@@ -173,7 +174,7 @@ def test_make_policy_venv_prepares_the_virtualenv_pulumi_policy_yaml_names() -> 
     create, install = run.stdout.splitlines()[:2]
     assert create.endswith(f" -m venv {venv}")
     assert install.startswith(f"{venv}/bin/python -m pip install ") and install.endswith(" -r policy/requirements.txt")
-    for readme in (POLICY_DIR / "README.md", POLICY_DIR.parent / "README.md"):
+    for readme in (POLICY_DIR / "README.md", README, DOCS / "security-policy.md"):
         assert "make policy-venv" in readme.read_text(), readme
 
 
@@ -204,8 +205,8 @@ def test_the_readme_table_lists_every_rule_with_its_control_and_stages() -> None
         assert (control, dev, prod) == (rule.control, "✔" if rule.applies_to_dev else "off", "✔"), rule.id
 
 
-def test_the_project_readme_table_names_every_rule_once_with_its_control_and_stages() -> None:
-    section = (POLICY_DIR.parent / "README.md").read_text().split("## Security policy", 1)[1].split("\n## ", 1)[0]
+def test_the_project_docs_table_names_every_rule_once_with_its_control_and_stages() -> None:
+    section = doc("security-policy")
     rows = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]

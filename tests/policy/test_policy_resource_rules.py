@@ -43,7 +43,7 @@ GOOD_SERVICE = {
 }
 GOOD_CONTAINER = {
     "name": "replica",
-    "image": "public.ecr.aws/docker/library/nginx:1.30.0-alpine",
+    "image": "public.ecr.aws/docker/library/nginx:1.30.8-alpine",
     "user": "101:101",
     "readonlyRootFilesystem": True,
     "privileged": False,

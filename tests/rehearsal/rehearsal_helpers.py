@@ -18,7 +18,7 @@ from rehearsal import Plan
 from settings import StackSettings, parse_settings
 
 # The stack's timings at 1/25: health checks every 0.2 s (a replica that is not running is DOWN within
-# a fraction of a second), a deregistration delay of 0.2 s, a stop timeout of 1.2 s.
+# a fraction of a second), a deregistration delay of 0.2 s, a stop delay of 0.52 s and a stop timeout of 1.72 s.
 QUICK_TIME_SCALE = 0.04
 # verify's options every scenario passes: a JSON report, and bounds on its waits.
 VERIFY_QUICK = ["--json", "--wait", "5", "--timeout", "2"]

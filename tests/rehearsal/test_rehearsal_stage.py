@@ -19,7 +19,7 @@ from rehearsal_helpers import alive, command_line, descendants, quick_plan, stac
 import rehearsal.stage
 from rehearsal import Plan, Rehearsal, RehearsalError, Running
 from rehearsal.configs import haproxy_config
-from rehearsal.processes import Process, ensure_free, free_port, http_status
+from rehearsal.processes import Process, ensure_free, free_port, http_status, wait_until
 
 pytestmark = pytest.mark.rehearsal
 
@@ -250,3 +250,21 @@ def test_nodes_draw_their_random_picks_independently() -> None:
         first, second = (seen_on_one_connection(plan, node_ip, 40) for node_ip in plan.node_ips)
     alike = sum(a == b for a, b in zip(first, second, strict=True))
     assert alike < 30, f"{alike} of 40 picks alike"  # independent nodes: about 13
+
+
+def test_a_registered_slot_gets_requests_from_every_node_while_the_others_still_serve() -> None:
+    """A new task gets its share once its checks pass, through each node's checked targets; not only
+    once every other replica is out and the nodes fail open (they reached it only then)."""
+    plan = quick_plan(2).with_deploy_slots()
+    with Rehearsal(plan) as running:
+        slot = plan.replicas[2]
+        running.start_replica(slot.ip)
+        running.register(slot.ip)
+        wait_until(
+            lambda: all(running.server_states(node).get(slot.ip) == "UP" for node in range(len(plan.zones))),
+            what="the slot did not pass its checks",
+            timeout_s=5,
+            watch=running.balancers,
+        )
+        seen = [seen_on_one_connection(plan, node_ip, 30) for node_ip in plan.node_ips]
+    assert all(slot.ip in on_node for on_node in seen), seen

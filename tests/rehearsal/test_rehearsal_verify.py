@@ -1,4 +1,4 @@
-"""verify against real balancers on loopback: every outcome the README promises, each within a bound."""
+"""verify against real balancers on loopback: every outcome docs/verify.md promises, each within a bound."""
 
 from __future__ import annotations
 
@@ -233,8 +233,9 @@ def test_failing_health_checks_fail_open_and_verify_names_the_unhealthy_targets(
 
 def test_a_deploy_that_stops_replicas_before_every_node_learned_of_the_drain_loses_requests() -> None:
     """ALB nodes learn of a deregistration over a few seconds: with no deregistration delay, a node
-    that has not heard yet keeps sending new requests to a replica that is stopping."""
-    plan = quick_plan(3, deregistration_delay_seconds=0).with_deploy_slots()
+    that has not heard yet keeps sending new requests to a replica that is stopping. (The replica's
+    stop delay covers that lag; this is the replica that stops at once.)"""
+    plan = quick_plan(3, deregistration_delay_seconds=0, immediate_stop=True).with_deploy_slots()
     with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as report_file:
         code, result = deploy_while_verifying(
             running, drain=True, verify_extra=["--json"], out=io.StringIO(), verify_stdout=report_file

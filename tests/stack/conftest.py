@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.stack.harness import Deployment, declare_stack
+from tests.stack.harness import OWN_DOMAIN, Deployment, declare_stack
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,6 @@ def dev() -> Deployment:
 
 @pytest.fixture(scope="session")
 def prod() -> Deployment:
-    deployment = declare_stack("prod")
+    deployment = declare_stack("prod", **OWN_DOMAIN)
     assert deployment.error is None, deployment.error
     return deployment

@@ -35,6 +35,8 @@ ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1
 # need no opt-in, and it cannot hold an ALB's subnets (nor, sorted by name, may it come first).
 LOCAL_ZONES = {"us-east-1-bos-1a": "use1-bos1-az1"}
 ACCOUNT_ID = "123456789012"
+# The domain a fork's owner sets for prod (Pulumi.prod.yaml names none: no placeholder is anyone's zone).
+OWN_DOMAIN = {"domain": "app.mycompany.com", "zone": "mycompany.com"}
 HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 
 
@@ -52,6 +54,8 @@ class Declared:
     properties: struct_pb2.Struct
     """The inputs as the SDK sent them to the engine; in a preview, an unknown is Pulumi's sentinel string."""
     property_dependencies: dict[str, list[str]]
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
 
 
 @dataclass
@@ -86,10 +90,17 @@ class StackMocks(pulumi.runtime.Mocks):
     (an empty id is an unknown one) and no value AWS or awsx would compute.
     """
 
-    def __init__(self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False) -> None:
+    def __init__(
+        self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False, partition: str = "aws"
+    ) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.preview = preview
         self.region = region
+        # The account's Route 53 public hosted zones: getZone finds only these, as AWS finds only the account's.
+        self.hosted_zones = {OWN_DOMAIN["zone"]: HOSTED_ZONE_ID}
+        # The region's ARN partition as AWS's endpoints data gives it (aws-cn, aws-us-gov, aws-iso, aws-eusc, ...):
+        # a test of another partition names it with its region.
+        self.partition = partition
         self.zones = zones if zones is not None else ZONES
         self.local_zones = LOCAL_ZONES if zones is None and region == REGION else {}
 
@@ -98,6 +109,10 @@ class StackMocks(pulumi.runtime.Mocks):
         name, inputs = args.name, args.inputs
         if args.typ in LB_NAMED:
             _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
+        for key in STRATEGY_INPUTS.get(args.typ, ()):
+            problem = strategy_problem(inputs.get(key) or [])
+            if problem:
+                raise ValueError(f"{args.typ} {name}: ECS refuses the capacity provider strategy: {problem}")
         if self.preview:
             known = {} if args.typ == "awsx:ec2:Vpc" else {k: v for k, v in inputs.items() if _is_known(v)}
             return "", known
@@ -151,18 +166,24 @@ class StackMocks(pulumi.runtime.Mocks):
                 "zoneIds": list(zones.values()),
             },
             "aws:index/getRegion:getRegion": {"region": self.region, "name": self.region, "id": self.region},
+            "aws:index/getPartition:getPartition": {
+                "partition": self.partition,
+                "id": self.partition,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+            },
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",
                 "id": ACCOUNT_ID,
                 "userId": "AIDAEXAMPLE",
             },
-            "aws:route53/getZone:getZone": {
-                "zoneId": HOSTED_ZONE_ID,
-                "id": HOSTED_ZONE_ID,
-                "name": args.args.get("name"),
-            },
         }
+        if args.token == "aws:route53/getZone:getZone":
+            name = str(args.args.get("name")).rstrip(".")
+            if name not in self.hosted_zones:
+                raise ValueError(f"no matching Route 53 Hosted Zone found for {name!r}")  # as the provider fails
+            answers[args.token] = {"zoneId": self.hosted_zones[name], "id": self.hosted_zones[name], "name": name}
         if args.token not in answers:
             raise NotImplementedError(f"the mocks do not answer {args.token}")
         return answers[args.token]
@@ -179,6 +200,71 @@ _LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
 def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
     if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
         raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
+
+
+# Capacity provider strategies, as the ECS API reference's CapacityProviderStrategyItem gives the rules:
+# "Only one capacity provider in a capacity provider strategy can have a base defined"; base 0 to 100000,
+# weight 0 to 1000; "When multiple capacity providers are specified within a capacity provider strategy, at
+# least one of the capacity providers must have a weight value greater than zero and any capacity providers
+# with a weight of 0 can't be used to place tasks. If you specify multiple capacity providers in a strategy
+# that all have a weight of 0, any RunTask or CreateService actions using the capacity provider strategy will
+# fail." The mocks refuse what AWS refuses and place tasks as those rules say.
+STRATEGY_INPUTS = {
+    "aws:ecs/service:Service": ("capacityProviderStrategies",),
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ("defaultCapacityProviderStrategies",),
+}
+
+
+def _strategy_items(strategy: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items with base and weight as whole numbers, 0 where unset (the mocks see numbers as floats)."""
+    return [
+        {
+            "capacityProvider": item["capacityProvider"],
+            "base": int(item.get("base") or 0),
+            "weight": int(item.get("weight") or 0),
+        }
+        for item in strategy
+    ]
+
+
+def strategy_problem(strategy: list[dict[str, Any]]) -> str | None:
+    """Why ECS refuses `strategy` (items as the program declares them), or None when it takes it."""
+    strategy = _strategy_items(strategy)
+    bases = [item["capacityProvider"] for item in strategy if item.get("base") or 0]
+    weights = [item.get("weight") or 0 for item in strategy]
+    if len(bases) > 1:
+        return f"a base on {len(bases)} providers ({', '.join(bases)}); only one may have a base"
+    if len(strategy) > 1 and not any(weights):
+        return "every provider has weight 0; at least one needs a weight above 0"
+    if any(
+        not 0 <= (item.get("base") or 0) <= 100_000 or not 0 <= (item.get("weight") or 0) <= 1000 for item in strategy
+    ):
+        return "base must be 0 to 100000 and weight 0 to 1000"
+    return None
+
+
+def place_tasks(strategy: list[dict[str, Any]], count: int) -> dict[str, int]:
+    """Where ECS puts `count` tasks of a service with `strategy`: the base first, on its provider, then the
+    rest split by weight. A provider of weight 0 places nothing (in a strategy of several), base included.
+    How ECS rounds a share below one task is not documented: largest remainder here, the closest split."""
+    strategy = _strategy_items(strategy)
+    usable = [item for item in strategy if len(strategy) == 1 or (item.get("weight") or 0) > 0]
+    placed = {item["capacityProvider"]: 0 for item in strategy}
+    for item in usable:
+        base = min(item.get("base") or 0, count - sum(placed.values()))
+        placed[item["capacityProvider"]] += base
+    rest = count - sum(placed.values())
+    total_weight = sum(item.get("weight") or 0 for item in usable) or 1
+    shares = {item["capacityProvider"]: rest * (item.get("weight") or 0) / total_weight for item in usable}
+    if len(usable) == 1:
+        shares = {usable[0]["capacityProvider"]: rest}
+    floors = {provider: int(share) for provider, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda provider: shares[provider] - floors[provider], reverse=True)
+    for provider in by_remainder[: rest - sum(floors.values())]:
+        floors[provider] += 1
+    for provider, tasks in floors.items():
+        placed[provider] += tasks
+    return placed
 
 
 def _is_known(value: Any) -> bool:
@@ -242,6 +328,11 @@ def declare(
             ignore_changes=list(request.ignoreChanges),
             properties=request.object,
             property_dependencies={key: list(value.urns) for key, value in request.propertyDependencies.items()},
+            custom_timeouts={
+                operation: getattr(request.customTimeouts, operation)
+                for operation in ("create", "update", "delete")
+                if getattr(request.customTimeouts, operation)
+            },
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

@@ -8,7 +8,7 @@ from components.aws_tables import fargate_size_problem, name_problem
 from components.errors import SettingsError
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
-from components.options import Capacity, HealthCheck
+from components.options import Capacity, HealthCheck, StopTiming
 from components.service import Container, ReplicaService, ReplicaServiceArgs
 from tests.stack.harness import StackMocks, declare
 
@@ -126,7 +126,7 @@ def service_args(**changes) -> ReplicaServiceArgs:
         "target_group_arn": "arn:aws:elasticloadbalancing:tg",
         "load_balancer_security_group_id": "sg-alb",
         "listeners": [],
-        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.0-alpine", port=8080),
+        "container": Container(image="public.ecr.aws/docker/library/nginx:1.30.8-alpine", port=8080),
     }
     return ReplicaServiceArgs(**{**base, **changes})
 
@@ -154,12 +154,30 @@ def test_service_alone_exposes_its_children():
     assert deployment.one("aws:ecs/service:Service").inputs["networkConfiguration"]["assignPublicIp"] is False
 
 
+def test_service_refuses_a_stop_fargate_cannot_wait_for():
+    too_slow = Container(image="nginx:1.30.0-alpine", port=8080, stop=StopTiming(delay_seconds=93, timeout_seconds=123))
+    deployment = declare(lambda: ReplicaService("api", service_args(container=too_slow)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert "a stop timeout of 123 s" in str(deployment.error) and "above Fargate's 120 s" in str(deployment.error)
+    assert deployment.resources == []
+
+
 @pytest.mark.parametrize(
-    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        # The sovereign and isolated partitions: a table of region prefixes knew none of them.
+        ("eusc-de-east-1", "aws-eusc"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+    ],
 )
-def test_execution_role_policy_arn_is_in_the_partition_of_the_region(region, partition):
+def test_execution_role_policy_arn_is_in_the_partition_the_provider_reports(region, partition):
     # IAM refuses to attach a policy ARN of another partition ("arn:aws:..." in cn-north-1 does not exist).
-    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=StackMocks(region=region))
+    mocks = StackMocks(region=region, partition=partition)
+    deployment = declare(lambda: ReplicaService("api", service_args()), {}, mocks=mocks)
     attachment = deployment.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
     assert attachment["policyArn"] == f"arn:{partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
@@ -198,6 +216,14 @@ def test_service_refuses_an_on_demand_base_without_spot_before_declaring_anythin
     deployment = declare(lambda: ReplicaService("api", service_args(capacity=Capacity(on_demand_base=1))), {})
     assert isinstance(deployment.error, SettingsError)
     assert "capacity.on_demand_base: 1; allowed: 0 or more, with spot" in str(deployment.error)
+    assert deployment.resources == []
+
+
+@pytest.mark.parametrize("seconds", [0, 86401])
+def test_service_refuses_an_unbounded_or_zero_steady_state_wait_before_declaring_anything(seconds):
+    deployment = declare(lambda: ReplicaService("api", service_args(steady_state_timeout_seconds=seconds)), {})
+    assert isinstance(deployment.error, SettingsError)
+    assert f"steady_state_timeout_seconds: {seconds}; allowed: 1 to 86400 seconds" in str(deployment.error)
     assert deployment.resources == []
 
 

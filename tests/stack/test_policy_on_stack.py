@@ -19,7 +19,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 import components.service
 from policy.rules import PlannedResource, evaluate
-from tests.stack.harness import Declared, Deployment, declare_stack
+from tests.stack.harness import OWN_DOMAIN, Declared, Deployment, declare_stack
 
 pack = importlib.import_module("policy.__main__")
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -43,9 +43,14 @@ def planned(deployment: Deployment) -> list[PlannedResource]:
 
 
 def test_prod_passes_every_rule():
-    deployment = declare_stack("prod")
+    deployment = declare_stack("prod", **OWN_DOMAIN)
     assert deployment.error is None
     assert [str(v) for v in evaluate(planned(deployment))] == []
+
+
+def test_a_stack_without_a_domain_fails_elb_1_under_every_rule():
+    violations = evaluate(planned(declare_stack("dev")))
+    assert any(v.message.startswith("ELB.1") for v in violations), [str(v) for v in violations]
 
 
 def test_dev_passes_every_rule_that_applies_to_dev():
@@ -59,12 +64,11 @@ def test_dev_passes_every_rule_that_applies_to_dev():
         ({"deletionProtection": False}, "ELB.6"),
         ({"natGateways": "none"}, "ECS.2"),
         ({"flowLogs": False}, "EC2.6"),
-        ({"domain": None, "zone": None}, "ELB.1"),
         ({"deregistrationDelaySeconds": 0}, "Good practice: deregistrationDelay is 0"),
     ],
 )
 def test_prod_without_a_guardrail_fails_its_control(overrides, control):
-    violations = evaluate(planned(declare_stack("prod", **overrides)))
+    violations = evaluate(planned(declare_stack("prod", **{**OWN_DOMAIN, **overrides})))
     assert any(v.message.startswith(control) for v in violations), [str(v) for v in violations]
 
 
@@ -108,7 +112,7 @@ def reported_at_preview(deployment: Deployment, dev: bool = False) -> list[tuple
 
 @pytest.fixture(scope="module")
 def prod_preview() -> Deployment:
-    deployment = declare_stack("prod", preview=True)
+    deployment = declare_stack("prod", preview=True, **OWN_DOMAIN)
     assert deployment.error is None, deployment.error
     return deployment
 
@@ -139,7 +143,7 @@ def test_a_first_preview_reports_a_container_with_a_writable_root_filesystem(mon
         return {**declared(*args, **kwargs), "readonlyRootFilesystem": False}
 
     monkeypatch.setattr(components.service, "_container_definition", writable_root)
-    (violation,) = reported_at_preview(declare_stack("prod", preview=True))
+    (violation,) = reported_at_preview(declare_stack("prod", preview=True, **OWN_DOMAIN))
     assert violation[0] == "ecs-5-read-only-root"
     assert "ECS.5: container 'replica' has \"readonlyRootFilesystem\": False" in violation[1]
 

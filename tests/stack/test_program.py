@@ -8,10 +8,10 @@ import json
 import pulumi
 import pytest
 
-from components.aws_tables import TLS_POLICY
+from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
 from estimate.cli import estimates
-from replica.nginx import CONFIG_ENV_VAR
-from tests.stack.harness import HOSTED_ZONE_ID, Deployment, StackMocks, declare_stack
+from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR
+from tests.stack.harness import HOSTED_ZONE_ID, OWN_DOMAIN, Deployment, StackMocks, declare_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
@@ -64,6 +64,17 @@ def test_flow_logs_only_where_asked(dev, prod):
     assert not dev.all("aws:ec2/flowLog:FlowLog")
     flow_log = prod.one("aws:ec2/flowLog:FlowLog").inputs
     assert flow_log["trafficType"] == "REJECT" and flow_log["vpcId"] == "alb-replicas-prod-vpc-vpc-id"
+
+
+def test_flow_log_role_may_list_log_groups_as_aws_sample_policy_grants(prod):
+    # DescribeLogGroups lists the account's groups: AWS's sample policy for flow logs to CloudWatch Logs grants it
+    # on "*"; limited to the one group, it is never allowed. Writing stays limited to the flow logs' own group.
+    (role_policy,) = [p for p in prod.all("aws:iam/rolePolicy:RolePolicy") if "flow-logs" in p.name]
+    statements = json.loads(role_policy.inputs["policy"])["Statement"]
+    grants = {action: statement["Resource"] for statement in statements for action in statement["Action"]}
+    assert grants["logs:DescribeLogGroups"] == "*"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
+        assert grants[action] != "*" and all("prod-flow-logs" in arn for arn in grants[action]), action
 
 
 # --- the load balancer -------------------------------------------------------------------------
@@ -203,7 +214,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
 
 def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     replica = container(dev)
-    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.0-alpine"
+    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.8-alpine"
     assert (replica["user"], replica["readonlyRootFilesystem"], replica["privileged"]) == ("101:101", True, False)
     assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
     log = replica["logConfiguration"]
@@ -218,18 +229,29 @@ def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
 def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
     deployment = declare_stack("dev", containerPort=9000, healthCheckPath="/ready")
     replica = container(deployment)
-    (variable,) = replica["environment"]
-    assert variable["name"] == CONFIG_ENV_VAR
-    assert "listen 9000;" in variable["value"] and "location = /ready" in variable["value"]
+    variable = {entry["name"]: entry["value"] for entry in replica["environment"]}
+    assert "listen 9000;" in variable[CONFIG_ENV_VAR] and "location = /ready" in variable[CONFIG_ENV_VAR]
     assert replica["command"][:2] == ["/bin/sh", "-c"] and "nginx" in replica["command"][2]
-    # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) reaches nginx as its graceful SIGQUIT.
-    assert "trap 'kill -QUIT \"$pid\"' TERM INT QUIT" in replica["command"][2]
+    # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) first fails the health check.
+    assert "trap 'stop=1' TERM QUIT" in replica["command"][2]
+    assert "if (-f /dev/shm/stopping)" in variable[CONFIG_ENV_VAR]
     assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
+
+
+def test_a_stopping_replica_fails_its_checks_until_every_node_has_stopped_sending_within_the_stop_timeout():
+    """A Fargate Spot interruption signals a task that is still registered: the replica fails its checks
+    for unhealthy threshold x interval plus the nodes' lag, and the stop timeout leaves room for that."""
+    replica = container(declare_stack("dev", healthCheckIntervalSeconds=10, unhealthyThreshold=3))
+    variable = {entry["name"]: entry["value"] for entry in replica["environment"]}
+    assert variable[STOP_DELAY_ENV_VAR] == "33"  # 3 x 10 s + 3 s
+    assert replica["stopTimeout"] == 63  # and 30 s for a graceful stop
+    assert container(declare_stack("dev"))["stopTimeout"] == 43
 
 
 def test_another_image_keeps_its_own_command():
     replica = container(declare_stack("dev", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:2.1.0"))
     assert "command" not in replica and "environment" not in replica
+    assert replica["stopTimeout"] == 43  # the same time to stop, should it fail its checks first too
 
 
 def strategy(deployment: Deployment) -> list[dict]:
@@ -247,9 +269,19 @@ def test_dev_runs_every_replica_on_fargate_spot_and_prod_on_demand(dev, prod):
 
 def test_mixed_capacity_keeps_its_base_on_demand_and_the_rest_on_spot():
     assert strategy(declare_stack("dev", capacity="mixed:1")) == [
-        {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
-        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1000},
     ]
+
+
+def test_a_spot_shortage_cannot_hold_pulumi_up_longer_than_the_stated_bound(dev, prod):
+    # ECS never falls back from FARGATE_SPOT to FARGATE (aws/containers-roadmap #852): without Spot capacity the
+    # service never gets steady, and the provider waits its default 20 minutes, saying nothing.
+    for deployment in (dev, prod):
+        bound = deployment.exports["deploy_timing"]["steady_state_timeout_seconds"]
+        assert bound < 20 * 60
+        assert deployment.one(SERVICE).inputs["waitForSteadyState"] is True
+        assert deployment.one(SERVICE).custom_timeouts == {"create": f"{bound}s", "update": f"{bound}s"}
 
 
 def test_cluster_offers_both_fargate_providers_before_the_service_uses_one(dev):
@@ -325,7 +357,7 @@ def test_https_listener_uses_a_validated_certificate_and_current_tls(prod):
     (action,) = https["defaultActions"]
     assert action["type"] == "forward"
     certificate = prod.one("aws:acm/certificate:Certificate").inputs
-    assert (certificate["domainName"], certificate["validationMethod"]) == ("app.example.com", "DNS")
+    assert (certificate["domainName"], certificate["validationMethod"]) == ("app.mycompany.com", "DNS")
 
 
 def test_http_redirects_to_https_with_301(prod):
@@ -338,11 +370,11 @@ def test_http_redirects_to_https_with_301(prod):
 def test_domain_points_at_the_alb_and_becomes_the_url(prod):
     records = {r.name: r.inputs for r in prod.all("aws:route53/record:Record")}
     alias = records["alb-replicas-prod-alias"]
-    assert (alias["name"], alias["type"], alias["zoneId"]) == ("app.example.com", "A", HOSTED_ZONE_ID)
+    assert (alias["name"], alias["type"], alias["zoneId"]) == ("app.mycompany.com", "A", HOSTED_ZONE_ID)
     assert alias["aliases"][0]["name"] == prod.exports["dns_name"]
     validation = records["alb-replicas-prod-cert-validation"]
     assert validation["type"] == "CNAME" and validation["zoneId"] == HOSTED_ZONE_ID
-    assert prod.exports["url"] == "https://app.example.com"
+    assert prod.exports["url"] == "https://app.mycompany.com"
 
 
 def test_service_waits_for_both_listeners_with_https(prod):
@@ -350,11 +382,20 @@ def test_service_waits_for_both_listeners_with_https(prod):
     assert {listener.urn for listener in prod.all(LISTENER)} <= set(service.dependencies)
 
 
-def test_without_domain_prod_serves_http_on_the_alb_name():
-    deployment = declare_stack("prod", domain=None, zone=None)
-    assert deployment.exports["url"] == f"http://{deployment.exports['dns_name']}"
-    assert not deployment.all("aws:acm/certificate:Certificate")
-    assert [r.inputs["port"] for r in deployment.all(LISTENER)] == [80]
+def test_without_domain_dev_serves_http_on_the_alb_name(dev):
+    assert dev.exports["url"] == f"http://{dev.exports['dns_name']}"
+    assert not dev.all("aws:acm/certificate:Certificate")
+    assert [r.inputs["port"] for r in dev.all(LISTENER)] == [80]
+
+
+def test_prod_as_a_fresh_fork_has_it_stops_in_one_line_naming_the_keys_to_set_before_any_resource():
+    # Pulumi.prod.yaml names no domain; with a placeholder (example.com) the zone's look-up failed mid-preview.
+    for overrides in ({}, {"domain": "app.example.com", "zone": "example.com"}):
+        deployment = declare_stack("prod", preview=True, **overrides)
+        assert isinstance(deployment.error, pulumi.RunError)
+        assert "\n" not in str(deployment.error)
+        assert "pulumi config set" in str(deployment.error) and "domain" in str(deployment.error)
+        assert deployment.resources == [], "nothing may be declared"
 
 
 # --- autoscaling -------------------------------------------------------------------------------
@@ -417,7 +458,7 @@ def test_in_a_region_opened_after_august_2022_the_log_delivery_service_writes_th
     mexico = StackMocks(
         region="mx-central-1", zones={f"mx-central-1{z}": f"mxc1-az{i}" for i, z in enumerate("abc", 1)}
     )
-    deployment = declare_stack("prod", mocks=mexico)
+    deployment = declare_stack("prod", mocks=mexico, **OWN_DOMAIN)
     assert deployment.error is None, deployment.error
     policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     assert policy["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
@@ -440,7 +481,7 @@ def test_alb_waits_for_the_log_bucket_policy(prod):
         ({"azCount": 1}, "azCount: 1 is out of range; allowed: 2 to 6"),
         ({"memory": 4096}, "memory: 4096 MiB is not a Fargate pair with cpu 256"),
         ({"maxReplicas": 2}, "maxReplicas: 2 is below replicas (3)"),
-        ({"domain": "app.example.org", "zone": "example.com"}, "domain: 'app.example.org' is outside zone"),
+        ({"domain": "app.mycompany.org", "zone": "mycompany.com"}, "domain: 'app.mycompany.org' is outside zone"),
         ({"capacity": "spot-only"}, "capacity: 'spot-only' is not allowed; allowed: on-demand, spot, or mixed:N"),
         ({"capacity": "mixed:4"}, "mixed:N with N from 1 to replicas (3)"),
         ({"cpuArchitecture": "arm64"}, "cpuArchitecture: 'arm64' is not allowed; allowed: ARM64, X86_64"),
@@ -450,6 +491,7 @@ def test_bad_config_fails_before_any_resource_is_declared(overrides, message):
     deployment = declare_stack("dev", **overrides)
     assert isinstance(deployment.error, pulumi.RunError)
     assert message in str(deployment.error)
+    assert "\n" not in str(deployment.error), "Pulumi prints the settings error on one line"
     assert deployment.resources == [], "nothing may be declared"
 
 
@@ -468,12 +510,24 @@ def test_where_fargate_runs_in_some_zones_only_they_are_chosen_by_zone_id():
 
 def test_too_few_fargate_zones_is_a_clear_error_naming_the_region():
     zones = {"us-west-1a": "usw1-az2", "us-west-1b": "usw1-az3", "us-west-1c": "usw1-az1"}
-    deployment = declare_stack("prod", mocks=StackMocks(region="us-west-1", zones=zones))
+    deployment = declare_stack("prod", mocks=StackMocks(region="us-west-1", zones=zones), **OWN_DOMAIN)
     assert isinstance(deployment.error, pulumi.RunError)
     assert str(deployment.error) == (
         "azCount: 3 zones asked for, but Fargate runs in only 2 zones of us-west-1 (us-west-1b, us-west-1c; "
-        "it runs in zone IDs usw1-az1, usw1-az3 there); allowed: 2 to 2"
+        "it runs in zone IDs usw1-az1, usw1-az3 there, as of AWS's page "
+        "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html); allowed: 2 to 2"
     )
+
+
+def test_fargate_zone_table_is_aws_page_as_read_in_2026_12():
+    # "Supported Regions for Amazon ECS on AWS Fargate", Linux containers: ca-central-1 is listed without zone IDs
+    # (an archived copy once said "cac1-az1 & cac1-az2 only"), so Fargate runs in all its zones.
+    assert FARGATE_ZONE_IDS == {
+        "us-west-1": ("usw1-az1", "usw1-az3"),
+        "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+        "cn-north-1": ("cnn1-az1", "cnn1-az2"),
+    }
+    assert FARGATE_REGIONS_PAGE.startswith("https://docs.aws.amazon.com/AmazonECS/")
 
 
 def test_long_stack_name_still_gives_names_aws_accepts():
@@ -482,3 +536,15 @@ def test_long_stack_name_still_gives_names_aws_accepts():
     long_stack = declare_stack("dev", namePrefix="x" * 20)
     assert len(long_stack.one(ALB).name) + len("-1234567") <= 32
     assert len(long_stack.one(TARGET_GROUP).name) + len("-1234567") <= 32
+
+
+def test_in_govcloud_the_elb_account_is_named_in_the_partition_the_provider_reports():
+    govcloud = StackMocks(
+        region="us-gov-west-1",
+        zones={f"us-gov-west-1{z}": f"usgw1-az{i}" for i, z in enumerate("abc", 1)},
+        partition="aws-us-gov",
+    )
+    deployment = declare_stack("prod", mocks=govcloud, **OWN_DOMAIN)
+    assert deployment.error is None, deployment.error
+    policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws-us-gov:iam::048591011584:root"}

@@ -1,13 +1,28 @@
 """settings.py: every key parsed, defaulted and checked once, every bad value named with what is allowed."""
 
+import json
+
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import settings
 import stack_config
 from components.aws_tables import NAME_MAX, name_problem
 from components.errors import SettingsError
-from components.options import Capacity
+from components.options import (
+    FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+    GRACEFUL_STOP_SECONDS,
+    NODE_LAG_SECONDS,
+    Capacity,
+)
+from policy.rules.elb import ELB_1_HTTP_REDIRECTS_TO_HTTPS
+from tests.docs_text import doc
+from tests.stack.harness import OWN_DOMAIN, stack_values
+
+ELB_1 = ELB_1_HTTP_REDIRECTS_TO_HTTPS.id
 
 
 def parse(**raw: object) -> settings.StackSettings:
@@ -36,7 +51,8 @@ def test_stack_files_parse():
     prod = settings.from_stack_file("prod")
     assert (dev.replicas, dev.nat_gateways, dev.replicas_in_private_subnets) == (3, "none", False)
     assert (prod.nat_gateways, prod.az_count, prod.replicas_in_private_subnets) == ("onePerAz", 3, True)
-    assert prod.autoscaling and prod.access_logs and prod.deletion_protection and prod.https
+    assert prod.autoscaling and prod.access_logs and prod.deletion_protection
+    assert not prod.https, "the repository's prod names no domain: each fork sets its own"
 
 
 def test_capacity_reads_as_on_demand_spot_or_a_mix():
@@ -90,6 +106,12 @@ def test_max_replicas_zero_means_the_same_as_replicas():
             "healthCheckTimeoutSeconds: 5 must be below healthCheckIntervalSeconds (5)",
         ),
         ({"healthyThreshold": 1}, "healthyThreshold: 1 is out of range; allowed: 2 to 10"),
+        (
+            {"healthCheckIntervalSeconds": 30, "unhealthyThreshold": 3},
+            "unhealthyThreshold x healthCheckIntervalSeconds: 3 x 30 s makes a stop timeout of 123 s (93 s failing "
+            "health checks while serving, then 30 s to stop gracefully), above Fargate's 120 s; allowed: a product "
+            "of at most 87 s",
+        ),
         ({"deregistrationDelaySeconds": -1}, "deregistrationDelaySeconds: -1 is out of range; allowed: 0 to 3600"),
         ({"logRetentionDays": 10}, "logRetentionDays: 10 is not allowed; allowed: 1, 3, 5, 7, 14"),
         ({"image": "nginx"}, "image: 'nginx' pins nothing"),
@@ -113,13 +135,13 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"replicas": 3.5}, "replicas: 3.5 is not a whole number"),
         ({"containerInsights": "True"}, "containerInsights: 'True' is not true or false"),
         ({"image": ["nginx"]}, "image: ['nginx'] is not a string"),
-        ({"domain": "app.example.com"}, "zone: unset, but domain and zone go together"),
+        ({"domain": "app.mycompany.com"}, "zone: unset, but domain and zone go together"),
         (
-            {"domain": "app.example.com", "zone": "example.org"},
-            "domain: 'app.example.com' is outside zone 'example.org'",
+            {"domain": "app.mycompany.com", "zone": "mycompany.org"},
+            "domain: 'app.mycompany.com' is outside zone 'mycompany.org'",
         ),
-        ({"domain": "app..example.com", "zone": "example.com"}, "domain: 'app..example.com' is not a DNS name"),
-        ({"domain": "App_1.example.com", "zone": "example.com"}, "domain: 'App_1.example.com' is not a DNS name"),
+        ({"domain": "app..mycompany.com", "zone": "mycompany.com"}, "domain: 'app..mycompany.com' is not a DNS name"),
+        ({"domain": "App_1.mycompany.com", "zone": "mycompany.com"}, "domain: 'App_1.mycompany.com' is not a DNS name"),
         ({"cpuTargetPercent": 95}, "cpuTargetPercent: 95 is out of range; allowed: 10 to 90"),
         ({"replicaz": 3}, "replicaz: unknown setting; known settings: accessLogRetentionDays"),
     ],
@@ -155,8 +177,8 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_domain_may_be_the_zone_apex_or_inside_it():
-    assert parse(domain="example.com", zone="example.com").https
-    assert parse(domain="a.b.example.com", zone="example.com").domain == "a.b.example.com"
+    assert parse(domain="mycompany.com", zone="mycompany.com").https
+    assert parse(domain="a.b.mycompany.com", zone="mycompany.com").domain == "a.b.mycompany.com"
 
 
 def test_image_pinned_by_digest_is_accepted():
@@ -244,9 +266,162 @@ def test_every_key_of_pulumi_yaml_is_one_settings_field_named_as_the_key():
     assert settings.stack_key("health_check_interval_seconds") == "healthCheckIntervalSeconds"
 
 
-def test_each_range_is_the_one_pulumi_yaml_and_the_readme_state():
-    readme = (stack_config.PROJECT_DIR / "README.md").read_text()
+def test_each_range_is_the_one_pulumi_yaml_and_the_docs_state():
+    readme = doc("configuration")
     for key, (low, high) in settings.RANGES.items():
         assert f"{low} to {high}" in stack_config.config_schema()[key]["description"], key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
         assert f"{low} to {high}" in row, key
+
+
+@hypothesis_settings(deadline=None)  # a loaded machine, not the check, makes a case slow
+@given(interval=st.integers(5, 300), threshold=st.integers(2, 10))
+def test_a_stop_waits_out_every_nodes_checks_within_fargates_stop_timeout_or_is_refused(interval, threshold):
+    """The stop delay covers the checks that take a replica out on every node plus their lag; the stop
+    timeout adds a graceful stop, and a health check that needs more than Fargate's 120 s is refused."""
+    raw = {"healthCheckIntervalSeconds": interval, "unhealthyThreshold": threshold, "healthCheckTimeoutSeconds": 2}
+    delay = threshold * interval + NODE_LAG_SECONDS
+    if delay + GRACEFUL_STOP_SECONDS > FARGATE_MAX_STOP_TIMEOUT_SECONDS:
+        with pytest.raises(SettingsError, match=f"{threshold} x {interval} s makes a stop timeout"):
+            parse(**raw)
+        return
+    stop = parse(**raw).stop_timing
+    assert (stop.delay_seconds, stop.timeout_seconds) == (delay, delay + GRACEFUL_STOP_SECONDS)
+    assert stop.problem() is None
+
+
+# nginx advisories of the 1.30 stable line and the release that fixes each, as read on 2026-12-04: nginx.org's
+# security advisories (to 1.30.4), osv.dev's MinimOS entry for 1.30.5, and Mageia's MGASA-2026-0605 for the
+# ones disclosed on 2026-11-18 ("NGINX2Root", fixed in 1.30.7 and mainline 1.31.9).
+NGINX_STABLE_FIXES = {
+    (1, 30, 1): [
+        "CVE-2026-42945",
+        "CVE-2026-42926",
+        "CVE-2026-42946",
+        "CVE-2026-42934",
+        "CVE-2026-40460",
+        "CVE-2026-40701",
+    ],
+    (1, 30, 2): ["CVE-2026-9256"],
+    (1, 30, 3): ["CVE-2026-42055", "CVE-2026-48142"],
+    (1, 30, 4): ["CVE-2026-42533", "CVE-2026-60005", "CVE-2026-56434"],
+    (1, 30, 5): ["CVE-2026-90439"],
+    (1, 30, 7): ["CVE-2026-113425", "CVE-2026-121810", "CVE-2026-123007", "CVE-2026-123633", "CVE-2026-123634"],
+}
+
+
+def test_the_default_image_is_an_nginx_stable_release_with_every_known_fix():
+    image = stack_config.config_schema()["image"]["default"]
+    repository, tag = image.rsplit(":", 1)
+    assert repository == "public.ecr.aws/docker/library/nginx" and tag.endswith("-alpine")
+    version = tuple(int(part) for part in tag.removesuffix("-alpine").split("."))
+    assert version[1] % 2 == 0, "an even minor version is nginx's stable line"
+    unfixed = [cve for fixed_in, cves in NGINX_STABLE_FIXES.items() if version < fixed_in for cve in cves]
+    assert unfixed == [], f"{image} is affected by {unfixed}"
+
+
+# --- a fresh fork: prod without a domain of its own -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "zone"),
+    [
+        ("app.example.com", "example.com"),
+        ("example.org", "example.org"),
+        ("www.shop.example.net", "shop.example.net"),
+        ("app.mysite.example", "mysite.example"),
+        ("app.mysite.test", "mysite.test"),
+        ("api.invalid", "api.invalid"),
+        ("app.localhost", "localhost"),
+    ],
+)
+def test_a_reserved_example_name_is_refused_in_one_line_that_says_which_keys_to_set(domain, zone):
+    with pytest.raises(SettingsError) as caught:
+        parse(domain=domain, zone=zone)
+    (problem,) = str(caught.value).splitlines()[1:]
+    assert problem.strip().startswith(f"domain: {domain!r} in zone {zone!r} is a name reserved for examples")
+    assert "pulumi config set domain" in problem and "pulumi config set zone" in problem
+
+
+@pytest.mark.parametrize("zone", ["example.co.uk", "myexample.com", "example-shop.com", "testing.io", "test.com"])
+def test_names_that_only_look_like_examples_are_accepted(zone):
+    assert parse(domain=f"app.{zone}", zone=zone).https
+
+
+@given(label=st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True), reserved=st.sampled_from(settings.RESERVED_ZONES))
+def test_every_name_under_a_reserved_one_is_refused(label, reserved):
+    with pytest.raises(SettingsError, match="reserved for examples"):
+        parse(domain=f"{label}.{reserved}", zone=reserved)
+
+
+def test_prod_requires_a_domain_of_its_own_and_says_in_one_line_which_keys_to_set():
+    prod = settings.from_stack_file("prod")
+    problem = settings.deploy_problem(prod)
+    assert problem is not None and "\n" not in problem
+    assert problem.startswith("domain: prod serves HTTPS on a domain of yours")
+    assert "pulumi config set --stack prod domain" in problem and "pulumi config set --stack prod zone" in problem
+    configured = settings.parse_settings({**stack_values("prod"), **OWN_DOMAIN}, project="p", stack="prod")
+    assert settings.deploy_problem(configured) is None
+
+
+def test_dev_needs_no_domain_since_its_policy_config_turns_https_off():
+    assert settings.deploy_problem(settings.from_stack_file("dev")) is None
+
+
+def test_a_stack_without_a_policy_config_runs_every_rule_so_needs_a_domain(tmp_path):
+    # A fork's new stack (staging) gets the whole policy pack, HTTPS (ELB.1) included, like prod.
+    assert settings.https_required("staging", project_dir=tmp_path)
+    (tmp_path / "policy").mkdir(parents=True)
+    (tmp_path / "policy" / "staging.json").write_text(json.dumps({ELB_1: {"enforcementLevel": "disabled"}}))
+    assert not settings.https_required("staging", project_dir=tmp_path)
+    (tmp_path / "policy" / "staging.json").write_text(json.dumps({ELB_1: {"enforcementLevel": "mandatory"}}))
+    assert settings.https_required("staging", project_dir=tmp_path)
+
+
+def fork(tmp_path, prod_overrides: dict[str, str] | None = None):
+    """A copy of the repository's stack files and policy configs, prod's changed by `prod_overrides`."""
+    root = stack_config.PROJECT_DIR
+    (tmp_path / "policy").mkdir(parents=True)
+    (tmp_path / "policy" / "dev.json").write_text((root / "policy" / "dev.json").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text((root / "Pulumi.dev.yaml").read_text())
+    prod = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())
+    prod["config"].update({f"alb-replicas:{key}": value for key, value in (prod_overrides or {}).items()})
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(prod))
+    return tmp_path
+
+
+def test_the_check_says_a_fresh_forks_prod_waits_for_its_domain(tmp_path, capsys):
+    assert settings.main([], project_dir=fork(tmp_path)) == settings.ExitCode.INCOMPLETE
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "dev: ready to deploy"
+    assert lines[1].startswith("prod: not deployed until it is set: domain: prod serves HTTPS on a domain of yours")
+    assert len(lines) == 2
+
+
+def test_the_check_for_github_skips_prod_with_a_notice_and_a_summary_line(tmp_path, monkeypatch, capsys):
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert settings.main(["--github"], project_dir=fork(tmp_path / "repo")) == settings.ExitCode.READY
+    assert output.read_text() == 'ready=["dev"]\n'
+    notices = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+    assert len(notices) == 1 and notices[0].startswith("::notice title=prod is not deployed::domain: prod serves")
+    assert summary.read_text().startswith("- `prod` skipped until it is set: domain: prod serves HTTPS")
+
+
+def test_the_check_lets_prod_deploy_once_its_domain_is_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
+    assert settings.main(["--github"], project_dir=fork(tmp_path / "repo", OWN_DOMAIN)) == settings.ExitCode.READY
+    assert (tmp_path / "output").read_text() == 'ready=["dev", "prod"]\n'
+    assert (tmp_path / "summary").read_text() == ""
+
+
+def test_the_check_fails_invalid_settings_with_an_error_annotation(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
+    repo = fork(tmp_path / "repo", {"domain": "app.example.com", "zone": "example.com"})
+    assert settings.main(["--github"], project_dir=repo) == settings.ExitCode.INVALID
+    (error,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::error")]
+    assert error.startswith("::error title=prod settings::invalid stack settings: domain: 'app.example.com' in zone")
+    assert (tmp_path / "output").read_text() == 'ready=["dev"]\n'

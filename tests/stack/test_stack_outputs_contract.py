@@ -4,10 +4,11 @@ would print it."""
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests.docs_text import doc
+from tests.docs_text import section as section_of
 from verify.stack import StackOutputs, read_stack_outputs
 
 
@@ -37,7 +38,7 @@ def pulumi_printing(outputs: dict[str, object]):
         (
             "prod",
             StackOutputs(
-                url="https://app.example.com",
+                url="https://app.mycompany.com",
                 replicas=3,
                 max_replicas=9,
                 algorithm="round_robin",
@@ -56,9 +57,8 @@ def test_verify_reads_what_the_program_exports(stack: str, expected: StackOutput
     assert read_stack_outputs(stack, run=pulumi_printing(deployment.exports)) == expected
 
 
-def test_the_readme_outputs_table_lists_every_export_and_every_key_of_the_two_estimates(prod):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Outputs\n", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_outputs_table_lists_every_export_and_every_key_of_the_two_estimates(prod):
+    section = section_of(doc("configuration"), "Outputs")
     rows = {}
     for line in section.splitlines():
         if line.startswith("| `"):
@@ -67,4 +67,6 @@ def test_the_readme_outputs_table_lists_every_export_and_every_key_of_the_two_es
     assert set(rows) == set(prod.exports)
     for output in ("estimated_monthly_cost", "deploy_timing"):
         keys = set(re.findall(r"`(\w+)`", rows[output]))
-        assert set(prod.exports[output]) <= keys, f"README's {output} row lacks {set(prod.exports[output]) - keys}"
+        assert set(prod.exports[output]) <= keys, (
+            f"docs/configuration.md's {output} row lacks {set(prod.exports[output]) - keys}"
+        )

@@ -7,7 +7,9 @@ import random
 from collections import Counter
 
 import pytest
-from verify_helpers import NEW, rolling_deploy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from verify_helpers import NEW, build_tally, rolling_deploy
 
 from verify.evidence import (
     LEAST_OUTSTANDING,
@@ -307,10 +309,64 @@ def test_a_deploy_that_leaves_a_replica_short_is_uneven() -> None:
         del entry.replicas[NEW[2]]  # the third new replica stopped answering with the old ones
     verdict = judge(tally, THREE)
     assert not verdict.even
-    assert "1 of 3 expected replicas never answered" in verdict.reason
+    # It answered, then left with the old ones: named with the second it left, not as never answering.
+    assert f"1 of 3 expected replicas left during the run: {NEW[2]} at second 5" in verdict.reason
 
 
 def test_replica_changes_ignore_a_replica_missed_for_a_second() -> None:
     timeline = [Second(0, 2, {}, {A: 1, B: 1}), Second(1, 1, {}, {A: 1}), Second(2, 2, {}, {A: 1, B: 1})]
     assert replica_changes(timeline, (A, B)) == ()
     assert replica_changes(timeline, (A,)) == (ReplicaChange(0, (B,), ()),)  # B was not there while warming up
+
+
+def duration_run(seconds_of: dict[str, range], warmup: tuple[str, ...] = (A, B, C), seconds: int = 20):
+    """A --duration run of `seconds` in which each replica answers 60 a second in its range of seconds."""
+    timeline = [
+        Second(number, 60 * len(present), {}, dict.fromkeys(present, 60))
+        for number in range(seconds)
+        if (present := [replica for replica, answering in seconds_of.items() if number in answering])
+    ]
+    counts: Counter[str] = Counter()
+    for entry in timeline:
+        counts.update(entry.replicas)
+    tally = build_tally(counts, warmup=list(warmup))
+    return dataclasses.replace(tally, duration_s=float(seconds), timeline=timeline)
+
+
+def test_a_replica_that_answered_then_stopped_is_named_with_the_second_it_left() -> None:
+    """A Spot interruption with no replacement in time: C answered for 5 s, then stopped."""
+    verdict = judge(duration_run({A: range(20), B: range(20), C: range(5)}), THREE)
+    assert not verdict.even
+    assert f"1 of 3 expected replicas left during the run: {C} at second 5" in verdict.reason
+    assert "never answered" not in verdict.reason
+    assert verdict.evidence.missing == (C,) and verdict.evidence.left == ((C, 5),)
+
+
+def test_a_replica_that_left_and_one_that_never_answered_are_told_apart() -> None:
+    d = "10.0.2.9"
+    verdict = judge(duration_run({A: range(20), B: range(20), C: range(7)}), Expectation(replica_range=(4, 4)))
+    assert f"2 of 4 expected replicas missing: left during the run: {C} at second 7; 1 never answered" in (
+        verdict.reason
+    )
+    assert d not in verdict.reason
+
+
+@settings(deadline=None)  # the machine's other jobs, not the judge, make a case slow
+@given(
+    spans=st.lists(st.tuples(st.integers(0, 11), st.integers(1, 12)), min_size=3, max_size=3),
+    expected=st.integers(1, 4),
+)
+def test_no_replica_that_answered_is_said_to_have_never_answered(spans, expected) -> None:
+    """Whatever the timeline, the replicas counted as never answering are only ones with no answer."""
+    seconds_of = {
+        replica: range(start, start + length) for replica, (start, length) in zip((A, B, C), spans, strict=True)
+    }
+    tally = duration_run(seconds_of, warmup=(), seconds=12)
+    verdict = judge(tally, Expectation(replica_range=(expected, expected)))
+    answered = {replica for entry in tally.timeline for replica in entry.replicas}
+    left = dict(verdict.evidence.left)
+    assert set(left) <= answered
+    never = [replica for replica in verdict.evidence.missing if replica not in left]
+    assert not answered & set(never)
+    for replica, second in left.items():
+        assert second == max(s for s in seconds_of[replica] if s < 12) + 1

@@ -1,15 +1,15 @@
-"""The README's verify section stays true to the code: exit codes, JSON keys, options, default request counts."""
+"""docs/verify.md stays true to the code: exit codes, JSON keys, options, default request counts."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+from tests.docs_text import doc
 from verify.cli import ExitCode, build_parser
 from verify.evidence import default_requests
 from verify.render import REPORT_KEYS
 
-SECTION = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Verify\n", 1)[1].split("\n## ")[0]
+SECTION = doc("verify")
 
 
 def test_the_exit_code_table_is_the_exit_code_enum() -> None:
@@ -27,7 +27,7 @@ def test_every_option_is_in_the_section() -> None:
     for action in build_parser()._actions:
         for option in action.option_strings:
             if option.startswith("--") and option != "--help":
-                assert re.search(rf"{option}\b", SECTION), f"README's verify section does not mention {option}"
+                assert re.search(rf"{option}\b", SECTION), f"docs/verify.md does not mention {option}"
 
 
 def test_the_default_request_counts_quoted_are_the_code_s() -> None:
