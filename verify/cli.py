@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
-from verify.boundary import REPORT_LINE_MAX, Sink, Stopped, redact, signals_held, stop_signals
+from verify.boundary import REPORT_LINE_MAX, STOP_SIGNALS, Sink, Stopped, redact, signals_held, stop_signals
 from verify.client import (
     Identity,
     Resolver,
@@ -383,12 +383,13 @@ def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -
                 tally.target_health_notes.append(reading.note)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, stopped_by: int | None = None) -> int:
     """Run verify; returns the exit code (never raises, never exits).
 
     The one boundary of the command: every exception and stop signal becomes an ExitCode and one line
     on stderr; with --json, stdout gets exactly one object on every path it can be written: a report,
     or the same keys with verdict "error" (could not measure), "interrupted" (a stop signal) or "help".
+    `stopped_by`: a stop signal that came before main() could take it (while Python imported verify).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv  # known even when the arguments themselves are bad
@@ -398,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     report: str | None = None
     try:
         with stop_signals():
+            if stopped_by is not None:
+                raise Stopped(*STOP_SIGNALS[stopped_by]) if stopped_by in STOP_SIGNALS else KeyboardInterrupt
             parser = build_parser()
             parser.help_out = stderr if wants_json else stdout  # type: ignore[attr-defined]
             args = parser.parse_args(argv)
