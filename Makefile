@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt
+.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-report
 
 deps:
 	scripts/install-deps
@@ -25,6 +25,10 @@ test: deps lint
 # verify against hey on the same rehearsal; prints both rates and their ratio.
 bench: deps
 	$(PYTHON) bench/verify_vs_hey.py
+
+# verify --report's HTML page: matplotlib's load time, each page's render time and size, up to the largest run.
+bench-report: deps
+	$(PYTHON) bench/report.py
 
 # The deploy rehearsal at dev's timings, then by deregistration delay: durations and failed requests.
 bench-deploy: deps

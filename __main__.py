@@ -15,7 +15,8 @@ from components.errors import SettingsError
 from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
-from components.service import Container, ReplicaService, ReplicaServiceArgs
+from components.rollback_alarms import RollbackAlarms, RollbackAlarmsArgs
+from components.service import Container, ReplicaService, ReplicaServiceArgs, TrafficShift
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
 
@@ -71,8 +72,29 @@ def compose(settings: stack_settings.StackSettings) -> None:
             access_logs=access_logs,
             deletion_protection=settings.deletion_protection,
             cross_zone=settings.cross_zone,
+            traffic_shifting=settings.deployment_strategy.shifts_traffic,
+            test_listener_rule=settings.deployment_strategy.shifts_traffic and settings.deployment_test_traffic,
         ),
     )
+
+    traffic_shift = None
+    if load_balancer.alternate_target_group is not None and load_balancer.production_listener_rule is not None:
+        rollback_alarms = RollbackAlarms(
+            name,
+            RollbackAlarmsArgs(
+                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+                target_group_arn_suffixes=[
+                    load_balancer.target_group.arn_suffix,
+                    load_balancer.alternate_target_group.arn_suffix,
+                ],
+            ),
+        )
+        traffic_shift = TrafficShift(
+            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
+            production_listener_rule_arn=load_balancer.production_listener_rule.arn,
+            test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
+            rollback_alarm_names=rollback_alarms.alarm_names,
+        )
 
     timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
@@ -101,6 +123,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
             capacity=settings.capacity,
             cpu_architecture=settings.cpu_architecture,
             autoscaled=settings.autoscaling,
+            deployment=settings.deployment_strategy,
+            traffic_shift=traffic_shift,
             steady_state_timeout_seconds=timing["steady_state_timeout_seconds"],
         ),
     )

@@ -38,12 +38,17 @@ from components.aws_tables import (
 )
 from components.errors import SettingsError
 from components.options import (
+    BAKE_MINUTES_RANGE,
+    CANARY_PERCENT_RANGE,
     DEPLOYMENT_MAXIMUM_PERCENT,
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     GRACEFUL_STOP_SECONDS,
+    LINEAR_STEP_PERCENT_RANGE,
     NAT_GATEWAYS,
     NODE_LAG_SECONDS,
+    STEADY_STATE_TIMEOUT_MAX_SECONDS,
     Capacity,
+    DeploymentStrategy,
     HealthCheck,
     NatGateways,
     StopTiming,
@@ -62,6 +67,8 @@ from stack_config import (
 
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
+# `deploymentStrategy`: rolling, blue-green, linear:STEP or canary:PERCENT (a percent, at most two decimals).
+_SHIFTING_STRATEGY = re.compile(r"^(linear|canary):([0-9]{1,3}(?:\.[0-9]{1,2})?)$")
 
 # Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and docs/configuration.md's
 # descriptions state the same; a test holds them).
@@ -79,6 +86,8 @@ RANGES: dict[str, tuple[int, int]] = {
     "requestsPerTarget": (1, 1_000_000),
     "cpuTargetPercent": (10, 90),
     "accessLogRetentionDays": (1, 3650),
+    "deploymentBakeMinutes": BAKE_MINUTES_RANGE,
+    "deploymentStepBakeMinutes": BAKE_MINUTES_RANGE,
 }
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -142,6 +151,10 @@ class StackSettings:
     cross_zone: bool
     capacity: Capacity
     cpu_architecture: CpuArchitecture
+    deployment_strategy: DeploymentStrategy
+    deployment_bake_minutes: int
+    deployment_step_bake_minutes: int
+    deployment_test_traffic: bool
 
     @property
     def replicas_in_private_subnets(self) -> bool:
@@ -251,7 +264,7 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
 
     # One field per key, named as the key in snake_case; three read their key with a meaning of its own.
     fields = {field: values[stack_key(field)] for field in settings_fields()}
-    return StackSettings(
+    settings = StackSettings(
         project=project,
         stack=stack,
         **{
@@ -259,7 +272,29 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
             "name_prefix": values["namePrefix"] or default_name_prefix(project, stack),
             "max_replicas": values["maxReplicas"] or values["replicas"],
             "capacity": _capacity(values["capacity"]),
+            "deployment_strategy": _deployment_strategy(values),
         },
+    )
+    problem = _deploy_wait_problem(settings)
+    if problem:
+        raise SettingsError("invalid stack settings:\n  " + problem)
+    return settings
+
+
+def _deploy_wait_problem(settings: StackSettings) -> str | None:
+    """A deploy `pulumi up` could not wait for: the strategy's steps and bake times past its longest wait."""
+    from estimate.deploy_timing import deploy_timing  # the estimate reads settings' types: import when used
+
+    timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
+    wait = timing["steady_state_timeout_seconds"]
+    if wait <= STEADY_STATE_TIMEOUT_MAX_SECONDS:
+        return None
+    strategy = settings.deployment_strategy
+    steps = len(strategy.green_shares())
+    return (
+        f"deploymentBakeMinutes: {strategy.bake_minutes} with deploymentStepBakeMinutes {strategy.step_bake_minutes} "
+        f"over the {steps} shift(s) of {timing['strategy']}: pulumi up would wait {wait} s for the deploy; allowed: "
+        f"at most {STEADY_STATE_TIMEOUT_MAX_SECONDS} s (shorter bake times, or larger steps)"
     )
 
 
@@ -344,6 +379,7 @@ def _check(values: dict[str, Any]) -> list[str]:
     one_of("logRetentionDays", LOG_RETENTION_DAYS)
     one_of("cpuArchitecture", CPU_ARCHITECTURES)
     problems += _check_capacity(values["capacity"], values["replicas"])
+    problems += _check_deployment_strategy(values["deploymentStrategy"])
 
     fargate_problem = fargate_size_problem(values["cpu"], values["memory"])
     if fargate_problem:
@@ -415,6 +451,52 @@ def _check_capacity(text: str | None, replicas: int) -> list[str]:
         f"capacity: {text or ''!r} is not allowed; allowed: on-demand, spot, or mixed:N with N from 1 to "
         f"replicas ({replicas}): N tasks on demand, the rest on Spot"
     ]
+
+
+def deployment_strategy_of(text: str, settings: StackSettings) -> DeploymentStrategy:
+    """A strategy written as `deploymentStrategy` takes it, with the stack's bake times and test traffic
+    (the rehearsal's --strategy); SettingsError names what is allowed."""
+    problems = _check_deployment_strategy(text)
+    if problems:
+        raise SettingsError(problems[0].split(": ", 1)[1], argument="deploymentStrategy")
+    return _deployment_strategy(
+        {
+            "deploymentStrategy": text,
+            "deploymentBakeMinutes": settings.deployment_bake_minutes,
+            "deploymentStepBakeMinutes": settings.deployment_step_bake_minutes,
+            "deploymentTestTraffic": settings.deployment_test_traffic,
+        }
+    )
+
+
+def _deployment_strategy(values: dict[str, Any]) -> DeploymentStrategy:
+    """The checked `deploymentStrategy` and its bake times as the service's DeploymentStrategy."""
+    text = values["deploymentStrategy"]
+    shifting = _SHIFTING_STRATEGY.match(text)
+    return DeploymentStrategy(
+        kind=shifting.group(1) if shifting else text,
+        percent=float(shifting.group(2)) if shifting else None,
+        bake_minutes=values["deploymentBakeMinutes"],
+        step_bake_minutes=values["deploymentStepBakeMinutes"],
+        test_traffic=values["deploymentTestTraffic"],
+    )
+
+
+def _check_deployment_strategy(text: str | None) -> list[str]:
+    if text in ("rolling", "blue-green"):
+        return []
+    allowed = (
+        f"allowed: rolling, blue-green, linear:STEP (STEP from {LINEAR_STEP_PERCENT_RANGE[0]} to "
+        f"{LINEAR_STEP_PERCENT_RANGE[1]} % per step) or canary:PERCENT (PERCENT from {CANARY_PERCENT_RANGE[0]} to "
+        f"{CANARY_PERCENT_RANGE[1]}), at most two decimals"
+    )
+    shifting = _SHIFTING_STRATEGY.match(text or "")
+    if shifting:
+        low, high = LINEAR_STEP_PERCENT_RANGE if shifting.group(1) == "linear" else CANARY_PERCENT_RANGE
+        if low <= float(shifting.group(2)) <= high:
+            return []
+        return [f"deploymentStrategy: {text!r} is out of range; {allowed}"]
+    return [f"deploymentStrategy: {text or ''!r} is not allowed; {allowed}"]
 
 
 def _check_vpc_cidr(cidr: str | None) -> list[str]:

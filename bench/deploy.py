@@ -1,13 +1,16 @@
-"""The rolling deploy rehearsal: how long it takes, how many requests fail, and the smallest clean drain.
+"""The deploy rehearsals: how long each strategy takes, how many requests fail, and the smallest clean drain.
 
 First a 3-replica deploy at the dev stack's own timings (`python -m rehearsal --deploy`: health
 checks every 5 s, 2 to healthy, a deregistration delay of 5 s), timed from start to exit. Then the
 same deploy at shortened health checks (--time-scale) for each deregistration delay of --delays (in
-the rehearsal's seconds), --repeats times each, and once without draining. Prints each run's deploy
-time, verify's verdict and its failed requests. Every wait is bounded; every process started is
-stopped, also on Ctrl-C or an error.
+the rehearsal's seconds), --repeats times each, and once without draining. Then each strategy of
+--strategies beside a rolling deploy, at the same time scale and the dev stack's bake times
+(`python -m rehearsal --deploy --strategy S --time-scale F`). Prints each run's deploy time,
+verify's verdict and its failed requests. Every wait is bounded; every process started is stopped,
+also on Ctrl-C or an error.
 
     python bench/deploy.py [--delays 0,0.1,0.5] [--repeats 2] [--time-scale 0.1]
+                           [--strategies rolling,blue-green,linear:34,canary:10]
 """
 
 from __future__ import annotations
@@ -51,6 +54,23 @@ def dev_deploy() -> None:
     )
 
 
+def strategy_run(strategy: str, time_scale: float) -> None:
+    """One `python -m rehearsal --deploy --strategy` run on free ports, timed from start to exit."""
+    plan = Plan.from_settings(from_stack_file("dev")).on_free_ports()
+    argv = [sys.executable, "-m", "rehearsal", "--deploy", "--strategy", strategy, "--time-scale", str(time_scale)]
+    argv += ["--port", str(plan.port), "--replica-port", str(plan.replicas[0].port), "--", "--json"]
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    elapsed = time.monotonic() - started
+    report = json.loads(done.stdout)
+    took = next((line for line in done.stderr.splitlines() if " took " in line or "rolled back" in line), "")
+    seconds = took.split(" took ", 1)[1].split(" s", 1)[0] if " took " in took else "?"
+    print(
+        f"{strategy:<11} deploy {seconds:>5} s, {elapsed:5.1f} s from start to exit (exit {done.returncode}); "
+        f"{report['requests']} requests, {sum(report['errors'].values())} failed; verdict {report['verdict']}"
+    )
+
+
 def sweep_run(plan: Plan, *, drain: bool) -> tuple[float, int, int, str]:
     """One deploy on a fresh rehearsal: (deploy seconds, requests, failed requests, verdict)."""
     with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as report_file:
@@ -67,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", default="0,0.1,0.5", help="deregistration delays to try, in seconds")
     parser.add_argument("--repeats", type=int, default=2, help="deploys per delay (default 2)")
     parser.add_argument("--time-scale", type=float, default=0.1, help="health check timings x this (default 0.1)")
+    parser.add_argument(
+        "--strategies",
+        default="rolling,blue-green,linear:34,canary:10",
+        help="deploy strategies to run side by side at --time-scale (default rolling,blue-green,linear:34,canary:10)",
+    )
     args = parser.parse_args(argv)
     delays = [float(text) for text in args.delays.split(",")]
 
@@ -91,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
         seconds, requests, failed, verdict = sweep_run(base, drain=False)
         print(f"no drain (killed): deploy {seconds:.1f} s, {requests} requests, {failed} failed, verdict {verdict}")
+        dev = from_stack_file("dev")
+        print(
+            f"strategies at time scale {args.time_scale:g}, {dev.replicas} replicas, the dev stack's bake times "
+            f"({base.seconds(dev.deployment_bake_minutes * 60):g} s bake, "
+            f"{base.seconds(dev.deployment_step_bake_minutes * 60):g} s step bake):"
+        )
+        for strategy in args.strategies.split(","):
+            strategy_run(strategy, args.time_scale)
     except (RehearsalError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2

@@ -1,5 +1,7 @@
 """Load balancer: an internet-facing ALB, its security group, one target group of replicas (by IP),
-and its listeners: HTTP forwarding, or with a certificate HTTPS forwarding and HTTP redirecting."""
+and its listeners: HTTP forwarding, or with a certificate HTTPS forwarding and HTTP redirecting.
+For ECS's own traffic shifting (blue/green, linear, canary): a second, alternate target group and the
+listener rule(s) ECS moves between the two."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pulumi_aws as aws
 
 from components.aws_tables import TLS_POLICY, Algorithm, name_problem
 from components.errors import SettingsError
-from components.options import HealthCheck
+from components.options import TEST_HEADER, HealthCheck
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,18 @@ class LoadBalancerArgs:
     """Every ALB node routes to the replicas of every zone. @default True (the ALB's own setting);
     False keeps each node to its zone's replicas, and zones with unequal replica counts then split
     unevenly."""
+    traffic_shifting: bool = False
+    """Declare what ECS's blue/green, linear and canary deploys move traffic with: an alternate target
+    group (same health check and drain) and a production listener rule forwarding to both groups.
+    @default False: rolling deploys, one target group, the listener forwards to it."""
+    test_listener_rule: bool = False
+    """With traffic_shifting, a test listener rule: requests carrying TEST_HEADER reach the new revision
+    before production traffic does. @default False."""
+
+
+# Listener rule priorities (lower is matched first): test traffic before production traffic.
+_TEST_RULE_PRIORITY = 1
+_PRODUCTION_RULE_PRIORITY = 2
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -73,11 +87,16 @@ class LoadBalancer(pulumi.ComponentResource):
 
     Exposes `load_balancer`, `target_group`, `security_group`, `listener` (the one that forwards
     to the target group), `listeners` (all of them: a service attached to the target group must
-    wait for these), `url` and `request_count_label` (for ALBRequestCountPerTarget scaling).
+    wait for these), `url` and `request_count_label` (for ALBRequestCountPerTarget scaling); with
+    traffic shifting also `alternate_target_group`, `production_listener_rule` and
+    `test_listener_rule` (None unless asked for), otherwise all three None.
     """
 
     load_balancer: aws.lb.LoadBalancer
     target_group: aws.lb.TargetGroup
+    alternate_target_group: aws.lb.TargetGroup | None
+    production_listener_rule: aws.lb.ListenerRule | None
+    test_listener_rule: aws.lb.ListenerRule | None
     security_group: aws.ec2.SecurityGroup
     listener: aws.lb.Listener
     listeners: list[aws.lb.Listener]
@@ -90,6 +109,8 @@ class LoadBalancer(pulumi.ComponentResource):
         problem = name_problem(name)
         if problem:
             raise SettingsError(problem, argument="name")
+        if args.test_listener_rule and not args.traffic_shifting:
+            raise SettingsError("a test listener rule needs traffic_shifting", argument="test_listener_rule")
         super().__init__("alb-replicas:load_balancer:LoadBalancer", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         listener_ports = [443, 80] if args.https else [80]
@@ -133,36 +154,7 @@ class LoadBalancer(pulumi.ComponentResource):
             opts=child_opts,
         )
 
-        health = args.health_check
-        # No fixed `name`: auto-naming gives a replacement a new name, so Pulumi can create it,
-        # move the listener over and only then delete the old one (a fixed name makes that fail).
-        self.target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
-            target_type="ip",
-            protocol="HTTP",
-            protocol_version="HTTP1",
-            port=args.target_port,
-            vpc_id=args.vpc_id,
-            load_balancing_algorithm_type=args.algorithm,
-            # Slow start and stickiness both skew the split by design.
-            slow_start=0,
-            # Said explicitly on the target group, whose default defers to the load balancer's.
-            load_balancing_cross_zone_enabled="true" if args.cross_zone else "false",
-            stickiness=aws.lb.TargetGroupStickinessArgs(type="lb_cookie", enabled=False),
-            deregistration_delay=args.deregistration_delay_seconds,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port="traffic-port",
-                path=health.path,
-                matcher="200",
-                interval=health.interval_seconds,
-                timeout=health.timeout_seconds,
-                healthy_threshold=health.healthy_threshold,
-                unhealthy_threshold=health.unhealthy_threshold,
-            ),
-            opts=child_opts,
-        )
+        self.target_group = self._target_group(f"{name}-tg", args, child_opts)
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
         redirect_to_https = [
             aws.lb.ListenerDefaultActionArgs(
@@ -209,6 +201,12 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child_opts,
             )
 
+        self.alternate_target_group = None
+        self.production_listener_rule = None
+        self.test_listener_rule = None
+        if args.traffic_shifting:
+            self._traffic_shifting_rules(name, args, child_opts)
+
         self.dns_name = self.load_balancer.dns_name
         self.url = (
             pulumi.Output.from_input(f"https://{args.https.domain}")
@@ -227,3 +225,84 @@ class LoadBalancer(pulumi.ComponentResource):
                 "security_group_id": self.security_group.id,
             }
         )
+
+    @staticmethod
+    def _target_group(resource_name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> aws.lb.TargetGroup:
+        """A target group of replicas by IP; the primary and the alternate group are both this one."""
+        health = args.health_check
+        # No fixed `name`: auto-naming gives a replacement a new name, so Pulumi can create it,
+        # move the listener over and only then delete the old one (a fixed name makes that fail).
+        return aws.lb.TargetGroup(
+            resource_name,
+            target_type="ip",
+            protocol="HTTP",
+            protocol_version="HTTP1",
+            port=args.target_port,
+            vpc_id=args.vpc_id,
+            load_balancing_algorithm_type=args.algorithm,
+            # Slow start and stickiness both skew the split by design.
+            slow_start=0,
+            # Said explicitly on the target group, whose default defers to the load balancer's.
+            load_balancing_cross_zone_enabled="true" if args.cross_zone else "false",
+            stickiness=aws.lb.TargetGroupStickinessArgs(type="lb_cookie", enabled=False),
+            deregistration_delay=args.deregistration_delay_seconds,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                port="traffic-port",
+                path=health.path,
+                matcher="200",
+                interval=health.interval_seconds,
+                timeout=health.timeout_seconds,
+                healthy_threshold=health.healthy_threshold,
+                unhealthy_threshold=health.unhealthy_threshold,
+            ),
+            opts=opts,
+        )
+
+    def _traffic_shifting_rules(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> None:
+        """The alternate group and the rules ECS rewrites: a forward to both groups, weighted 100/0.
+
+        ECS rewrites the rules' forward weights at every deploy (and leaves the groups swapped after
+        one), so Pulumi must not put them back: `ignore_changes` on the actions. An ALB's production
+        listener rule must be a rule, not the listener's default action.
+        """
+        self.alternate_target_group = self._target_group(f"{name}-tg-alt", args, opts)
+        both_groups = [
+            aws.lb.ListenerRuleActionArgs(
+                type="forward",
+                forward=aws.lb.ListenerRuleActionForwardArgs(
+                    target_groups=[
+                        aws.lb.ListenerRuleActionForwardTargetGroupArgs(arn=self.target_group.arn, weight=100),
+                        aws.lb.ListenerRuleActionForwardTargetGroupArgs(arn=self.alternate_target_group.arn, weight=0),
+                    ],
+                ),
+            )
+        ]
+        moved_by_ecs = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["actions"]))
+        self.production_listener_rule = aws.lb.ListenerRule(
+            f"{name}-production",
+            listener_arn=self.listener.arn,
+            priority=_PRODUCTION_RULE_PRIORITY,
+            conditions=[
+                aws.lb.ListenerRuleConditionArgs(
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=["/*"])
+                )
+            ],
+            actions=both_groups,
+            opts=moved_by_ecs,
+        )
+        if args.test_listener_rule:
+            header, value = TEST_HEADER
+            self.test_listener_rule = aws.lb.ListenerRule(
+                f"{name}-test",
+                listener_arn=self.listener.arn,
+                priority=_TEST_RULE_PRIORITY,
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(
+                        http_header=aws.lb.ListenerRuleConditionHttpHeaderArgs(http_header_name=header, values=[value])
+                    )
+                ],
+                actions=both_groups,
+                opts=moved_by_ecs,
+            )

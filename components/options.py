@@ -21,6 +21,9 @@ def subnet_prefix_length(vpc_prefix_length: int, az_count: int) -> int:
 # at once. The estimate's deploy timing reads the maximum.
 DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
 DEPLOYMENT_MAXIMUM_PERCENT = 200
+# The longest ReplicaService lets `pulumi up` wait for a steady service; settings refuse bake times
+# whose deploy would take longer.
+STEADY_STATE_TIMEOUT_MAX_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,65 @@ class Capacity:
 SPOT_WEIGHT = 1000
 """The largest weight ECS takes (CapacityProviderStrategyItem: weight 0 to 1000): tasks above an
 on-demand base go to Spot 1000 to 1."""
+
+
+# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy, and AWS's
+# ranges for its numbers. settings.py checks a stack's values against them; the service and the
+# rehearsal take the checked DeploymentStrategy.
+StrategyKind = Literal["rolling", "blue-green", "linear", "canary"]
+ECS_STRATEGY: dict[str, str] = {
+    "rolling": "ROLLING",
+    "blue-green": "BLUE_GREEN",
+    "linear": "LINEAR",
+    "canary": "CANARY",
+}
+BAKE_MINUTES_RANGE = (0, 1440)
+# The test listener rule's condition (LoadBalancer, the rehearsal's nodes): a request with this header
+# and value reaches the new revision.
+TEST_HEADER = ("X-Deploy-Test", "green")
+LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
+CANARY_PERCENT_RANGE = (0.1, 100.0)
+
+
+@dataclass(frozen=True)
+class DeploymentStrategy:
+    """How a deploy moves production traffic from the running revision (blue) to the new one (green).
+
+    "rolling" is ECS's rolling update through one target group; the others are ECS's own traffic
+    shifting between two target groups, through a listener rule ECS rewrites.
+    """
+
+    kind: StrategyKind = "rolling"
+    """@default "rolling": replace tasks in place, no second target group."""
+    percent: float | None = None
+    """linear: the share of production traffic moved per step; canary: the canary's share. None otherwise."""
+    bake_minutes: int = 0
+    """Minutes blue keeps running after the last shift, ready for a rollback (0 to 1440). @default 0."""
+    step_bake_minutes: int = 0
+    """linear: minutes between steps; canary: minutes the canary runs before the rest moves (0 to 1440). @default 0."""
+    test_traffic: bool = False
+    """Declare a test listener rule that reaches green before any production traffic. @default False."""
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """ECS moves traffic between two target groups (every strategy but rolling)."""
+        return self.kind != "rolling"
+
+    @property
+    def ecs_strategy(self) -> str:
+        """The strategy as ECS names it (deployment_configuration.strategy)."""
+        return ECS_STRATEGY[self.kind]
+
+    def green_shares(self) -> list[float]:
+        """Green's share of production traffic, in percent, after each production shift, in order.
+
+        blue-green: [100]; canary 10: [10, 100]; linear 30: [30, 60, 90, 100]. Rolling shifts nothing.
+        """
+        if self.kind == "blue-green":
+            return [100.0]
+        if self.kind == "canary" and self.percent is not None:
+            return [float(self.percent), 100.0] if self.percent < 100 else [100.0]
+        if self.kind == "linear" and self.percent is not None:
+            steps = math.ceil(100 / self.percent - 1e-9)
+            return [min(100.0, round(float(self.percent) * step, 6)) for step in range(1, steps + 1)]
+        return []

@@ -1,5 +1,6 @@
 """Replica service: N copies of one container on ECS Fargate, each its own task with its own IP in
-the given subnets, registered in the load balancer's target group."""
+the given subnets, registered in the load balancer's target group. Deploys roll tasks over in place,
+or (blue/green, linear, canary) ECS shifts traffic between two target groups itself."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from components.errors import SettingsError
 from components.options import (
     DEPLOYMENT_MAXIMUM_PERCENT,
     DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
+    STEADY_STATE_TIMEOUT_MAX_SECONDS,
     Capacity,
+    DeploymentStrategy,
     HealthCheck,
     StopTiming,
 )
@@ -50,6 +53,20 @@ class Container:
     that is still registered), then stops gracefully; `stop.timeout_seconds` is the container's
     stopTimeout. @default StopTiming.of(HealthCheck()): the default health check's, 13 s and 43 s.
     Another image gets the stop timeout and should do the same on SIGTERM."""
+
+
+@dataclass(frozen=True)
+class TrafficShift:
+    """What ECS moves traffic with in a blue/green, linear or canary deploy (see LoadBalancer)."""
+
+    alternate_target_group_arn: pulumi.Input[str]
+    """The second target group: the new revision registers there while the old serves."""
+    production_listener_rule_arn: pulumi.Input[str]
+    """The listener rule ECS rewrites from the one group to the other."""
+    rollback_alarm_names: pulumi.Input[Sequence[str]]
+    """CloudWatch alarms that roll a deploy back when they fire (see RollbackAlarms)."""
+    test_listener_rule_arn: pulumi.Input[str] | None = None
+    """The rule that sends test traffic to the new revision first. @default None: no test traffic."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,12 @@ class ReplicaServiceArgs:
     autoscaled: bool = False
     """Application Auto Scaling owns the task count. @default False. When True, `pulumi up` leaves
     the running count alone instead of resetting it to `replicas`."""
+    deployment: DeploymentStrategy = DeploymentStrategy()
+    """How a deploy moves traffic to the new revision. @default DeploymentStrategy(): ECS's rolling
+    update. Any other strategy needs `traffic_shift`."""
+    traffic_shift: TrafficShift | None = None
+    """The alternate group, listener rule(s) and alarms ECS shifts traffic with. @default None:
+    exactly when `deployment` is rolling (ECS refuses a shifting strategy without them)."""
     steady_state_timeout_seconds: int = 1200
     """How long `pulumi up` waits for the service to be steady after a create or update, then fails.
     @default 1200, the provider's own 20 minutes; the stack passes its deploy's worst case plus a
@@ -117,6 +140,8 @@ class ReplicaService(pulumi.ComponentResource):
     execution_role: aws.iam.Role
     execution_role_policy: aws.iam.RolePolicyAttachment
     task_role: aws.iam.Role
+    infrastructure_role: aws.iam.Role | None
+    infrastructure_role_policy: aws.iam.RolePolicyAttachment | None
 
     def __init__(self, name: str, args: ReplicaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problem = fargate_size_problem(args.cpu, args.memory) or args.container.stop.problem()
@@ -134,9 +159,16 @@ class ReplicaService(pulumi.ComponentResource):
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
-        if not 1 <= args.steady_state_timeout_seconds <= 24 * 3600:
+        deployment = args.deployment
+        if deployment.shifts_traffic != (args.traffic_shift is not None):
             raise SettingsError(
-                f"{args.steady_state_timeout_seconds}; allowed: 1 to 86400 seconds",
+                f"{deployment.kind} with{'out' if args.traffic_shift is None else ''} traffic_shift; allowed: "
+                "traffic_shift exactly for blue-green, linear and canary",
+                argument="deployment",
+            )
+        if not 1 <= args.steady_state_timeout_seconds <= STEADY_STATE_TIMEOUT_MAX_SECONDS:
+            raise SettingsError(
+                f"{args.steady_state_timeout_seconds}; allowed: 1 to {STEADY_STATE_TIMEOUT_MAX_SECONDS} seconds",
                 argument="steady_state_timeout_seconds",
             )
         super().__init__("alb-replicas:service:ReplicaService", name, None, opts)
@@ -183,8 +215,8 @@ class ReplicaService(pulumi.ComponentResource):
         # The provider's own answer, from the endpoints data it ships: it knows every partition (China, GovCloud,
         # the European Sovereign Cloud, the isolated ones) where a table of region prefixes knows a few.
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        self.execution_role = self._ecs_tasks_role(
-            f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id
+        self.execution_role = self._service_role(
+            f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id, "ecs-tasks"
         )
         self.execution_role_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
@@ -196,9 +228,25 @@ class ReplicaService(pulumi.ComponentResource):
             ),
             opts=child_opts,
         )
-        self.task_role = self._ecs_tasks_role(
-            f"{name}-task", "The replica's own AWS identity: no permissions", account_id
+        self.task_role = self._service_role(
+            f"{name}-task", "The replica's own AWS identity: no permissions", account_id, "ecs-tasks"
         )
+        self.infrastructure_role = None
+        self.infrastructure_role_policy = None
+        if args.traffic_shift is not None:
+            # ECS's infrastructure role for load balancers: AWS's managed policy is scoped to what a
+            # shifting deploy does (describe, register and deregister targets, modify listener rules).
+            self.infrastructure_role = self._service_role(
+                f"{name}-infrastructure", "ECS shifts traffic between the replicas' target groups", account_id, "ecs"
+            )
+            self.infrastructure_role_policy = aws.iam.RolePolicyAttachment(
+                f"{name}-infrastructure",
+                role=self.infrastructure_role.name,
+                policy_arn=pulumi.Output.format(
+                    "arn:{0}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers", partition
+                ),
+                opts=child_opts,
+            )
 
         container_definitions = region.apply(
             lambda region_name: json.dumps(
@@ -285,8 +333,17 @@ class ReplicaService(pulumi.ComponentResource):
                     target_group_arn=args.target_group_arn,
                     container_name=CONTAINER_NAME,
                     container_port=container.port,
+                    advanced_configuration=self._advanced_configuration(args.traffic_shift),
                 )
             ],
+            deployment_configuration=_deployment_configuration(deployment),
+            alarms=(
+                aws.ecs.ServiceAlarmsArgs(
+                    alarm_names=args.traffic_shift.rollback_alarm_names, enable=True, rollback=True
+                )
+                if args.traffic_shift is not None
+                else None
+            ),
             health_check_grace_period_seconds=args.health_check_grace_period_seconds,
             deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
             deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
@@ -307,7 +364,13 @@ class ReplicaService(pulumi.ComponentResource):
                 # role's policy: the role exists before its permissions do, and tasks started in
                 # between cannot pull the image or write logs. The strategy's providers: ECS refuses a
                 # provider the cluster does not have.
-                depends_on=[*args.listeners, self.execution_role_policy, self.capacity_providers],
+                # The infrastructure role's policy, likewise, before ECS first moves a listener rule.
+                depends_on=[
+                    *args.listeners,
+                    self.execution_role_policy,
+                    self.capacity_providers,
+                    *([self.infrastructure_role_policy] if self.infrastructure_role_policy else []),
+                ],
                 ignore_changes=["desiredCount"] if args.autoscaled else None,
             ),
         )
@@ -321,8 +384,21 @@ class ReplicaService(pulumi.ComponentResource):
             }
         )
 
-    def _ecs_tasks_role(self, name: str, description: str, account_id: pulumi.Output[str]) -> aws.iam.Role:
-        """A role only ECS tasks of this account can assume (the condition stops a confused deputy)."""
+    def _advanced_configuration(
+        self, shift: TrafficShift | None
+    ) -> aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None:
+        if shift is None or self.infrastructure_role is None:
+            return None
+        return aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
+            alternate_target_group_arn=shift.alternate_target_group_arn,
+            production_listener_rule=shift.production_listener_rule_arn,
+            test_listener_rule=shift.test_listener_rule_arn,
+            role_arn=self.infrastructure_role.arn,
+        )
+
+    def _service_role(self, name: str, description: str, account_id: pulumi.Output[str], service: str) -> aws.iam.Role:
+        """A role only `service` (ecs-tasks: the tasks; ecs: ECS itself) can assume for this account
+        (the condition stops a confused deputy)."""
         trust_policy = account_id.apply(
             lambda account: json.dumps(
                 {
@@ -330,7 +406,7 @@ class ReplicaService(pulumi.ComponentResource):
                     "Statement": [
                         {
                             "Effect": "Allow",
-                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Principal": {"Service": f"{service}.amazonaws.com"},
                             "Action": "sts:AssumeRole",
                             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                         }
@@ -341,6 +417,33 @@ class ReplicaService(pulumi.ComponentResource):
         return aws.iam.Role(
             name, description=description, assume_role_policy=trust_policy, opts=pulumi.ResourceOptions(parent=self)
         )
+
+
+def _deployment_configuration(
+    deployment: DeploymentStrategy,
+) -> aws.ecs.ServiceDeploymentConfigurationArgs | None:
+    """ECS's traffic shifting as the provider takes it (minutes as strings); None for rolling, ECS's default."""
+    if not deployment.shifts_traffic:
+        return None
+    step_bake = str(deployment.step_bake_minutes)
+    return aws.ecs.ServiceDeploymentConfigurationArgs(
+        strategy=deployment.ecs_strategy,
+        bake_time_in_minutes=str(deployment.bake_minutes),
+        linear_configuration=(
+            aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(
+                step_percent=deployment.percent, step_bake_time_in_minutes=step_bake
+            )
+            if deployment.kind == "linear"
+            else None
+        ),
+        canary_configuration=(
+            aws.ecs.ServiceDeploymentConfigurationCanaryConfigurationArgs(
+                canary_percent=deployment.percent, canary_bake_time_in_minutes=step_bake
+            )
+            if deployment.kind == "canary"
+            else None
+        ),
+    )
 
 
 def _container_definition(container: Container, *, log_group: str, region: str) -> dict:

@@ -107,3 +107,15 @@ def _render(stack: str, result: dict[str, Any], out: TextIO) -> None:
         "(as when Spot runs short: ECS never falls back to on demand; see docs/cost.md)",
         file=out,
     )
+    print(
+        f"  by strategy (this stack's: {timing['strategy']}; bake times as set), both revisions billed meanwhile:",
+        file=out,
+    )
+    for name, strategy in timing["by_strategy"].items():
+        shifts = " ".join(f"{share:g}" for share in strategy["production_shifts_percent"]) or "tasks replaced in place"
+        print(
+            f"    {name:<12} last shift after {strategy['seconds_to_last_shift']:>5} s, both revisions run "
+            f"{strategy['seconds_both_revisions_run']:>5} s (${strategy['both_revisions_usd']:.4f}); "
+            f"production share of the new revision: {shifts}",
+            file=out,
+        )

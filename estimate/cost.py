@@ -120,11 +120,16 @@ def _capacity_factor(capacity: str) -> float:
 
 
 def _extra_replica(settings: StackSettings) -> float:
-    """One more task, as autoscaling adds them: above any on-demand base, so on Spot when spot."""
+    return extra_replica_hour(settings) * HOURS_PER_MONTH
+
+
+def extra_replica_hour(settings: StackSettings) -> float:
+    """One more task for an hour, as autoscaling or a deploy adds them: above any on-demand base, so
+    on Spot when spot; with its public IPv4 address where replicas have one."""
     capacity = "spot" if settings.capacity.spot else "on_demand"
     task_hour = _task_vcpu_hour(settings, capacity) + _task_gb_hour(settings, capacity)
     public_ip_hour = 0.0 if settings.replicas_in_private_subnets else PUBLIC_IPV4_HOUR
-    return (task_hour + public_ip_hour) * HOURS_PER_MONTH
+    return task_hour + public_ip_hour
 
 
 def markdown_table(costs: Mapping[str, Mapping[str, Any]]) -> str:

@@ -9,7 +9,6 @@ tests and the benchmark use:
         verify.cli.main(running.plan.verify_args())
 """
 
-
 import importlib
 
 # Imported when first used, so `python -m rehearsal` holds Ctrl-C (rehearsal/__main__.py) before the

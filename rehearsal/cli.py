@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
@@ -13,13 +14,17 @@ from enum import IntEnum
 from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
+from components.options import DeploymentStrategy
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
+from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
-from settings import RANGES, from_stack_file
+from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.errors import CouldNotMeasure
+from verify.outputs import check_writable
 
 
 class ExitCode(IntEnum):
@@ -27,6 +32,7 @@ class ExitCode(IntEnum):
 
     NOT_REPLACED = 1  # --deploy, --interrupt: verify passed, but not every replica was replaced while it measured
     CANNOT_RUN = 2  # bad arguments or stack file, missing program, busy port, a process that would not start
+    ROLLED_BACK = 3  # --deploy of a shifting strategy: an alarm fired (or green never got healthy), back to blue
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
 
@@ -109,6 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--strategy",
+        metavar="STRATEGY",
+        help=(
+            "with --deploy: rolling, blue-green, linear:STEP or canary:PERCENT, as the stack's deploymentStrategy "
+            "(default: the stack's); the shifting ones run ECS's stages on two target groups per node (blue, "
+            "green): scale up green, test traffic, production shifts with the step bake time, the bake time, "
+            "blue drained and stopped; exit 0 only when no request failed and green took every request"
+        ),
+    )
+    parser.add_argument(
+        "--failing-revision",
+        choices=("health-checks", "5xx"),
+        help=(
+            "with --deploy of blue-green, linear or canary: the green revision fails its health checks or answers "
+            "5xx; the rehearsal's alarms roll the deploy back to blue and it exits 3"
+        ),
+    )
+    parser.add_argument(
         "--interrupt",
         type=_interruptions,
         metavar="N",
@@ -126,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
             "with --deploy: kill the old replicas at once, as crashed tasks; with --interrupt: the replicas stop at "
             "once on SIGTERM, without failing their health checks first (requests fail: exit 1)"
         ),
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
     )
     parser.add_argument(
         "--time-scale",
@@ -169,6 +198,8 @@ def _main(argv: list[str], out: TextIO) -> int:
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
+        if (args.strategy or args.failing_revision) and not args.deploy:
+            parser.error("--strategy and --failing-revision go with --deploy")
         verify_extra = argv[split + 1 :]
         # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
         if flow and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
@@ -178,14 +209,25 @@ def _main(argv: list[str], out: TextIO) -> int:
         # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
         if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
             parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
-    except _BadArguments as error:
+        if args.report is not None:
+            check_writable(args.report, "--report")  # before anything starts
+            # Absolute: --deploy and --interrupt run verify in the project's folder.
+            verify_extra = ["--report", os.path.abspath(args.report), *verify_extra]
+    except (_BadArguments, CouldNotMeasure) as error:
         print(f"rehearsal: {error}", file=out)
         return ExitCode.CANNOT_RUN
 
     try:
         settings = from_stack_file(args.stack)
+        strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and not strategy.shifts_traffic and args.failing_revision:
+        print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and strategy.shifts_traffic and args.no_drain:
+        print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)
         return ExitCode.CANNOT_RUN
     if args.interrupt is not None and args.interrupt > settings.replicas:
         print(
@@ -200,8 +242,11 @@ def _main(argv: list[str], out: TextIO) -> int:
         fail_health_checks=args.fail_health_checks,
         immediate_stop=args.interrupt is not None and args.no_drain,
     )
-    # Room for new tasks: a deploy's, an interruption's replacements, and --keep's for a replica that stops.
-    if args.deploy or args.interrupt is not None or args.keep:
+    # Room for new tasks: a deploy's (green, for a shifting one), an interruption's replacements, and
+    # --keep's for a replica that stops.
+    if args.deploy and strategy.shifts_traffic:
+        plan = plan.with_green_slots(args.failing_revision)
+    elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
     # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
@@ -209,7 +254,9 @@ def _main(argv: list[str], out: TextIO) -> int:
     try:
         with Rehearsal(plan) as running:
             _describe(running, settings.stack, out)
-            if args.deploy:
+            if args.deploy and strategy.shifts_traffic:
+                code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+            elif args.deploy:
                 code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
             elif args.interrupt is not None:
                 code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
@@ -281,6 +328,26 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
         file=out,
     )
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
+
+
+def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+    """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
+    passed but green did not take every request."""
+    code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
+    name = f"{strategy.kind}:{strategy.percent:g}" if strategy.percent is not None else strategy.kind
+    if result.rolled_back is not None:
+        print(
+            f"rehearsal: {name} deploy rolled back after {result.seconds:.1f} s ({result.rolled_back}); "
+            f"verify exited {code}; exit {ExitCode.ROLLED_BACK:d} (rolled back)",
+            file=out,
+        )
+        return ExitCode.ROLLED_BACK
+    print(
+        f"rehearsal: {name} deploy took {result.seconds:.1f} s; "
+        + ("green took every request, blue stopped" if result.completed else "NOT every request moved to green"),
+        file=out,
+    )
+    return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
 
 
 def _interrupt(running: Running, count: int, *, verify_extra: list[str], out: TextIO) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.options import TEST_HEADER
 from rehearsal.plan import HAPROXY_MAX_WEIGHT, Plan, ReplicaPlan, Zone
 
 # The ALB's idle timeout: how long it keeps a client's idle connection open.
@@ -12,6 +13,14 @@ ALB_IDLE_TIMEOUT_S = 60
 TARGET_GROUP = "target_group"  # every registered replica, health-checked: the target group's view
 NODE_TARGETS = "node_targets"  # the replicas this node routes to, each following its health in TARGET_GROUP
 FAIL_OPEN = "fail_open"  # the same replicas unchecked: used when none of them is healthy
+# A traffic-shifting plan's alternate target group as a node routes to it: the green replicas, each
+# following its health in TARGET_GROUP (NODE_TARGETS and FAIL_OPEN then hold the blue ones).
+GREEN_TARGETS = "green_targets"
+# ECS's listener rules forward to both groups by weight; a node draws a number in [0, 1000) per request
+# and sends it to green when the number is in a range of this ACL file, which the deploy rewrites through
+# HAProxy's runtime API (add/del acl). One file for production traffic, one for test traffic (requests
+# carrying TEST_HEADER). Empty at the start: all traffic to blue.
+SHIFT_PERMILLE = 1000
 SERVER_IDS_PER_NODE = 1000  # above the most replicas a plan holds: a stack's 100, twice in a deploy
 
 
@@ -36,6 +45,18 @@ def routes_to(plan: Plan, zone: Zone, replica: ReplicaPlan) -> bool:
     return plan.cross_zone or replica.zone == zone
 
 
+def shift_acl_files(admin_socket: Path) -> tuple[Path, Path]:
+    """The node's production and test ACL files of a traffic-shifting plan, beside its admin socket."""
+    return admin_socket.with_suffix(".production.acl"), admin_socket.with_suffix(".test.acl")
+
+
+def routing_backends(plan: Plan, replica: ReplicaPlan) -> tuple[str, ...]:
+    """The routing backends that hold `replica`: green ones only GREEN_TARGETS in a traffic-shifting plan."""
+    if plan.traffic_shifting and not replica.registered:
+        return (GREEN_TARGETS,)
+    return (NODE_TARGETS, FAIL_OPEN)
+
+
 def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path) -> str:
     """The config of the node in `zone`: routes like the ALB's node, per request, health-checked.
 
@@ -53,6 +74,8 @@ def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path) -> str:
         lines = []
         for i, (replica, weight) in enumerate(zip(plan.replicas, weights, strict=True)):
             if backend != TARGET_GROUP and not routes_to(plan, zone, replica):
+                continue
+            if backend != TARGET_GROUP and backend not in routing_backends(plan, replica):
                 continue
             name = haproxy_server_name(i)
             line = f"    server {name} {replica.address} id {first_id + i} weight {weight}{options.format(name=name)}"
@@ -88,7 +111,7 @@ frontend node
     # A connection refused by a chosen replica is HAProxy's 503; the ALB answers 502 for it (503 is
     # the ALB's "no registered targets", which HAProxy also answers when no server was chosen).
     http-after-response set-status 502 if {{ status 503 }} {{ srv_name -m found }}
-    # The ALB fails open: with no healthy target it routes to all of them anyway.
+{_shift_rules(plan, admin_socket)}    # The ALB fails open: with no healthy target it routes to all of them anyway.
     use_backend {FAIL_OPEN} if {{ nbsrv({NODE_TARGETS}) eq 0 }}
     default_backend {NODE_TARGETS}
 
@@ -106,7 +129,7 @@ backend {NODE_TARGETS}
 backend {FAIL_OPEN}
     balance {plan.haproxy_balance}
 {servers(FAIL_OPEN, "")}
-
+{_green_backend(plan, servers(GREEN_TARGETS, " track " + TARGET_GROUP + "/{name}"))}
 listen stats
     bind {zone.node_ip}:{plan.stats_port}
     stats enable
@@ -114,4 +137,31 @@ listen stats
     stats scope {TARGET_GROUP}
     # The CSV's addr column (ip:port), by which verify matches targets to replica ids.
     stats show-legends
+"""
+
+
+def _shift_rules(plan: Plan, admin_socket: Path) -> str:
+    """The frontend lines of ECS's weighted listener rules: test traffic first (the test rule's higher
+    priority), then production traffic, each to green for the share of draws its ACL file holds."""
+    if not plan.traffic_shifting:
+        return ""
+    production, test = shift_acl_files(admin_socket)
+    header, value = TEST_HEADER
+    return f"""\
+    # ECS's listener rules, weighted between blue ({NODE_TARGETS}) and green ({GREEN_TARGETS}).
+    acl to_green_production rand({SHIFT_PERMILLE}) -m int -f {production}
+    acl to_green_test rand({SHIFT_PERMILLE}) -m int -f {test}
+    acl test_traffic req.hdr({header}) -m str {value}
+    use_backend {GREEN_TARGETS} if test_traffic to_green_test
+    use_backend {GREEN_TARGETS} if !test_traffic to_green_production
+"""
+
+
+def _green_backend(plan: Plan, servers: str) -> str:
+    if not plan.traffic_shifting:
+        return ""
+    return f"""
+backend {GREEN_TARGETS}
+    balance {plan.haproxy_balance}
+{servers}
 """

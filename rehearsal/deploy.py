@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ Result = TypeVar("Result")
 
 # Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
 # the spread HAProxy gives the first check.
-_HEALTHY_SLACK_S = 5.0
+HEALTHY_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -102,32 +103,40 @@ def verify_during(
     with it); its report goes to `verify_stdout` (default: ours). `action` reports through its `say`."""
     plan = running.plan
     duration_s = DEPLOY_LEAD_S + expected_s + DEPLOY_TAIL_S
-    timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
-    verify_argv = [*plan.verify_args(), *timing, *verify_extra]
-    print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
-    verify = subprocess.Popen(
-        dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
-    )
-    try:
-        started = running.answered()
-        deadline = time.monotonic() + VERIFY_WAIT_S
-        while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # until verify has warmed up and measures
-        time.sleep(DEPLOY_LEAD_S)
-        result = action(lambda line: print(f"rehearsal: {what}: {line}", file=out, flush=True))
-        measured = verify.poll() is None
-        if not measured:  # it ended first: the end of the action went unmeasured
-            print(
-                f"rehearsal: {what}: outlasted verify's --duration of {duration_s:.1f} s (starting, checking or"
-                " stopping replicas took longer than planned on this machine; a smaller --time-scale shortens the"
-                " plan, not the machine's work)",
-                file=out,
-            )
-        return verify.wait(), result, measured
-    finally:
-        if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
-            verify.terminate()
-            verify.wait()
+    # Each step, as it happens, for verify to mark on its timeline (--phases).
+    with tempfile.NamedTemporaryFile("w", prefix="rehearsal-phases-", suffix=".txt") as phases:
+        timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
+        verify_argv = [*plan.verify_args(), *timing, "--phases", phases.name, *verify_extra]
+        print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
+
+        def say(line: str) -> None:
+            print(f"rehearsal: {what}: {line}", file=out, flush=True)
+            phases.write(f"{time.time():.3f} {line}\n")
+            phases.flush()
+
+        verify = subprocess.Popen(
+            dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
+        )
+        try:
+            started = running.answered()
+            deadline = time.monotonic() + VERIFY_WAIT_S
+            while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)  # until verify has warmed up and measures
+            time.sleep(DEPLOY_LEAD_S)
+            result = action(say)
+            measured = verify.poll() is None
+            if not measured:  # it ended first: the end of the action went unmeasured
+                print(
+                    f"rehearsal: {what}: outlasted verify's --duration of {duration_s:.1f} s (starting, checking or"
+                    " stopping replicas took longer than planned on this machine; a smaller --time-scale shortens"
+                    " the plan, not the machine's work)",
+                    file=out,
+                )
+            return verify.wait(), result, measured
+        finally:
+            if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
+                verify.terminate()
+                verify.wait()
 
 
 def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None]) -> DeployResult:
@@ -215,5 +224,5 @@ def wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, 
     def reached() -> bool:
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
-    timeout_s = _HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
+    timeout_s = HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
     wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)

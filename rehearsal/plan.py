@@ -55,6 +55,9 @@ class ReplicaPlan:
     # False: a slot in the balancers' config, out of the target group (maintenance) until a deploy
     # registers it.
     registered: bool = True
+    # A failing revision (a traffic-shifting deploy's rollback): "health-checks" answers the health
+    # path 503, "5xx" answers every other path 500. None: a sound replica.
+    fails: str | None = None
 
     @property
     def address(self) -> str:
@@ -76,6 +79,10 @@ class Plan:
     sticky_cookie: bool = False  # HAProxy inserts a server cookie (ALB's stickiness, which verify must fail)
     cross_zone: bool = True  # every node routes to every zone's replicas; False: each to its own zone's
     fail_health_checks: bool = False  # replicas answer their health path with 503 and keep serving
+    # Two target groups, as ECS's blue/green, linear and canary deploys use: the replicas registered at
+    # the start (blue) and the deploy slots (green), each node choosing between them per request by the
+    # weights of ECS's production (and test) listener rule (see configs.haproxy_config).
+    traffic_shifting: bool = False
     # ALB nodes learn of a deregistration over a few seconds (AWS gives no number), and a draining
     # target can get new requests until each has: the rehearsal's nodes learn of it this many stack
     # seconds apart, first to last.
@@ -134,6 +141,14 @@ class Plan:
         count, port = len(self.replicas), self.replicas[0].port
         slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
         return replace(self, replicas=(*self.replicas, *slots))
+
+    def with_green_slots(self, fails: str | None = None) -> Plan:
+        """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
+        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails)."""
+        slots = self.with_deploy_slots().replicas[len(self.replicas) :]
+        return replace(
+            self, replicas=(*self.replicas, *(replace(r, fails=fails) for r in slots)), traffic_shifting=True
+        )
 
     @property
     def stop_timing(self) -> StopTiming:

@@ -13,7 +13,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.configs import FAIL_OPEN, NODE_TARGETS, TARGET_GROUP, haproxy_config, haproxy_server_name
+from rehearsal.configs import (
+    FAIL_OPEN,
+    GREEN_TARGETS,
+    NODE_TARGETS,
+    SHIFT_PERMILLE,
+    TARGET_GROUP,
+    haproxy_config,
+    haproxy_server_name,
+    routing_backends,
+    shift_acl_files,
+)
 from rehearsal.plan import Plan, ReplicaPlan, Zone
 from rehearsal.processes import (
     Process,
@@ -51,6 +61,8 @@ class Running:
     # Seconds one replica took to start and answer, on average, at the rehearsal's start: on this
     # machine, under its load; a deploy of many replicas plans its measurement with it.
     replica_start_s: float = 0.0
+    # A traffic-shifting plan: the range of draws each node's production and test ACL holds now.
+    _green_ranges: dict[tuple[int, bool], str] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -104,8 +116,28 @@ class Running:
     def set_state(self, ip: str, state: str, node: int | None = None) -> None:
         """Set a replica's admin state on one node (default: every node): "ready" puts it in the
         target group, "drain" stops new requests to it, "maint" takes it out."""
-        for backend in (TARGET_GROUP, FAIL_OPEN):  # NODE_TARGETS follows TARGET_GROUP
+        # NODE_TARGETS follows TARGET_GROUP. GREEN_TARGETS' servers start disabled and do not follow a
+        # tracked server out of maintenance: they are set too (FAIL_OPEN holds no green replica).
+        backends = [b for b in routing_backends(self.plan, self._replica(ip)) if b != NODE_TARGETS]
+        for backend in (TARGET_GROUP, *backends):
             self._command(ip, backend, f"state {state}", node)
+
+    def shift_to_green(self, percent: float, *, test: bool = False, node: int | None = None) -> None:
+        """Rewrite ECS's production (or test) listener rule on one node (default: every node): `percent`
+        of its requests to the green target group, the rest to blue. Takes effect with the next request."""
+        permille = round(percent / 100 * SHIFT_PERMILLE)
+        wanted = f"0:{permille - 1}" if permille > 0 else None
+        for index in range(len(self.admin_sockets)) if node is None else [node]:
+            acl = shift_acl_files(self.admin_sockets[index])[1 if test else 0]
+            held = self._green_ranges.get((index, test))
+            # The new range before the old goes: for an instant the larger of the two, never none.
+            for command in ([f"add acl {acl} {wanted}"] if wanted and wanted != held else []) + (
+                [f"del acl {acl} {held}"] if held and held != wanted else []
+            ):
+                answer = haproxy_command(self.admin_sockets[index], command)
+                if answer is None or answer.strip():
+                    raise RehearsalError(f"HAProxy refused '{command}' on {self.admin_sockets[index]}: {answer!r}")
+            self._green_ranges[(index, test)] = wanted or ""
 
     def _command(self, ip: str, backend: str, setting: str, node: int | None = None) -> None:
         name = haproxy_server_name(self.plan.replicas.index(self._replica(ip)))
@@ -129,7 +161,7 @@ class Running:
         return sum(
             int(row.get(f"hrsp_{kind}") or 0)
             for node in range(len(self.admin_sockets))
-            for backend in (NODE_TARGETS, FAIL_OPEN)
+            for backend in (NODE_TARGETS, FAIL_OPEN, GREEN_TARGETS)
             for row in self.server_stats(node, backend).values()
             for kind in ("2xx", "5xx")
         )
@@ -181,6 +213,9 @@ class Rehearsal:
             ) from None
         self._cleanup.callback(shutil.rmtree, self._scratch, ignore_errors=True)
         admin_sockets = [self._scratch / f"{zone.name}.sock" for zone in plan.zones]
+        if plan.traffic_shifting:  # empty: every request to blue until a deploy shifts some
+            for acl in (acl for admin_socket in admin_sockets for acl in shift_acl_files(admin_socket)):
+                acl.write_text("")
         longest = max(len(str(path)) for path in admin_sockets)
         if longest > HAPROXY_SOCKET_PATH_MAX:
             raise RehearsalError(
@@ -256,7 +291,8 @@ class Rehearsal:
                 listen=replica.address,
                 health_path=self.plan.health.path,
                 scratch_dir=str(folder),
-                healthy=not self.plan.fail_health_checks,
+                healthy=not self.plan.fail_health_checks and replica.fails != "health-checks",
+                failing_answers=replica.fails == "5xx",
                 # Run as root, nginx's workers would be nobody, who cannot see into this temp folder.
                 worker_user="root" if os.geteuid() == 0 else None,
             )

@@ -82,6 +82,7 @@ def nginx_config(
     scratch_dir: str,
     worker_processes: int = 1,
     healthy: bool = True,
+    failing_answers: bool = False,
     worker_user: str | None = None,
 ) -> str:
     """A complete nginx.conf for one replica.
@@ -90,6 +91,8 @@ def nginx_config(
     file and the temp folders, which nginx creates at start and a read-only root cannot hold.
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
     every other path keeps serving the contract; so does a replica that is stopping (`stopping_flag`).
+    `failing_answers=True` (the rehearsal's failing new revision) answers every other path with 500
+    while the health path stays as `healthy` says.
     """
     if not health_path_fits(health_path):
         raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
@@ -119,7 +122,7 @@ def nginx_config(
         location / {{
             add_header Cache-Control no-store always;
             add_header X-Replica $server_addr always;
-            return 200 '{_RESPONSE}\\n';
+            return {500 if failing_answers else 200} '{_RESPONSE}\\n';
         }}
     }}
 """

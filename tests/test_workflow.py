@@ -135,12 +135,15 @@ def test_aws_credentials_come_from_oidc_never_from_stored_keys():
     assert credentials["with"]["role-to-assume"] == "${{ secrets.AWS_ROLE_ARN }}"
 
 
-def test_up_runs_with_the_policy_pack_and_verify_gates_with_its_json_kept():
+def test_up_runs_with_the_policy_pack_and_verify_gates_with_its_json_and_html_reports_kept():
     steps = {step.get("name", step.get("uses")): step for step in load("stack.yml")["jobs"]["pulumi"]["steps"]}
     pulumi_step = next(step for name, step in steps.items() if name.startswith("pulumi ${{"))
     assert "--policy-pack policy" in pulumi_step["run"] and 'policy/$STACK.json"' in pulumi_step["run"]
     gate = steps["verify, the gate"]
-    assert gate["run"] == 'python -m verify --stack "$STACK" --json > "verify-$STACK.json"'
+    assert (
+        gate["run"] == 'python -m verify --stack "$STACK" --json --report "verify-$STACK.html" > "verify-$STACK.json"'
+    )
     assert "continue-on-error" not in gate, "verify's exit code must fail the job"
     kept = steps["Keep verify's report"]
-    assert kept["if"].startswith("always()") and kept["with"]["path"] == "verify-${{ inputs.stack }}.json"
+    assert kept["if"].startswith("always()")
+    assert kept["with"]["path"].splitlines() == ["verify-${{ inputs.stack }}.json", "verify-${{ inputs.stack }}.html"]

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import ipaddress
+import os
 import ssl
 import sys
 from collections.abc import Callable
@@ -26,9 +28,11 @@ from verify.client import (
     tls_context,
 )
 from verify.errors import CouldNotMeasure
-from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, default_requests
+from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
 from verify.judge import judge
+from verify.outputs import append_whole, check_writable, write_atomically
+from verify.phases import check_phases_file, read_phases
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 
@@ -41,11 +45,13 @@ from verify.numbers import (
     MAX_REQUESTS,
     MAX_TIMEOUT_S,
     MAX_WAIT_S,
+    MAX_WEIGHT,
     BadNumber,
     read_number,
 )
 from verify.sending import send_requests
 from verify.stack import PULUMI_TIMEOUT_S, read_stack_outputs
+from verify.summary import error_markdown, summary_markdown
 from verify.tally import Tally
 
 
@@ -126,6 +132,31 @@ def _pin(text: str) -> tuple[str, tuple[str, ...]]:
     return host.strip().lower(), tuple(dict.fromkeys(addresses))
 
 
+def _weights(text: str) -> tuple[WeightGroup, ...]:
+    """--expect-weights ID=W[,ID=W...], where ID may be ID+ID+... (replicas that share W evenly)."""
+    usage = "use ID=W[,ID=W...] with ID+ID=W for replicas sharing W, e.g. 10.0.1.5+10.0.2.7=10,10.0.1.9=90"
+    groups: list[WeightGroup] = []
+    named: list[str] = []
+    for item in text.split(","):
+        ids, equals, weight_text = item.rpartition("=")
+        replicas = tuple(replica.strip() for replica in ids.split("+"))
+        if not equals or not all(replicas):
+            raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r}: {usage}")
+        try:
+            label = "weight {} of " + ids.strip().replace("{", "{{").replace("}", "}}")
+            weight = float(read_number(weight_text.strip(), 0, MAX_WEIGHT, whole=False, above=True, label=label))
+        except BadNumber as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        groups.append(WeightGroup(replicas, weight))
+        named += replicas
+    twice = next((replica for replica in named if named.count(replica) > 1), None)
+    if twice is not None:
+        raise argparse.ArgumentTypeError(f"{twice} is named twice in {text!r}; name each replica once")
+    if len(named) < 2 or len(named) > MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"{text!r} names {len(named)} replica(s); allowed: 2 to {MAX_REPLICAS}")
+    return tuple(groups)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m verify",
@@ -149,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--requests",
         type=_number(int, 1, MAX_REQUESTS),
         metavar="N",
-        help="requests to send (default: the fewest, at least 300, that catch one replica at 1.5x its share 90%%"
-        " of the time at alpha 0.01, from the noncentral chi-square power for the replicas expected)",
+        help="requests to send (default: the fewest, at least 300, that catch one replica getting 1.5x what each"
+        " other gets (1.5:1, relative to the expected split) 90%% of the time at alpha 0.01, from the noncentral"
+        " chi-square power for the replicas expected)",
     )
     amount.add_argument(
         "--duration",
@@ -189,12 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
         " address is a balancer node (repeatable for different hosts)",
     )
-    parser.add_argument(
+    expected = parser.add_mutually_exclusive_group()
+    expected.add_argument(
         "--expect-replicas",
         type=_number(int, 1, MAX_REPLICAS),
         metavar="K",
         help="replicas that must answer (default: the stack's replicas, up to max_replicas when it autoscales;"
         " with a bare URL, the replicas seen while warming up, count not checked)",
+    )
+    expected.add_argument(
+        "--expect-weights",
+        type=_weights,
+        metavar="ID=W[,ID=W...]",
+        help="judge the split against these weights instead of an even split (a canary: the new replicas"
+        " 10, the old 90): each replica id as it answers with its weight, or ID+ID+...=W for replicas that"
+        " share W evenly; exactly the replicas named must answer. With --duration the timeline shows each"
+        " group's share per second",
     )
     parser.add_argument(
         "--identity",
@@ -255,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
         " the stack's target_group_arn output)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write the report as one self-contained HTML page with charts (opens offline): written whole"
+        " or not at all; its folder is checked before measuring",
+    )
+    parser.add_argument(
+        "--phases",
+        metavar="FILE",
+        help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
+        " does): marked on the --duration timeline of every report",
+    )
     return parser
 
 
@@ -268,14 +322,21 @@ class _Run:
     json: bool
     resolver: Resolver
     health_sources: tuple[HealthSource, ...]
+    report: str | None  # --report: the HTML page's path
+    phases: str | None  # --phases: the file of marks to read once measuring has ended
+    step_summary: str | None  # $GITHUB_STEP_SUMMARY: GitHub's Markdown file to append a summary to
 
 
 def _settle(args: argparse.Namespace) -> _Run:
     """The run's settings: flags first, then the stack's outputs (read only when there is no URL)."""
     stack = None if args.url else read_stack_outputs(args.stack)
     target = Target.parse(args.url or stack.url)
-    if args.expect_replicas is not None:
-        replica_range: tuple[int, int] | None = (args.expect_replicas, args.expect_replicas)
+    weights: tuple[WeightGroup, ...] = args.expect_weights or ()
+    named = sum(len(group.replicas) for group in weights)
+    if weights:
+        replica_range: tuple[int, int] | None = (named, named)
+    elif args.expect_replicas is not None:
+        replica_range = (args.expect_replicas, args.expect_replicas)
     elif stack is not None and stack.replicas is not None:
         replica_range = (stack.replicas, max(stack.replicas, stack.max_replicas or stack.replicas))
     else:
@@ -301,6 +362,7 @@ def _settle(args: argparse.Namespace) -> _Run:
         strict=args.strict,
         nodes=args.nodes,
         subnets=tuple(subnets.items()),
+        weights=weights,
     )
     tls = tls_context(args.cacert) if target.scheme == "https" else None
     pins = dict(args.resolve)
@@ -321,7 +383,19 @@ def _settle(args: argparse.Namespace) -> _Run:
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
-    return _Run(target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health))
+    if args.report is not None:
+        check_writable(args.report, "--report")
+    if args.phases is not None:
+        check_phases_file(args.phases)
+    return _Run(
+        target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
+        report=args.report, phases=args.phases, step_summary=_step_summary(),
+    )  # fmt: skip
+
+
+def _step_summary() -> str | None:
+    """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
 def time_bound_s(workload: Workload, health_sources: tuple[HealthSource, ...] = (), *, stack: bool = False) -> float:
@@ -346,11 +420,13 @@ def _measure_and_report(run: _Run, stderr: Sink) -> tuple[ExitCode, str]:
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
     if run.workload.duration_s is None:
-        # Replicas the warm-up never saw fail the run already: the count is sized for those that answer,
-        # not for a thousand expected where three answer.
-        workload = dataclasses.replace(
-            run.workload, requests=run.requests or default_requests(min(expected, max(len(warmup), 1)))
-        )
+        weights = run.expectation.weights
+        shares = tuple(expected_shares(weights).values()) if weights else None
+        # Replicas the warm-up never saw fail the run already: without weights, the count is sized for
+        # those that answer, not for a thousand expected where three answer.
+        sized_for = expected if shares is not None else min(expected, max(len(warmup), 1))
+        requests = run.requests or default_requests(sized_for, shares=shares)
+        workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
     health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
@@ -363,7 +439,18 @@ def _measure_and_report(run: _Run, stderr: Sink) -> tuple[ExitCode, str]:
     if tally.answers == 0:
         errors = ", ".join(f"{kind}: {count}" for kind, count in tally.errors.items()) or "no request was sent"
         raise CouldNotMeasure(f"no replica answered while measuring ({errors})")
+    if run.phases is not None:
+        tally.phases = read_phases(run.phases, tally.started_at, tally.elapsed_s)
     verdict = judge(tally, run.expectation)
+    if run.report is not None:
+        # Imported here: matplotlib takes about 0.4 s to load, and only --report draws.
+        from verify.report_html import render_html
+
+        page = io.StringIO()
+        render_html(verdict, tally, page)
+        write_atomically(run.report, page.getvalue(), "--report")
+    if run.step_summary is not None:
+        append_whole(run.step_summary, summary_markdown(verdict, tally, run.report), "$GITHUB_STEP_SUMMARY")
     report = io.StringIO()
     if run.json:
         write_json(report_json(verdict, tally), report)
@@ -434,4 +521,10 @@ def main(argv: list[str] | None = None, *, stopped_by: int | None = None) -> int
         stderr.write(f"{fresh_line}verify: {' '.join(reason.split())}\n")
         if wants_json and stdout.error is None:
             write_json(error_json(outcome, reason, redact(url) if url else None), stdout)  # type: ignore[arg-type]
+        summary = _step_summary()
+        if summary is not None:
+            # Best effort: the run has failed already, and its one line of stderr says why.
+            with contextlib.suppress(CouldNotMeasure, OSError):
+                markdown = error_markdown(outcome, redact(reason), redact(url) if url else None)
+                append_whole(summary, markdown, "$GITHUB_STEP_SUMMARY")
     return code

@@ -1,11 +1,15 @@
 """The evidence a verdict rests on: pure functions from a tally and an expectation to numbers. No I/O.
 
 How many requests a run needs (`default_requests`): the fewest (at least REQUESTS_FLOOR) for which
-Pearson's chi-square test of an even split at alpha 0.01 catches one replica of k getting 1.5x its
-even share (the others sharing the rest evenly) 90 % of the time, from the power of the test as a
-noncentral chi-square with k - 1 degrees of freedom (`verify.stats.power_against_one_hot_cell`): 365
-requests for 5 replicas, 1,041 for 10, 26,121 for 100. The floor of 300 keeps smaller deployments
-above 90 % and gives the order of the answers enough to judge.
+Pearson's chi-square test of the expected split at alpha 0.01 catches, 90 % of the time, one replica
+that gets HOT_RATIO (1.5) times what each other replica gets, relative to the expected split (at an
+even split over 3 replicas: 1.5 : 1 : 1, i.e. 43 % against 29 % and 29 %), from the power of the test
+as a scaled noncentral chi-square with k - 1 degrees of freedom (`verify.stats.power_against`): 367
+requests for 2 replicas, 443 for 3, 552 for 4, 675 for 5, 1,399 for 10, 26,896 for 100. The reported
+power is against the same alternative. The floor of 300 gives the order of the answers enough to judge.
+
+The expected split is even unless weights are given (`WeightGroup`: replicas that share a weight, as
+a canary's green replicas share 10 % and its blue ones 90 %).
 """
 
 from __future__ import annotations
@@ -13,17 +17,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from verify.pattern import balancer_pattern, is_balancer_cookie
-from verify.stats import chi_square_sf, chi_square_uniform, power_against_one_hot_cell
+from verify.stats import chi_square_against, chi_square_sf, power_against_one_cell_at_ratio
 from verify.tally import Second, Tally
 
 REQUESTS_FLOOR = 300
 TARGET_POWER = 0.9
-HOT_SHARE = 1.5  # the unevenness the default request count must catch: one replica at 1.5x its share
+# The unevenness the default request count must catch: one replica getting 1.5x what each other gets
+# (relative to the expected split), the ratio a person means by "1.5x".
+HOT_RATIO = 1.5
 DEFAULT_ALPHA = 0.01
 
 ROUND_ROBIN = "round_robin"
@@ -33,20 +41,49 @@ ALGORITHMS = (ROUND_ROBIN, LEAST_OUTSTANDING, WEIGHTED_RANDOM)
 
 
 @functools.lru_cache(maxsize=64)
-def default_requests(expected_replicas: int, alpha: float = DEFAULT_ALPHA) -> int:
-    """The fewest requests (at least REQUESTS_FLOOR) that catch one replica at 1.5x its share 90 % of the time."""
+def default_requests(
+    expected_replicas: int, alpha: float = DEFAULT_ALPHA, shares: tuple[float, ...] | None = None
+) -> int:
+    """The fewest requests (at least REQUESTS_FLOOR) that catch one replica at HOT_RATIO : 1 against the
+    others 90 % of the time; `shares` is the expected split (default: even over expected_replicas)."""
     if expected_replicas < 2:
         return REQUESTS_FLOOR
+    expected = shares if shares is not None else (1 / expected_replicas,) * expected_replicas
+
+    def power(requests: int) -> float:
+        return power_against_one_cell_at_ratio(requests, expected, alpha, HOT_RATIO)
+
     low, high = 1, REQUESTS_FLOOR
-    while power_against_one_hot_cell(high, expected_replicas, alpha, HOT_SHARE) < TARGET_POWER:
+    while power(high) < TARGET_POWER:
         low, high = high, high * 2
     while high - low > 1:  # power grows with the request count: bisect to the fewest that reach the target
         middle = (low + high) // 2
-        if power_against_one_hot_cell(middle, expected_replicas, alpha, HOT_SHARE) >= TARGET_POWER:
+        if power(middle) >= TARGET_POWER:
             high = middle
         else:
             low = middle
     return max(REQUESTS_FLOOR, high)
+
+
+@dataclass(frozen=True)
+class WeightGroup:
+    """Replicas expected to share `weight` evenly (a group of one: a replica's own weight)."""
+
+    replicas: tuple[str, ...]
+    weight: float
+
+    @property
+    def label(self) -> str:
+        """The group as a person reads it in the timeline: its ids joined with +, or the first and a count."""
+        if len(self.replicas) <= 3:
+            return "+".join(self.replicas)
+        return f"{self.replicas[0]}+{len(self.replicas) - 1} more"
+
+
+def expected_shares(groups: Sequence[WeightGroup]) -> dict[str, float]:
+    """Each replica's expected share of the answers: its group's weight over all weights, split evenly."""
+    total = sum(group.weight for group in groups)
+    return {replica: group.weight / total / len(group.replicas) for group in groups for replica in group.replicas}
 
 
 @dataclass(frozen=True)
@@ -62,6 +99,8 @@ class Expectation:
     strict: bool = False
     nodes: int | None = None  # balancer nodes; None: as many as the name resolved to
     subnets: tuple[tuple[str, str], ...] = ()  # (CIDR, zone name) pairs for the per-zone breakdown
+    # The expected split by weight; empty: even. With weights, exactly the replicas named must answer.
+    weights: tuple[WeightGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +131,7 @@ class Evidence:
     chi_square: float | None
     degrees_of_freedom: int
     p_value: float | None  # None when there is nothing to compare (one replica, no answers)
-    power: float | None  # how often this many answers catch one replica at 1.5x its share at alpha
+    power: float | None  # how often this many answers catch one replica at 1.5 : 1 against the others at alpha
     split_judged: bool  # False for least_outstanding_requests
     min_count: int
     max_count: int
@@ -106,6 +145,9 @@ class Evidence:
     # after which the answers are judged (None: all of them).
     replica_changes: tuple[ReplicaChange, ...] | None = None
     judged_after_second: int | None = None
+    # --expect-weights: each named replica's expected share (None: an even split), and the groups.
+    shares: dict[str, float] | None = None
+    weight_groups: tuple[WeightGroup, ...] = ()
     # The missing replicas that answered and then stopped during a --duration run, each with the second
     # it left in (the first without its answers); the other missing ones never answered.
     left: tuple[tuple[str, int], ...] = ()
@@ -113,6 +155,12 @@ class Evidence:
     @property
     def even_share(self) -> float:
         return self.answers / len(self.counts) if self.counts else 0.0
+
+    def expected_count(self, replica: str) -> float:
+        """The answers `replica` should have got: its weighted share, or an even share."""
+        if self.shares is None:
+            return self.even_share
+        return self.answers * self.shares.get(replica, 0.0)
 
 
 def replica_changes(timeline: Sequence[Second], warmup: Sequence[str] = ()) -> tuple[ReplicaChange, ...]:
@@ -176,7 +224,14 @@ def gather_evidence(
     joined_at = {replica: change.second for change in changes or () for replica in change.appeared}
     left_at = {replica: change.second for change in changes or () for replica in change.disappeared}
     left_at = dict(sorted(left_at.items(), key=lambda item: -joined_at.get(item[0], -1)))
-    if expectation.replica_range is None:
+    shares = expected_shares(expectation.weights) if expectation.weights else None
+    if shares is not None:
+        # The replicas named are expected, in the order named; any other that answers is unexpected.
+        fewest = most = len(shares)
+        missing_ids = [replica for replica in shares if replica not in seen]
+        unexpected_ids = [replica for replica in seen if replica not in shares]
+        missing, unexpected = len(missing_ids), len(unexpected_ids)
+    elif expectation.replica_range is None:
         # Replicas first seen while measuring count too: a random balancer can hide one through a short
         # warm-up, and with no count to check there is nothing for a newcomer to exceed.
         expected_ids = list(dict.fromkeys((*tally.warmup_replicas, *seen)))
@@ -196,17 +251,22 @@ def gather_evidence(
         unexpected_ids = [replica for replica in seen if replica not in tally.warmup_replicas][:unexpected]
 
     # Missing replicas count as cells with zero answers: the split is judged over every replica that
-    # should have answered.
-    counts = tuple(tally.counts[replica] for replica in seen) + (0,) * missing
-    answers = tally.answers
+    # should have answered (with weights: over the replicas named, each against its share).
+    if shares is not None:
+        counts = tuple(tally.counts.get(replica, 0) for replica in shares)
+        cell_shares = tuple(shares.values())
+    else:
+        counts = tuple(tally.counts[replica] for replica in seen) + (0,) * missing
+        cell_shares = (1 / len(counts),) * len(counts) if counts else ()
+    answers = sum(counts)
     cells = len(counts)
     chi_square: float | None = None
     p_value: float | None = None
     power: float | None = None
     if cells >= 2 and answers > 0:
-        chi_square = chi_square_uniform(list(counts))
+        chi_square = chi_square_against(counts, cell_shares)
         p_value = chi_square_sf(chi_square, cells - 1)
-        power = power_against_one_hot_cell(answers, cells, expectation.alpha, HOT_SHARE)
+        power = power_against_one_cell_at_ratio(answers, cell_shares, expectation.alpha, HOT_RATIO)
     low, high = (min(counts), max(counts)) if counts else (0, 0)
     pattern, pattern_detail = balancer_pattern(tally, expected=max(fewest, 1))
     return Evidence(
@@ -235,8 +295,23 @@ def gather_evidence(
         other_cookies=tuple(sorted(name for name in tally.cookies if not is_balancer_cookie(name))),
         replica_changes=changes,
         judged_after_second=changes[-1].second if changes else None,
+        shares=shares,
+        weight_groups=expectation.weights,
         left=tuple((replica, left_at[replica]) for replica in missing_ids if replica in left_at),
     )
+
+
+def share_band(expected_share: float, answers: int, cells: int, alpha: float) -> tuple[float, float] | None:
+    """Where a replica's share of `answers` falls under the expected split: the normal approximation of
+    its binomial count at alpha / cells each side (Bonferroni), so an even balancer keeps every one of
+    the `cells` replicas inside at once at least 1 - alpha of the time. A picture of the chi-square
+    test, not the test: the verdict is the test's. None with fewer than two replicas or no answers.
+    """
+    if cells < 2 or answers <= 0:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / (2 * cells))
+    half = z * math.sqrt(expected_share * (1 - expected_share) / answers)
+    return max(0.0, expected_share - half), min(1.0, expected_share + half)
 
 
 def replica_sort_key(replica: str) -> tuple[int, int, str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from verify.evidence import (
-    HOT_SHARE,
+    HOT_RATIO,
     TARGET_POWER,
     WEIGHTED_RANDOM,
     Evidence,
@@ -24,6 +24,7 @@ from verify.evidence import (
     gather_evidence,
     replica_changes,
     replica_sort_key,
+    share_band,
     steady_tail,
 )
 from verify.pattern import PATTERN_STICKY
@@ -46,10 +47,14 @@ class ReplicaStats:
     replica: str
     count: int
     share: float  # of all answers
-    deviation: float  # share / even share - 1 (+0.5 = got 1.5x an even share)
+    deviation: float  # answers / expected answers - 1 (+0.5 = got 1.5x its even, or weighted, share)
     p50_ms: float | None
     p95_ms: float | None
     zone: str | None
+    expected_share: float  # of all answers, had the balancer split them as expected
+    # (low, high) share an expected balancer keeps every replica within at 1 - alpha (evidence.share_band);
+    # None when no split is judged (one replica, least_outstanding_requests)
+    band: tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -152,16 +157,17 @@ def check_split(tally: Tally, evidence: Evidence, expectation: Expectation) -> F
 
 
 def check_starved(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
-    """No replica under half its even share (a sample too small for chi-square still shows that)."""
+    """No replica under half its even (or weighted) share (a sample too small for chi-square still shows that)."""
     if not evidence.split_judged:
         return Finding()
-    even_share = evidence.even_share
+    kind = "even" if evidence.shares is None else "weighted"
     return Finding(
         failures=tuple(
-            f"{replica} got {tally.counts[replica]} of {evidence.answers} answers, under half its even share"
-            f" of {even_share:.0f}"
+            f"{replica} got {tally.counts[replica]} of {evidence.answers} answers, under half its {kind} share"
+            f" of {evidence.expected_count(replica):.0f}"
             for replica in evidence.seen
-            if tally.counts[replica] < even_share / 2
+            if (evidence.shares is None or replica in evidence.shares)
+            and tally.counts[replica] < evidence.expected_count(replica) / 2
         )
     )
 
@@ -227,17 +233,24 @@ def check_replica_set_shrank(tally: Tally, evidence: Evidence, expectation: Expe
 
 
 def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
-    """Warn when the answers are too few for the test to catch a replica at 1.5x its share 90 % of the time."""
+    """Warn when the answers are too few for the test to catch a replica at 1.5 : 1 90 % of the time."""
     if not evidence.split_judged or evidence.power is None or evidence.power >= TARGET_POWER:
         return Finding()
     cells = len(evidence.counts)
+    shares = tuple(evidence.shares.values()) if evidence.shares is not None else None
     return Finding(
         notes=(
-            f"too few answers to judge well: {evidence.answers} answers over {cells} replicas catch one replica at"
-            f" {HOT_SHARE:g}x its share only {evidence.power:.0%} of the time at alpha {expectation.alpha:g};"
-            f" --requests {default_requests(cells, expectation.alpha)} reaches {TARGET_POWER:.0%}",
+            f"too few answers to judge well: {evidence.answers} answers over {cells} replicas catch {ALTERNATIVE}"
+            f" only {evidence.power:.0%} of the time at alpha {expectation.alpha:g};"
+            f" --requests {default_requests(cells, expectation.alpha, shares)} reaches {TARGET_POWER:.0%}",
         )
     )
+
+
+# What the reported power is the power against, in the words of the report.
+ALTERNATIVE = (
+    f"one replica getting {HOT_RATIO:g}x what each other gets ({HOT_RATIO:g}:1, relative to the expected split)"
+)
 
 
 def check_replica_changes(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
@@ -320,15 +333,32 @@ def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHEC
     zone_of = _zone_lookup(expectation.subnets)
     answers = evidence.answers
     missing_ids = {replica for replica in evidence.missing if replica is not None}
+    cells = len(evidence.counts)
+
+    def expected_share(replica: str) -> float:
+        """Its --expect-weights share, or an even one."""
+        if evidence.shares is not None:
+            return evidence.shares.get(replica, 0.0)
+        return 1 / cells if cells else 0.0
+
+    def band(replica: str) -> tuple[float, float] | None:
+        return share_band(expected_share(replica), answers, cells, expectation.alpha) if evidence.split_judged else None
+
     replicas = tuple(
         ReplicaStats(
             replica=replica,
             count=tally.counts.get(replica, 0),
             share=tally.counts.get(replica, 0) / answers if answers else 0.0,
-            deviation=tally.counts.get(replica, 0) / evidence.even_share - 1 if evidence.even_share else 0.0,
+            deviation=(
+                tally.counts.get(replica, 0) / evidence.expected_count(replica) - 1
+                if evidence.expected_count(replica)
+                else 0.0
+            ),
             p50_ms=percentile(tally.latencies_ms.get(replica, []), 50),
             p95_ms=percentile(tally.latencies_ms.get(replica, []), 95),
             zone=zone_of(replica),
+            expected_share=expected_share(replica),
+            band=band(replica),
         )
         for replica in sorted(set(evidence.seen) | missing_ids, key=replica_sort_key)
     )
@@ -344,7 +374,9 @@ def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHEC
     return Verdict(
         even=even,
         reason=reason,
-        sentence=split_sentence(evidence.counts, expectation.alpha, evidence.p_value, evidence.split_judged, even),
+        sentence=split_sentence(
+            evidence.counts, expectation.alpha, evidence.p_value, evidence.split_judged, even, bool(expectation.weights)
+        ),
         failures=failures,
         notes=notes,
         evidence=evidence,
@@ -356,9 +388,14 @@ def judge(tally: Tally, expectation: Expectation, checks: Sequence[Check] = CHEC
 
 
 def split_sentence(
-    counts: Sequence[int], alpha: float, p_value: float | None, split_judged: bool, run_even: bool = True
+    counts: Sequence[int],
+    alpha: float,
+    p_value: float | None,
+    split_judged: bool,
+    run_even: bool = True,
+    weighted: bool = False,
 ) -> str:
-    """One sentence a person understands about how the answers were split.
+    """One sentence a person understands about how the answers were split (against the weights, if given).
 
     Never "Even: ..." above an uneven verdict: when the counts pass but another check fails, it says so.
     """
@@ -371,14 +408,24 @@ def split_sentence(
     if p_value is None:
         return f"Nothing to compare: {got}."
     chance = _how_often(p_value)
+    balancer, off = (
+        ("a balancer splitting exactly by the weights", "this far off them")
+        if weighted
+        else (
+            "a perfectly even balancer",
+            "this uneven",
+        )
+    )
     if p_value >= alpha:
         opening = "Even" if run_even else "The counts alone look even, but another check fails (see the verdict)"
+        if weighted:
+            opening = "As weighted" if run_even else "The counts alone fit the weights, but another check fails"
         return (
-            f"{opening}: {got}; a perfectly even balancer gives a split at least this uneven {chance},"
+            f"{opening}: {got}; {balancer} gives a split at least {off} {chance},"
             f" so chance explains it (p = {p_value:.3g}, alpha {alpha:g})."
         )
     return (
-        f"Uneven: {got}; a perfectly even balancer gives a split this uneven only {chance}"
+        f"{'Off the weights' if weighted else 'Uneven'}: {got}; {balancer} gives a split {off} only {chance}"
         f" (p = {p_value:.3g} < alpha {alpha:g})."
     )
 

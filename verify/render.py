@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.evidence import ReplicaChange, replica_sort_key
-from verify.judge import Verdict
+from verify.evidence import ReplicaChange, WeightGroup, replica_sort_key
+from verify.judge import ALTERNATIVE, Verdict
 from verify.progress import Measuring, Waiting
-from verify.tally import Tally
+from verify.tally import Phase, Second, Tally
 
 # HAProxy's states between up and down, as its stats print them (health counted against rise and fall).
 _HAPROXY_IN_BETWEEN = re.compile(r"(?:UP|DOWN) [0-9]+/[0-9]+")
@@ -36,7 +36,7 @@ REPORT_KEYS = (
     "chi_square", "degrees_of_freedom", "power", "split_judged", "expected_replicas", "expected_replicas_max",
     "count_checked", "missing", "unexpected", "min", "max", "spread", "latency_ms", "zones", "replica_zones",
     "nodes", "balancer_nodes", "pattern", "pattern_detail", "cookies", "sentence", "notes", "elapsed_s",
-    "timeline", "replica_changes", "target_health", "failures",
+    "timeline", "replica_changes", "target_health", "failures", "expected_shares", "phases",
 )  # fmt: skip
 # A --duration run's terminal timeline lists every second up to this many; beyond, only the seconds
 # with errors or a change of the replica set (--json always has every second).
@@ -47,15 +47,10 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     """The human report: what was sent, a table with a bar chart per replica, the statistics, the verdict."""
     write = out.write
     evidence = verdict.evidence
-    rate = tally.requests / tally.elapsed_s if tally.elapsed_s > 0 else 0.0
     nodes = ", ".join(tally.addresses)
     write(f"verify {tally.url}\n")
     write(f"balancer nodes: {len(tally.addresses)} address(es) the name resolved to ({nodes})\n")
-    write(
-        f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
-        f" ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
-        f" ({evidence.error_rate:.2%})\n\n"
-    )
+    write(f"{run_line(verdict, tally)}\n\n")
 
     zoned = any(stats.zone for stats in verdict.replicas)
     id_width = max([len("replica"), *(len(stats.replica) for stats in verdict.replicas)])
@@ -68,10 +63,12 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
         bar = "#" * round(BAR_WIDTH * stats.count / most) if most else ""
         write(
             f"{stats.replica:<{id_width}}{zone}  {stats.count:>7}  {stats.share:>6.1%}  {stats.deviation:>+7.1%}"
-            f"  {_ms(stats.p50_ms):>6}  {_ms(stats.p95_ms):>6}  {bar}\n"
+            f"  {ms(stats.p50_ms):>6}  {ms(stats.p95_ms):>6}  {bar}\n"
         )
     write(f"{'all':<{id_width}}{' ' * len(zone_head)}  {evidence.answers:>7}  {'':>6}  {'':>7}")
-    write(f"  {_ms(verdict.latency_p50_ms):>6}  {_ms(verdict.latency_p95_ms):>6}\n")
+    write(f"  {ms(verdict.latency_p50_ms):>6}  {ms(verdict.latency_p95_ms):>6}\n")
+    if verdict.replicas:
+        write(f"{expected_share_line(verdict)}\n")
 
     if verdict.zones:
         write(f"\n{'zone':<{zone_width}}  replicas  answers   share\n")
@@ -79,74 +76,174 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
             write(f"{zone.zone:<{zone_width}}  {zone.replicas:>8}  {zone.count:>7}  {zone.share:>6.1%}\n")
 
     write("\n")
+    for line in statistics_lines(verdict, tally):
+        write(f"{line}\n")
+    if tally.duration_s is not None:
+        _render_timeline(tally, evidence.replica_changes or (), evidence.weight_groups, write)
+    for line in health_and_note_lines(verdict, tally):
+        write(f"{line}\n")
+    write(f"\n{verdict.sentence}\n")
+    write(f"{verdict_line(verdict, color=color)}\n")
+
+
+def run_line(verdict: Verdict, tally: Tally) -> str:
+    """What was sent and what came back, in one line."""
+    rate = tally.requests / tally.elapsed_s if tally.elapsed_s > 0 else 0.0
+    return (
+        f"{tally.requests} requests over {len(tally.connections)} kept-alive connections in {tally.elapsed_s:.2f} s"
+        f" ({rate:.0f} requests/s): {tally.answers} answers, {tally.error_count} errors"
+        f" ({verdict.evidence.error_rate:.2%})"
+    )
+
+
+def statistics_lines(verdict: Verdict, tally: Tally) -> list[str]:
+    """Errors, balancer nodes, cookies, the test and its power, the counts, what was expected, the pattern."""
+    evidence = verdict.evidence
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
-    write(f"errors: {errors or 'none'}\n")
+    lines = [f"errors: {errors or 'none'}"]
     for node in tally.node_counts():
-        write(f"node {node.address}: {node.requests} requests, {node.answers} answers, {node.errors} errors\n")
+        lines.append(f"node {node.address}: {node.requests} requests, {node.answers} answers, {node.errors} errors")
     if evidence.balancer_cookies:
         cookies = ", ".join(f"{name} (set by {tally.cookies[name]} answers)" for name in evidence.balancer_cookies)
-        write(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them back stay"
-              " on one replica.\n")  # fmt: skip
+        lines.append(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them"
+                     " back stay on one replica.")  # fmt: skip
     if evidence.p_value is not None:
-        write(
+        lines.append(
             f"chi-square {evidence.chi_square:.2f} with {evidence.degrees_of_freedom} degrees of freedom,"
-            f" p-value {evidence.p_value:.3g}\n"
+            f" p-value {evidence.p_value:.3g}"
         )
     if evidence.power is not None and evidence.split_judged:
-        write(f"power: {evidence.power:.1%} chance that these answers catch one replica at 1.5x its share\n")
-    write(
+        lines.append(f"power: {evidence.power:.1%} chance that these answers catch {ALTERNATIVE}")
+    for group in evidence.weight_groups:
+        share = (evidence.shares or {}).get(group.replicas[0], 0.0) * len(group.replicas)
+        got = (
+            sum(tally.counts.get(replica, 0) for replica in group.replicas) / evidence.answers
+            if evidence.answers
+            else 0
+        )
+        lines.append(f"weight {group.weight:g} for {group.label}: expected {share:.1%} of the answers, got {got:.1%}")
+    lines.append(
         f"counts: min {evidence.min_count}, max {evidence.max_count}, spread (max - min) {evidence.spread};"
-        f" --strict allows {evidence.nodes} ({evidence.nodes} balancer node(s))\n"
+        f" --strict allows {evidence.nodes} ({evidence.nodes} balancer node(s))"
     )
     expected = (
         f"{evidence.expected_replicas}"
         if evidence.expected_replicas == evidence.expected_replicas_max
         else f"{evidence.expected_replicas} to {evidence.expected_replicas_max}"
     )
-    write(f"expected replicas: {expected}{'' if evidence.count_checked else ' (not checked: those that answered)'}\n")
-    write(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})\n")
-    if tally.duration_s is not None:
-        _render_timeline(tally, evidence.replica_changes or (), write)
+    unchecked = "" if evidence.count_checked else " (not checked: those that answered)"
+    lines.append(f"expected replicas: {expected}{unchecked}")
+    lines.append(f"balancer behaviour: {evidence.pattern} ({evidence.pattern_detail})")
+    return lines
+
+
+def health_and_note_lines(verdict: Verdict, tally: Tally) -> list[str]:
+    """Target health at the start and the end (with HAProxy's legend where needed), then the notes."""
+    lines = []
     for at, targets in (tally.target_health or {}).items():
         states = ", ".join(f"{target.target} {target.state}" for target in targets) or "no targets registered"
-        write(f"target health at the {at}: {states}\n")
+        lines.append(f"target health at the {at}: {states}")
     if any(_HAPROXY_IN_BETWEEN.fullmatch(t.state) for targets in (tally.target_health or {}).values() for t in targets):
-        write(f"  {_HAPROXY_IN_BETWEEN_LEGEND}\n")
-    for note in verdict.notes:
-        write(f"note: {note}\n")
-    write(f"\n{verdict.sentence}\n")
+        lines.append(f"  {_HAPROXY_IN_BETWEEN_LEGEND}")
+    lines += [f"note: {note}" for note in verdict.notes]
+    return lines
+
+
+def verdict_line(verdict: Verdict, *, color: bool = False) -> str:
+    """`verdict: EVEN` or `verdict: UNEVEN: <every failure>`."""
     word = "EVEN" if verdict.even else "UNEVEN"
     if color:
         word = f"{_GREEN if verdict.even else _RED}{word}{_RESET}"
     if not verdict.even:
         detail = ": " + "; ".join(verdict.failures)
-    elif not evidence.count_checked:
-        detail = f" (replica count not checked: {evidence.expected_replicas} answered; pass --expect-replicas K)"
+    elif not verdict.evidence.count_checked:
+        detail = (
+            f" (replica count not checked: {verdict.evidence.expected_replicas} answered; pass --expect-replicas K)"
+        )
     else:
         detail = ""
-    write(f"verdict: {word}{detail}\n")
+    return f"verdict: {word}{detail}"
 
 
-def _render_timeline(tally: Tally, changes: tuple[ReplicaChange, ...], write: Callable[[str], object]) -> None:
-    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors."""
-    changed = {change.second: change for change in changes}
-    shown = [
+def expected_share_line(verdict: Verdict) -> str:
+    """What each replica should get, and the band an expected balancer keeps every replica within."""
+    stats = verdict.replicas[0]
+    if len({replica.expected_share for replica in verdict.replicas}) > 1:
+        return "expected shares: as --expect-weights sets them, each with its band in the table" + (
+            "" if stats.band is not None else " (no split judged)"
+        )
+    line = f"expected share: {stats.expected_share:.1%} each of {len(verdict.evidence.counts)} replicas"
+    if stats.band is None:
+        return line + " (no split judged)"
+    low, high = stats.band
+    return line + f"; band {low:.1%} to {high:.1%} (a replica leaves it in at most --alpha of an even balancer's runs)"
+
+
+def timeline_rows(tally: Tally, changes: tuple[ReplicaChange, ...]) -> list[Second | Phase]:
+    """A --duration run's timeline as the reports list it: every second (beyond TIMELINE_LINES_MAX, only
+    those with errors, a change of the replica set or a phase), each phase after the second it fell in."""
+    changed = {change.second for change in changes}
+    marked = {int(phase.second) for phase in tally.phases or ()}
+    shown: list[Second | Phase] = [
         entry
         for entry in tally.timeline
-        if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed
+        if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed | marked
     ]
-    write(f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors):\n")
-    for entry in shown:
-        change = changed.get(entry.second)
-        moves = [f"+{replica}" for replica in change.appeared] + [f"-{replica}" for replica in change.disappeared] \
-            if change else []  # fmt: skip
-        errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
+    shown += tally.phases or ()
+    return sorted(shown, key=lambda row: (row.second, isinstance(row, Phase)))
+
+
+def change_moves(change: ReplicaChange | None) -> list[str]:
+    """+id for each replica that appeared, -id for each that left."""
+    if change is None:
+        return []
+    return [f"+{replica}" for replica in change.appeared] + [f"-{replica}" for replica in change.disappeared]
+
+
+def second_errors(entry: Second) -> str:
+    return ", ".join(f"{kind}: {count}" for kind, count in sorted(entry.errors.items()))
+
+
+def _render_timeline(
+    tally: Tally,
+    changes: tuple[ReplicaChange, ...],
+    groups: tuple[WeightGroup, ...],
+    write: Callable[[str], object],
+) -> None:
+    """One line per elapsed second of a --duration run: requests, answers, replicas, changes, errors, and
+    with --expect-weights each group's share of that second's answers; phases."""
+    changed = {change.second: change for change in changes}
+    rows = timeline_rows(tally, changes)
+    by_group = "; each weight group's share" if groups else ""
+    write(
+        f"\ntimeline of {tally.duration_s:g} s (second: requests, answers, replicas answering; changes; errors"
+        f"{by_group}):\n"
+    )
+    for row in rows:
+        if isinstance(row, Phase):
+            write(f"{row.second:>7.1f}  phase: {row.text}\n")
+            continue
+        moves = change_moves(changed.get(row.second))
+        errors = second_errors(row)
+        shares = "  ".join(f"{label} {share:.1%}" for label, share in group_shares(row, groups).items())
         write(
-            f"{entry.second:>5}  {entry.requests:>7}  {entry.answers:>7}  {len(entry.replicas):>3} replicas"
-            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}\n"
+            f"{row.second:>5}  {row.requests:>7}  {row.answers:>7}  {len(row.replicas):>3} replicas"
+            f"{'  ' + ' '.join(moves) if moves else ''}{'  errors: ' + errors if errors else ''}"
+            f"{'  ' + shares if shares else ''}\n"
         )
-    if len(shown) < len(tally.timeline):
-        write(f"({len(tally.timeline) - len(shown)} seconds without errors or changes left out; --json has them)\n")
+    left_out = len(tally.timeline) - sum(isinstance(row, Second) for row in rows)
+    if left_out:
+        write(f"({left_out} seconds without errors, changes or phases left out; --json has them)\n")
+
+
+def group_shares(entry: Second, groups: tuple[WeightGroup, ...]) -> dict[str, float]:
+    """Each weight group's share of one second's answers, by the group's label (empty without weights)."""
+    if not groups or not entry.answers:
+        return {}
+    return {
+        group.label: sum(entry.replicas.get(replica, 0) for replica in group.replicas) / entry.answers
+        for group in groups
+    }
 
 
 def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
@@ -200,6 +297,10 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
                 "answers": entry.answers,
                 "errors": dict(sorted(entry.errors.items())),
                 "replicas": sorted(entry.replicas, key=replica_sort_key),
+                "answers_by_replica": {
+                    replica: entry.replicas[replica] for replica in sorted(entry.replicas, key=replica_sort_key)
+                },
+                **({"groups": group_shares(entry, evidence.weight_groups)} if evidence.weight_groups else {}),
             }
             for entry in tally.timeline
         ],
@@ -214,6 +315,15 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
             for target in targets
         ],
         failures=list(verdict.failures),
+        expected_shares={
+            stats.replica: {
+                "share": stats.expected_share,
+                "low": stats.band[0] if stats.band else None,
+                "high": stats.band[1] if stats.band else None,
+            }
+            for stats in verdict.replicas
+        },
+        phases=None if tally.phases is None else [dataclasses.asdict(phase) for phase in tally.phases],
     )
 
 
@@ -267,5 +377,5 @@ class ProgressPrinter:
             self._bar_drawn = False
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"

@@ -54,6 +54,7 @@ def send_requests(
     order_log_max = ORDER_LOG_MAX // connections
     tickets = itertools.count()  # next() on it is atomic under the GIL: each ticket is one request
     started = time.perf_counter()
+    started_at = time.time()  # the same moment on the wall clock, which another process's marks share
     deadline = started + workload.deadline_s
     # Connections round robin over every address: each balancer node gets its share of them.
     pinned = [addresses[i % len(addresses)] for i in range(connections)]
@@ -157,6 +158,7 @@ def send_requests(
             _add(whole.replicas, Counter(part.replicas))
     tally.timeline = [timeline[number] for number in sorted(timeline)]
     tally.elapsed_s = time.perf_counter() - started
+    tally.started_at = started_at
     tally.deadline_hit = deadline_hit.is_set()
     return tally
 

@@ -10,6 +10,7 @@ need many terms and 1 - P would lose every digit of a small Q).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 _MAX_ITERATIONS = 10_000
 _EPSILON = 1e-15
@@ -129,44 +130,71 @@ def noncentral_chi_square_sf(statistic: float, df: int, noncentrality: float) ->
     return min(1.0, total)
 
 
-def pearson_moments(answers: int, shares: list[float]) -> tuple[float, float]:
-    """Exact mean and variance of Pearson's X2 against an even split when answers fall by `shares`.
+def chi_square_against(counts: Sequence[int], shares: Sequence[float]) -> float:
+    """Pearson's X2 of counts against their total split by `shares` (positive, summing to 1)."""
+    total = sum(counts)
+    if total == 0 or len(counts) < 2:
+        return 0.0
+    return sum((count - total * share) ** 2 / (total * share) for count, share in zip(counts, shares, strict=True))
 
-    With N answers over k cells (multinomial), e = N/k, a_i = N p_i - e, S2 = Σ p², S3 = Σ p³ and
-    ā = Σ a_i p_i: X2 = Y / e with Y = Σ (O_i - e)², E[Y] = Σ a² + N (1 - S2) and
-    Var[Y] = 4N (Σ p a² - ā²) - 8N (Σ a p² - ā S2) + 4N (S3 - S2²) + 2N(N - 1)(S2 - 2 S3 + S2²),
-    from writing the counts as the sum of N independent one-hot draws.
+
+def pearson_moments(
+    answers: int, shares: Sequence[float], expected: Sequence[float] | None = None
+) -> tuple[float, float]:
+    """Exact mean and variance of Pearson's X2 against `expected` shares (default: even) when N answers
+    fall by `shares` (multinomial).
+
+    X2 = Σ w_i (O_i - e_i)² with e_i = N q_i and w_i = 1 / e_i. Write O = N p + Z + 0 where Z = Σ_n U_n,
+    the sum of N independent one-hot draws less their mean (U = e_j - p with probability p_j), and
+    a = N (p - q). Then X2 = Z'WZ + 2 c'Z + a'Wa with c = W a, and, U having mean 0 and covariance
+    Σ = diag(p) - p p':
+      E[X2] = N tr(WΣ) + a'Wa
+      Var[X2] = N Var(U'WU) + 2 N (N - 1) tr((WΣ)²) + 4 N E[(U'WU)(c'U)] + 4 N c'Σc
+    (the cross terms with two different draws vanish: each has a factor of mean 0).
     """
     cells = len(shares)
-    even = answers / cells
-    offsets = [answers * share - even for share in shares]
-    pairs = list(zip(offsets, shares, strict=True))
-    s2 = sum(share**2 for share in shares)
-    s3 = sum(share**3 for share in shares)
-    mean_offset = sum(offset * share for offset, share in pairs)
-    mean = sum(offset**2 for offset in offsets) + answers * (1 - s2)
+    q = list(expected) if expected is not None else [1 / cells] * cells
+    weights = [1 / (answers * share) for share in q]
+    offsets = [answers * (p - e) for p, e in zip(shares, q, strict=True)]
+    c = [w * a for w, a in zip(weights, offsets, strict=True)]
+    # Moments of g = U'WU and h = c'U over the k values U takes.
+    squares = sum(w * p * p for w, p in zip(weights, shares, strict=True))  # Σ w_i p_i²
+    c_dot_p = sum(ci * p for ci, p in zip(c, shares, strict=True))
+    mean_g = mean_g2 = mean_gh = 0.0
+    for j, pj in enumerate(shares):
+        g = squares + weights[j] * (1 - 2 * shares[j])  # Σ_i w_i (δ_ij - p_i)²
+        h = c[j] - c_dot_p
+        mean_g += pj * g
+        mean_g2 += pj * g * g
+        mean_gh += pj * g * h
+    var_c = sum(ci * ci * p for ci, p in zip(c, shares, strict=True)) - c_dot_p**2  # c'Σc
+    # tr((WΣ)²) = Σ_il w_i w_l Σ_il², Σ_il = p_i δ_il - p_i p_l.
+    weighted_p2 = sum(w * p * p for w, p in zip(weights, shares, strict=True))
+    trace = weighted_p2**2 + sum(w * w * (p * p - 2 * p**3) for w, p in zip(weights, shares, strict=True))
+    mean = answers * mean_g + sum(w * a * a for w, a in zip(weights, offsets, strict=True))
     variance = (
-        4 * answers * (sum(share * offset**2 for offset, share in pairs) - mean_offset**2)
-        - 8 * answers * (sum(offset * share**2 for offset, share in pairs) - mean_offset * s2)
-        + 4 * answers * (s3 - s2**2)
-        + 2 * answers * (answers - 1) * (s2 - 2 * s3 + s2**2)
+        answers * (mean_g2 - mean_g**2)
+        + 2 * answers * (answers - 1) * trace
+        + 4 * answers * mean_gh
+        + 4 * answers * var_c
     )
-    return mean / even, variance / even**2
+    return mean, variance
 
 
-def power_against_one_hot_cell(answers: int, cells: int, alpha: float, hot: float = 1.5) -> float:
-    """How often Pearson's test at alpha rejects an even split when one of `cells` gets `hot` x its share.
+def power_against(
+    answers: int, shares: Sequence[float], alpha: float, expected: Sequence[float] | None = None
+) -> float:
+    """How often Pearson's test at alpha rejects `expected` shares (default: even) when answers fall by `shares`.
 
-    The others share the rest evenly. Textbook power takes X2 as noncentral chi-square with k - 1
-    degrees of freedom and λ = N (hot - 1)² / (k - 1), but the hot cell's counts vary more than an even
-    cell's, so that overstates power (by 4 points at k = 10 near 90 %, checked by simulation). Here X2
-    is a scaled noncentral chi-square c·χ'²(k - 1, δ) with X2's exact mean m and variance v
-    (`pearson_moments`): c (k - 1 + δ) = m and c² (2(k - 1) + 4δ) = v. Where no such c and δ exist
-    (few answers over many cells), a scaled central chi-square c·χ²(ν) with the same two moments.
+    Textbook power takes X2 as noncentral chi-square with k - 1 degrees of freedom and
+    λ = N Σ (p - q)² / q, but the cells that get more vary more, so that overstates power (by 4 points at
+    k = 10 near 90 %, checked by simulation). Here X2 is a scaled noncentral chi-square c·χ'²(k - 1, δ)
+    with X2's exact mean m and variance v (`pearson_moments`): c (k - 1 + δ) = m and
+    c² (2(k - 1) + 4δ) = v. Where no such c and δ exist (few answers over many cells), a scaled central
+    chi-square c·χ²(ν) with the same two moments.
     """
-    df = cells - 1
-    shares = [hot / cells] + [(1 - hot / cells) / df] * df
-    mean, variance = pearson_moments(answers, shares)
+    df = len(shares) - 1
+    mean, variance = pearson_moments(answers, shares, expected)
     critical = chi_square_critical(alpha, df)
     if variance <= mean * 1e-12:  # one answer: X2 takes one value, so the test rejects always or never
         return 1.0 if mean >= critical else 0.0
@@ -178,3 +206,23 @@ def power_against_one_hot_cell(answers: int, cells: int, alpha: float, hot: floa
             return noncentral_chi_square_sf(critical / scale, df, noncentrality)
     scale, degrees = variance / (2 * mean), 2 * mean**2 / variance
     return regularized_upper_gamma(degrees / 2, critical / scale / 2)
+
+
+def one_cell_at_ratio(expected: Sequence[float], cell: int, ratio: float) -> list[float]:
+    """The shares when `cell` gets `ratio` times what `expected` gives it relative to every other cell.
+
+    Even over 3 at ratio 1.5: 1.5 : 1 : 1, i.e. 3/7, 2/7, 2/7 (not 1.5 x a third, which is 2 : 1 : 1).
+    """
+    scaled = [share * (ratio if index == cell else 1.0) for index, share in enumerate(expected)]
+    total = sum(scaled)
+    return [share / total for share in scaled]
+
+
+def power_against_one_cell_at_ratio(answers: int, expected: Sequence[float], alpha: float, ratio: float) -> float:
+    """The test's power against one replica getting `ratio` x its expected share relative to the others:
+    the least over the replicas (at even shares they are all alike; with weights, the one hardest to catch)."""
+    distinct = {share: index for index, share in enumerate(expected)}
+    return min(
+        power_against(answers, one_cell_at_ratio(expected, index, ratio), alpha, expected)
+        for index in distinct.values()
+    )

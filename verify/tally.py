@@ -39,6 +39,14 @@ class TargetState:
     state: str  # as the source says it: HAProxy's "UP", "DOWN", "UP 1/2", "MAINT"...; AWS's "healthy", "draining"...
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A moment someone else marked while verify measured (the rehearsal's deploy: "new replicas healthy")."""
+
+    second: float  # since the measurement began, as the timeline counts
+    text: str
+
+
 @dataclass
 class Second:
     """What happened to the requests sent in one elapsed second of the measurement (0 = the first)."""
@@ -68,12 +76,14 @@ class Tally:
     cookies: dict[str, int] = field(default_factory=dict)  # cookie name (escaped) -> answers that set it
     connections: list[ConnectionLog] = field(default_factory=list)
     elapsed_s: float = 0.0
+    started_at: float = 0.0  # the wall clock (time.time()) when the measurement began: second 0 of the timeline
     deadline_hit: bool = False  # the measurement ran out of time before sending every request
     duration_s: float | None = None  # the run sent for this long (--duration) instead of a request count
     timeline: list[Second] = field(default_factory=list)  # one entry per elapsed second with requests sent
     # "start" and "end" of the measurement -> the targets the balancer listed then; None: not checked
     target_health: dict[str, tuple[TargetState, ...]] | None = None
     target_health_notes: list[str] = field(default_factory=list)  # why target health was not (fully) read
+    phases: tuple[Phase, ...] | None = None  # --phases: what was marked during the run; None: not asked
 
     @property
     def answers(self) -> int:

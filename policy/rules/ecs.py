@@ -1,17 +1,45 @@
 """ECS rules: the cluster, the service and the task definition's containers (ECS.2 to ECS.20),
-and a task role of its own."""
+a task role of its own, and for ECS's traffic-shifting deploys (blue/green, linear, canary) rollback
+on an alarm and an infrastructure role that can do no more than AWS's policy for load balancers."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from .core import UNKNOWN, ResourceCheck, ResourceRule, as_list, show, value_at, value_check
+from .core import (
+    UNKNOWN,
+    PlannedResource,
+    ResourceCheck,
+    ResourceRule,
+    StackRule,
+    as_list,
+    identifiers,
+    label,
+    refers_to,
+    show,
+    value_at,
+    value_check,
+)
 
 ECS_SERVICE: Final = frozenset({"aws:ecs/service:Service"})
 TASK_DEFINITION: Final = frozenset({"aws:ecs/taskDefinition:TaskDefinition"})
 ECS_CLUSTER: Final = frozenset({"aws:ecs/cluster:Cluster"})
+METRIC_ALARM: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
+IAM_ROLE: Final = "aws:iam/role:Role"
+ROLE_POLICY_ATTACHMENT: Final = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+# Inline policies and attachments that may grant a role more: each names the role in its `role` prop.
+ROLE_GRANTS: Final = frozenset(
+    {
+        ROLE_POLICY_ATTACHMENT,
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+    }
+)
+SHIFTING_STRATEGIES: Final = ("BLUE_GREEN", "LINEAR", "CANARY")
+# AWS's managed policy for ECS's infrastructure role for load balancers, in any partition.
+LOAD_BALANCER_INFRASTRUCTURE_POLICY: Final = ":iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 # Environment names ECS.8 looks for: credentials belong in "secrets", never in "environment".
 CREDENTIAL_NAME_PARTS: Final = ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "ECS_ENGINE_AUTH_DATA")
 
@@ -221,4 +249,95 @@ ECS_17_NO_HOST_NETWORK = ResourceRule(
     applies_to_dev=True,
     resource_types=TASK_DEFINITION,
     check=value_check("networkMode", lambda v: v != "host", 'network_mode="awsvpc"'),
+)
+
+
+def _shifting_services(resources: Sequence[PlannedResource]) -> list[PlannedResource]:
+    return [
+        r
+        for r in resources
+        if r.type in ECS_SERVICE and value_at(r.props, "deploymentConfiguration.strategy") in SHIFTING_STRATEGIES
+    ]
+
+
+def _rollback_alarm(resources: Sequence[PlannedResource]) -> list[str]:
+    alarms = [r for r in resources if r.type == METRIC_ALARM]
+    messages = []
+    for service in _shifting_services(resources):
+        enable, rollback = value_at(service.props, "alarms.enable"), value_at(service.props, "alarms.rollback")
+        # An alarm of this stack, named by value or by dependency (a preview: names unknown).
+        names = as_list(value_at(service.props, "alarms.alarmNames"))
+        named = set(names) if names is not UNKNOWN else set()
+        watched = [
+            a
+            for a in alarms
+            if named & identifiers(a, "name") or refers_to(service, "alarms", frozenset(), frozenset({a.urn}))
+        ]
+        if enable in (True, UNKNOWN) and rollback in (True, UNKNOWN) and watched:
+            continue
+        strategy = value_at(service.props, "deploymentConfiguration.strategy")
+        messages.append(
+            f"service {label(service)} deploys {strategy} with alarms.enable={show(enable)}, "
+            f"rollback={show(rollback)} and {len(watched)} alarm(s) of this stack; set alarms={{alarm_names: [...], "
+            "enable: True, rollback: True}} naming an aws.cloudwatch.MetricAlarm on the target groups' 5xx and "
+            "unhealthy hosts"
+        )
+    return messages
+
+
+ECS_SHIFTING_DEPLOY_ROLLBACK_ALARM = StackRule(
+    id="ecs-shifting-deploy-rollback-alarm",
+    control="Good practice",
+    description="A blue/green, linear or canary deploy rolls back on an alarm of this stack",
+    applies_to_dev=True,
+    check=_rollback_alarm,
+)
+
+
+def _trusts_ecs(role: PlannedResource) -> bool:
+    """A role ECS itself assumes (ecs.amazonaws.com), not the tasks' (ecs-tasks.amazonaws.com)."""
+    raw = value_at(role.props, "assumeRolePolicy")
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return False
+    statements = as_list(value_at(document, "Statement")) if isinstance(document, Mapping) else []
+    return statements is not UNKNOWN and any(
+        "ecs.amazonaws.com" in (services if isinstance(services, list) else [services])
+        for statement in statements
+        if isinstance(statement, Mapping)
+        for services in [value_at(statement, "Principal.Service")]
+    )
+
+
+def _infrastructure_role(resources: Sequence[PlannedResource]) -> list[str]:
+    messages = []
+    for role in (r for r in resources if r.type == IAM_ROLE and _trusts_ecs(r)):
+        for key in ("inlinePolicies", "managedPolicyArns"):
+            if as_list(value_at(role.props, key)) not in ([], UNKNOWN):
+                messages.append(
+                    f"role {label(role)} trusted by ECS has {key}; leave it unset, attach only the policy below"
+                )
+        ids = identifiers(role, "name")
+        for grant in (
+            r for r in resources if r.type in ROLE_GRANTS and refers_to(r, "role", ids, frozenset({role.urn}))
+        ):
+            policy = value_at(grant.props, "policyArn")
+            if grant.type == ROLE_POLICY_ATTACHMENT and (
+                policy is UNKNOWN or (isinstance(policy, str) and policy.endswith(LOAD_BALANCER_INFRASTRUCTURE_POLICY))
+            ):
+                continue
+            messages.append(
+                f"role {label(role)} trusted by ECS is granted more by {label(grant)} (policyArn {show(policy)}); "
+                f"attach only arn:<partition>{LOAD_BALANCER_INFRASTRUCTURE_POLICY}"
+            )
+    return messages
+
+
+ECS_INFRASTRUCTURE_ROLE_LEAST_PRIVILEGE = StackRule(
+    id="ecs-infrastructure-role-least-privilege",
+    control="Good practice",
+    description="ECS's infrastructure role holds only AWS's managed policy for load balancers",
+    applies_to_dev=True,
+    check=_infrastructure_role,
 )

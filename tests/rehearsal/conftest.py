@@ -31,6 +31,12 @@ def _loopback_only(host: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run inside GitHub Actions, verify would append every test's summary to the job's page."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def loopback_only_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test in this folder can make a DNS query or reach past loopback through the resolver."""
     real_getaddrinfo = socket.getaddrinfo

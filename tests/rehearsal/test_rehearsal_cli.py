@@ -154,9 +154,11 @@ def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal
     assert list(short_tmp.iterdir()) == []  # its temp folder is gone too
 
 
-def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
+def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does(tmp_path: Path) -> None:
     """Run side by side on their own ports: the clean deploy is not luck, killing the old replicas
-    at once (crashed tasks) costs requests and exits 1."""
+    at once (crashed tasks) costs requests and exits 1. The clean one writes its HTML report, with the
+    deploy's steps marked on the timeline."""
+    page = tmp_path / "deploy.html"
     deploy = [*rehearsal_argv("--deploy", "--time-scale", "0.04"), "--", "--json"]
     drained, undrained = (
         subprocess.Popen(
@@ -166,7 +168,7 @@ def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for extra in ([], ["--no-drain"])
+        for extra in (["--report", str(page)], ["--no-drain"])
     )
     (clean_out, clean_err), (crash_out, crash_err) = (p.communicate(timeout=60) for p in (drained, undrained))
 
@@ -179,6 +181,11 @@ def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does() -> None:
     # Each new replica joins once its checks pass (not necessarily in the same second as the others).
     assert sorted(ip for change in report["replica_changes"] for ip in change["appeared"]) == new_ips
     assert sorted(report["replicas"]) == new_ips  # judged over the answers after the last change
+    steps = [phase["text"] for phase in report["phases"]]
+    assert steps[0].startswith("started and registered 3 new replicas") and len(steps) == 4, steps
+    assert all(0 < phase["second"] < report["elapsed_s"] for phase in report["phases"])
+    html = page.read_text()
+    assert "<section id='timeline'>" in html and all(f"P{n} phase: " in html for n in range(1, 5))
 
     assert undrained.returncode == 1, crash_out + crash_err
     errors = json.loads(crash_out)["errors"]
@@ -195,6 +202,17 @@ def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
     assert done.returncode == 2, done.stderr
     assert "verify: --resolve gives alb.rehearsal.test twice" in done.stderr
     assert time.monotonic() - started < 20
+
+
+def test_a_report_into_a_missing_folder_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    out = io.StringIO()
+
+    code = rehearsal.cli.main(["--deploy", "--report", str(tmp_path / "none" / "r.html")], out=out)
+
+    assert code == 2
+    assert out.getvalue() == (
+        f"rehearsal: --report '{tmp_path}/none/r.html': the folder '{tmp_path}/none' does not exist\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,8 @@ class StackMocks(pulumi.runtime.Mocks):
         name, inputs = args.name, args.inputs
         if args.typ in LB_NAMED:
             _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
+        if args.typ == "aws:ecs/service:Service":
+            _refuse_a_deployment_ecs_refuses(inputs)
         for key in STRATEGY_INPUTS.get(args.typ, ()):
             problem = strategy_problem(inputs.get(key) or [])
             if problem:
@@ -151,7 +153,12 @@ class StackMocks(pulumi.runtime.Mocks):
             outputs |= {"fqdn": str(inputs["name"]).rstrip(".")}
         elif args.typ == "aws:s3/bucket:Bucket":
             outputs |= {"bucket": f"{name}-bucket", "arn": f"arn:aws:s3:::{name}-bucket"}
-        elif args.typ in ("aws:ecs/cluster:Cluster", "aws:ecs/service:Service", "aws:cloudwatch/logGroup:LogGroup"):
+        elif args.typ in (
+            "aws:ecs/cluster:Cluster",
+            "aws:ecs/service:Service",
+            "aws:cloudwatch/logGroup:LogGroup",
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+        ):
             outputs |= {"name": name}
         elif args.typ == "aws:iam/role:Role":
             outputs |= {"name": name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
@@ -200,6 +207,59 @@ _LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
 def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
     if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
         raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
+
+
+# ECS's traffic shifting (ECS API reference: DeploymentConfiguration, LinearConfiguration,
+# CanaryConfiguration, AdvancedConfiguration): what CreateService and UpdateService refuse.
+_SHIFTING_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
+_BAKE_MINUTES = (0, 1440)
+_STEP_PERCENT = (3.0, 100.0)
+_CANARY_PERCENT = (0.1, 100.0)
+
+
+def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
+    """Raise as ECS would: a shifting strategy without the alternate group, production listener rule
+    and role on its load balancer, a missing linear/canary block, a bake time or a percent out of range.
+    Values not known yet (a preview) pass, as the engine would send them only once known."""
+    configuration = inputs.get("deploymentConfiguration") or {}
+    strategy = configuration.get("strategy")
+    if not _is_known(strategy) or strategy in (None, "ROLLING"):
+        return
+    if strategy not in _SHIFTING_STRATEGIES:
+        raise ValueError(f"ECS refuses deployment strategy {strategy!r}")
+    for balancer in inputs.get("loadBalancers") or []:
+        advanced = balancer.get("advancedConfiguration") or {}
+        missing = [
+            key for key in ("alternateTargetGroupArn", "productionListenerRule", "roleArn") if not advanced.get(key)
+        ]
+        if missing:
+            raise ValueError(f"ECS refuses {strategy} on a load balancer without advancedConfiguration {missing}")
+    if not inputs.get("loadBalancers"):
+        raise ValueError(f"ECS refuses {strategy} without a load balancer (no traffic to shift)")
+
+    def minutes(block: dict[str, Any], key: str) -> None:
+        value = block.get(key)
+        if value is None or not _is_known(value):
+            return
+        if not str(value).isdigit() or not _BAKE_MINUTES[0] <= int(value) <= _BAKE_MINUTES[1]:
+            raise ValueError(f"ECS refuses {key} {value!r}: 0 to 1440 minutes")
+
+    def percent(block: dict[str, Any], key: str, allowed: tuple[float, float]) -> None:
+        value = block.get(key)
+        if value is not None and _is_known(value) and not allowed[0] <= float(value) <= allowed[1]:
+            raise ValueError(f"ECS refuses {key} {value!r}: {allowed[0]} to {allowed[1]}")
+
+    minutes(configuration, "bakeTimeInMinutes")
+    for kind, block_key, percent_key, bake_key, allowed in (
+        ("LINEAR", "linearConfiguration", "stepPercent", "stepBakeTimeInMinutes", _STEP_PERCENT),
+        ("CANARY", "canaryConfiguration", "canaryPercent", "canaryBakeTimeInMinutes", _CANARY_PERCENT),
+    ):
+        block = configuration.get(block_key)
+        if strategy == kind and not block:
+            raise ValueError(f"ECS refuses {kind} without {block_key}")
+        if block:
+            minutes(block, bake_key)
+            percent(block, percent_key, allowed)
 
 
 # Capacity provider strategies, as the ECS API reference's CapacityProviderStrategyItem gives the rules:

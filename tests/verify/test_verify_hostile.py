@@ -400,7 +400,10 @@ def test_the_report_shows_the_achieved_power(serve, capsys) -> None:
         capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--requests", "60", *FAST
     )
     assert code == ExitCode.EVEN
-    assert "power: 44.0% chance that these answers catch one replica at 1.5x its share" in out
+    assert (
+        "power: 10.9% chance that these answers catch one replica getting 1.5x what each other gets (1.5:1,"
+        " relative to the expected split)" in out
+    )
     assert "note: too few answers to judge well: 60 answers over 3 replicas" in out
 
 

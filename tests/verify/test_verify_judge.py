@@ -22,7 +22,13 @@ from verify.evidence import (
 )
 from verify.judge import judge, percentile, split_sentence
 from verify.pattern import PATTERN_RANDOM, PATTERN_ROUND_ROBIN, PATTERN_SINGLE, PATTERN_STICKY
-from verify.stats import chi_square_critical, chi_square_uniform, power_against_one_hot_cell
+from verify.stats import (
+    chi_square_against,
+    chi_square_critical,
+    one_cell_at_ratio,
+    power_against,
+    power_against_one_cell_at_ratio,
+)
 from verify.tally import ConnectionLog, Second
 
 THREE = Expectation(replica_range=(3, 3))
@@ -232,37 +238,67 @@ def test_pattern_round_robin_random_and_sticky(make_tally) -> None:
     assert "3 of 3 connections kept getting the same replica" in verdict.reason
 
 
-def test_default_requests_are_the_fewest_that_reach_90_percent_power() -> None:
-    assert default_requests(1) == default_requests(2) == default_requests(3) == REQUESTS_FLOOR
-    for replicas in (5, 10, 20, 100):
+def even(replicas: int) -> list[float]:
+    return [1 / replicas] * replicas
+
+
+def test_default_requests_are_the_fewest_that_catch_a_1_5_to_1_replica_90_percent_of_the_time() -> None:
+    assert default_requests(1) == REQUESTS_FLOOR
+    for replicas in (2, 3, 4, 5, 6, 7, 8, 10, 20, 100):
         requests = default_requests(replicas)
-        assert power_against_one_hot_cell(requests, replicas, 0.01) >= 0.9
-        assert power_against_one_hot_cell(requests - 1, replicas, 0.01) < 0.9
-    assert default_requests(100) > 100 * 130  # the old rule (130 per replica) fell to about 40 % here
+        assert power_against_one_cell_at_ratio(requests, even(replicas), 0.01, 1.5) >= 0.9
+        if requests > REQUESTS_FLOOR:
+            assert power_against_one_cell_at_ratio(requests - 1, even(replicas), 0.01, 1.5) < 0.9
+    # The issue's numbers: the old count (300 at 3 and 4 replicas) caught a 1.5:1 replica 72 % and 59 % of the time.
+    assert power_against_one_cell_at_ratio(300, even(3), 0.01, 1.5) == pytest.approx(0.72, abs=0.01)
+    assert power_against_one_cell_at_ratio(300, even(4), 0.01, 1.5) == pytest.approx(0.59, abs=0.01)
+    assert [default_requests(k) for k in range(2, 9)] == [367, 443, 552, 675, 806, 945, 1091]
 
 
-@pytest.mark.parametrize("replicas", [3, 10])
-def test_the_power_formula_matches_a_seeded_simulation(replicas: int) -> None:
-    """One replica at 1.5x its even share, the rest sharing what is left; chi-square at alpha 0.01."""
-    rng = random.Random(20261125)
-    hot = 1.5 / replicas
-    weights = [hot] + [(1 - hot) / (replicas - 1)] * (replicas - 1)
-    critical = chi_square_critical(0.01, replicas - 1)
+def test_1_5_x_means_the_ratio_to_each_other_replica() -> None:
+    assert one_cell_at_ratio(even(3), 0, 1.5) == pytest.approx([3 / 7, 2 / 7, 2 / 7])
+    assert one_cell_at_ratio([0.1, 0.9], 0, 1.5) == pytest.approx([0.15 / 1.05, 0.9 / 1.05])
+
+
+def simulated_power(requests: int, shares: list[float], expected: list[float], rng: random.Random) -> float:
+    critical = chi_square_critical(0.01, len(shares) - 1)
     trials = 400  # a simulated rate's standard error is at most 2.5 points
+    caught = 0
+    for _ in range(trials):
+        drawn = Counter(rng.choices(range(len(shares)), shares, k=requests))
+        caught += chi_square_against([drawn.get(cell, 0) for cell in range(len(shares))], expected) >= critical
+    return caught / trials
+
+
+@pytest.mark.parametrize("replicas", [2, 3, 4, 5, 6, 7, 8])
+def test_the_power_formula_matches_a_seeded_simulation_at_every_k(replicas: int) -> None:
+    """One replica at 1.5 : 1 against each other, chi-square of an even split at alpha 0.01."""
+    rng = random.Random(20261204 + replicas)
+    shares = one_cell_at_ratio(even(replicas), 0, 1.5)
     for requests in (default_requests(replicas) // 2, default_requests(replicas)):
-        caught = 0
-        for _ in range(trials):
-            drawn = Counter(rng.choices(range(replicas), weights, k=requests))
-            caught += chi_square_uniform([drawn.get(cell, 0) for cell in range(replicas)]) >= critical
-        assert caught / trials == pytest.approx(power_against_one_hot_cell(requests, replicas, 0.01), abs=0.05)
+        formula = power_against(requests, shares, 0.01)
+        assert simulated_power(requests, shares, even(replicas), rng) == pytest.approx(formula, abs=0.06)
 
 
-def test_few_answers_warn_with_the_achieved_power(make_tally) -> None:
+def test_the_weighted_power_formula_matches_a_seeded_simulation() -> None:
+    """A canary: three new replicas share 10 %, three old ones 90 %; one new one at 1.5 : 1."""
+    expected = [0.1 / 3] * 3 + [0.9 / 3] * 3
+    shares = one_cell_at_ratio(expected, 0, 1.5)
+    rng = random.Random(7)
+    for requests in (2000, 6000):
+        formula = power_against(requests, shares, 0.01, expected)
+        assert simulated_power(requests, shares, expected, rng) == pytest.approx(formula, abs=0.06)
+
+
+def test_few_answers_warn_with_the_achieved_power_and_the_alternative(make_tally) -> None:
     verdict = judge(make_tally({A: 20, B: 20, C: 20}), THREE)
     assert verdict.even
-    assert verdict.evidence.power == pytest.approx(power_against_one_hot_cell(60, 3, 0.01))
-    assert any(note.startswith("too few answers to judge well: 60 answers over 3 replicas") for note in verdict.notes)
-    assert not any("too few" in note for note in judge(make_tally({A: 100, B: 100, C: 100}), THREE).notes)
+    assert verdict.evidence.power == pytest.approx(power_against_one_cell_at_ratio(60, even(3), 0.01, 1.5))
+    assert any(
+        note.startswith("too few answers to judge well: 60 answers over 3 replicas catch one replica getting 1.5x")
+        for note in verdict.notes
+    )
+    assert not any("too few" in note for note in judge(make_tally({A: 200, B: 200, C: 200}), THREE).notes)
 
 
 def test_split_sentence_wording() -> None:

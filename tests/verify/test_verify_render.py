@@ -89,7 +89,7 @@ def test_json_object(make_tally) -> None:
     assert report["latency_ms"]["replicas"]["10.0.1.5"] == {"p50": 1.0, "p95": 1.0}
     assert report["nodes"] == [{"address": "127.0.0.1", "requests": 300, "answers": 300, "errors": 0}]
     assert report["p_value"] == 1.0
-    assert report["power"] == pytest.approx(0.9987, abs=1e-4)  # 300 answers over 3 replicas
+    assert report["power"] == pytest.approx(0.7176, abs=1e-4)  # 300 answers over 3 replicas, against 1.5:1
     assert list(report) == list(REPORT_KEYS)
     stopped = error_json("interrupted", "interrupted (Ctrl-C)", None)
     assert list(stopped) == list(REPORT_KEYS)
@@ -139,6 +139,8 @@ def test_a_duration_run_prints_its_timeline_with_the_changes_and_errors() -> Non
     assert report["timeline"][4] == {
         "second": 4, "requests": 361, "answers": 360, "errors": {"HTTP 502": 1},
         "replicas": ["10.0.1.5", "10.0.1.10", "10.0.1.20", "10.0.1.22", "10.0.2.7", "10.0.2.21"],
+        "answers_by_replica": {"10.0.1.5": 60, "10.0.1.10": 60, "10.0.1.20": 60, "10.0.1.22": 60, "10.0.2.7": 60,
+                               "10.0.2.21": 60},
     }  # fmt: skip
 
 
