@@ -121,10 +121,7 @@ class Sink:
         """Writes flush as they go; here for code that expects a file."""
 
     def isatty(self) -> bool:
-        try:
-            return self.stream is not None and self.stream.isatty()
-        except (OSError, ValueError, AttributeError):
-            return False
+        return is_terminal(self.stream)
 
     def failure(self) -> str:
         """Why the stream could not be written, in a few words."""
@@ -132,6 +129,14 @@ class Sink:
         if isinstance(error, OSError) and error.strerror:
             return error.strerror
         return str(error) or type(error).__name__
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    """Whether `stream` is a terminal; False for a closed or missing one, never an error."""
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _cut(line: str, limit: int) -> str:

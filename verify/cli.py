@@ -17,7 +17,16 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
-from verify.boundary import REPORT_LINE_MAX, STOP_SIGNALS, Sink, Stopped, redact, signals_held, stop_signals
+from verify.boundary import (
+    REPORT_LINE_MAX,
+    STOP_SIGNALS,
+    Sink,
+    Stopped,
+    is_terminal,
+    redact,
+    signals_held,
+    stop_signals,
+)
 from verify.client import (
     Identity,
     Resolver,
@@ -31,12 +40,6 @@ from verify.errors import CouldNotMeasure
 from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
 from verify.judge import judge
-from verify.outputs import append_whole, check_writable, write_atomically
-from verify.phases import check_phases_file, read_phases
-from verify.readiness import wait_for_ready
-from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
-
-__all__ = ["REPORT_LINE_MAX", "ExitCode", "build_parser", "main", "time_bound_s"]
 from verify.numbers import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
@@ -49,6 +52,10 @@ from verify.numbers import (
     BadNumber,
     read_number,
 )
+from verify.outputs import append_whole, check_writable, write_atomically
+from verify.phases import check_phases_file, read_phases
+from verify.readiness import wait_for_ready
+from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
 from verify.stack import PULUMI_TIMEOUT_S, read_stack_outputs
 from verify.summary import error_markdown, summary_markdown
@@ -398,22 +405,6 @@ def _step_summary() -> str | None:
     return os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
-def time_bound_s(workload: Workload, health_sources: tuple[HealthSource, ...] = (), *, stack: bool = False) -> float:
-    """The bound --help states on a whole run: the warm-up, the target-health reads, the measurement, slack.
-
-    `workload.requests` is the count measured (the default one once the warm-up has chosen it).
-    """
-    reads = sum(workload.timeout_s if source.kind == "haproxy" else AWS_TIMEOUT_S for source in health_sources)
-    return (
-        workload.wait_s
-        + 3 * workload.timeout_s
-        + workload.deadline_s
-        + 2 * reads
-        + _BOUND_SLACK_S
-        + (PULUMI_TIMEOUT_S if stack else 0)
-    )
-
-
 def _measure_and_report(run: _Run, stderr: Sink) -> tuple[ExitCode, str]:
     """The exit code and the report (terminal text or the JSON object) to write on stdout."""
     progress = ProgressPrinter(stderr, bar=stderr.isatty())  # type: ignore[arg-type]
@@ -455,7 +446,7 @@ def _measure_and_report(run: _Run, stderr: Sink) -> tuple[ExitCode, str]:
     if run.json:
         write_json(report_json(verdict, tally), report)
     else:
-        render_report(verdict, tally, report, color=sys.stdout is not None and Sink(sys.stdout).isatty())
+        render_report(verdict, tally, report, color=is_terminal(sys.stdout))
     return (ExitCode.EVEN if verdict.even else ExitCode.UNEVEN), report.getvalue()
 
 
