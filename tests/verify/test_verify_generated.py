@@ -181,16 +181,17 @@ class StatsPage:
         return self
 
     def _handle(self, connection: socket.socket, _number: int, stop: threading.Event) -> None:
-        if self.page is None or not read_request(connection):
+        page, trickle = self.page, self.trickle  # this case's: the next case may set others meanwhile
+        if page is None or not read_request(connection):
             return
-        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(self.page))
-        if not self.trickle:
-            connection.sendall(self.page)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(page))
+        if not trickle:
+            connection.sendall(page)
             return
-        for index in range(len(self.page)):
+        for index in range(len(page)):
             if stop.wait(0.02):
                 return
-            connection.sendall(self.page[index : index + 1])
+            connection.sendall(page[index : index + 1])
 
     @property
     def port(self) -> int:
