@@ -13,11 +13,11 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import requests
 
 from verify.client import Target, printable, within
 from verify.errors import CouldNotMeasure
@@ -29,8 +29,10 @@ STATS_READ_MAX = 4 * 1024 * 1024
 AWS_TIMEOUT_S = 30
 _ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup/[\w-]+/[0-9a-f]+")
 _USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN"
-# Straight to the stats URL, as verify's own requests go: an http_proxy in the environment is not asked.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# A stats page is a one-shot fetch, what requests is for. Straight to the URL, as verify's own requests go:
+# no proxy and no ~/.netrc credentials taken from the environment (trust_env), no redirect followed.
+_DIRECT = requests.Session()
+_DIRECT.trust_env = False
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,15 @@ def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
 def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
     """The server rows of HAProxy's stats CSV: `addr` (ip:port) and `status` of each; CouldNotMeasure if unreadable."""
     try:
-        with _DIRECT.open(url, timeout=timeout_s) as response:
-            text = response.read(STATS_READ_MAX).decode("utf-8", "replace")
-    except (OSError, ValueError) as error:  # urllib.error.URLError and timeouts are OSErrors
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        raise CouldNotMeasure(f"could not read target health from {url}: {reason}") from None
+        with _DIRECT.get(url, timeout=timeout_s, stream=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                raise CouldNotMeasure(
+                    f"could not read target health from {url}: it answered {response.status_code}"
+                    f" {printable(response.reason or '')}".rstrip()
+                )
+            text = response.raw.read(STATS_READ_MAX, decode_content=True).decode("utf-8", "replace")
+    except (requests.RequestException, OSError, ValueError) as error:
+        raise CouldNotMeasure(f"could not read target health from {url}: {_root_cause(error)}") from None
     if not text.startswith("# "):
         raise CouldNotMeasure(f"{url} did not answer with HAProxy's stats CSV (it starts '# pxname,...'): {_USAGE}")
     try:
@@ -106,6 +112,19 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         raise CouldNotMeasure(f"{url}: HAProxy's stats CSV gives no server addresses: add 'stats show-legends'")
     # Escaped as replica ids are: a line break in a field could otherwise forge a line of the report.
     return tuple(TargetState(printable(row["addr"]), printable(row["status"])) for row in servers)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The error under requests' and urllib3's wrappers ("[Errno 111] Connection refused", "timed out"), not
+    their retry pool's sentence around it."""
+    seen = {id(error)}
+    while True:
+        wrapped = (getattr(error, "reason", None), *error.args[:1], error.__cause__, error.__context__)
+        inner = next((e for e in wrapped if isinstance(e, BaseException) and id(e) not in seen), None)
+        if inner is None:
+            return error
+        seen.add(id(inner))
+        error = inner
 
 
 def _boto3_elbv2(region: str | None) -> Any | None:
