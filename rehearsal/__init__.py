@@ -9,8 +9,22 @@ tests and the benchmark use:
         verify.cli.main(running.plan.verify_args())
 """
 
-from rehearsal.plan import Plan, ReplicaPlan, Zone
-from rehearsal.processes import RehearsalError
-from rehearsal.stage import Rehearsal, Running
+import importlib
 
+# Imported when first used, so `python -m rehearsal` holds Ctrl-C (rehearsal/__main__.py) before the
+# heavy imports run: a package that imported them here would take a Ctrl-C in its first 0.1 s as a traceback.
+_WHERE = {
+    "Plan": "rehearsal.plan",
+    "ReplicaPlan": "rehearsal.plan",
+    "Zone": "rehearsal.plan",
+    "RehearsalError": "rehearsal.processes",
+    "Rehearsal": "rehearsal.stage",
+    "Running": "rehearsal.stage",
+}
 __all__ = ["Plan", "Rehearsal", "RehearsalError", "ReplicaPlan", "Running", "Zone"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'rehearsal' has no attribute {name!r}")

@@ -27,6 +27,7 @@ from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.access_log_query import Window
+from verify.boundary import Sink
 from verify.errors import CouldNotMeasure
 from verify.outputs import check_writable
 from verify.tally import Tally
@@ -183,10 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the rehearsal; every expected failure is one line on `out` (stderr) and exit code 2."""
-    out = out if out is not None else sys.stderr
-    argv = list(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, out: TextIO | None = None, *, stopped_by: int | None = None) -> int:
+    """Run the rehearsal; every failure is one line on `out` (stderr) and exit code 2, Ctrl-C (SIGTERM,
+    SIGHUP) at any moment 130, never a traceback. `stopped_by`: a stop signal that came while Python
+    imported the rehearsal."""
+    sink = Sink(out if out is not None else sys.stderr)
+    try:
+        if stopped_by is not None:
+            raise KeyboardInterrupt
+        return _main(list(sys.argv[1:] if argv is None else argv), sink)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        sink.write("rehearsal: interrupted; everything it started is stopped\n")
+        return ExitCode.INTERRUPTED
+    except OSError as error:  # a full disk or TMPDIR while writing configs and logs
+        sink.write(f"rehearsal: {error.strerror or error}{f' ({error.filename})' if error.filename else ''}\n")
+        return ExitCode.CANNOT_RUN
+    except Exception as error:  # a defect of the rehearsal's own: one line all the same
+        sink.write(f"rehearsal: internal error ({type(error).__name__}: {' '.join(str(error).split())[:200]})\n")
+        return ExitCode.CANNOT_RUN
+
+
+def _main(argv: list[str], out: TextIO) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     parser = build_parser()
     try:
@@ -206,6 +224,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             parser.error(
                 f"{flow} sets verify's --duration to last the whole {flow[2:]}; pass neither --duration nor --requests"
             )
+        # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
+        if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
+            parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
         if args.report is not None:
             check_writable(args.report, "--report")  # before anything starts
             # Absolute: --deploy and --interrupt run verify in the project's folder.
@@ -271,9 +292,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if error.log:
             print(error.log.rstrip(), file=out)
         return ExitCode.CANNOT_RUN
-    except KeyboardInterrupt:
-        print("rehearsal: interrupted; everything it started is stopped", file=out)
-        return ExitCode.INTERRUPTED
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -58,6 +58,16 @@ def expected_seconds(plan: Plan, *, drain: bool) -> float:
     return to_healthy + plan.seconds(health.interval_seconds * (health.unhealthy_threshold + 1))
 
 
+# The least a new replica is planned to take to start, register and answer (a process, a few commands).
+START_FLOOR_S = 0.1
+
+
+def start_seconds(running: Running) -> float:
+    """A bound on starting a deploy's new replicas: twice what starting as many took at the rehearsal's start."""
+    new = sum(1 for replica in running.plan.replicas if not replica.registered)
+    return max(2 * running.replica_start_s, START_FLOOR_S) * new
+
+
 def deploy_while_verifying(
     running: Running, *, drain: bool, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
 ) -> tuple[int, DeployResult]:
@@ -66,7 +76,8 @@ def deploy_while_verifying(
     code, result, measured = verify_during(
         running,
         lambda say: rolling_deploy(running, drain=drain, say=say),
-        expected_s=expected_seconds(running.plan, drain=drain),
+        # Starting the new replicas comes first: at 100 replicas it takes seconds of its own.
+        expected_s=expected_seconds(running.plan, drain=drain) + start_seconds(running),
         what="deploy",
         verify_extra=verify_extra,
         out=out,
@@ -115,7 +126,12 @@ def verify_during(
             result = action(say)
             measured = verify.poll() is None
             if not measured:  # it ended first: the end of the action went unmeasured
-                print(f"rehearsal: {what}: outlasted verify's --duration (replicas slow to stop?)", file=out)
+                print(
+                    f"rehearsal: {what}: outlasted verify's --duration of {duration_s:.1f} s (starting, checking or"
+                    " stopping replicas took longer than planned on this machine; a smaller --time-scale shortens"
+                    " the plan, not the machine's work)",
+                    file=out,
+                )
             return verify.wait(), result, measured
         finally:
             if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal

@@ -61,6 +61,9 @@ class Running:
     # With the plan's access_logs: the file each node (in the plan's order of zones) logs requests to,
     # one ALB access-log line each, as HAProxy wrote them (`rehearsal.access_logs` files them as S3 does).
     access_logs: list[Path] = field(default_factory=list)
+    # Seconds one replica took to start and answer, on average, at the rehearsal's start: on this
+    # machine, under its load; a deploy of many replicas plans its measurement with it.
+    replica_start_s: float = 0.0
     # A traffic-shifting plan: the range of draws each node's production and test ACL holds now.
     _green_ranges: dict[tuple[int, bool], str] = field(default_factory=dict, repr=False)
 
@@ -204,7 +207,13 @@ class Rehearsal:
         nodes = [(ip, port) for ip in plan.node_ips for port in (plan.port, plan.stats_port)]
         ensure_free([*nodes, *((r.ip, r.port) for r in started)])
 
-        self._scratch = Path(tempfile.mkdtemp(prefix="rehearsal-"))
+        try:
+            self._scratch = _new_scratch()
+        except OSError as error:  # a full disk or TMPDIR, a TMPDIR not writable
+            raise RehearsalError(
+                f"could not make the rehearsal's temporary folder in {tempfile.gettempdir()}:"
+                f" {error.strerror or error}; free some space or set TMPDIR to another folder"
+            ) from None
         self._cleanup.callback(shutil.rmtree, self._scratch, ignore_errors=True)
         admin_sockets = [self._scratch / f"{zone.name}.sock" for zone in plan.zones]
         if plan.traffic_shifting:  # empty: every request to blue until a deploy shifts some
@@ -218,6 +227,7 @@ class Rehearsal:
                 "e.g. TMPDIR=/tmp"
             )
 
+        began = time.monotonic()
         replicas = {r.ip: self._start_replica(r) for r in started}
         waiting = set(started)
 
@@ -245,6 +255,7 @@ class Rehearsal:
             admin_sockets=admin_sockets,
             starter=self._start_replica,
             access_logs=[self._access_log(zone) for zone in plan.zones] if plan.access_logs else [],
+            replica_start_s=(time.monotonic() - began) / max(len(started), 1),
         )
 
         def routing() -> bool:
@@ -335,6 +346,42 @@ class Rehearsal:
         process = start_process(name, listen, argv, log_path, env=env, stop_signal=stop_signal, pass_fds=pass_fds)
         self._cleanup.callback(process.stop)
         return process
+
+
+SCRATCH_PREFIX = "rehearsal-"
+_PID_FILE = "pid"
+
+
+def _new_scratch() -> Path:
+    """A temporary folder for this run, named SCRATCH_PREFIX..., holding a file with this process's id.
+
+    Folders of earlier runs whose process is gone (killed outright: no cleanup ran) are removed first.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        if _owner_is_gone(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        (scratch / _PID_FILE).write_text(str(os.getpid()))
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return scratch
+
+
+def _owner_is_gone(folder: Path) -> bool:
+    """A rehearsal folder whose pid file names a process that no longer runs (a folder without one is left)."""
+    try:
+        pid = int((folder / _PID_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: it runs
+        return False
+    return False
 
 
 def _settled(replica: ReplicaPlan, server: dict[str, str], failing: bool) -> bool:

@@ -10,12 +10,9 @@ import contextlib
 import dataclasses
 import io
 import ipaddress
-import math
 import os
-import signal
 import ssl
 import sys
-import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
@@ -23,8 +20,17 @@ from typing import NoReturn
 from verify.access_log_query import ATHENA, DUCKDB, Window
 from verify.access_logs import parse_window, read_local_logs
 from verify.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
+from verify.boundary import (
+    REPORT_LINE_MAX,
+    STOP_SIGNALS,
+    Sink,
+    Stopped,
+    is_terminal,
+    redact,
+    signals_held,
+    stop_signals,
+)
 from verify.client import (
-    MAX_REPLICA_IDS,
     Identity,
     Resolver,
     Target,
@@ -35,14 +41,26 @@ from verify.client import (
 )
 from verify.errors import CouldNotMeasure
 from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
-from verify.health import HealthReading, HealthSource, read_target_health
+from verify.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
 from verify.judge import judge
+from verify.numbers import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_NODES,
+    MAX_REPLICAS,
+    MAX_REQUESTS,
+    MAX_TIMEOUT_S,
+    MAX_WAIT_S,
+    MAX_WEIGHT,
+    BadNumber,
+    read_number,
+)
 from verify.outputs import append_whole, check_writable, write_atomically
 from verify.phases import check_phases_file, read_phases
 from verify.readiness import wait_for_ready
 from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sending import send_requests
-from verify.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
+from verify.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
 from verify.summary import error_markdown, summary_markdown
 from verify.tally import Tally
 
@@ -50,46 +68,48 @@ from verify.tally import Tally
 class ExitCode(IntEnum):
     EVEN = 0  # every replica answered, the split is even, errors within bounds, nothing sticky
     UNEVEN = 1  # any of those failed: the reason line says which, with numbers
-    COULD_NOT_MEASURE = 2  # bad URL or arguments, no name, nothing answering in time
+    COULD_NOT_MEASURE = 2  # bad URL or arguments, no name, nothing answering in time, stdout not writable
+    HUNG_UP = 129  # SIGHUP: 128 + 1
     INTERRUPTED = 130  # Ctrl-C (and SIGTERM where a caller, such as the rehearsal, already maps it to Ctrl-C)
+    QUIT = 131  # SIGQUIT: 128 + 3
     TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process it ended
 
 
-# Upper bounds of what a user may ask for: every number finite and in range.
-MAX_REQUESTS = 1_000_000
-MAX_CONCURRENCY = 1000
-MAX_TIMEOUT_S = 600.0
-MAX_WAIT_S = 3600.0
-MAX_DURATION_S = 3600.0
-MAX_NODES = 256
-MAX_WEIGHT = 1_000_000.0
+# Beyond the measurement's own bounds: thread start-up, the verdict, the report.
+_BOUND_SLACK_S = 5.0
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C: connections closed, one last word."""
+class _HelpShown(Exception):
+    """--help was printed."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is a CouldNotMeasure (one line, exit 2), not usage text on stderr."""
+    """argparse, but a bad argument is a CouldNotMeasure (one line, exit 2), not usage text on stderr;
+    --help goes to `help_out` (stderr with --json, so stdout keeps its one object)."""
+
+    help_out: Sink | None = None
 
     def error(self, message: str) -> NoReturn:
         raise CouldNotMeasure(f"{message} (see python -m verify --help)")
 
+    def print_help(self, file: object = None) -> None:
+        if self.help_out is not None:
+            self.help_out.write(self.format_help())
+        else:
+            super().print_help()
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _HelpShown
+
 
 def _number(kind: Callable[[str], float], low: float, high: float, *, above: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number in [low, high] (or above low), naming the bad value and the range."""
+    """An argparse type: a finite number in [low, high] (or above low), read by `read_number`."""
 
     def parse(text: str) -> float:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        too_low = value <= low if above else value < low
-        # nan fails every comparison, so it is refused by name rather than slipping through them.
-        if not math.isfinite(value) or too_low or value > high:
-            bound = f"above {low:g}" if above else f"at least {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} must be a finite number {bound} and at most {high:g}")
-        return value
+            return read_number(text, low, high, whole=kind is int, above=above)
+        except BadNumber as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
@@ -133,23 +153,17 @@ def _weights(text: str) -> tuple[WeightGroup, ...]:
         if not equals or not all(replicas):
             raise argparse.ArgumentTypeError(f"{item.strip()!r} in {text!r}: {usage}")
         try:
-            weight = float(weight_text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"weight {weight_text.strip()!r} of {ids.strip()} is not a number"
-            ) from None
-        if not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
-            raise argparse.ArgumentTypeError(
-                f"weight {weight_text.strip()} of {ids.strip()} must be a finite number above 0 and at most"
-                f" {MAX_WEIGHT:g}"
-            )
+            label = "weight {} of " + ids.strip().replace("{", "{{").replace("}", "}}")
+            weight = float(read_number(weight_text.strip(), 0, MAX_WEIGHT, whole=False, above=True, label=label))
+        except BadNumber as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
         groups.append(WeightGroup(replicas, weight))
         named += replicas
     twice = next((replica for replica in named if named.count(replica) > 1), None)
     if twice is not None:
         raise argparse.ArgumentTypeError(f"{twice} is named twice in {text!r}; name each replica once")
-    if len(named) < 2 or len(named) > MAX_REPLICA_IDS:
-        raise argparse.ArgumentTypeError(f"{text!r} names {len(named)} replica(s); allowed: 2 to {MAX_REPLICA_IDS}")
+    if len(named) < 2 or len(named) > MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"{text!r} names {len(named)} replica(s); allowed: 2 to {MAX_REPLICAS}")
     return tuple(groups)
 
 
@@ -159,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # --js is not --json: a script's typo must fail, not guess
         description=(
             "Send requests to the load balancer and judge whether every replica answers and the split is even. "
-            "Exit 0 even, 1 uneven, 2 could not measure, 130 interrupted, 143 terminated (SIGTERM)."
+            "Exit 0 even, 1 uneven, 2 could not measure (stdout not writable too), 130 interrupted (Ctrl-C), "
+            "143 SIGTERM, 129 SIGHUP, 131 SIGQUIT; anything but a report is one line 'verify: <reason>' on "
+            "stderr, and with --json stdout gets exactly one object on every path. A run ends within "
+            "--wait + 3 x --timeout + the measurement (--duration, or --timeout x (ceil(requests / concurrency)"
+            f" + 1)) + 2 x each --target-health read (--timeout for haproxy:, {AWS_TIMEOUT_S} s for aws:) + "
+            f"{_BOUND_SLACK_S:g} s, and {PULUMI_TIMEOUT_S} s more without a URL (reading the stack)."
         ),
     )
     parser.add_argument(
@@ -215,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     expected = parser.add_mutually_exclusive_group()
     expected.add_argument(
         "--expect-replicas",
-        type=_number(int, 1, MAX_REPLICA_IDS),
+        type=_number(int, 1, MAX_REPLICAS),
         metavar="K",
         help="replicas that must answer (default: the stack's replicas, up to max_replicas when it autoscales;"
         " with a bare URL, the replicas seen while warming up, count not checked)",
@@ -373,6 +392,12 @@ def _settle(args: argparse.Namespace) -> _Run:
             f"--resolve gives {twice} twice; give all its addresses in one: --resolve {twice}:ADDR,ADDR "
             "(see python -m verify --help)"
         )
+    unused = [host for host in pins if host != target.host.lower()]
+    if unused:  # never asked: the user meant another name, or the URL is not the one meant
+        raise CouldNotMeasure(
+            f"--resolve gives {unused[0]}, which the URL does not use (its host is {target.host}); allowed:"
+            " --resolve for the URL's host only"
+        )
     resolver = pinned_resolver(pins) if pins else system_resolver
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
@@ -385,11 +410,6 @@ def _settle(args: argparse.Namespace) -> _Run:
         target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
         report=args.report, phases=args.phases, step_summary=_step_summary(),
     )  # fmt: skip
-
-
-def _step_summary() -> str | None:
-    """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
-    return os.environ.get("GITHUB_STEP_SUMMARY") or None
 
 
 def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expectation:
@@ -421,14 +441,25 @@ def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expect
     )
 
 
-def _measure_and_report(run: _Run, on_tally: Callable[[Tally], None] | None = None) -> ExitCode:
-    progress = ProgressPrinter(sys.stderr, bar=sys.stderr.isatty())
+def _step_summary() -> str | None:
+    """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
+
+
+def _measure_and_report(
+    run: _Run, stderr: Sink, on_tally: Callable[[Tally], None] | None = None
+) -> tuple[ExitCode, str]:
+    """The exit code and the report (terminal text or the JSON object) to write on stdout."""
+    progress = ProgressPrinter(stderr, bar=stderr.isatty())  # type: ignore[arg-type]
     addresses, warmup = wait_for_ready(run.target, run.workload, run.resolver, progress=progress, tls=run.tls)
     expected = run.workload.expected_replicas if run.workload.expected_replicas is not None else len(warmup)
     if run.workload.duration_s is None:
         weights = run.expectation.weights
         shares = tuple(expected_shares(weights).values()) if weights else None
-        requests = run.requests or default_requests(expected, shares=shares)
+        # Replicas the warm-up never saw fail the run already: without weights, the count is sized for
+        # those that answer, not for a thousand expected where three answer.
+        sized_for = expected if shares is not None else min(expected, max(len(warmup), 1))
+        requests = run.requests or default_requests(sized_for, shares=shares)
         workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
@@ -451,8 +482,9 @@ def _measure_and_report(run: _Run, on_tally: Callable[[Tally], None] | None = No
 
 def _report(
     tally: Tally, expectation: Expectation, *, json: bool, report: str | None, step_summary: str | None
-) -> ExitCode:
-    """Judge the tally, then write what was asked: the HTML page, GitHub's summary, the JSON or the report."""
+) -> tuple[ExitCode, str]:
+    """Judge the tally, write the HTML page and GitHub's summary when asked; the exit code and the report
+    (terminal text or the JSON object) to write on stdout."""
     verdict = judge(tally, expectation)
     if report is not None:
         # Imported here: matplotlib takes about 0.4 s to load, and only --report draws.
@@ -463,11 +495,12 @@ def _report(
         write_atomically(report, page.getvalue(), "--report")
     if step_summary is not None:
         append_whole(step_summary, summary_markdown(verdict, tally, report), "$GITHUB_STEP_SUMMARY")
+    text = io.StringIO()
     if json:
-        write_json(report_json(verdict, tally), sys.stdout)
+        write_json(report_json(verdict, tally), text)
     else:
-        render_report(verdict, tally, sys.stdout, color=sys.stdout.isatty())
-    return ExitCode.EVEN if verdict.even else ExitCode.UNEVEN
+        render_report(verdict, tally, text, color=is_terminal(sys.stdout))
+    return (ExitCode.EVEN if verdict.even else ExitCode.UNEVEN), text.getvalue()
 
 
 # The flags that only mean something with --access-logs -> their argparse names.
@@ -477,7 +510,7 @@ _LOGS_ONLY = {
 }  # fmt: skip
 
 
-def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
+def _judge_access_logs(args: argparse.Namespace) -> tuple[ExitCode, str]:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
     if args.url:
         raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
@@ -498,17 +531,6 @@ def _judge_access_logs(args: argparse.Namespace) -> ExitCode:
             + "): widen --since/--until"
         )
     return _report(tally, _expectation(args, stack), json=args.json, report=args.report, step_summary=_step_summary())
-
-
-def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
-    """Put what the sources said into the tally: the targets listed at each moment, and why any said nothing."""
-    for at, at_readings in readings.items():
-        for reading in at_readings:
-            if reading.targets is not None:
-                tally.target_health = tally.target_health or {}
-                tally.target_health[at] = tally.target_health.get(at, ()) + reading.targets
-            if reading.note and reading.note not in tally.target_health_notes:
-                tally.target_health_notes.append(reading.note)
 
 
 def _read_access_logs(args: argparse.Namespace, window: Window, outputs: AccessLogOutputs | None) -> Tally:
@@ -535,66 +557,85 @@ def _read_access_logs(args: argparse.Namespace, window: Window, outputs: AccessL
     return read_local_logs(sources, window)
 
 
-def main(argv: list[str] | None = None, *, on_tally: Callable[[Tally], None] | None = None) -> int:
+def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
+    """Put what the sources said into the tally: the targets listed at each moment, and why any said nothing."""
+    for at, at_readings in readings.items():
+        for reading in at_readings:
+            if reading.targets is not None:
+                tally.target_health = tally.target_health or {}
+                tally.target_health[at] = tally.target_health.get(at, ()) + reading.targets
+            if reading.note and reading.note not in tally.target_health_notes:
+                tally.target_health_notes.append(reading.note)
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    stopped_by: int | None = None,
+    on_tally: Callable[[Tally], None] | None = None,
+) -> int:
     """Run verify; returns the exit code (never raises, never exits). `on_tally` is handed a live run's
     tally before it is judged (the rehearsal holds it against the access logs).
 
-    With --json, stdout gets exactly one object on every path: a report, or the same keys with
-    verdict "error" (could not measure) or "interrupted" (Ctrl-C, SIGTERM).
+    The one boundary of the command: every exception and stop signal becomes an ExitCode and one line
+    on stderr; with --json, stdout gets exactly one object on every path it can be written: a report,
+    or the same keys with verdict "error" (could not measure), "interrupted" (a stop signal) or "help".
+    `stopped_by`: a stop signal that came before main() could take it (while Python imported verify).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv  # known even when the arguments themselves are bad
+    stdout = Sink(sys.stdout, line_max=None if wants_json else REPORT_LINE_MAX)
+    stderr = Sink(sys.stderr)
     url: str | None = None  # as far as known when the run stops
-    restore_sigterm = _raise_on_sigterm()
+    report: str | None = None
     try:
-        args = build_parser().parse_args(argv)
-        if args.access_logs is not None:
-            url = " ".join(args.access_logs) or None
-            return _judge_access_logs(args)
-        logs_only = [flag for flag, given in _LOGS_ONLY.items() if getattr(args, given) not in (None, DUCKDB)]
-        if logs_only:
-            raise CouldNotMeasure(f"{logs_only[0]} goes with --access-logs (see python -m verify --help)")
-        url = args.url
-        run = _settle(args)
-        url = run.target.url
-        return _measure_and_report(run, on_tally)
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
+        with stop_signals():
+            if stopped_by is not None:
+                raise Stopped(*STOP_SIGNALS[stopped_by]) if stopped_by in STOP_SIGNALS else KeyboardInterrupt
+            parser = build_parser()
+            parser.help_out = stderr if wants_json else stdout  # type: ignore[attr-defined]
+            args = parser.parse_args(argv)
+            if args.access_logs is not None:
+                url = " ".join(args.access_logs) or None
+                code, report = _judge_access_logs(args)
+            else:
+                logs_only = [flag for flag, name in _LOGS_ONLY.items() if getattr(args, name) not in (None, DUCKDB)]
+                if logs_only:
+                    raise CouldNotMeasure(f"{logs_only[0]} goes with --access-logs (see python -m verify --help)")
+                url = args.url
+                run = _settle(args)
+                url = run.target.url
+                code, report = _measure_and_report(run, stderr, on_tally)
+    except _HelpShown:
+        if not wants_json:
+            return ExitCode.EVEN
+        code, outcome, reason = ExitCode.EVEN, "help", "the help is on stderr"
     except CouldNotMeasure as error:
         code, outcome, reason = ExitCode.COULD_NOT_MEASURE, "error", str(error)
-    except Terminated:
-        code, outcome, reason = ExitCode.TERMINATED, "interrupted", "terminated (SIGTERM)"
+    except Stopped as stop:
+        code, outcome, reason = ExitCode(stop.code), "interrupted", stop.reason
     except KeyboardInterrupt:
         code, outcome, reason = ExitCode.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)"
-    finally:
-        restore_sigterm()
-    # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
-    # with --json, the one object on stdout.
-    fresh_line = "" if code == ExitCode.COULD_NOT_MEASURE else "\n"
-    print(f"{fresh_line}verify: {reason}", file=sys.stderr)
-    summary = _step_summary()
-    if summary is not None:
-        # Best effort: the run has failed already, and its one line of stderr says why.
-        with contextlib.suppress(CouldNotMeasure):
-            append_whole(summary, error_markdown(outcome, reason, url), "$GITHUB_STEP_SUMMARY")
-    if wants_json:
-        write_json(error_json(outcome, reason, url), sys.stdout)
+    except Exception as error:  # a defect of verify's own: still one line and one object, never a traceback
+        reason = f"internal error ({type(error).__name__}: {' '.join(str(error).split())[:200]}); please report it"
+        code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
+    with signals_held():
+        if report is not None:
+            stdout.write(report)
+            if stdout.error is None:
+                return code
+            code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
+            reason = f"could not write the report to stdout: {stdout.failure()}"
+        # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
+        # with --json, the one object on stdout.
+        fresh_line = "\n" if outcome == "interrupted" else ""
+        stderr.write(f"{fresh_line}verify: {' '.join(reason.split())}\n")
+        if wants_json and stdout.error is None:
+            write_json(error_json(outcome, reason, redact(url) if url else None), stdout)  # type: ignore[arg-type]
+        summary = _step_summary()
+        if summary is not None:
+            # Best effort: the run has failed already, and its one line of stderr says why.
+            with contextlib.suppress(CouldNotMeasure, OSError):
+                markdown = error_markdown(outcome, redact(reason), redact(url) if url else None)
+                append_whole(summary, markdown, "$GITHUB_STEP_SUMMARY")
     return code
-
-
-def _raise_on_sigterm() -> Callable[[], None]:
-    """Make SIGTERM raise Terminated, unless a caller already handles it; returns what undoes that.
-
-    Only from the main thread (Python's rule for signal handlers), and only over the default action:
-    the rehearsal maps SIGTERM to Ctrl-C around verify, and keeps that.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return lambda: None
-
-    def terminate(_number: int, _frame: object) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, terminate)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -18,11 +18,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
+from verify.boundary import redact
 from verify.errors import CouldNotMeasure
+from verify.numbers import MAX_REPLICAS
 
 Resolver = Callable[[str, int], list[str]]
+T = TypeVar("T")
 
 # A replica id (or cookie name) is cut to this many characters (an id is a name, not a document).
 ID_MAX = 64
@@ -30,9 +34,8 @@ ID_MAX = 64
 LOCATION_MAX = 512
 # Distinct cookie names counted per connection: a server inventing a name per answer stays bounded.
 COOKIE_NAMES_MAX = 64
-# Distinct replica ids a run accepts: more means the identity changes per answer (a request id, a
-# dynamic page), and counting them as replicas would only grow the request count without end.
-MAX_REPLICA_IDS = 1000
+# Distinct replica ids a run accepts (the shared cap of verify.numbers).
+MAX_REPLICA_IDS = MAX_REPLICAS
 # Bytes of a body read for identification; a longer answer is cut and its connection closed, so
 # memory stays bounded whatever the server sends.
 BODY_READ_MAX = 64 * 1024
@@ -47,6 +50,9 @@ _WATCHDOG_TICK_S = 0.05
 USER_AGENT = "alb-replicas-verify"
 WARM_UP_USER_AGENT = "alb-replicas-verify (warm-up)"
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
+# Informational answers (103 Early Hints, ...) skipped before one answer; more is a protocol error.
+INFORMATIONAL_MAX = 16
+SHORT_BODY = "answer shorter than its Content-Length"
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,8 @@ class Target:
             raise CouldNotMeasure(f"bad URL {url!r}: port 0 is not a port to connect to; allowed: 1 to 65535")
         default_port = 443 if parts.scheme == "https" else 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return cls(url, parts.scheme, parts.hostname, port if port is not None else default_port, path)
+        # `url` is what verify shows: user info and query values redacted (the query is still sent).
+        return cls(redact(url), parts.scheme, parts.hostname, port if port is not None else default_port, path)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,43 @@ class Workload:
         return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
 
 
+class _Response(http.client.HTTPResponse):
+    """An answer that skips the informational ones before it (http.client skips only 100 Continue)."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(INFORMATIONAL_MAX):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 < status < 200 or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]  # its headers, as begin() skips 100's
+        raise http.client.HTTPException(f"more than {INFORMATIONAL_MAX} informational answers before one answer")
+
+
+def within(seconds: float, call: Callable[[], T], what: str) -> T:
+    """`call()`'s result, or TimeoutError naming `what` after `seconds`: for calls with no deadline of their own
+    (getaddrinfo, urllib's reads, which restart their timeout on every byte).
+
+    The call runs in a daemon thread; one that never returns is left behind, not waited for.
+    """
+    answer: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            answer.append((True, call()))
+        except BaseException as error:  # handed to the caller's thread as it is
+            answer.append((False, error))
+
+    worker = threading.Thread(target=run, name="verify-within", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not answer:
+        raise TimeoutError(f"{what} took longer than {seconds:g} s")
+    ok, value = answer[0]
+    if not ok:
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address the name resolves to, in the resolver's order, each once."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -153,6 +197,7 @@ def open_connection(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
+    connection.response_class = _Response
     # http.client opens its socket through this attribute; HTTPS wraps the result with
     # server_hostname=target.host, so SNI and the certificate check stay on the name.
     connection._create_connection = connect_to_address  # type: ignore[attr-defined]
@@ -167,6 +212,8 @@ def error_kind(error: BaseException) -> str:
         return "connection refused"
     if isinstance(error, http.client.RemoteDisconnected):
         return "connection closed"
+    if isinstance(error, http.client.IncompleteRead) and not _caused_by(error, ValueError):
+        return "answer cut short"  # closed mid-body; a chunk size that is no number is a protocol error below
     if isinstance(error, ConnectionResetError | BrokenPipeError):
         return "connection reset"
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -178,6 +225,18 @@ def error_kind(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno is not None:
         return f"network error ({errno.errorcode.get(error.errno, error.errno)})"
     return type(error).__name__
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `kind` is in the chain of exceptions `error` was raised while handling."""
+    seen: BaseException | None = error.__context__
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def tls_context(cacert: str | None) -> ssl.SSLContext:
@@ -247,6 +306,7 @@ class Fetcher:
     def fetch(self) -> tuple[str | None, str | None, list[str]]:
         """(replica id, None, cookie names) for an answer; (None, error kind, cookie names) otherwise."""
         self.requests += 1
+        self.last_error = None
         number = self.requests
         self.busy = (min(time.monotonic() + self.timeout_s, self.hard_deadline), number)
         try:
@@ -262,6 +322,9 @@ class Fetcher:
         if self.cut_request == number:  # a close-delimited body cut short reads as complete
             self.connection.close()
             return None, "timeout", []
+        if len(body) <= BODY_READ_MAX and response.length:  # closed before the length it promised
+            self.connection.close()
+            return None, SHORT_BODY, []
         if not response.isclosed():  # longer than BODY_READ_MAX: the rest is never read, so the connection goes
             self.connection.close()
         set_cookies = response.msg.get_all("Set-Cookie")
@@ -337,10 +400,11 @@ class Watchdog:
 
 
 def _json_field(body: bytes, field: str) -> str | None:
+    """The field as it came: a number in its own spelling (1.50, not 1.5), true as true, not Python's True."""
     try:
-        value = json.loads(body)[field]
+        value = json.loads(body, parse_int=str, parse_float=str, parse_constant=str)[field]
     except (ValueError, TypeError, KeyError, IndexError, RecursionError):  # not JSON, not an object, nested too deep
         return None
     if value is None or isinstance(value, dict | list):
         return None
-    return replica_id(str(value))
+    return replica_id(json.dumps(value) if isinstance(value, bool) else value)

@@ -13,13 +13,13 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from verify.client import printable
+import requests
+
+from verify.client import Target, printable, within
 from verify.errors import CouldNotMeasure
 from verify.tally import TargetState
 
@@ -29,8 +29,10 @@ STATS_READ_MAX = 4 * 1024 * 1024
 AWS_TIMEOUT_S = 30
 _ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup/[\w-]+/[0-9a-f]+")
 _USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN"
-# Straight to the stats URL, as verify's own requests go: an http_proxy in the environment is not asked.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# A stats page is a one-shot fetch, what requests is for. Straight to the URL, as verify's own requests go:
+# no proxy and no ~/.netrc credentials taken from the environment (trust_env), no redirect followed.
+_DIRECT = requests.Session()
+_DIRECT.trust_env = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class HealthSource:
     def parse(cls, spec: str) -> HealthSource:
         kind, _, location = spec.partition(":")
         if kind == "haproxy" and location.startswith(("http://", "https://")):
+            Target.parse(location)  # the same checks as verify's URL: no space, a host, a port in range
             return cls(kind, location)
         if kind == "aws" and _ARN.fullmatch(location):
             return cls(kind, location)
@@ -59,35 +62,69 @@ class HealthReading:
 
 
 def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
+    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles."""
     if source.kind == "haproxy":
-        return HealthReading(read_haproxy_stats(source.location, timeout_s))
-    return read_aws_target_health(source.location)
+        try:
+            return HealthReading(within(timeout_s, lambda: read_haproxy_stats(source.location, timeout_s), "it"))
+        except TimeoutError:
+            raise CouldNotMeasure(
+                f"could not read target health from {source.location}: no whole stats page within --timeout"
+                f" {timeout_s:g} s"
+            ) from None
+    try:
+        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location), "it")
+    except TimeoutError:
+        return HealthReading(None, f"target health not read: AWS did not answer within {AWS_TIMEOUT_S} s")
 
 
 def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
     """The server rows of HAProxy's stats CSV: `addr` (ip:port) and `status` of each; CouldNotMeasure if unreadable."""
     try:
-        with _DIRECT.open(url, timeout=timeout_s) as response:
-            text = response.read(STATS_READ_MAX).decode("utf-8", "replace")
-    except (OSError, ValueError) as error:  # urllib.error.URLError and timeouts are OSErrors
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        raise CouldNotMeasure(f"could not read target health from {url}: {reason}") from None
+        with _DIRECT.get(url, timeout=timeout_s, stream=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                raise CouldNotMeasure(
+                    f"could not read target health from {url}: it answered {response.status_code}"
+                    f" {printable(response.reason or '')}".rstrip()
+                )
+            text = response.raw.read(STATS_READ_MAX, decode_content=True).decode("utf-8", "replace")
+    except (requests.RequestException, OSError, ValueError) as error:
+        raise CouldNotMeasure(f"could not read target health from {url}: {_root_cause(error)}") from None
     if not text.startswith("# "):
         raise CouldNotMeasure(f"{url} did not answer with HAProxy's stats CSV (it starts '# pxname,...'): {_USAGE}")
-    rows = csv.DictReader(io.StringIO(text[2:]))
-    if not {"svname", "status", "addr"} <= set(rows.fieldnames or ()):
-        raise CouldNotMeasure(f"{url}: HAProxy's stats CSV has no 'addr' and 'status' columns (HAProxy 1.8 or later)")
-    servers = [
-        row
-        for row in rows
-        if row.get("type") == "2" or (row.get("type") is None and row["svname"] not in ("FRONTEND", "BACKEND"))
-    ]
+    try:
+        rows = csv.DictReader(io.StringIO(text[2:]))
+        if not {"svname", "status", "addr"} <= set(rows.fieldnames or ()):
+            raise CouldNotMeasure(
+                f"{url}: HAProxy's stats CSV has no 'addr' and 'status' columns (HAProxy 1.8 or later)"
+            )
+        servers = [
+            row
+            for row in rows
+            if row.get("type") == "2" or (row.get("type") is None and row["svname"] not in ("FRONTEND", "BACKEND"))
+        ]
+    except csv.Error as error:  # a field over csv's size limit, a NUL byte
+        raise CouldNotMeasure(f"{url} did not answer with a readable stats CSV: {error}") from None
+    # A short row has None for the fields it lacks.
+    servers = [{key: value or "" for key, value in row.items() if isinstance(key, str)} for row in servers]
     if any(not row["addr"] for row in servers):
         # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
         # address, and a target could not be matched to the replica answering from it.
         raise CouldNotMeasure(f"{url}: HAProxy's stats CSV gives no server addresses: add 'stats show-legends'")
     # Escaped as replica ids are: a line break in a field could otherwise forge a line of the report.
     return tuple(TargetState(printable(row["addr"]), printable(row["status"])) for row in servers)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The error under requests' and urllib3's wrappers ("[Errno 111] Connection refused", "timed out"), not
+    their retry pool's sentence around it."""
+    seen = {id(error)}
+    while True:
+        wrapped = (getattr(error, "reason", None), *error.args[:1], error.__cause__, error.__context__)
+        inner = next((e for e in wrapped if isinstance(e, BaseException) and id(e) not in seen), None)
+        if inner is None:
+            return error
+        seen.add(id(inner))
+        error = inner
 
 
 def _boto3_elbv2(region: str | None) -> Any | None:

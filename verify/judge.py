@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ from verify.tally import Tally
 # yet past its threshold, as an ALB target stays healthy until then) and "no check".
 # States of a target on its way out, listed but not failing: AWS's "draining"; HAProxy's MAINT, DRAIN
 # and NOLB (how the rehearsal takes a server out). Any other state fails the run.
-_HEALTHY_TARGET_STATES = ("healthy", "UP", "no check")
-_LEAVING_TARGET_STATES = ("draining", "MAINT", "DRAIN", "NOLB")
+# The whole state must match: one that merely starts like these ("UPSET") is not healthy.
+_HEALTHY_OR_LEAVING = re.compile(
+    r"healthy|UP(?: [0-9]+/[0-9]+)?|no check|draining|(?:MAINT|DRAIN)(?: \([^()]*\))?|NOLB(?: [0-9]+/[0-9]+)?"
+)
 # Beyond this many replicas the sentence gives a range instead of every count.
 _LISTED_COUNTS = 6
 
@@ -212,6 +215,23 @@ def check_stickiness(tally: Tally, evidence: Evidence, expectation: Expectation)
     return Finding(tuple(failures), tuple(notes))
 
 
+def check_replica_set_shrank(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
+    """A --duration run whose replica set ended smaller than it began (a crash, not a deploy) fails,
+    with or without an expected count: the tail after the change may look even, the service is not."""
+    if not evidence.replica_changes or not tally.timeline:
+        return Finding()
+    first = tally.timeline[0]
+    joined = {r for change in evidence.replica_changes if change.second == first.second for r in change.appeared}
+    at_start = set(first.replicas) - joined  # a replica that joined in the first second was not there at the start
+    if len(evidence.seen) >= len(at_start):
+        return Finding()
+    gone = sorted(at_start - set(evidence.seen), key=replica_sort_key)
+    return Finding.failure(
+        f"the replica set shrank from {len(at_start)} to {len(evidence.seen)} during the run and did not recover"
+        f" ({', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''} stopped answering)"
+    )
+
+
 def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
     """Warn when the answers are too few for the test to catch a replica at 1.5 : 1 90 % of the time."""
     if not evidence.split_judged or evidence.power is None or evidence.power >= TARGET_POWER:
@@ -249,7 +269,7 @@ def check_replica_changes(tally: Tally, evidence: Evidence, expectation: Expecta
 
 def target_is_healthy(state: str) -> bool:
     """Healthy or on its way out (draining, in maintenance): not a failure. Anything else is unhealthy."""
-    return state.startswith(_HEALTHY_TARGET_STATES + _LEAVING_TARGET_STATES)
+    return _HEALTHY_OR_LEAVING.fullmatch(state) is not None
 
 
 def check_target_health(tally: Tally, evidence: Evidence, expectation: Expectation) -> Finding:
@@ -288,6 +308,7 @@ CHECKS: tuple[Check, ...] = (
     check_error_rate,
     check_stickiness,
     check_target_health,
+    check_replica_set_shrank,
     check_power,
     check_replica_changes,
     check_deadline,

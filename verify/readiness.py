@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import ssl
-import threading
 import time
 from urllib.parse import urljoin
 
-from verify.client import MAX_REPLICA_IDS, Fetcher, Resolver, Target, Watchdog, Workload, system_resolver, too_many_ids
+from verify.client import (
+    BODY_READ_MAX,
+    MAX_REPLICA_IDS,
+    Fetcher,
+    Resolver,
+    Target,
+    Watchdog,
+    Workload,
+    system_resolver,
+    too_many_ids,
+    within,
+)
 from verify.errors import CouldNotMeasure
 from verify.progress import Progress, Waiting
 
@@ -36,30 +46,13 @@ def _not_ready_reason(error: str, address: str, target: Target, workload: Worklo
 
 
 def resolve_within(resolver: Resolver, target: Target, seconds: float) -> list[str]:
-    """The resolver's answer, or TimeoutError after `seconds`: getaddrinfo has no timeout of its own.
-
-    The lookup runs in a daemon thread; one that never returns is left behind, not waited for.
-    """
-    answer: list[list[str] | OSError] = []
-
-    def look_up() -> None:
-        try:
-            answer.append(resolver(target.host, target.port))
-        except OSError as error:
-            answer.append(error)
-
-    lookup = threading.Thread(target=look_up, name="verify-resolve", daemon=True)
-    lookup.start()
-    lookup.join(seconds)
-    if not answer:
-        raise TimeoutError(f"resolving {target.host} took longer than {seconds:g} s")
-    if isinstance(answer[0], OSError):
-        raise answer[0]
-    return answer[0]
+    """The resolver's answer, or TimeoutError after `seconds`: getaddrinfo has no timeout of its own."""
+    return within(seconds, lambda: resolver(target.host, target.port), f"resolving {target.host}")
 
 
 def fail_fast(error: str, fetcher: Fetcher, target: Target) -> None:
-    """Raise CouldNotMeasure for an answer that waiting cannot change: a redirect, a rejected certificate."""
+    """Raise CouldNotMeasure for an answer that waiting cannot change: a redirect, a client error (4xx but 429),
+    a protocol or TLS error, a body over the cap."""
     if error.startswith("HTTP 3"):
         location = fetcher.location or "(no Location header)"
         final = urljoin(target.url, fetcher.location) if fetcher.location else None
@@ -72,6 +65,17 @@ def fail_fast(error: str, fetcher: Fetcher, target: Target) -> None:
         raise CouldNotMeasure(
             f"the TLS certificate of {target.host} was rejected ({fetcher.last_error}): for a private CA pass"
             " --cacert FILE; for a name mismatch use the name the certificate is for"
+        )
+    if error.startswith("HTTP 4") and error != "HTTP 429":
+        raise CouldNotMeasure(
+            f"{target.url} answered {error[5:]}, a client error that waiting does not change: check the URL's"
+            " path (the replicas answer GET on any path) and what stands in front of the balancer"
+        )
+    if error in ("bad HTTP answer", "TLS error") or error.startswith(f"answer over {BODY_READ_MAX // 1024} KiB"):
+        detail = f" ({' '.join(str(fetcher.last_error).split())[:200]})" if fetcher.last_error else ""
+        raise CouldNotMeasure(
+            f"{target.url} gave a {error}{detail}, which waiting does not change: verify speaks HTTP/1.1 (an"
+            " ALB does to clients) and reads at most 64 KiB of an answer"
         )
 
 
@@ -118,6 +122,8 @@ def wait_for_ready(
                     # One batch per address, long enough for a random balancer to show every replica.
                     batch = SETTLE_PER_REPLICA * max(workload.expected_replicas or 0, len(seen)) + SETTLE_EXTRA
                     for address in addresses:
+                        if time.monotonic() >= max(deadline, started + workload.timeout_s) and (seen or fetchers):
+                            break  # out of time: no more tries, however many addresses are left
                         if address not in fetchers:
                             fetchers[address] = Fetcher(target, address, workload, tls, warm_up=True)
                             fetchers[address].hard_deadline = max(deadline, started + workload.timeout_s)

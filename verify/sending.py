@@ -133,8 +133,9 @@ def send_requests(
             stop.set()
             for fetcher in fetchers:
                 fetcher.interrupt()
+    joined_by = time.perf_counter() + workload.timeout_s  # one timeout for them all, not one each
     for thread in threads:
-        thread.join(workload.timeout_s)
+        thread.join(max(0.0, joined_by - time.perf_counter()))
 
     if too_many_ids_seen.is_set():
         raise too_many_ids(workload.identity)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from verify.errors import CouldNotMeasure
+from verify.numbers import MAX_REPLICAS, BadNumber, read_number
 
 PULUMI_TIMEOUT_S = 120
 _GIVE_URL = "or give the URL: python -m verify http://<load balancer name>/"
@@ -57,7 +59,7 @@ def read_stack_outputs(stack: str | None = None, run: Runner = subprocess.run) -
         )
     try:
         outputs = json.loads(finished.stdout or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CouldNotMeasure(f"pulumi stack output printed something that is not JSON; {_GIVE_URL}") from None
     if not isinstance(outputs, dict) or not outputs:
         raise CouldNotMeasure(f"{which} has no outputs: run pulumi up first, {_GIVE_URL}")
@@ -70,7 +72,14 @@ def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> Stack
         raise CouldNotMeasure(f"{which} has no 'url' output (outputs: {', '.join(sorted(outputs))}); {_GIVE_URL}")
     subnets = outputs.get("replica_subnets") or {}
     if not isinstance(subnets, dict) or not all(isinstance(zone, str) for zone in subnets.values()):
-        raise CouldNotMeasure(f"{which}'s 'replica_subnets' output must map CIDR to zone name, not {subnets!r}")
+        raise CouldNotMeasure(f"{which}'s 'replica_subnets' output must map CIDR to zone name, not {subnets!r:.200}")
+    for cidr in subnets:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise CouldNotMeasure(
+                f"{which}'s 'replica_subnets' output has {cidr!r:.100}, which is not a CIDR such as 10.0.1.0/24"
+            ) from None
     algorithm = outputs.get("algorithm")
     target_group_arn = outputs.get("target_group_arn")
     return StackOutputs(
@@ -102,14 +111,14 @@ def _access_log_outputs(outputs: dict[str, object]) -> AccessLogOutputs | None:
 
 
 def _count(outputs: dict[str, object], key: str, which: str) -> int | None:
+    """A replica count, read as every number verify takes: whole, finite, 1 to MAX_REPLICAS."""
     value = outputs.get(key)
     if value is None:
         return None
-    # Pulumi may hand numbers back as floats (3.0) or, from some programs, as strings ("3").
     try:
-        count = int(float(str(value)))
-    except ValueError:
-        raise CouldNotMeasure(f"{which}'s {key!r} output must be a whole number, not {value!r}") from None
-    if count < 1:
-        raise CouldNotMeasure(f"{which}'s {key!r} output must be at least 1, not {value!r}")
-    return count
+        # Pulumi may hand numbers back as floats (3.0) or, from some programs, as strings ("3").
+        return int(read_number(value, 1, MAX_REPLICAS, whole=True))
+    except BadNumber as error:
+        raise CouldNotMeasure(
+            f"{which}'s {key!r} output must be a whole number from 1 to {MAX_REPLICAS}: {error}"
+        ) from None

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 _MAX_ITERATIONS = 10_000
 _EPSILON = 1e-15
 _TINY = 1e-300  # stands in for a zero denominator in Lentz's method
+# Beyond this Poisson mean (half the noncentrality) the mixture's sum is replaced by its normal limit.
+_POISSON_TERMS_MAX = 1e5
 
 
 def regularized_upper_gamma(a: float, x: float) -> float:
@@ -112,6 +114,9 @@ def noncentral_chi_square_sf(statistic: float, df: int, noncentrality: float) ->
     half_x, half_lambda = max(statistic, 0.0) / 2, noncentrality / 2
     if half_x == 0:
         return 1.0
+    if half_lambda > _POISSON_TERMS_MAX:  # the sum would take too many terms: the normal limit, exact enough there
+        mean, variance = df + noncentrality, 2 * (df + 2 * noncentrality)
+        return 0.5 * math.erfc((statistic - mean) / math.sqrt(2 * variance))
     reach = 12 * math.sqrt(half_lambda) + 20
     first, last = max(0, math.floor(half_lambda - reach)), math.ceil(half_lambda + reach)
     a = df / 2 + first
@@ -191,6 +196,8 @@ def power_against(
     df = len(shares) - 1
     mean, variance = pearson_moments(answers, shares, expected)
     critical = chi_square_critical(alpha, df)
+    if variance <= mean * 1e-12:  # one answer: X2 takes one value, so the test rejects always or never
+        return 1.0 if mean >= critical else 0.0
     discriminant = 16 * mean**2 - 8 * df * variance
     if discriminant >= 0:
         scale = (4 * mean - math.sqrt(discriminant)) / (4 * df)

@@ -207,4 +207,4 @@ def test_every_flag_has_help_text(capsys) -> None:
 
 
 def test_exit_codes_are_one_int_enum() -> None:
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 130, 143]
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 129, 130, 131, 143]

@@ -227,3 +227,24 @@ def test_a_forged_stats_page_cannot_print_a_line_of_its_own(serve) -> None:
     (target,) = read_haproxy_stats(f"http://127.0.0.2:{forged.port}/stats;csv", 1.0)
     assert "\n" not in target.state and "\x1b" not in target.target
     assert target.state == "UP\\nverdict: EVEN"
+
+
+def test_the_stats_page_is_read_straight_not_through_a_proxy_from_the_environment(
+    serve, monkeypatch, free_port: int
+) -> None:
+    csv = b"# pxname,svname,status,addr,type,\nreplicas,r1,UP,127.0.0.9:8080,2,\n"
+    stats = serve("127.0.0.2", lambda number: (200, {"Content-Type": "text/csv"}, csv))
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{free_port}")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    (target,) = read_haproxy_stats(f"http://127.0.0.2:{stats.port}/stats;csv", 1.0)
+    assert (target.target, target.state) == ("127.0.0.9:8080", "UP")
+
+
+def test_a_stats_page_that_answers_an_error_or_refuses_is_named_in_one_short_line(serve, free_port: int) -> None:
+    failing = serve("127.0.0.2", lambda number: (503, {"Content-Type": "text/plain"}, b"busy"))
+    with pytest.raises(CouldNotMeasure, match=r"stats;csv: it answered 503 Service Unavailable$"):
+        read_haproxy_stats(f"http://127.0.0.2:{failing.port}/stats;csv", 1.0)
+    with pytest.raises(CouldNotMeasure, match=r"stats;csv: \[Errno 111\] Connection refused$"):
+        read_haproxy_stats(f"http://127.0.0.1:{free_port}/stats;csv", 1.0)

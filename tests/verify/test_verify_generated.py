@@ -1,0 +1,478 @@
+"""verify's promises over generated cases (Hypothesis): random option vectors, random stack outputs, and a
+scriptable hostile server and stats page on loopback driven by generated scripts.
+
+Every case asserts the same promises: an exit code in {0, 1, 2, 129, 130, 131, 143}; no traceback;
+without a report, exactly one line `verify: <reason>` on stderr (besides the waiting lines); with --json,
+exactly one JSON object with every key on stdout; report lines within REPORT_LINE_MAX; the run within
+the bound --help states; no credential of the URL anywhere. The `ci` profile (tests/conftest.py) runs a
+fixed, bounded set; HYPOTHESIS_PROFILE=thorough runs ten times as many, at random.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from verify_helpers import RawServer, read_request
+
+from verify import cli
+from verify.boundary import REPORT_LINE_MAX
+from verify.cli import main
+from verify.render import REPORT_KEYS
+from verify.stack import read_stack_outputs
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXIT_CODES = {0, 1, 2, 129, 130, 131, 143}
+SECRETS = ("s3cretPW", "t0kenV4lue")
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(count: int) -> int:
+    return count * 10 if THOROUGH else count
+
+
+# The hostile server: each answer of a script says how to answer one request.
+
+
+@dataclass(frozen=True)
+class Answer:
+    delay_s: float
+    informational: int  # 103 Early Hints before it
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    framing: str  # length, short, long, chunked, bad-chunk, close, http2, garbage, early-close, trickle
+    keep_alive: bool
+
+
+REPLICA_VALUES = st.sampled_from(["a", "b", "c", "10.0.1.5", "", "a\nverdict: EVEN", True, 1.5, 7, None, [1]])
+BODIES = st.one_of(
+    REPLICA_VALUES.map(lambda value: json.dumps({"replica": value}).encode()),
+    st.binary(max_size=40),
+    st.just(b"x" * (65 * 1024)),
+    st.just(b"[" * 5000),
+)
+HEADERS = st.lists(
+    st.one_of(
+        st.tuples(st.just("Set-Cookie"), st.sampled_from(["AWSALB=1", "session=2", "c\x1b[2J=3", "=", "x" * 300])),
+        st.tuples(st.just("Location"), st.sampled_from(["/next", "http://u:s3cretPW@other.test/", ""])),
+        st.tuples(st.just("X-Replica"), st.sampled_from(["a", "b", ""])),
+        st.tuples(st.just("X-Long"), st.just("y" * 70000)),
+    ),
+    max_size=3,
+)
+ANSWERS = st.builds(
+    Answer,
+    delay_s=st.sampled_from([0.0, 0.0, 0.0, 0.01, 0.05, 0.4]),
+    informational=st.sampled_from([0, 0, 0, 1, 2, 20]),
+    status=st.sampled_from([200, 200, 200, 200, 201, 204, 301, 400, 403, 404, 429, 500, 503, 599]),
+    headers=HEADERS.map(tuple),
+    body=BODIES,
+    framing=st.sampled_from(
+        ["length"] * 6
+        + ["short", "long", "chunked", "bad-chunk", "close", "http2", "garbage", "early-close", "trickle"]
+    ),
+    keep_alive=st.booleans(),
+)
+# A well-behaved balancer's answers: three replicas, at most an Early Hint or a cookie in the way.
+GOOD_ANSWERS = st.builds(
+    Answer,
+    delay_s=st.sampled_from([0.0, 0.0, 0.01]),
+    informational=st.sampled_from([0, 0, 1]),
+    status=st.just(200),
+    headers=st.sampled_from([(), (("Set-Cookie", "session=1"),)]),
+    body=st.sampled_from(["a", "b", "c"]).map(lambda replica: json.dumps({"replica": replica}).encode()),
+    framing=st.sampled_from(["length", "length", "chunked", "close"]),
+    keep_alive=st.just(True),
+)
+SCRIPTS = st.one_of(
+    st.lists(GOOD_ANSWERS, min_size=3, max_size=6),
+    st.lists(st.one_of(GOOD_ANSWERS, ANSWERS), min_size=3, max_size=6),
+    st.lists(ANSWERS, min_size=1, max_size=4),
+)
+
+
+def _answer(connection: socket.socket, answer: Answer, stop: threading.Event) -> bool:
+    """Write one answer; False when the connection should close."""
+    if answer.delay_s and stop.wait(answer.delay_s):
+        return False
+    if answer.framing == "early-close":
+        return False
+    if answer.framing == "http2":
+        connection.sendall(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00" + b"\x00" * 18)
+        return False
+    if answer.framing == "garbage":
+        connection.sendall(b"SPDY/3 banana\r\n\r\n")
+        return False
+    for _ in range(answer.informational):
+        connection.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+    head = b"HTTP/1.1 %d Hostile\r\n" % answer.status
+    for name, value in answer.headers:
+        head += f"{name}: {value}\r\n".encode()
+    body = answer.body
+    if answer.framing in ("length", "short", "long", "trickle"):
+        promised = {"short": len(body) + 50, "long": max(len(body) - 3, 0)}.get(answer.framing, len(body))
+        head += b"Content-Length: %d\r\n" % promised
+    elif answer.framing in ("chunked", "bad-chunk"):
+        head += b"Transfer-Encoding: chunked\r\n"
+        body = (b"zz\r\n" if answer.framing == "bad-chunk" else b"%x\r\n" % len(body)) + body + b"\r\n0\r\n\r\n"
+    if not answer.keep_alive or answer.framing == "close":
+        head += b"Connection: close\r\n"
+    connection.sendall(head + b"\r\n")
+    if answer.framing == "trickle":
+        for index in range(min(len(body), 40)):
+            if stop.wait(0.01):
+                return False
+            connection.sendall(body[index : index + 1])
+        connection.sendall(body[40:])
+    else:
+        connection.sendall(body)
+    return answer.keep_alive and answer.framing not in ("close", "short")
+
+
+@dataclass
+class HostileServer:
+    """One RawServer whose answers follow `script`, request after request (over every connection)."""
+
+    address: str
+    script: list[Answer] = field(default_factory=list)
+    requests: int = 0
+
+    def start(self) -> HostileServer:
+        self.raw = RawServer(self.address, self._handle).start()
+        return self
+
+    def _handle(self, connection: socket.socket, _number: int, stop: threading.Event) -> None:
+        while not stop.is_set() and read_request(connection):
+            number, self.requests = self.requests, self.requests + 1
+            if not self.script or not _answer(connection, self.script[number % len(self.script)], stop):
+                return
+
+    @property
+    def port(self) -> int:
+        return self.raw.port
+
+
+@dataclass
+class StatsPage:
+    """A stand-in for HAProxy's stats page, as hostile as its generated `page` (None: refuse to answer)."""
+
+    address: str
+    page: bytes | None = None
+    trickle: bool = False
+
+    def start(self) -> StatsPage:
+        self.raw = RawServer(self.address, self._handle).start()
+        return self
+
+    def _handle(self, connection: socket.socket, _number: int, stop: threading.Event) -> None:
+        page, trickle = self.page, self.trickle  # this case's: the next case may set others meanwhile
+        if page is None or not read_request(connection):
+            return
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(page))
+        if not trickle:
+            connection.sendall(page)
+            return
+        for index in range(len(page)):
+            if stop.wait(0.02):
+                return
+            connection.sendall(page[index : index + 1])
+
+    @property
+    def port(self) -> int:
+        return self.raw.port
+
+
+@pytest.fixture(scope="module")
+def hostile() -> HostileServer:
+    server = HostileServer("127.0.0.2").start()
+    yield server
+    server.raw.stop()
+
+
+@pytest.fixture(scope="module")
+def stats() -> StatsPage:
+    page = StatsPage("127.0.0.3").start()
+    yield page
+    page.raw.stop()
+
+
+# The promises, asserted on every case.
+
+
+def run_in_process(argv: list[str]) -> tuple[int, str, str, float]:
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue(), time.monotonic() - started
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def stated_bound_s(argv: list[str], *, stack: bool = False) -> float:
+    """The bound --help states, computed here from the options as a user would (defaults where absent or bad)."""
+
+    def number(name: str, default: float) -> float:
+        try:
+            value = float(_option(argv, name) or default)
+        except ValueError:
+            return default
+        return value if math.isfinite(value) and value >= 0 else default
+
+    wait, timeout = number("--wait", 300), number("--timeout", 5)
+    concurrency = max(number("--concurrency", 10), 1)
+    if _option(argv, "--duration") is not None:
+        measuring = number("--duration", 0)
+    else:
+        measuring = timeout * (math.ceil(number("--requests", 300) / concurrency) + 1)
+    reads = 2 * timeout * sum(1 for arg in argv if arg.startswith("haproxy:"))
+    return wait + 3 * timeout + measuring + reads + 5 + (120 if stack else 0)
+
+
+def assert_promises(argv: list[str], code: int, out: str, err: str, elapsed: float, bound: float) -> None:
+    assert code in EXIT_CODES, (code, err)
+    assert "Traceback" not in err and "Traceback" not in out, err
+    for secret in SECRETS:
+        assert secret not in out and secret not in err, "a credential of the URL was printed"
+    assert elapsed <= bound, f"{elapsed:.1f} s over the stated bound {bound:.1f} s"
+    helped = code == 0 and ("--help" in argv or "-h" in argv) and not out.startswith("verify ")
+    said = [line for line in err.splitlines() if line.strip() and not line.startswith("verify: waiting (")]
+    if not helped:
+        if code in (0, 1):
+            assert said == [], err
+        else:
+            assert len(said) == 1 and said[0].startswith("verify: "), err
+    if "--json" in argv:
+        document = json.loads(out)  # exactly one object: a second one, or anything after it, fails here
+        assert list(document) == list(REPORT_KEYS)
+        assert document["verdict"] in ("even", "uneven", "error", "interrupted", "help")
+    elif code in (0, 1) and not helped:
+        lines = out.splitlines()
+        assert lines and lines[-1].startswith("verdict: "), out
+        assert max(len(line) for line in lines) <= REPORT_LINE_MAX
+
+
+# Option vectors: mostly sane and small, sometimes hostile.
+
+
+def _flag(name: str, good: st.SearchStrategy[str], bad: tuple[str, ...], hostile: bool) -> st.SearchStrategy[list[str]]:
+    given = good.map(lambda value: [name, value])
+    if not hostile:
+        return st.one_of(st.just([]), given)
+    return st.one_of(st.just([]), given, st.sampled_from(bad).map(lambda value: [name, value]))
+
+
+def _decimal(low: float, high: float) -> st.SearchStrategy[str]:
+    return st.floats(low, high).map(lambda value: f"{value:.3f}")
+
+
+NUMBER_JUNK = ("0", "-1", "nan", "inf", "-inf", "1e400", "1e3", "abc", "", "2.5", "9" * 30)
+
+
+def options(hostile: bool) -> st.SearchStrategy[tuple[list[str], ...]]:
+    """An option vector: every value sane and small, or (`hostile`) any value may be one a careful user
+    would never type."""
+    amount = [
+        st.integers(1, 12).map(lambda n: ["--requests", str(n)]),
+        _decimal(0.001, 0.4).map(lambda s: ["--duration", s]),
+    ]
+    if hostile:
+        amount += [
+            st.sampled_from(NUMBER_JUNK).map(lambda value, flag=flag: [flag, value])
+            for flag in ("--requests", "--duration")
+        ]
+    words = ["--json", "--strict"] + (["--bogus", "--js", "--help", "-h"] if hostile else [])
+    return st.tuples(
+        st.one_of(amount),
+        _flag("--concurrency", st.integers(1, 3).map(str), NUMBER_JUNK, hostile),
+        _decimal(0.05, 0.3).map(lambda s: ["--timeout", s])
+        if not hostile
+        else _flag("--timeout", _decimal(0.05, 0.3), NUMBER_JUNK, hostile),
+        _decimal(0.0, 0.4).map(lambda s: ["--wait", s])
+        if not hostile
+        else _flag("--wait", _decimal(0.0, 0.4), NUMBER_JUNK, hostile),
+        _flag("--expect-replicas", st.integers(1, 4).map(str), ("1000", "0", "1001", "x"), hostile),
+        _flag("--alpha", _decimal(0.001, 0.5), ("0", "0.51", "nan"), hostile),
+        _flag("--max-error-rate", _decimal(0.0, 1.0), ("1.5", "-0.1", "nan"), hostile),
+        _flag(
+            "--identity", st.sampled_from(["json:replica", "header:X-Replica", "body"]), ("json:", "xml:a", ""), hostile
+        ),
+        _flag(
+            "--algorithm",
+            st.sampled_from(["round_robin", "weighted_random", "least_outstanding_requests"]),
+            ("x",),
+            hostile,
+        ),
+        _flag("--nodes", st.integers(1, 3).map(str), ("0", "257"), hostile),
+        _flag("--subnet", st.just("10.0.1.0/24=zone-a"), ("10.0.1.0/33=a", "10.0.1.0/24=", "x"), hostile),
+        _flag(
+            "--resolve", st.just("alb.test:127.0.0.2"), ("other.test:127.0.0.2", "alb.test:", "alb.test:1.2.3"), hostile
+        ),
+        st.lists(st.sampled_from(words), max_size=2),
+    )
+
+
+OPTIONS = st.one_of(options(hostile=False), options(hostile=False), options(hostile=True))
+
+
+@given(options=OPTIONS, script=SCRIPTS, named=st.booleans())
+@settings(max_examples=examples(60))
+def test_any_options_against_any_server_keep_the_promises(hostile, options, script, named) -> None:
+    hostile.script = script
+    # With the URL's name pinned by --resolve, or an address; always with credentials that must not show.
+    host = "alb.test" if named else "127.0.0.2"
+    url = f"http://user:{SECRETS[0]}@{host}:{hostile.port}/path?token={SECRETS[1]}"
+    argv = [url, *(arg for option in options for arg in option)]
+    if named:
+        argv += ["--resolve", "alb.test:127.0.0.2"]
+    code, out, err, elapsed = run_in_process(argv)
+    event(f"exit {code}: {' '.join(err.strip().splitlines()[-1].split()[1:4]) if code == 2 and err.strip() else ''}")
+    assert_promises(argv, code, out, err, elapsed, stated_bound_s(argv))
+
+
+# Stack outputs: anything `pulumi stack output --json` could print.
+
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 3000),
+    st.sampled_from([1_000_000_000, 10**400]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(
+    outputs=st.fixed_dictionaries(
+        {},
+        optional={
+            "url": st.one_of(st.just("served"), JSON_VALUES),
+            "replicas": JSON_VALUES,
+            "max_replicas": JSON_VALUES,
+            "algorithm": st.one_of(st.sampled_from(["round_robin", "weighted_random"]), JSON_VALUES),
+            "replica_subnets": st.one_of(
+                st.dictionaries(st.sampled_from(["10.0.1.0/24", "10.0.1.0/33", "x", "::1/128"]), JSON_VALUES),
+                JSON_VALUES,
+            ),
+            "target_group_arn": st.one_of(st.just("arn:aws:elasticloadbalancing:us-east-1:1:x"), JSON_VALUES),
+        },
+    ),
+    raw=st.sampled_from([None, '{"url": "served", "replicas": 1e400}', "[", "{}", "not json", "[" * 3000]),
+    wants_json=st.booleans(),
+)
+@settings(max_examples=examples(40))
+def test_any_stack_outputs_keep_the_promises(hostile, outputs, raw, wants_json) -> None:
+    hostile.script = [Answer(0.0, 0, 200, (), json.dumps({"replica": r}).encode(), "length", True) for r in "ab"]
+    served = f"http://user:{SECRETS[0]}@127.0.0.2:{hostile.port}/"
+    text = raw if raw is not None else json.dumps(outputs)
+    text = text.replace('"served"', json.dumps(served))
+
+    def pulumi(command, **_kwargs):
+        return subprocess.CompletedProcess(command, 0, stdout=text, stderr="")
+
+    argv = ["--requests", "6", "--wait", "0.3", "--timeout", "0.3", *(["--json"] if wants_json else [])]
+    with mock.patch.object(cli, "read_stack_outputs", lambda stack: read_stack_outputs(stack, run=pulumi)):
+        code, out, err, elapsed = run_in_process(argv)
+    assert_promises(argv, code, out, err, elapsed, stated_bound_s(argv, stack=True))
+
+
+# A stats page: fields, rows, sizes and timing as a hostile page gives them.
+
+STATS_FIELDS = st.sampled_from(["UP", "UP 1/2", "UPSET", "DOWN", "MAINT", "no check", "", "a\nb", "x" * 200, '"'])
+
+
+@given(
+    header=st.sampled_from(
+        [b"# pxname,svname,status,addr,type\n", b"# pxname,svname,addr,type\n", b"pxname,svname\n", b"# \n", b""]
+    ),
+    rows=st.lists(
+        st.tuples(STATS_FIELDS, st.sampled_from(["127.0.0.2:1", "", "x"]), st.sampled_from(["2", "0", ""])),
+        max_size=4,
+    ),
+    extra=st.sampled_from([b"", b"\x00", b"be,s9\n", b"be,s9," + b"U" * 200_000 + b",a,2\n"]),
+    trickle=st.booleans(),
+    absent=st.booleans(),
+    wants_json=st.booleans(),
+)
+@settings(max_examples=examples(15))
+def test_any_stats_page_keeps_the_promises(hostile, stats, header, rows, extra, trickle, absent, wants_json) -> None:
+    hostile.script = [Answer(0.0, 0, 200, (), json.dumps({"replica": r}).encode(), "length", True) for r in "ab"]
+    body = b"".join(f"be,s{i},{status},{addr},{kind}\n".encode() for i, (status, addr, kind) in enumerate(rows))
+    stats.page, stats.trickle = (None if absent else header + body + extra), trickle
+    argv = [
+        f"http://127.0.0.2:{hostile.port}/", "--requests", "6", "--wait", "0.3", "--timeout", "0.2",
+        "--target-health", f"haproxy:http://127.0.0.3:{stats.port}/stats;csv", *(["--json"] if wants_json else []),
+    ]  # fmt: skip
+    code, out, err, elapsed = run_in_process(argv)
+    assert_promises(argv, code, out, err, elapsed, stated_bound_s(argv))
+
+
+# Signals and the state of stdout, in a process of its own.
+
+STOPS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, signal.SIGQUIT: 131}
+
+
+@given(
+    stop=st.sampled_from([None, *STOPS]),
+    after_s=st.sampled_from([0.0, 0.05, 0.3, 0.6]),
+    stdout=st.sampled_from(["pipe", "pipe", "closed-pipe", "full", "closed"]),
+    wants_json=st.booleans(),
+)
+@settings(max_examples=examples(12))
+def test_signals_and_an_unwritable_stdout_keep_the_promises(hostile, stop, after_s, stdout, wants_json) -> None:
+    hostile.script = [Answer(0.01, 0, 200, (), json.dumps({"replica": r}).encode(), "length", True) for r in "ab"]
+    argv = [f"http://u:{SECRETS[0]}@127.0.0.2:{hostile.port}/", "--requests", "40", "--wait", "1", "--timeout", "0.5"]
+    argv += ["--concurrency", "1", *(["--json"] if wants_json else [])]
+    launcher = "import os, runpy, sys; sys.argv[0] = 'verify'; runpy.run_module('verify', run_name='__main__')"
+    with contextlib.ExitStack() as cleanup:
+        if stdout == "full":
+            target = cleanup.enter_context(open("/dev/full", "w"))
+        elif stdout == "closed-pipe":
+            reader, target = os.pipe()
+            os.close(reader)
+            cleanup.callback(os.close, target)
+        elif stdout == "closed":
+            target = None
+            launcher = "import os; os.close(1); " + launcher
+        else:
+            target = subprocess.PIPE
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-c", launcher, *argv], cwd=PROJECT, stdout=target, stderr=subprocess.PIPE
+        )
+        cleanup.callback(process.kill)
+        if stop is not None:
+            time.sleep(after_s)
+            process.send_signal(stop)
+        out, err = process.communicate(timeout=30)
+    elapsed = time.monotonic() - started
+    code, out_text, err_text = process.returncode, (out or b"").decode(), err.decode()
+    if stop is not None and (code == -stop or (code == 1 and "KeyboardInterrupt" in err_text)):
+        return  # the signal came while Python itself was starting, before verify's first line ran
+    if stop is not None and code not in (0, 1):
+        assert code in (STOPS[stop], 2), (code, err_text)
+    if stdout != "pipe":
+        assert code in EXIT_CODES and "Traceback" not in err_text, err_text
+        said = [line for line in err_text.splitlines() if line.strip()]
+        assert len(said) == 1 and said[0].startswith("verify: "), err_text
+        return
+    assert_promises(argv, code, out_text, err_text, elapsed, stated_bound_s(argv) + 2)  # + Python's start
