@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -355,7 +356,9 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     first, last = (moment.isoformat() for moment in (window.since, window.until))
     print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
     logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
-    logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
+    # Its report on stderr: stdout stays the live run's, one report (with --json, one object).
+    with contextlib.redirect_stdout(out):
+        logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
     measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)

@@ -316,5 +316,13 @@ def test_access_logs_are_filed_as_s3_files_them_and_agree_with_verify_request_fo
     assert any('"alb-replicas-verify (warm-up)"' in line for line in lines)
     assert all(line.startswith("http 20") and len(line.split(" ")) >= 30 for line in lines)
     assert all(re.fullmatch(ATHENA_REGEX, line) for line in lines)  # as the stack's Athena table reads them
-    assert "skipped: none" in done.stdout
-    assert done.stdout.count("verdict: EVEN") == 2  # live, and over the logs
+    # stdout stays the live run's report; the one over the logs follows on stderr.
+    assert done.stdout.count("verdict: EVEN") == 1 and "skipped:" not in done.stdout
+    assert "skipped: none" in done.stderr and done.stderr.count("verdict: EVEN") == 1
+
+
+def test_with_access_logs_and_json_stdout_is_still_one_json_object(tmp_path: Path) -> None:
+    done = run_rehearsal(*quick_ports(), "--access-logs", str(tmp_path / "logs"), "--", "--requests", "300", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)  # one object, nothing after it
+    assert report["verdict"] == "even" and report["requests"] == 300
