@@ -46,7 +46,9 @@ from components.options import (
     LINEAR_STEP_PERCENT_RANGE,
     NAT_GATEWAYS,
     NODE_LAG_SECONDS,
+    STEADY_STATE_MARGIN_SECONDS,
     STEADY_STATE_TIMEOUT_MAX_SECONDS,
+    TASK_START_SECONDS,
     Capacity,
     DeploymentStrategy,
     HealthCheck,
@@ -178,6 +180,22 @@ class StackSettings:
         return StopTiming.of(self.health_check)
 
     @property
+    def seconds_to_healthy(self) -> int:
+        """A new replica's passed checks before it gets traffic: interval x healthy threshold."""
+        return self.health_check_interval_seconds * self.healthy_threshold
+
+    @property
+    def deploy_scale_up_seconds(self) -> int:
+        """At most, from a new task's start (assumed TASK_START_SECONDS) to its first request: ECS ignores
+        failed checks for the grace period, so the longer of that and the checks to healthy."""
+        return TASK_START_SECONDS + max(self.seconds_to_healthy, self.health_check_grace_period_seconds)
+
+    @property
+    def deploy_retire_seconds(self) -> int:
+        """At most, from an old task's deregistration to its stop: the drain, then the container's stop timeout."""
+        return self.deregistration_delay_seconds + self.stop_timing.timeout_seconds
+
+    @property
     def autoscaling(self) -> bool:
         return self.max_replicas > self.replicas
 
@@ -282,18 +300,20 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
 
 
 def _deploy_wait_problem(settings: StackSettings) -> str | None:
-    """A deploy `pulumi up` could not wait for: the strategy's steps and bake times past its longest wait."""
-    from estimate.deploy_timing import deploy_timing  # the estimate reads settings' types: import when used
-
-    timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
-    wait = timing["steady_state_timeout_seconds"]
+    """A deploy `pulumi up` could not wait for: the strategy's steps and bake times past its longest wait.
+    A rolling deploy stays hours below it at any value the ranges allow (one batch at 200 %, each step at
+    most an hour or two), so only the bake times of a shifting one can pass it."""
+    strategy = settings.deployment_strategy
+    if not strategy.shifts_traffic:
+        return None
+    both_run = strategy.seconds_both_revisions_run(settings.deploy_scale_up_seconds, settings.deploy_retire_seconds)
+    wait = both_run + STEADY_STATE_MARGIN_SECONDS
     if wait <= STEADY_STATE_TIMEOUT_MAX_SECONDS:
         return None
-    strategy = settings.deployment_strategy
     steps = len(strategy.green_shares())
     return (
         f"deploymentBakeMinutes: {strategy.bake_minutes} with deploymentStepBakeMinutes {strategy.step_bake_minutes} "
-        f"over the {steps} shift(s) of {timing['strategy']}: pulumi up would wait {wait} s for the deploy; allowed: "
+        f"over the {steps} shift(s) of {strategy.label}: pulumi up would wait {wait} s for the deploy; allowed: "
         f"at most {STEADY_STATE_TIMEOUT_MAX_SECONDS} s (shorter bake times, or larger steps)"
     )
 

@@ -24,6 +24,12 @@ DEPLOYMENT_MAXIMUM_PERCENT = 200
 # The longest ReplicaService lets `pulumi up` wait for a steady service; settings refuse bake times
 # whose deploy would take longer.
 STEADY_STATE_TIMEOUT_MAX_SECONDS = 24 * 3600
+TASK_START_SECONDS = 60
+"""Assumed time from RunTask to a running container on Fargate for a small image (estimate.deploy_timing's model)."""
+STEADY_STATE_MARGIN_SECONDS = 300
+"""What `pulumi up` waits beyond the modelled worst case before it gives up on a steady service: room for
+what the model assumes away (a slow image pull, ECS retrying a placement), well below the provider's
+default of 20 minutes."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,20 @@ class DeploymentStrategy:
     def ecs_strategy(self) -> str:
         """The strategy as ECS names it (deployment_configuration.strategy)."""
         return ECS_STRATEGY[self.kind]
+
+    @property
+    def label(self) -> str:
+        """As the stack setting writes it: "blue-green", "canary:10"."""
+        return f"{self.kind}:{self.percent:g}" if self.percent is not None else self.kind
+
+    def seconds_to_last_shift(self, scale_up_seconds: int) -> int:
+        """A shifting deploy: the new tasks healthy (`scale_up_seconds`), then a step bake between shifts."""
+        return scale_up_seconds + (len(self.green_shares()) - 1) * self.step_bake_minutes * 60
+
+    def seconds_both_revisions_run(self, scale_up_seconds: int, retire_seconds: int) -> int:
+        """A shifting deploy, from the first new task to the last old one stopped: the last shift, the bake
+        time, then the old revision's drain and stop (`retire_seconds`)."""
+        return self.seconds_to_last_shift(scale_up_seconds) + self.bake_minutes * 60 + retire_seconds
 
     def green_shares(self) -> list[float]:
         """Green's share of production traffic, in percent, after each production shift, in order.

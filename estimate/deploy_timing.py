@@ -32,18 +32,11 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from components.options import DeploymentStrategy
+from components.options import STEADY_STATE_MARGIN_SECONDS, TASK_START_SECONDS, DeploymentStrategy
 from estimate.cost import extra_replica_hour
 
 if TYPE_CHECKING:
     from settings import StackSettings
-
-TASK_START_SECONDS = 60
-"""Assumed time from RunTask to a running container on Fargate for a small image."""
-STEADY_STATE_MARGIN_SECONDS = 300
-"""What `pulumi up` waits beyond the modelled worst case before it gives up on a steady service: room for
-what the model assumes away (a slow image pull, ECS retrying a placement), well below the provider's
-default of 20 minutes."""
 
 
 def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str, Any]:
@@ -52,11 +45,11 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
     `maximum_percent` is the service's deployment maximum (the share of `replicas` that may run
     during a deploy), which decides how many new tasks start at once.
     """
-    seconds_to_healthy = settings.health_check_interval_seconds * settings.healthy_threshold
+    seconds_to_healthy = settings.seconds_to_healthy
     grace = settings.health_check_grace_period_seconds
     drain = settings.deregistration_delay_seconds
     stop = settings.stop_timing
-    one_replica = TASK_START_SECONDS + max(seconds_to_healthy, grace) + drain + stop.timeout_seconds
+    one_replica = settings.deploy_scale_up_seconds + settings.deploy_retire_seconds
     tasks_at_once = max(1, settings.replicas * (maximum_percent - 100) // 100)
     batches = math.ceil(settings.replicas / tasks_at_once)
     configured = settings.deployment_strategy
@@ -68,9 +61,9 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
     ]
     rolling_seconds = batches * one_replica
     by_strategy = {
-        _name(strategy): _strategy_timing(settings, strategy, rolling_seconds=rolling_seconds) for strategy in compared
+        strategy.label: _strategy_timing(settings, strategy, rolling_seconds=rolling_seconds) for strategy in compared
     }
-    deploy_seconds = by_strategy[_name(configured)]["seconds_both_revisions_run"]
+    deploy_seconds = by_strategy[configured.label]["seconds_both_revisions_run"]
     return {
         "seconds_to_healthy": seconds_to_healthy,
         "drain_seconds": drain,
@@ -87,7 +80,7 @@ def deploy_timing(settings: StackSettings, *, maximum_percent: int) -> dict[str,
             f"start (assumed {TASK_START_SECONDS} s) + max(to healthy, grace) + drain + stop timeout (the old "
             f"replica fails its health checks for the stop delay, {stop.delay_seconds} s, then stops gracefully)"
         ),
-        "strategy": _name(configured),
+        "strategy": configured.label,
         "by_strategy": by_strategy,
     }
 
@@ -100,23 +93,17 @@ def _percent(strategy: DeploymentStrategy, kind: str) -> float:
     return strategy.percent if strategy.kind == kind and strategy.percent is not None else _COMPARED_PERCENT[kind]
 
 
-def _name(strategy: DeploymentStrategy) -> str:
-    return f"{strategy.kind}:{strategy.percent:g}" if strategy.percent is not None else strategy.kind
-
-
 def _strategy_timing(settings: StackSettings, strategy: DeploymentStrategy, *, rolling_seconds: int) -> dict[str, Any]:
     """Seconds to the last production shift, seconds both revisions run, and what that overlap costs.
 
     Rolling: the last shift is the last old task deregistered (its drain and stop follow); shifting
     strategies: the new tasks healthy, then each shift after the step bake time.
     """
-    seconds_to_healthy = settings.health_check_interval_seconds * settings.healthy_threshold
-    scale_up = TASK_START_SECONDS + max(seconds_to_healthy, settings.health_check_grace_period_seconds)
-    retire = settings.deregistration_delay_seconds + settings.stop_timing.timeout_seconds
+    scale_up, retire = settings.deploy_scale_up_seconds, settings.deploy_retire_seconds
     if strategy.shifts_traffic:
         shifts = strategy.green_shares()
-        to_last_shift = scale_up + (len(shifts) - 1) * strategy.step_bake_minutes * 60
-        both_run = to_last_shift + strategy.bake_minutes * 60 + retire
+        to_last_shift = strategy.seconds_to_last_shift(scale_up)
+        both_run = strategy.seconds_both_revisions_run(scale_up, retire)
     else:
         shifts, to_last_shift, both_run = [], rolling_seconds - retire, rolling_seconds
     return {

@@ -2,9 +2,15 @@
 
 from dataclasses import replace
 
-from components.options import DEPLOYMENT_MAXIMUM_PERCENT, GRACEFUL_STOP_SECONDS, NODE_LAG_SECONDS, DeploymentStrategy
+from components.options import (
+    DEPLOYMENT_MAXIMUM_PERCENT,
+    GRACEFUL_STOP_SECONDS,
+    NODE_LAG_SECONDS,
+    TASK_START_SECONDS,
+    DeploymentStrategy,
+)
 from estimate.cost import extra_replica_hour
-from estimate.deploy_timing import TASK_START_SECONDS, deploy_timing
+from estimate.deploy_timing import deploy_timing
 from settings import from_stack_file
 
 DEV = from_stack_file("dev")

@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 
 import settings
 from components.errors import SettingsError
-from components.options import TEST_HEADER
-from estimate.deploy_timing import STEADY_STATE_MARGIN_SECONDS, DeploymentStrategy, deploy_timing
+from components.options import (
+    STEADY_STATE_MARGIN_SECONDS,
+    STEADY_STATE_TIMEOUT_MAX_SECONDS,
+    TEST_HEADER,
+    DeploymentStrategy,
+)
+from estimate.deploy_timing import deploy_timing
 from tests.stack.harness import ACCOUNT_ID, OWN_DOMAIN, Deployment, StackMocks, declare, declare_stack
 
 SERVICE = "aws:ecs/service:Service"
@@ -264,3 +269,19 @@ def test_bake_times_pulumi_up_could_not_wait_for_are_refused_in_one_line():
     assert "over the 34 shift(s) of linear:3: pulumi up would wait" in raised.value.one_line()
     assert "allowed: at most 86400 s" in raised.value.one_line()
     assert parse(deploymentStrategy="linear:3", deploymentStepBakeMinutes=30).deployment_strategy.percent == 3.0
+
+
+def test_a_rolling_deploy_at_the_slowest_settings_allowed_stays_below_pulumi_up_s_longest_wait():
+    """Why settings check only a shifting strategy's bake times against the wait: a rolling deploy cannot reach it."""
+    slowest = parse(
+        replicas=100,
+        healthCheckIntervalSeconds=43,  # the longest the stop timeout allows: 2 x 43 s + 3 s of node lag + 30 s
+        healthCheckTimeoutSeconds=42,
+        healthyThreshold=10,
+        unhealthyThreshold=2,
+        healthCheckGracePeriodSeconds=3600,
+        deregistrationDelaySeconds=3600,
+    )
+    timing = deploy_timing(slowest, maximum_percent=200)
+    assert timing["strategy"] == "rolling"
+    assert timing["steady_state_timeout_seconds"] < STEADY_STATE_TIMEOUT_MAX_SECONDS / 4
