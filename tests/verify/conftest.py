@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verify_helpers import Answer, LoopbackServer, build_tally
+from verify_helpers import Answer, LoopbackServer, RawServer, build_tally
 
 from verify import health
 from verify.tally import Tally
@@ -62,6 +62,21 @@ def serve() -> Iterator[Callable[..., LoopbackServer]]:
         address: str, answer: Callable[[int], Answer], tls: ssl.SSLContext | None = None, port: int = 0
     ) -> LoopbackServer:
         server = LoopbackServer(address, answer, tls, port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """Start raw servers for one test: raw_server(handle) -> a running RawServer on 127.0.0.2; all stopped after."""
+    started: list[RawServer] = []
+
+    def start(handle, address: str = "127.0.0.2") -> RawServer:
+        server = RawServer(address, handle).start()
         started.append(server)
         return server
 

@@ -17,14 +17,13 @@ import ssl
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
-from verify_helpers import RawServer, read_request, replica_answer, rotation
+from verify_helpers import one_line_error, read_request, replica_answer, rotation, run
 
 from rehearsal import Plan, Rehearsal
 from settings import parse_settings
-from verify.cli import ExitCode, main
+from verify.cli import ExitCode
 from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Target, Workload
 from verify.errors import CouldNotMeasure
 from verify.readiness import wait_for_ready
@@ -32,36 +31,6 @@ from verify.render import REPORT_KEYS
 from verify.sending import send_requests
 
 FAST = ["--wait", "2", "--timeout", "1", "--concurrency", "4"]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str, float]:
-    started = time.monotonic()
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err, time.monotonic() - started
-
-
-@pytest.fixture
-def raw_server() -> Iterator:
-    """Start raw servers for one test: raw_server(handle) -> a running RawServer on 127.0.0.2; all stopped after."""
-    started: list[RawServer] = []
-
-    def start(handle, address: str = "127.0.0.2") -> RawServer:
-        server = RawServer(address, handle).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("verify: ")
-    return lines[0]
 
 
 # 1. A false EVEN: a run that cannot know how many replicas exist never passes on one.

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from verify_helpers import RawServer, read_request, replica_answer, rotation
+from verify_helpers import RawServer, one_line_error, read_request, replica_answer, rotation, run
 
 from verify import cli
-from verify.cli import ExitCode, main
+from verify.cli import ExitCode
 from verify.errors import CouldNotMeasure
 from verify.evidence import Expectation
 from verify.judge import judge, target_is_healthy
@@ -30,35 +30,6 @@ from verify.tally import Second, Tally
 PROJECT = Path(__file__).resolve().parents[2]
 FAST = ["--wait", "1", "--timeout", "0.5", "--concurrency", "2"]
 EXIT_CODES = {0, 1, 2, 129, 130, 131, 143}
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str, float]:
-    started = time.monotonic()
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err, time.monotonic() - started
-
-
-def one_line_error(err: str) -> str:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("verify: ")
-    return lines[0]
-
-
-@pytest.fixture
-def raw_server():
-    started: list[RawServer] = []
-
-    def start(handle, address: str = "127.0.0.2") -> RawServer:
-        server = RawServer(address, handle).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 # Wrong verdicts.

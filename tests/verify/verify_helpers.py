@@ -10,10 +10,14 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import pytest
+
+from verify.cli import main
 from verify.tally import ConnectionLog, Second, Tally
 
 
@@ -209,3 +213,20 @@ def read_request(connection: socket.socket) -> bool:
             return False
         head += chunk
     return True
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str, float]:
+    """verify's main() on argv: its exit code, stdout, stderr and how long it took."""
+    started = time.monotonic()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err, time.monotonic() - started
+
+
+def one_line_error(err: str) -> str:
+    """stderr of a failed run: exactly one `verify: ...` line and no traceback; that line."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("verify: ")
+    return lines[0]
