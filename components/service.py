@@ -215,18 +215,18 @@ class ReplicaService(pulumi.ComponentResource):
         # The provider's own answer, from the endpoints data it ships: it knows every partition (China, GovCloud,
         # the European Sovereign Cloud, the isolated ones) where a table of region prefixes knows a few.
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+
+        def managed_policy(resource_name: str, role: aws.iam.Role, path: str) -> aws.iam.RolePolicyAttachment:
+            """An AWS managed policy in the stack's partition: aws.iam.ManagedPolicy's constants are
+            "arn:aws:...", which IAM does not find in another partition (arn:aws-cn:, arn:aws-us-gov:, ...)."""
+            arn = pulumi.Output.format("arn:{0}:iam::aws:policy/{1}", partition, path)
+            return aws.iam.RolePolicyAttachment(resource_name, role=role.name, policy_arn=arn, opts=child_opts)
+
         self.execution_role = self._service_role(
             f"{name}-execution", "ECS pulls the replica image and writes its logs", account_id, "ecs-tasks"
         )
-        self.execution_role_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-execution",
-            role=self.execution_role.name,
-            # The AWS managed policy in the stack's partition: aws.iam.ManagedPolicy's constant is
-            # "arn:aws:...", which IAM does not find in another partition (arn:aws-cn:, arn:aws-us-gov:, ...).
-            policy_arn=pulumi.Output.format(
-                "arn:{0}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy", partition
-            ),
-            opts=child_opts,
+        self.execution_role_policy = managed_policy(
+            f"{name}-execution", self.execution_role, "service-role/AmazonECSTaskExecutionRolePolicy"
         )
         self.task_role = self._service_role(
             f"{name}-task", "The replica's own AWS identity: no permissions", account_id, "ecs-tasks"
@@ -239,13 +239,8 @@ class ReplicaService(pulumi.ComponentResource):
             self.infrastructure_role = self._service_role(
                 f"{name}-infrastructure", "ECS shifts traffic between the replicas' target groups", account_id, "ecs"
             )
-            self.infrastructure_role_policy = aws.iam.RolePolicyAttachment(
-                f"{name}-infrastructure",
-                role=self.infrastructure_role.name,
-                policy_arn=pulumi.Output.format(
-                    "arn:{0}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers", partition
-                ),
-                opts=child_opts,
+            self.infrastructure_role_policy = managed_policy(
+                f"{name}-infrastructure", self.infrastructure_role, "AmazonECSInfrastructureRolePolicyForLoadBalancers"
             )
 
         container_definitions = region.apply(

@@ -404,7 +404,7 @@ def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list
     """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
     passed but green did not take every request."""
     code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
-    name = f"{strategy.kind}:{strategy.percent:g}" if strategy.percent is not None else strategy.kind
+    name = strategy.label
     if result.rolled_back is not None:
         print(
             f"rehearsal: {name} deploy rolled back after {result.seconds:.1f} s ({result.rolled_back}); "
