@@ -36,15 +36,11 @@ from verify.access_log_query import (
     order_sql,
     work_of_bucket,
 )
-from verify.client import MAX_REPLICA_IDS, printable
 from verify.errors import CouldNotMeasure
-from verify.evidence import replica_sort_key
+from verify.replica_ids import MAX_REPLICA_IDS, replica_sort_key
 from verify.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
+from verify.text import printable
 
-BEST_EFFORT = (
-    "AWS writes access logs best effort, not as a complete accounting of every request: these counts are"
-    " the requests the balancer logged"
-)
 # Bounds on what one run reads locally; beyond them, narrow --since/--until or use --engine athena.
 MAX_FILES = 20_000
 MAX_BYTES = 20 * 1024**3  # compressed

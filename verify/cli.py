@@ -26,7 +26,6 @@ from verify.boundary import (
     Sink,
     Stopped,
     is_terminal,
-    redact,
     signals_held,
     stop_signals,
 )
@@ -63,6 +62,7 @@ from verify.sending import send_requests
 from verify.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
 from verify.summary import error_markdown, summary_markdown
 from verify.tally import Tally
+from verify.text import redact
 
 
 class ExitCode(IntEnum):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from verify.pattern import balancer_pattern, is_balancer_cookie
+from verify.replica_ids import replica_sort_key
 from verify.stats import chi_square_against, chi_square_sf, power_against_one_cell_at_ratio
 from verify.tally import Second, Tally
 
@@ -312,12 +312,3 @@ def share_band(expected_share: float, answers: int, cells: int, alpha: float) ->
     z = NormalDist().inv_cdf(1 - alpha / (2 * cells))
     half = z * math.sqrt(expected_share * (1 - expected_share) / answers)
     return max(0.0, expected_share - half), min(1.0, expected_share + half)
-
-
-def replica_sort_key(replica: str) -> tuple[int, int, str]:
-    """IP ids in address order (10.0.1.9 before 10.0.1.10), any other id after them, by name."""
-    try:
-        address = ipaddress.ip_address(replica)
-    except ValueError:
-        return (1, 0, replica)
-    return (0, int(address), str(address.version))

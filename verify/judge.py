@@ -23,11 +23,11 @@ from verify.evidence import (
     default_requests,
     gather_evidence,
     replica_changes,
-    replica_sort_key,
     share_band,
     steady_tail,
 )
 from verify.pattern import PATTERN_STICKY
+from verify.replica_ids import replica_sort_key
 from verify.tally import Tally
 
 # Target health states that pass: AWS's "healthy"; HAProxy's UP (also "UP 1/2", failing checks but not

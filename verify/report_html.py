@@ -23,7 +23,6 @@ from typing import TextIO
 import matplotlib
 from matplotlib.figure import Figure
 
-from verify.evidence import replica_sort_key
 from verify.judge import Verdict
 from verify.render import (
     change_moves,
@@ -36,6 +35,7 @@ from verify.render import (
     timeline_rows,
     verdict_line,
 )
+from verify.replica_ids import replica_sort_key
 from verify.tally import Phase, Second, Tally
 
 # Points drawn on the timeline chart, over all its lines: beyond, seconds are averaged in buckets.

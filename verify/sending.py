@@ -10,8 +10,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
+from verify.client import COOKIE_NAMES_MAX, Fetcher, Target, Watchdog, Workload, too_many_ids
 from verify.progress import Measuring, Progress
+from verify.replica_ids import MAX_REPLICA_IDS
 from verify.tally import ConnectionLog, Second, Tally
 
 # Answers whose order and latency are kept, over all connections: a --duration run sends as many
