@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from verify.text import redact
+from verify.core.text import redact
 
 # A report line longer than this is cut, saying how much was left out (--json has everything).
 REPORT_LINE_MAX = 240

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from verify.errors import CouldNotMeasure
-from verify.replica_ids import MAX_REPLICA_IDS, replica_id
-from verify.text import printable, redact
+from verify.core.errors import CouldNotMeasure
+from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
+from verify.core.text import printable, redact
 
 Resolver = Callable[[str, int], list[str]]
 T = TypeVar("T")

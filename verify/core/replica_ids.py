@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from verify.numbers import MAX_REPLICAS
-from verify.text import printable
+from verify.core.numbers import MAX_REPLICAS
+from verify.core.text import printable
 
-# Distinct replica ids a run accepts (the shared cap of verify.numbers).
+# Distinct replica ids a run accepts (the shared cap of verify.core.numbers).
 MAX_REPLICA_IDS = MAX_REPLICAS
 
 
