@@ -9,9 +9,9 @@ Everything is bounded: the bytes read, the marks, the length of a text.
 from __future__ import annotations
 
 import math
-import os
 
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import read_regular, regular_file
 from verify.core.tally import Phase
 from verify.core.text import printable
 
@@ -22,19 +22,17 @@ _USAGE = "one mark a line: UNIX_TIME TEXT, e.g. 1767225600.25 new replicas healt
 
 
 def check_phases_file(path: str) -> None:
-    """Before measuring: the file must be there to read (the marking process creates it first)."""
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise CouldNotMeasure(f"--phases {printable(path, 512)!r} is not a readable file ({_USAGE})")
+    """Before measuring: the file must be there to read, a regular file (the marking process creates it first)."""
+    try:
+        regular_file(path, "--phases")
+    except CouldNotMeasure as error:
+        raise CouldNotMeasure(f"{error} ({_USAGE})") from None
 
 
 def read_phases(path: str, started_at: float, elapsed_s: float) -> tuple[Phase, ...]:
     """The marks inside the measurement, as seconds since it began, in time order."""
     shown = printable(path, 512)
-    try:
-        with open(path, "rb") as file:
-            data = file.read(PHASES_READ_MAX + 1)
-    except OSError as error:
-        raise CouldNotMeasure(f"could not read --phases {shown!r}: {error.strerror or error}") from None
+    data = read_regular(path, "--phases", PHASES_READ_MAX)
     if len(data) > PHASES_READ_MAX:
         raise CouldNotMeasure(f"--phases {shown!r} is over {PHASES_READ_MAX // 1024} KiB")
     lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
