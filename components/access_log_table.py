@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from components.aws_limits import ATHENA_SCAN_CUTOFF, GLUE_NAME
 from components.errors import SettingsError
 from components.private_bucket import deny_plain_http, private_bucket
-from verify.access_log_query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
+from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
 
 
 @dataclass(frozen=True)
