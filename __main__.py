@@ -127,6 +127,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
                 health_check_path=settings.health_check_path,
                 user=settings.container_user,
                 nginx_replica_config=settings.serves_nginx_contract,
+                listen_ipv6=network.ipv6,
                 stop=settings.stop_timing,
             ),
             replicas=settings.replicas,

@@ -47,6 +47,9 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
+    listen_ipv6: bool = True
+    """The nginx replica listens on the task's IPv6 addresses too, as an IPv6-only task needs (its load balancer
+    reaches it over IPv6). @default True; False: IPv4 only, as an IPv4 task needs no more."""
     stop: StopTiming = _DEFAULT_STOP
     """On its stop signal the replica fails its health check while it serves for `stop.delay_seconds`
     (until every balancer node has stopped sending to it; a Fargate Spot interruption signals a task
@@ -481,7 +484,9 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
         definition["environment"] = [
             {
                 "name": CONFIG_ENV_VAR,
-                "value": container_config(port=container.port, health_path=container.health_check_path),
+                "value": container_config(
+                    port=container.port, health_path=container.health_check_path, ipv6=container.listen_ipv6
+                ),
             },
             {"name": STOP_DELAY_ENV_VAR, "value": str(container.stop.delay_seconds)},
         ]

@@ -3,6 +3,7 @@ balancer, the replicas' security group, and what settings and the mocks refuse, 
 (docs/ipv6.md)."""
 
 import ipaddress
+import json
 
 import pulumi
 import pytest
@@ -14,6 +15,7 @@ from components.aws_tables import IPV6_ONLY_REGIONS, ipv6_image_problem, ipv6_on
 from components.errors import SettingsError
 from components.network import REPLICA_IPV6_SUBNET_FIRST, ipv6_subnet
 from components.service import ReplicaService
+from replica.nginx import CONFIG_ENV_VAR
 from tests.stack.harness import AMAZON_IPV6_BLOCK, OWN_DOMAIN, StackMocks, declare, declare_stack
 from tests.stack.test_components import service_args
 
@@ -131,6 +133,17 @@ def test_the_replicas_go_out_on_443_over_ipv6_only_and_take_nothing_but_the_load
     ]
     into = [r.inputs for r in prod.all(INGRESS) if r.inputs["securityGroupId"] == replicas]
     assert len(into) == 1 and "referencedSecurityGroupId" in into[0], "no CIDR reaches a replica, ::/0 least"
+
+
+def test_the_nginx_replica_listens_on_the_tasks_ipv6_addresses_too_and_an_ipv4_one_on_ipv4_only(dev, dev_ipv4):
+    def config(deployment) -> str:
+        (definition,) = json.loads(
+            deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"]
+        )
+        return {entry["name"]: entry["value"] for entry in definition["environment"]}[CONFIG_ENV_VAR]
+
+    assert "listen 8080;" in config(dev) and "listen [::]:8080;" in config(dev), "the ALB reaches it over IPv6"
+    assert "listen 8080;" in config(dev_ipv4) and "[::]" not in config(dev_ipv4)
 
 
 def test_the_domain_answers_a_and_aaaa_with_the_load_balancer(prod):
