@@ -11,6 +11,7 @@ import settings as stack_settings
 from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
 from components.access_log_table import AccessLogTable, AccessLogTableArgs
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
+from components.aws_limits import athena_database_name
 from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
 from components.errors import SettingsError
 from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
@@ -41,6 +42,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
         NetworkArgs(
             az_count=settings.az_count,
             cidr_block=settings.vpc_cidr,
+            replica_addressing=settings.replica_addressing,
             nat_gateways=settings.nat_gateways,
             flow_logs=settings.flow_logs,
             log_retention_days=settings.log_retention_days,
@@ -66,7 +68,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             AccessLogTableArgs(
                 log_bucket=log_bucket.bucket_name,
                 log_prefix=access_logs.prefix,
-                database_name=f"{name}_alb_logs".replace("-", "_"),
+                database_name=athena_database_name(name),
                 workgroup_name=f"{name}-access-logs",
             ),
         )
@@ -77,6 +79,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             vpc_id=network.vpc_id,
             subnet_ids=network.public_subnet_ids,
             target_port=settings.container_port,
+            ipv6_targets=network.ipv6,
             health_check=settings.health_check,
             algorithm=settings.algorithm,
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
@@ -114,7 +117,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ReplicaServiceArgs(
             vpc_id=network.vpc_id,
             subnet_ids=network.replica_subnet_ids,
-            assign_public_ip=not network.replicas_in_private_subnets,
+            ipv6_only=network.ipv6,
+            assign_public_ip=network.task_public_ipv4,
             target_group_arn=load_balancer.target_group.arn,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
@@ -124,6 +128,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
                 health_check_path=settings.health_check_path,
                 user=settings.container_user,
                 nginx_replica_config=settings.serves_nginx_contract,
+                listen_ipv6=network.ipv6,
                 stop=settings.stop_timing,
             ),
             replicas=settings.replicas,

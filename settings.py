@@ -24,28 +24,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.aws_limits import (
+    BAKE_MINUTES,
+    CANARY_PERCENT,
+    CERTIFICATE_DOMAIN,
+    DEREGISTRATION_DELAY,
+    HEALTH_CHECK_INTERVAL,
+    HEALTH_CHECK_THRESHOLD,
+    HEALTH_CHECK_TIMEOUT,
+    LINEAR_STEP_PERCENT,
+    LOG_RETENTION_DAYS,
+    NAME_MAX,
+    name_problem,
+)
 from components.aws_tables import (
     ALB_FREE_ADDRESSES,
     ALGORITHMS,
     CPU_ARCHITECTURES,
-    LOG_RETENTION_DAYS,
-    NAME_MAX,
     SUBNET_RESERVED_ADDRESSES,
     Algorithm,
     CpuArchitecture,
     fargate_size_problem,
-    name_problem,
+    ipv6_image_problem,
+    ipv6_only_region_problem,
 )
 from components.errors import SettingsError
 from components.options import (
-    BAKE_MINUTES_RANGE,
-    CANARY_PERCENT_RANGE,
     DEPLOYMENT_MAXIMUM_PERCENT,
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     GRACEFUL_STOP_SECONDS,
-    LINEAR_STEP_PERCENT_RANGE,
     NAT_GATEWAYS,
     NODE_LAG_SECONDS,
+    REPLICA_ADDRESSINGS,
     STEADY_STATE_MARGIN_SECONDS,
     STEADY_STATE_TIMEOUT_MAX_SECONDS,
     TASK_START_SECONDS,
@@ -53,6 +63,7 @@ from components.options import (
     DeploymentStrategy,
     HealthCheck,
     NatGateways,
+    ReplicaAddressing,
     StopTiming,
     subnet_prefix_length,
 )
@@ -64,32 +75,35 @@ from stack_config import (
     apply_cli_rules,
     config_schema,
     config_string,
+    stack_file_region,
     stack_file_values,
 )
 
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
-# `deploymentStrategy`: rolling, blue-green, linear:STEP or canary:PERCENT (a percent, at most two decimals).
-_SHIFTING_STRATEGY = re.compile(r"^(linear|canary):([0-9]{1,3}(?:\.[0-9]{1,2})?)$")
+# `deploymentStrategy`: rolling, blue-green, linear:STEP or canary:PERCENT (a percent, at most one decimal:
+# ECS takes multiples of 0.1, aws_limits.LINEAR_STEP_PERCENT and CANARY_PERCENT).
+_SHIFTING_STRATEGY = re.compile(r"^(linear|canary):([0-9]{1,3}(?:\.[0-9])?)$")
 
 # Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and docs/configuration.md's
 # descriptions state the same; a test holds them).
 _MAX_REPLICAS = 100
+# Where a key is a number AWS bounds, its range is AWS's (components/aws_limits.py).
 RANGES: dict[str, tuple[int, int]] = {
     "replicas": (1, _MAX_REPLICAS),
     "azCount": (2, 6),
     "containerPort": (1024, 65535),
-    "healthCheckIntervalSeconds": (5, 300),
-    "healthCheckTimeoutSeconds": (2, 120),
-    "healthyThreshold": (2, 10),
-    "unhealthyThreshold": (2, 10),
-    "deregistrationDelaySeconds": (0, 3600),
+    "healthCheckIntervalSeconds": HEALTH_CHECK_INTERVAL.range,
+    "healthCheckTimeoutSeconds": HEALTH_CHECK_TIMEOUT.range,
+    "healthyThreshold": HEALTH_CHECK_THRESHOLD.range,
+    "unhealthyThreshold": HEALTH_CHECK_THRESHOLD.range,
+    "deregistrationDelaySeconds": DEREGISTRATION_DELAY.range,
     "healthCheckGracePeriodSeconds": (0, 3600),
     "requestsPerTarget": (1, 1_000_000),
     "cpuTargetPercent": (10, 90),
     "accessLogRetentionDays": (1, 3650),
-    "deploymentBakeMinutes": BAKE_MINUTES_RANGE,
-    "deploymentStepBakeMinutes": BAKE_MINUTES_RANGE,
+    "deploymentBakeMinutes": BAKE_MINUTES.range,
+    "deploymentStepBakeMinutes": BAKE_MINUTES.range,
 }
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -157,11 +171,17 @@ class StackSettings:
     deployment_bake_minutes: int
     deployment_step_bake_minutes: int
     deployment_test_traffic: bool
+    replica_addressing: ReplicaAddressing
 
     @property
-    def replicas_in_private_subnets(self) -> bool:
-        """Private subnets need a NAT gateway to pull images; without one, replicas go public."""
-        return self.nat_gateways != "none"
+    def ipv6_only(self) -> bool:
+        """Replicas in IPv6-only subnets behind a dual-stack load balancer (docs/ipv6.md)."""
+        return self.replica_addressing == "ipv6-only"
+
+    @property
+    def task_public_ipv4(self) -> bool:
+        """Each task has a public IPv4 address: IPv4 replicas in public subnets, their only way out without NAT."""
+        return not self.ipv6_only and self.nat_gateways == "none"
 
     @property
     def health_check(self) -> HealthCheck:
@@ -216,7 +236,9 @@ def from_pulumi() -> StackSettings:
 
     config = pulumi.Config()
     raw = {key: config.get(key) for key in config_schema()}
-    parsed = parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+    # aws:region as the CLI hands it over; unset, the provider takes AWS_REGION, and Network checks what it finds.
+    region = pulumi.Config("aws").get("region")
+    parsed = parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack(), region=region)
     problem = deploy_problem(parsed)
     if problem:
         raise SettingsError(problem)
@@ -254,14 +276,16 @@ def deploy_problem(settings: StackSettings, project_dir: Path = PROJECT_DIR) -> 
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
     """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
-    return parse_settings(stack_file_values(stack, project_dir), project=PROJECT_NAME, stack=stack)
+    values = stack_file_values(stack, project_dir)
+    return parse_settings(values, project=PROJECT_NAME, stack=stack, region=stack_file_region(stack, project_dir))
 
 
-def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:
+def parse_settings(raw: Mapping[str, object], *, project: str, stack: str, region: str | None = None) -> StackSettings:
     """Turn the stack's values (strings from Pulumi, or YAML scalars) into checked settings.
 
     First the Pulumi CLI's rules (`cli_config`: types, defaults), so a value here is exactly what
-    `pulumi up` hands the program. Raises one SettingsError that lists every bad key, its value
+    `pulumi up` hands the program. `region` is the stack's `aws:region` where it names one (what only
+    the region decides is checked then). Raises one SettingsError that lists every bad key, its value
     and what is allowed.
     """
     schema = config_schema()
@@ -277,6 +301,7 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
     }
 
     problems += _check(values)
+    problems += _check_addressing(values, region)
     if problems:
         raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
 
@@ -293,10 +318,21 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
             "deployment_strategy": _deployment_strategy(values),
         },
     )
-    problem = _deploy_wait_problem(settings)
+    problem = _deploy_wait_problem(settings) or _default_prefix_problem(settings, values["namePrefix"])
     if problem:
         raise SettingsError("invalid stack settings:\n  " + problem)
     return settings
+
+
+def _default_prefix_problem(settings: StackSettings, name_prefix: str | None) -> str | None:
+    """A project or stack whose `<project>-<stack>` prefix makes a name AWS refuses (an S3 bucket "xn--...")."""
+    problem = name_problem(settings.name_prefix) if name_prefix is None else None
+    if problem is None:
+        return None
+    return (
+        f"namePrefix: unset, and the default from project {settings.project!r} and stack {settings.stack!r} does not "
+        f"fit: {problem}; set namePrefix"
+    )
 
 
 def _deploy_wait_problem(settings: StackSettings) -> str | None:
@@ -506,14 +542,14 @@ def _check_deployment_strategy(text: str | None) -> list[str]:
     if text in ("rolling", "blue-green"):
         return []
     allowed = (
-        f"allowed: rolling, blue-green, linear:STEP (STEP from {LINEAR_STEP_PERCENT_RANGE[0]} to "
-        f"{LINEAR_STEP_PERCENT_RANGE[1]} % per step) or canary:PERCENT (PERCENT from {CANARY_PERCENT_RANGE[0]} to "
-        f"{CANARY_PERCENT_RANGE[1]}), at most two decimals"
+        f"allowed: rolling, blue-green, linear:STEP (STEP from {LINEAR_STEP_PERCENT.low:g} to "
+        f"{LINEAR_STEP_PERCENT.high:g} % per step) or canary:PERCENT (PERCENT from {CANARY_PERCENT.low:g} to "
+        f"{CANARY_PERCENT.high:g}), in steps of 0.1 as ECS takes them (at most one decimal)"
     )
     shifting = _SHIFTING_STRATEGY.match(text or "")
     if shifting:
-        low, high = LINEAR_STEP_PERCENT_RANGE if shifting.group(1) == "linear" else CANARY_PERCENT_RANGE
-        if low <= float(shifting.group(2)) <= high:
+        rule = LINEAR_STEP_PERCENT if shifting.group(1) == "linear" else CANARY_PERCENT
+        if rule.problem(float(shifting.group(2))) is None:
             return []
         return [f"deploymentStrategy: {text!r} is out of range; {allowed}"]
     return [f"deploymentStrategy: {text or ''!r} is not allowed; {allowed}"]
@@ -532,7 +568,10 @@ def _check_vpc_cidr(cidr: str | None) -> list[str]:
 def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
     """A deploy runs up to DEPLOYMENT_MAXIMUM_PERCENT of the tasks, each with an address in its zone's
     replica subnet; without NAT those are the load balancer's subnets, which keep ALB_FREE_ADDRESSES
-    free. ECS spreads tasks evenly over the zones, and cannot start one in a full subnet."""
+    free. ECS spreads tasks evenly over the zones, and cannot start one in a full subnet. IPv6-only
+    replicas take no IPv4 address: their /64s hold more tasks than any range here allows."""
+    if values["replicaAddressing"] == "ipv6-only":
+        return []
     cidr, az_count = values["vpcCidr"], values["azCount"]
     most = values["maxReplicas"] or values["replicas"]
     prefix = subnet_prefix_length(ipaddress.ip_network(cidr).prefixlen, az_count)
@@ -550,6 +589,41 @@ def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
         f"addresses, less {kept}); a deploy at {DEPLOYMENT_MAXIMUM_PERCENT} % of {most} replicas needs {needed} "
         "per zone; allowed: a larger vpcCidr, fewer azCount or fewer (max)replicas"
     ]
+
+
+def _check_addressing(values: dict[str, Any], region: str | None) -> list[str]:
+    """IPv6-only replicas take only what AWS documents for them (docs/ipv6.md): a region ECS runs them in,
+    an image from a registry's dual-stack name, and no NAT gateway, which they could not use."""
+    addressing = values["replicaAddressing"]
+    if addressing not in REPLICA_ADDRESSINGS:
+        return [f"replicaAddressing: {addressing!r} is not allowed; allowed: {', '.join(REPLICA_ADDRESSINGS)}"]
+    if addressing != "ipv6-only":
+        return []
+    problems = []
+    if region is not None:
+        region_problem = ipv6_only_region_problem(region)
+        if region_problem:
+            problems.append(f"replicaAddressing: ipv6-only in {region}: {region_problem}")
+    image = values["image"]
+    image_problem = ipv6_image_problem(image_registry(image)) if image and not _check_image(image) else None
+    if image_problem:
+        problems.append(f"image: {image!r} with replicaAddressing ipv6-only: {image_problem}")
+    if values["natGateways"] != "none":
+        problems.append(
+            f"natGateways: {values['natGateways']!r} with replicaAddressing ipv6-only: IPv6-only replicas reach out "
+            "through the egress-only internet gateway and cannot use a NAT gateway; allowed: none, or "
+            "replicaAddressing ipv4"
+        )
+    return problems
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference: its first path part when that names a host (a dot, a port or
+    localhost, as Docker reads it), else Docker Hub's docker.io."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def _check_image(image: str | None) -> list[str]:
@@ -583,6 +657,12 @@ def _check_domain(domain: str | None, zone: str | None) -> list[str]:
     ]
     if not problems and domain != zone and not domain.endswith("." + zone):
         problems.append(f"domain: {domain!r} is outside zone {zone!r}; it must be {zone} or end in .{zone}")
+    certificate = CERTIFICATE_DOMAIN.problem(domain) if not problems else None
+    if certificate:
+        problems.append(
+            f"domain: {domain!r} is not a name ACM issues a certificate for: {certificate} "
+            f"({CERTIFICATE_DOMAIN.source}: a certificate's domain is its common name, at most 64 characters)"
+        )
     return problems
 
 

@@ -1,6 +1,7 @@
-"""What AWS accepts and where it runs, as plain tables and checks: no pulumi import, so settings, the
-estimate and the rehearsal read a limit without loading the cloud SDK (as awsx keeps
-`fargateMemoryAndCpu.ts` apart). Each table names the AWS page it was written from."""
+"""What AWS offers and where it runs, as plain tables and checks: no pulumi import, so settings, the
+estimate and the rehearsal read a table without loading the cloud SDK (as awsx keeps
+`fargateMemoryAndCpu.ts` apart). Each table names the AWS page it was written from. The limits of every
+name and number the program sends are components/aws_limits.py's."""
 
 from __future__ import annotations
 
@@ -41,18 +42,29 @@ FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "cn-north-1": ("cnn1-az1", "cnn1-az2"),
 }
 
-# The retention periods CloudWatch Logs accepts.
+# Regions where ECS runs tasks in IPv6-only subnets, from the ECS developer guide's "Amazon ECS task networking
+# options for Fargate", section "AWS Regions that support IPv6-only mode for Amazon ECS" (read 2026-12-05; it
+# names them, mapped here to their codes). Europe (Ireland), (Stockholm) and (Zurich), among others, are not on it.
+ECS_IPV6_ONLY_PAGE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html"
 # fmt: off
-LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
-)
+IPV6_ONLY_REGIONS: frozenset[str] = frozenset({
+    "us-east-2", "us-east-1", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-2",
+    "ap-southeast-3", "ap-southeast-4", "ap-south-1", "ap-northeast-3", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "ap-northeast-1", "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1",
+    "eu-central-1", "eu-west-2", "eu-south-1", "eu-west-3", "eu-south-2", "il-central-1", "me-south-1",
+    "me-central-1", "sa-east-1", "us-gov-east-1", "us-gov-west-1",
+})
 # fmt: on
 
-# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps ALB and target
-# group names at 32 characters; the longest logical name the load balancer declares is "<name>-alb".
-NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
-_AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+# Image registries by the names their IPv4-only and dual-stack endpoints go by. ECR Public user guide, "Making
+# requests to Amazon ECR Public registries": OCI and Docker clients reach it over IPv6 at ecr-public.aws.com;
+# public.ecr.aws is its IPv4-only name. Amazon ECR user guide, "Making requests to Amazon ECR registries":
+# <registry-id>.dkr-ecr.<region>.on.aws, where <registry-id>.dkr.ecr.<region>.amazonaws.com is IPv4-only
+# (both read 2026-12-05). ECS requires the dual-stack names for IPv6-only tasks (ECS_IPV6_ONLY_PAGE).
+ECR_PUBLIC_IPV4 = "public.ecr.aws"
+ECR_PUBLIC_DUAL_STACK = "ecr-public.aws.com"
+_ECR_PRIVATE_IPV4 = re.compile(r"^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_ECR_PRIVATE_DUAL_STACK = re.compile(r"^[0-9]{12}\.dkr-ecr\.[a-z0-9-]+\.on\.aws$")
 
 # Addresses AWS keeps in every subnet (network, router, DNS, future use, broadcast), from the VPC user
 # guide's "Subnet CIDR blocks"; and the free addresses an ALB needs in each of its subnets to be created
@@ -98,23 +110,29 @@ def fargate_size_problem(cpu: int, memory: int) -> str | None:
     return None
 
 
-def name_problem(name: str) -> str | None:
-    """Why `name` cannot stem the ALB's, target group's and security groups' names, or None when it can.
+def ipv6_only_region_problem(region: str) -> str | None:
+    """Why ECS cannot run IPv6-only tasks in `region`, or None when it can."""
+    if region in IPV6_ONLY_REGIONS:
+        return None
+    return (
+        f"ECS runs no IPv6-only tasks in {region} (AWS's list, read 2026-12-05: {ECS_IPV6_ONLY_PAGE}); "
+        "allowed: one of its regions, or replicaAddressing ipv4"
+    )
 
-    The security groups are auto-named "<name>-alb-..." and "<name>-replicas-...", and EC2 refuses
-    a group name that starts with "sg-" (CreateSecurityGroup, GroupName).
-    """
-    lowered = name.lower()
-    if (
-        len(name) > NAME_MAX
-        or not _AWS_LB_NAME.match(name)
-        or lowered.startswith("internal-")
-        or f"{lowered}-".startswith("sg-")
-    ):
-        return (
-            f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
-            "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
-            "Pulumi's 8-character suffix, must fit in 32), nor be 'sg' or start with 'sg-' (security "
-            "group names)"
-        )
-    return None
+
+def ipv6_image_problem(registry: str) -> str | None:
+    """Why an IPv6-only task cannot pull from `registry` (an image reference's host), or None when it can:
+    only the dual-stack names AWS documents are known to answer over IPv6."""
+    if registry == ECR_PUBLIC_DUAL_STACK or _ECR_PRIVATE_DUAL_STACK.match(registry):
+        return None
+    if registry == ECR_PUBLIC_IPV4:
+        return f"{registry} is ECR Public's IPv4-only name; write its dual-stack name {ECR_PUBLIC_DUAL_STACK} instead"
+    private = _ECR_PRIVATE_IPV4.match(registry)
+    if private:
+        account, region = private.groups()
+        dual_stack = f"{account}.dkr-ecr.{region}.on.aws"
+        return f"{registry} is ECR's IPv4-only name; write its dual-stack name {dual_stack} instead"
+    return (
+        f"AWS documents no IPv6 name for the registry {registry[:100]!r}; pull it through an ECR pull-through "
+        "cache rule (<account>.dkr-ecr.<region>.on.aws/<prefix>/...), or use replicaAddressing ipv4"
+    )

@@ -12,6 +12,12 @@ NatGateways = Literal["none", "single", "onePerAz"]
 NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
 
 
+# The replicas' addresses: "ipv6-only" puts them in IPv6-only subnets behind a dual-stack load balancer (no NAT,
+# no public IPv4 on a task: docs/ipv6.md); "ipv4" is the IPv4 network of awsx's VPC, with NatGateways' choice.
+ReplicaAddressing = Literal["ipv4", "ipv6-only"]
+REPLICA_ADDRESSINGS: tuple[str, ...] = get_args(ReplicaAddressing)
+
+
 def subnet_prefix_length(vpc_prefix_length: int, az_count: int) -> int:
     """Network's subnets: the VPC cut into equal blocks, room for one public and one private subnet per zone."""
     return vpc_prefix_length + math.ceil(math.log2(2 * az_count))
@@ -118,9 +124,9 @@ SPOT_WEIGHT = 1000
 on-demand base go to Spot 1000 to 1."""
 
 
-# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy, and AWS's
-# ranges for its numbers. settings.py checks a stack's values against them; the service and the
-# rehearsal take the checked DeploymentStrategy.
+# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy; AWS's ranges for
+# its numbers are components/aws_limits.py's. settings.py checks a stack's values against them; the service
+# and the rehearsal take the checked DeploymentStrategy.
 StrategyKind = Literal["rolling", "blue-green", "linear", "canary"]
 ECS_STRATEGY: dict[str, str] = {
     "rolling": "ROLLING",
@@ -128,12 +134,9 @@ ECS_STRATEGY: dict[str, str] = {
     "linear": "LINEAR",
     "canary": "CANARY",
 }
-BAKE_MINUTES_RANGE = (0, 1440)
 # The test listener rule's condition (LoadBalancer, the rehearsal's nodes): a request with this header
 # and value reaches the new revision.
 TEST_HEADER = ("X-Deploy-Test", "green")
-LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
-CANARY_PERCENT_RANGE = (0.1, 100.0)
 
 
 @dataclass(frozen=True)

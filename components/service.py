@@ -5,13 +5,13 @@ or (blue/green, linear, canary) ECS shifts traffic between two target groups its
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_limits import derived_name_problem, replica_log_group
 from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.errors import SettingsError
 from components.options import (
@@ -26,8 +26,15 @@ from components.options import (
 from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
-# What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
-_FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# What this component names from its own name; components/aws_limits.py holds AWS's rules for them.
+_NAMED_HERE = (
+    "aws:ecs/cluster:Cluster",
+    "aws:ecs/service:Service",
+    "aws:ecs/taskDefinition:TaskDefinition",
+    "aws:iam/role:Role",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:cloudwatch/logGroup:LogGroup",
+)
 # The stop of a replica behind the default health check (Container.stop).
 _DEFAULT_STOP = StopTiming.of(HealthCheck())
 
@@ -47,6 +54,9 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
+    listen_ipv6: bool = True
+    """The nginx replica listens on the task's IPv6 addresses too, as an IPv6-only task needs (its load balancer
+    reaches it over IPv6). @default True; False: IPv4 only, as an IPv4 task needs no more."""
     stop: StopTiming = _DEFAULT_STOP
     """On its stop signal the replica fails its health check while it serves for `stop.delay_seconds`
     (until every balancer node has stopped sending to it; a Fargate Spot interruption signals a task
@@ -90,9 +100,12 @@ class ReplicaServiceArgs:
     """Task CPU units. @default 256 (0.25 vCPU), the smallest Fargate size; plenty for nginx."""
     memory: int = 512
     """Task memory in MiB, a Fargate pair with cpu. @default 512."""
+    ipv6_only: bool = True
+    """The subnets are IPv6-only: the replicas go out over IPv6 only (HTTPS to ::/0 through the egress-only
+    gateway). @default True; False: out over IPv4 (0.0.0.0/0)."""
     assign_public_ip: bool = False
-    """Give each task a public IP. @default False (ECS.2); True only in public subnets without a
-    NAT gateway, where it is the task's only way to pull its image."""
+    """Give each task a public IP. @default False (ECS.2); True only for IPv4 replicas in public subnets
+    without a NAT gateway, where it is the task's only way to pull its image."""
     health_check_grace_period_seconds: int = 30
     """Seconds ECS ignores failed ALB health checks of a new task. @default 30."""
     log_retention_days: int = 7
@@ -149,16 +162,18 @@ class ReplicaService(pulumi.ComponentResource):
             raise SettingsError(problem)
         if args.replicas < 1:
             raise SettingsError(f"{args.replicas} is too few; allowed: 1 or more", argument="replicas")
+        problem = derived_name_problem(name, types=_NAMED_HERE)
+        if problem:
+            raise SettingsError(problem, argument="name")
         family = f"{name}-replica"
-        if not _FAMILY.fullmatch(family):
-            raise SettingsError(
-                f"{name!r} makes the task family {family!r}; allowed: at most 255 letters, digits, hyphens or "
-                "underscores in all",
-                argument="name",
-            )
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
+        if args.assign_public_ip and args.ipv6_only:
+            raise SettingsError(
+                "a public IPv4 address on a task in an IPv6-only subnet, which has no IPv4; allowed: False",
+                argument="assign_public_ip",
+            )
         deployment = args.deployment
         if deployment.shifts_traffic != (args.traffic_shift is not None):
             raise SettingsError(
@@ -202,7 +217,7 @@ class ReplicaService(pulumi.ComponentResource):
         )
         # Named by the program, not by AWS: the container definitions that name the group are then known
         # in a first preview, where the policy pack reads them (ECS.4, .5, .8, .9, .20).
-        log_group_name = f"/ecs/{family}"  # the ECS console's convention
+        log_group_name = replica_log_group(name)  # "/ecs/<family>", the ECS console's convention
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=log_group_name, retention_in_days=args.log_retention_days, opts=child_opts
         )
@@ -265,10 +280,11 @@ class ReplicaService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
 
+        family = "IPv6" if args.ipv6_only else "IPv4"
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-replicas",
             vpc_id=args.vpc_id,
-            description=f"{name} replicas: in only from the load balancer, out only HTTPS",
+            description=f"{name} replicas: in only from the load balancer, out only HTTPS over {family}",
             opts=child_opts,
         )
         aws.vpc.SecurityGroupIngressRule(
@@ -281,16 +297,21 @@ class ReplicaService(pulumi.ComponentResource):
             description="Requests and health checks from the load balancer",
             opts=child_opts,
         )
+        world = {"cidr_ipv6": "::/0"} if args.ipv6_only else {"cidr_ipv4": "0.0.0.0/0"}
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-https-out",
             security_group_id=self.security_group.id,
-            cidr_ipv4="0.0.0.0/0",
             ip_protocol="tcp",
             from_port=443,
             to_port=443,
-            description="Image pulls from the registry and log delivery to CloudWatch Logs",
+            description=f"Image pulls from the registry and log delivery to CloudWatch Logs, over {family}",
             opts=child_opts,
+            **world,
         )
+        # No ICMPv6 rule: security groups are stateful, so the ICMP answers to the replicas' own connections (path
+        # MTU discovery's Packet Too Big among them) come in without one (EC2 user guide, "Network maximum
+        # transmission unit (MTU) for your EC2 instance", "Path MTU Discovery"); neighbor discovery never meets a
+        # security group, and the VPC's default network ACL allows both families, ICMPv6 included.
         # The other half of the one path: the ALB's security group may send only to the replicas.
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-alb-to-replicas",
@@ -467,7 +488,9 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
         definition["environment"] = [
             {
                 "name": CONFIG_ENV_VAR,
-                "value": container_config(port=container.port, health_path=container.health_check_path),
+                "value": container_config(
+                    port=container.port, health_path=container.health_check_path, ipv6=container.listen_ipv6
+                ),
             },
             {"name": STOP_DELAY_ENV_VAR, "value": str(container.stop.delay_seconds)},
         ]

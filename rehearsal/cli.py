@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -22,12 +22,15 @@ from components.options import DeploymentStrategy
 from rehearsal.access_logs import disagreements, file_logs, wait_until_written
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
-from rehearsal.plan import DEFAULT_PORT, Plan
+from rehearsal.netns import in_own_namespace, run_in_new_namespace
+from rehearsal.netns import prepare as prepare_namespace
+from rehearsal.plan import CHECK_TIMEOUT_FLOOR_S, DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
 from verify.rendering.outputs import check_writable
@@ -43,6 +46,9 @@ class ExitCode(IntEnum):
     LOGS_DISAGREE = 4  # --access-logs: the logs' counts or verdict differ from what verify saw live
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
+
+# verify's options the rehearsal sets so that verify measures a whole --deploy or --interrupt.
+_FOLLOWING_THE_FLOW = ("--duration", "--requests", "--phases", "--until-mark")
 
 # The most replicas a stack runs (settings' range of `replicas`); the stack's own count is checked once read.
 MAX_INTERRUPTIONS = RANGES["replicas"][1]
@@ -118,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "a rolling deploy in ECS's order (new replicas at 200 %%, healthy, old ones deregistered, drained, "
-            "stopped) while verify measures with --duration and --max-error-rate 0; exit 0 only when no request "
-            "failed and every replica was replaced"
+            "stopped) while verify measures all of it, until the deploy has ended, with --max-error-rate 0; exit 0 "
+            "only when no request failed and every replica was replaced"
         ),
     )
     parser.add_argument(
@@ -145,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_interruptions,
         metavar="N",
         help=(
-            "N replicas stopped in Fargate Spot's order while verify measures with --duration and --max-error-rate "
+            "N replicas stopped in Fargate Spot's order while verify measures all of it with --max-error-rate "
             "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
             "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
             "replacement serves"
@@ -172,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--report",
         metavar="FILE.html",
         help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
+    )
+    parser.add_argument(
+        "--ip-version",
+        type=int,
+        choices=(4, 6),
+        default=4,
+        help=(
+            "the replicas' addresses: 4 (default), each on a loopback address; 6, IPv6-only replicas as the stack's "
+            "replicaAddressing ipv6-only, one unique local /64 per zone, in a network namespace the rehearsal makes "
+            "and removes (root, or user namespaces), behind nodes listening on IPv4 and IPv6; verify measures over both"
+        ),
     )
     parser.add_argument(
         "--time-scale",
@@ -220,11 +237,11 @@ def _main(argv: list[str], out: TextIO) -> int:
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
-        # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
-        if flow and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
-            parser.error(
-                f"{flow} sets verify's --duration to last the whole {flow[2:]}; pass neither --duration nor --requests"
-            )
+        # verify takes the last of two --duration (or --phases, --until-mark): one after -- would end the
+        # measuring mid-deploy.
+        if flow and any(arg.split("=", 1)[0] in _FOLLOWING_THE_FLOW for arg in verify_extra):
+            flags = ", ".join(_FOLLOWING_THE_FLOW)
+            parser.error(f"{flow} has verify measure until the {flow[2:]} has ended; pass none of {flags}")
         # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
         if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
             parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
@@ -255,8 +272,16 @@ def _main(argv: list[str], out: TextIO) -> int:
             file=out,
         )
         return ExitCode.CANNOT_RUN
+    if args.ip_version == 6 and not in_own_namespace():
+        # Everything from here on runs in the child, in a namespace of its own (rehearsal.netns).
+        try:
+            with _stop_signals_as_ctrl_c():
+                return run_in_new_namespace(argv, out)
+        except RehearsalError as error:
+            print(f"rehearsal: {error}", file=out)
+            return ExitCode.CANNOT_RUN
     plan = replace(
-        Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
+        Plan.from_settings(settings, port=args.port, replica_port=args.replica_port, ip_version=args.ip_version),
         time_scale=args.time_scale,
         fail_health_checks=args.fail_health_checks,
         immediate_stop=args.interrupt is not None and args.no_drain,
@@ -269,30 +294,40 @@ def _main(argv: list[str], out: TextIO) -> int:
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
-    # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
-    previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        with Rehearsal(plan) as running:
-            _describe(running, settings.stack, out)
-            if args.deploy and strategy.shifts_traffic:
-                code = _shift(running, strategy, verify_extra=verify_extra, out=out)
-            elif args.deploy:
-                code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
-            elif args.interrupt is not None:
-                code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
-            elif args.access_logs is not None:
-                code = _verify_with_access_logs(running, Path(args.access_logs), verify_extra, out)
-            else:
-                code = _run_verify([*plan.verify_args(), *verify_extra], out)
-            if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
-                _wait_for_stop(running, out)
-        print("rehearsal: stopped the replicas and the balancer nodes", file=out)
-        return code
+        with _stop_signals_as_ctrl_c():
+            if plan.ipv6_only:
+                prepare_namespace(plan)
+            with Rehearsal(plan) as running:
+                _describe(running, settings.stack, out)
+                if args.deploy and strategy.shifts_traffic:
+                    code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+                elif args.deploy:
+                    code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
+                elif args.interrupt is not None:
+                    code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
+                elif args.access_logs is not None:
+                    code = _verify_with_access_logs(running, Path(args.access_logs), verify_extra, out)
+                else:
+                    code = _run_verify([*plan.verify_args(), *verify_extra], out)
+                if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
+                    _wait_for_stop(running, out)
+            print("rehearsal: stopped the replicas and the balancer nodes", file=out)
+            return code
     except RehearsalError as error:
         print(f"rehearsal: {error}", file=out)
         if error.log:
             print(error.log.rstrip(), file=out)
         return ExitCode.CANNOT_RUN
+
+
+@contextlib.contextmanager
+def _stop_signals_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal` (or, for
+    an IPv6 run, through the child's)."""
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -309,7 +344,8 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
     routes = "every zone's replicas" if plan.cross_zone else "its own zone's replicas (crossZone false)"
     for zone in plan.zones:
         print(
-            f"  HAProxy node of {zone.name} at {zone.node_ip}:{plan.port} ({plan.haproxy_balance}, {routes}), "
+            f"  HAProxy node of {zone.name} at {' and '.join(host_port(a, plan.port) for a in zone.node_addresses)} "
+            f"({plan.haproxy_balance}, {routes}), "
             f"stats {plan.stats_url(zone)}",
             file=out,
         )
@@ -325,8 +361,10 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
         interval, delay, lag = plan.health.interval_seconds, plan.deregistration_delay_seconds, plan.node_lag_seconds
         print(
             f"rehearsal: timings shortened to {plan.time_scale:g} of the stack's: health checks every "
-            f"{plan.seconds(interval):g} s (stack: {interval} s), deregistration delay {plan.seconds(delay):g} s "
-            f"(stack: {delay} s), stop delay and timeout (stack: {stop.delay_seconds} s and {stop.timeout_seconds} s), "
+            f"{plan.seconds(interval):g} s (stack: {interval} s), timing out after {plan.check_timeout_s:g} s (stack: "
+            f"{plan.health.timeout_seconds} s; never below {CHECK_TIMEOUT_FLOOR_S:g} s here), deregistration delay "
+            f"{plan.seconds(delay):g} s (stack: {delay} s), stop delay and timeout (stack: {stop.delay_seconds} s and "
+            f"{stop.timeout_seconds} s), "
             f"nodes learning of a deregistration within {plan.seconds(lag):g} s (ALB: a few seconds; here {lag} s)",
             file=out,
         )
@@ -350,7 +388,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     since = datetime.now(UTC) - timedelta(minutes=1)
     live: list[Tally] = []
     code = _run_verify([*plan.verify_args(), *verify_extra], out, on_tally=live.append)
-    wait_until_written(running.access_logs)
+    wait_until_written(running.access_logs, USER_AGENT, live[0].requests if live else 0)
     files = file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)
     window = Window(since, datetime.now(UTC) + timedelta(minutes=1))
     first, last = (moment.isoformat() for moment in (window.since, window.until))

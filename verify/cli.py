@@ -26,6 +26,7 @@ from verify.boundary import (
     signals_held,
     stop_signals,
 )
+from verify.core.addresses import node_address
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import check_regular_if_there
 from verify.core.numbers import (
@@ -48,10 +49,12 @@ from verify.rendering.job_summary import error_markdown, summary_markdown
 from verify.rendering.outputs import append_whole, check_apart, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sources.live.client import (
+    IP_VERSIONS,
     Identity,
     Resolver,
     Target,
     Workload,
+    family_resolver,
     pinned_resolver,
     system_resolver,
     tls_context,
@@ -62,7 +65,14 @@ from verify.sources.live.sending import send_requests
 from verify.sources.logs.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
 from verify.sources.logs.query import ATHENA, DUCKDB, Window
 from verify.sources.logs.reader import parse_window, read_local_logs
-from verify.sources.phases import check_phases_file, read_phases
+from verify.sources.phases import (
+    PHASE_TEXT_MAX,
+    UNTIL_MARK_TAIL_S,
+    check_marked,
+    check_phases_file,
+    read_phases,
+    until_marked,
+)
 from verify.sources.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
@@ -129,15 +139,16 @@ def _subnet(text: str) -> tuple[str, str]:
 def _pin(text: str) -> tuple[str, tuple[str, ...]]:
     """--resolve HOST:ADDR[,ADDR...], as curl's --resolve without the port: (host, its addresses)."""
     host, _, listed = text.partition(":")
-    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,127.0.2.1"
-    addresses = [address.strip() for address in listed.split(",")]
-    if not host.strip() or not all(addresses):
+    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,[::1]"
+    listed_addresses = [address.strip() for address in listed.split(",")]
+    if not host.strip() or not all(listed_addresses):
         raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
-    for address in addresses:
+    addresses = []
+    for address in listed_addresses:
         try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{address!r} in {text!r} is not an IP address; {usage}") from None
+            addresses.append(node_address(address))  # IPv6 bare or in brackets: [2600:1f18::5]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error} (in --resolve {text[:100]!r}); {usage}") from None
     if len(addresses) > MAX_NODES:
         raise argparse.ArgumentTypeError(f"{text!r} gives {len(addresses)} addresses; at most {MAX_NODES}")
     return host.strip().lower(), tuple(dict.fromkeys(addresses))
@@ -231,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:ADDR[,ADDR...]",
         help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
         " address is a balancer node (repeatable for different hosts)",
+    )
+    parser.add_argument(
+        "--ip-version",
+        choices=tuple(IP_VERSIONS),
+        default="both",
+        help="which of the name's addresses to measure over: 4 (A), 6 (AAAA) or both (default), each a balancer"
+        " node; the report says which family each node is",
     )
     expected = parser.add_mutually_exclusive_group()
     expected.add_argument(
@@ -353,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
         " does): marked on the --duration timeline of every report",
     )
+    parser.add_argument(
+        "--until-mark",
+        metavar="TEXT",
+        help="with --phases and --duration: measure until the other process marks TEXT (a line of --phases whose"
+        f" text is exactly TEXT), then {UNTIL_MARK_TAIL_S:g} s more for the verdict on what runs after it;"
+        " --duration is then the bound, and a run it ends before that mark is exit 2 naming the last mark",
+    )
     return parser
 
 
@@ -368,6 +393,7 @@ class _Run:
     health_sources: tuple[HealthSource, ...]
     report: str | None  # --report: the HTML page's path
     phases: str | None  # --phases: the file of marks to read once measuring has ended
+    until_mark: str | None  # --until-mark: the mark of --phases that ends the measurement
     step_summary: str | None  # $GITHUB_STEP_SUMMARY: GitHub's Markdown file to append a summary to
 
 
@@ -399,13 +425,18 @@ def _settle(args: argparse.Namespace) -> _Run:
             f"--resolve gives {unused[0]}, which the URL does not use (its host is {target.host}); allowed:"
             " --resolve for the URL's host only"
         )
-    resolver = pinned_resolver(pins) if pins else system_resolver
+    resolver = family_resolver(pinned_resolver(pins) if pins else system_resolver, IP_VERSIONS[args.ip_version])
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
+    if args.until_mark is not None and (args.phases is None or args.duration is None):
+        raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
+    until_mark = args.until_mark.strip() if args.until_mark is not None else None
+    if until_mark is not None and not (0 < len(until_mark) <= PHASE_TEXT_MAX and until_mark.isprintable()):
+        raise CouldNotMeasure(f"--until-mark needs a printable text of 1 to {PHASE_TEXT_MAX} characters, as a mark has")
     return _Run(
         target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
-        report=args.report, phases=args.phases, step_summary=_step_summary(),
+        report=args.report, phases=args.phases, until_mark=until_mark, step_summary=_step_summary(),
     )  # fmt: skip
 
 
@@ -486,10 +517,14 @@ def _measure_and_report(
     else:
         workload = run.workload
     health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    phases, mark = run.phases, run.until_mark
+    until = until_marked(phases, mark) if phases is not None and mark is not None else None
     try:
-        tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
+        tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls, until=until)
     finally:
         progress.finish()
+    if phases is not None and mark is not None and workload.duration_s is not None:
+        check_marked(phases, mark, tally.started_at, workload.duration_s)
     health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if on_tally is not None:
@@ -536,8 +571,9 @@ def _judge_access_logs(args: argparse.Namespace) -> tuple[ExitCode, str]:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
     if args.url:
         raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
-    if args.phases is not None:
-        raise CouldNotMeasure("--phases marks a live run's timeline; it goes without --access-logs")
+    if args.phases is not None or args.until_mark is not None:
+        flag = "--phases" if args.phases is not None else "--until-mark"
+        raise CouldNotMeasure(f"{flag} marks a live run's timeline; it goes without --access-logs")
     _check_files(args)
     window = parse_window(args.since, args.until)
     stack = read_stack_outputs(args.stack) if args.stack or not args.access_logs else None

@@ -11,7 +11,7 @@ resource's id and computed outputs are unknown, and so is every input computed f
 
 from __future__ import annotations
 
-import re
+import ipaddress
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import settings as runtime_settings
 
 import stack_config
+from components.aws_limits import declared_problems
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "alb-replicas"
@@ -56,6 +57,8 @@ class Declared:
     property_dependencies: dict[str, list[str]]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
+    aliases: list[str] = field(default_factory=list)
+    """The resource option aliases the SDK sent: each a URN, or an alias spec's name."""
 
 
 @dataclass
@@ -103,12 +106,18 @@ class StackMocks(pulumi.runtime.Mocks):
         self.partition = partition
         self.zones = zones if zones is not None else ZONES
         self.local_zones = LOCAL_ZONES if zones is None and region == REGION else {}
+        self.network = VpcRules()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
         name, inputs = args.name, args.inputs
-        if args.typ in LB_NAMED:
-            _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
+        problem = self.network.refusal(args.typ, inputs)
+        if problem:
+            raise ValueError(f"{args.typ} {name}: {problem}")
+        # AWS's limits on every name and number (components/aws_limits.py): what AWS or the provider refuses.
+        problems = declared_problems(args.typ, name, inputs)
+        if problems:
+            raise ValueError(f"{args.typ} {name}: AWS refuses {'; '.join(problems)}")
         if args.typ == "aws:ecs/service:Service":
             _refuse_a_deployment_ecs_refuses(inputs)
         for key in STRATEGY_INPUTS.get(args.typ, ()):
@@ -128,6 +137,7 @@ class StackMocks(pulumi.runtime.Mocks):
                 "privateSubnetIds": [f"{name}-private-{zone}" for zone in zones] if private else [],
             }
         outputs: dict[str, Any] = {**inputs, "arn": arn}
+        outputs |= self.network.created(args.typ, f"{name}_id", inputs)
         if args.typ == "aws:lb/loadBalancer:LoadBalancer":
             outputs |= {
                 "dnsName": f"{name}-1234567890.{self.region}.elb.amazonaws.com",
@@ -196,31 +206,15 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]
 
 
-# Pulumi auto-names a resource "<logical name>-<7 random characters>"; ALB and target group names are at most
-# 32 characters, letters, digits and hyphens, neither starting nor ending with a hyphen (nor, for an ALB,
-# starting with "internal-"): AWS refuses any other name. The mocks refuse it too, in every test that declares one.
-LB_NAMED = ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup")
-AUTONAME_SUFFIX = "a1b2c3d"
-_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-
-
-def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
-    if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
-        raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
-
-
-# ECS's traffic shifting (ECS API reference: DeploymentConfiguration, LinearConfiguration,
-# CanaryConfiguration, AdvancedConfiguration): what CreateService and UpdateService refuse.
+# ECS's traffic shifting (ECS API reference: DeploymentConfiguration, AdvancedConfiguration): what CreateService
+# and UpdateService refuse beyond the numbers (those are components/aws_limits.py's).
 _SHIFTING_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
-_BAKE_MINUTES = (0, 1440)
-_STEP_PERCENT = (3.0, 100.0)
-_CANARY_PERCENT = (0.1, 100.0)
 
 
 def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
-    """Raise as ECS would: a shifting strategy without the alternate group, production listener rule
-    and role on its load balancer, a missing linear/canary block, a bake time or a percent out of range.
-    Values not known yet (a preview) pass, as the engine would send them only once known."""
+    """Raise as ECS would: a shifting strategy without the alternate group, production listener rule and role on
+    its load balancer, or without its linear/canary block. Values not known yet (a preview) pass, as the engine
+    would send them only once known."""
     configuration = inputs.get("deploymentConfiguration") or {}
     strategy = configuration.get("strategy")
     if not _is_known(strategy) or strategy in (None, "ROLLING"):
@@ -236,30 +230,9 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
             raise ValueError(f"ECS refuses {strategy} on a load balancer without advancedConfiguration {missing}")
     if not inputs.get("loadBalancers"):
         raise ValueError(f"ECS refuses {strategy} without a load balancer (no traffic to shift)")
-
-    def minutes(block: dict[str, Any], key: str) -> None:
-        value = block.get(key)
-        if value is None or not _is_known(value):
-            return
-        if not str(value).isdigit() or not _BAKE_MINUTES[0] <= int(value) <= _BAKE_MINUTES[1]:
-            raise ValueError(f"ECS refuses {key} {value!r}: 0 to 1440 minutes")
-
-    def percent(block: dict[str, Any], key: str, allowed: tuple[float, float]) -> None:
-        value = block.get(key)
-        if value is not None and _is_known(value) and not allowed[0] <= float(value) <= allowed[1]:
-            raise ValueError(f"ECS refuses {key} {value!r}: {allowed[0]} to {allowed[1]}")
-
-    minutes(configuration, "bakeTimeInMinutes")
-    for kind, block_key, percent_key, bake_key, allowed in (
-        ("LINEAR", "linearConfiguration", "stepPercent", "stepBakeTimeInMinutes", _STEP_PERCENT),
-        ("CANARY", "canaryConfiguration", "canaryPercent", "canaryBakeTimeInMinutes", _CANARY_PERCENT),
-    ):
-        block = configuration.get(block_key)
-        if strategy == kind and not block:
+    for kind, block_key in (("LINEAR", "linearConfiguration"), ("CANARY", "canaryConfiguration")):
+        if strategy == kind and not configuration.get(block_key):
             raise ValueError(f"ECS refuses {kind} without {block_key}")
-        if block:
-            minutes(block, bake_key)
-            percent(block, percent_key, allowed)
 
 
 # Capacity provider strategies, as the ECS API reference's CapacityProviderStrategyItem gives the rules:
@@ -268,7 +241,8 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
 # least one of the capacity providers must have a weight value greater than zero and any capacity providers
 # with a weight of 0 can't be used to place tasks. If you specify multiple capacity providers in a strategy
 # that all have a weight of 0, any RunTask or CreateService actions using the capacity provider strategy will
-# fail." The mocks refuse what AWS refuses and place tasks as those rules say.
+# fail." The mocks refuse what AWS refuses and place tasks as those rules say (base's and weight's ranges are
+# components/aws_limits.py's, which the mocks apply to every resource).
 STRATEGY_INPUTS = {
     "aws:ecs/service:Service": ("capacityProviderStrategies",),
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ("defaultCapacityProviderStrategies",),
@@ -296,10 +270,6 @@ def strategy_problem(strategy: list[dict[str, Any]]) -> str | None:
         return f"a base on {len(bases)} providers ({', '.join(bases)}); only one may have a base"
     if len(strategy) > 1 and not any(weights):
         return "every provider has weight 0; at least one needs a weight above 0"
-    if any(
-        not 0 <= (item.get("base") or 0) <= 100_000 or not 0 <= (item.get("weight") or 0) <= 1000 for item in strategy
-    ):
-        return "base must be 0 to 100000 and weight 0 to 1000"
     return None
 
 
@@ -325,6 +295,76 @@ def place_tasks(strategy: list[dict[str, Any]], count: int) -> dict[str, int]:
     for provider, tasks in floors.items():
         placed[provider] += tasks
     return placed
+
+
+# What EC2 and ELB refuse of an IPv6 network (EC2 API reference: CreateSubnet, CreateRoute; VPC user guide,
+# "IPv6-only subnets"; ELB API reference: CreateLoadBalancer, CreateTargetGroup), and the IPv6 block EC2 gives a
+# VPC that asks for one (an Amazon-provided /56). Values not known yet (a preview) pass.
+AMAZON_IPV6_BLOCK = "2600:1f18:4c2:a600::/56"
+
+
+class VpcRules:
+    """The mocks' memory of the VPCs and subnets declared, to refuse what AWS refuses across resources."""
+
+    def __init__(self) -> None:
+        self.vpc_blocks: dict[str, str] = {}
+        self.subnets: dict[str, dict[str, Any]] = {}
+
+    def created(self, type_: str, resource_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The outputs AWS computes for a VPC or subnet; both remembered by id."""
+        if type_ == "aws:ec2/vpc:Vpc" and inputs.get("assignGeneratedIpv6CidrBlock"):
+            self.vpc_blocks[resource_id] = AMAZON_IPV6_BLOCK
+            return {"ipv6CidrBlock": AMAZON_IPV6_BLOCK, "ipv6AssociationId": f"{resource_id}-ipv6"}
+        if type_ == "aws:ec2/subnet:Subnet":
+            self.subnets[resource_id] = dict(inputs)
+        return {}
+
+    def refusal(self, type_: str, inputs: dict[str, Any]) -> str | None:
+        if not _is_known(inputs):
+            return None
+        if type_ == "aws:ec2/subnet:Subnet":
+            return self._subnet_refusal(inputs)
+        if type_ == "aws:ec2/route:Route":
+            destinations = [key for key in ("destinationCidrBlock", "destinationIpv6CidrBlock") if inputs.get(key)]
+            if len(destinations) != 1:
+                return f"CreateRoute takes exactly one destination, not {destinations}"
+            if inputs.get("egressOnlyGatewayId") and destinations != ["destinationIpv6CidrBlock"]:
+                return "an egress-only internet gateway routes IPv6 only"
+        if type_ == "aws:lb/loadBalancer:LoadBalancer" and inputs.get("ipAddressType") == "dualstack":
+            without = [s for s in inputs.get("subnets") or [] if not self.subnets.get(s, {}).get("ipv6CidrBlock")]
+            if without:
+                return f"a dualstack load balancer needs an IPv6 block on every subnet; none on {without}"
+        ipv6_group = type_ == "aws:lb/targetGroup:TargetGroup" and inputs.get("ipAddressType") == "ipv6"
+        if ipv6_group and inputs.get("targetType") != "ip":
+            return "an ipv6 target group must be of target type ip"
+        if type_ == "aws:ecs/service:Service":
+            network = inputs.get("networkConfiguration") or {}
+            native = [s for s in network.get("subnets") or [] if self.subnets.get(s, {}).get("ipv6Native")]
+            if network.get("assignPublicIp") and native:
+                return f"ECS cannot give a task a public IPv4 address in the IPv6-only subnets {native}"
+        return None
+
+    def _subnet_refusal(self, inputs: dict[str, Any]) -> str | None:
+        ipv6, native = inputs.get("ipv6CidrBlock"), inputs.get("ipv6Native")
+        if native and (inputs.get("cidrBlock") or not ipv6):
+            return "an IPv6-only subnet takes an IPv6 block and no IPv4 one"
+        if not native and not inputs.get("cidrBlock"):
+            return "a subnet that is not IPv6-only needs an IPv4 block"
+        if native and inputs.get("privateDnsHostnameTypeOnLaunch") != "resource-name":
+            return "an IPv6-only subnet names its instances by resource name (ip-name embeds an IPv4 address)"
+        needs_ipv6 = ("assignIpv6AddressOnCreation", "enableResourceNameDnsAaaaRecordOnLaunch", "enableDns64")
+        if not ipv6 and any(inputs.get(key) for key in needs_ipv6):
+            return f"{[key for key in needs_ipv6 if inputs.get(key)]} need an IPv6 block on the subnet"
+        if native and inputs.get("mapPublicIpOnLaunch"):
+            return "an IPv6-only subnet has no public IPv4 address to map"
+        if ipv6:
+            block = ipaddress.ip_network(ipv6)
+            vpc_block = self.vpc_blocks.get(inputs.get("vpcId", ""))
+            if block.prefixlen != 64:
+                return f"a subnet's IPv6 block is a /64, not {ipv6}"
+            if vpc_block is None or not block.subnet_of(ipaddress.ip_network(vpc_block)):
+                return f"{ipv6} is not within the VPC's IPv6 block {vpc_block}"
+        return None
 
 
 def _is_known(value: Any) -> bool:
@@ -393,6 +433,7 @@ def declare(
                 for operation in ("create", "update", "delete")
                 if getattr(request.customTimeouts, operation)
             },
+            aliases=[alias.urn or alias.spec.name for alias in request.aliases if alias.urn or alias.spec.name],
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

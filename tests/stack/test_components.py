@@ -4,7 +4,8 @@ import pulumi
 import pytest
 
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
-from components.aws_tables import fargate_size_problem, name_problem
+from components.aws_limits import name_problem
+from components.aws_tables import fargate_size_problem
 from components.errors import SettingsError
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
@@ -43,7 +44,7 @@ def test_network_with_single_nat_puts_replicas_in_private_subnets():
     created = {}
 
     def program():
-        created["network"] = Network("net", NetworkArgs(az_count=3, nat_gateways="single"))
+        created["network"] = Network("net", NetworkArgs(az_count=3, replica_addressing="ipv4", nat_gateways="single"))
 
     deployment = declare(program, {})
     vpc = deployment.one("awsx:ec2:Vpc").inputs
@@ -51,7 +52,7 @@ def test_network_with_single_nat_puts_replicas_in_private_subnets():
     assert len(vpc["subnetSpecs"]) == 2
     network = created["network"]
     assert network.replicas_in_private_subnets and network.zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert set(network.replica_subnet_zones.values()) == set(network.zones)
+    assert not network.task_public_ipv4 and deployment.exports == {}
 
 
 def test_network_refuses_one_zone_before_declaring_anything():
@@ -62,7 +63,8 @@ def test_network_refuses_one_zone_before_declaring_anything():
 
 
 def load_balancer_args(**changes) -> LoadBalancerArgs:
-    base = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "target_port": 8080}
+    """An IPv4 load balancer in two subnets the mocks know nothing of (so they have no IPv6 block)."""
+    base = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "target_port": 8080, "ipv6_targets": False}
     return LoadBalancerArgs(**{**base, **changes})
 
 
@@ -94,7 +96,12 @@ def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
     )
     lb = created["lb"]
     assert isinstance(lb.load_balancer, pulumi.CustomResource) and lb.listeners == [lb.listener]
-    assert lb.alias_record is None
+    assert lb.alias_records == []
+
+
+def test_a_dual_stack_load_balancer_in_subnets_without_ipv6_blocks_is_refused_as_elb_refuses_it():
+    deployment = declare(lambda: LoadBalancer("web", load_balancer_args(ipv6_targets=True)), {})
+    assert "a dualstack load balancer needs an IPv6 block on every subnet" in str(deployment.error)
 
 
 def test_load_balancer_refuses_a_name_too_long_for_aws():
@@ -189,16 +196,20 @@ def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything()
     assert deployment.resources == []
 
 
-@pytest.mark.parametrize("name", ["api.v2", "a" * 248])
-def test_service_refuses_a_name_that_cannot_be_a_task_family_before_declaring_anything(name):
+@pytest.mark.parametrize("name", ["api.v2", "a" * 42])
+def test_service_refuses_a_name_aws_refuses_in_a_name_it_makes_before_declaring_anything(name):
+    """ "api.v2": ECS names take no dot; 42 characters: "<name>-infrastructure-" and Pulumi's 7 pass IAM's 64."""
     deployment = declare(lambda: ReplicaService(name, service_args()), {})
     assert isinstance(deployment.error, SettingsError)
-    assert str(deployment.error).startswith(f"name: {name!r} makes the task family")
+    assert str(deployment.error).startswith(f"name: {name!r} makes the ")
+    assert "which AWS refuses" in str(deployment.error)
     assert deployment.resources == []
 
 
 def test_service_names_its_log_group_after_its_task_family():
-    deployment = declare(lambda: ReplicaService("a" * 247, service_args()), {})
+    # The longest name the service takes: its infrastructure role's, "<name>-infrastructure-" and Pulumi's 7, in
+    # the 64 characters IAM takes.
+    deployment = declare(lambda: ReplicaService("a" * 41, service_args()), {})
     assert deployment.error is None
     family = deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs["family"]
     assert deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"] == f"/ecs/{family}"
@@ -284,7 +295,9 @@ def test_access_log_table_is_aws_table_with_projection_and_a_bounded_workgroup()
 
 @pytest.mark.parametrize(
     ("changes", "says"),
-    [({"database_name": "web-logs"}, "database_name: 'web-logs' is not a Glue database name"),
+    [({"database_name": "web-logs"}, "database_name: 'web-logs' is not a name Glue keeps as given"),
+     # Glue folds capitals: the name read back would differ, and every `pulumi up` would replace the database.
+     ({"database_name": "Web_alb_logs"}, "database_name: 'Web_alb_logs' is not a name Glue keeps as given"),
      ({"scan_limit_bytes": 1000}, "scan_limit_bytes: 1000 is below Athena's smallest")],
 )  # fmt: skip
 def test_access_log_table_refuses_bad_names_and_limits_before_declaring_anything(changes, says):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import settings
 import stack_config
-from components.aws_tables import NAME_MAX, name_problem
+from components.aws_limits import NAME_MAX, name_problem
 from components.errors import SettingsError
 from components.options import (
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
@@ -49,8 +49,8 @@ def test_every_key_has_a_type_and_a_description():
 def test_stack_files_parse():
     dev = settings.from_stack_file("dev")
     prod = settings.from_stack_file("prod")
-    assert (dev.replicas, dev.nat_gateways, dev.replicas_in_private_subnets) == (3, "none", False)
-    assert (prod.nat_gateways, prod.az_count, prod.replicas_in_private_subnets) == ("onePerAz", 3, True)
+    assert (dev.replicas, dev.replica_addressing, dev.task_public_ipv4) == (3, "ipv6-only", False)
+    assert (prod.nat_gateways, prod.az_count, prod.replica_addressing) == ("none", 3, "ipv6-only")
     assert prod.autoscaling and prod.access_logs and prod.deletion_protection
     assert not prod.https, "the repository's prod names no domain: each fork sets its own"
 
@@ -120,10 +120,13 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr: '10.0.0.0/8' must be an IPv4 network with a prefix from /16 to /24"),
         ({"containerUser": "0:0"}, "containerUser: '0:0' must be a numeric non-root uid"),
         ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
-        ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
+        ({"namePrefix": "internal-app"}, "makes the load balancer name 'internal-app-alb-"),
         # The security groups are named "<prefix>-alb-..." and "<prefix>-replicas-...": EC2 refuses "sg-...".
-        ({"namePrefix": "sg-web"}, "namePrefix: 'sg-web' must be"),
-        ({"namePrefix": "sg"}, "nor be 'sg' or start with 'sg-'"),
+        ({"namePrefix": "sg-web"}, "namePrefix: 'sg-web' makes the security group name 'sg-web-alb-"),
+        ({"namePrefix": "sg"}, "which AWS refuses: starts with 'sg-' (botocore ec2 CreateSecurityGroupRequest"),
+        # The buckets are "<prefix>-access-logs-..." and "<prefix>-athena-results-...": S3 refuses "xn--...".
+        ({"namePrefix": "xn--web"}, "makes the S3 bucket name 'xn--web-access-logs-"),
+        ({"namePrefix": "sthree-web"}, "which AWS refuses: starts with 'sthree-' (S3 user guide"),
         ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
         ({"capacity": "SPOT"}, "capacity: 'SPOT' is not allowed; allowed: on-demand, spot, or mixed:N"),
         ({"capacity": "mixed:0"}, "capacity: 'mixed:0' is not allowed"),
@@ -155,17 +158,20 @@ def test_bad_value_is_named_with_what_is_allowed(raw, expected):
 def test_a_vpc_too_small_for_the_replicas_of_a_deploy_is_refused():
     # /24 over 6 zones: /28 subnets, 16 addresses less AWS's 5 and the ALB's 8 free ones = 3 tasks a zone
     # in dev's public subnets; a deploy runs up to 200 % of the tasks, so 9 replicas (18 tasks) fit, 10 not.
-    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=9).vpc_cidr == "10.0.0.0/24"
+    ipv4 = {"replicaAddressing": "ipv4"}
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=9, **ipv4).vpc_cidr == "10.0.0.0/24"
     with pytest.raises(SettingsError) as caught:
-        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=10)
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=10, **ipv4)
     assert (
         "vpcCidr: '10.0.0.0/24' leaves room for 3 tasks per zone in the replicas' /28 subnets (16 addresses, "
         "less AWS's 5 and the load balancer's 8); a deploy at 200 % of 10 replicas needs 4 per zone"
     ) in str(caught.value)
     # Private subnets (with NAT) hold no load balancer node; autoscaling's ceiling is what a deploy doubles.
-    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=16, natGateways="single").replicas == 16
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=16, natGateways="single", **ipv4).replicas == 16
     with pytest.raises(SettingsError, match=r"leaves room for 11 tasks per zone .* of 34 replicas needs 12 per zone"):
-        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=2, maxReplicas=34, natGateways="single")
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=2, maxReplicas=34, natGateways="single", **ipv4)
+    # IPv6-only replicas take no IPv4 address: their /64s hold any deploy.
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=100).replicas == 100
 
 
 def test_every_problem_is_reported_at_once():
@@ -183,8 +189,8 @@ def test_domain_may_be_the_zone_apex_or_inside_it():
 
 def test_image_pinned_by_digest_is_accepted():
     digest = "sha256:" + "a" * 64
-    assert parse(image=f"public.ecr.aws/docker/library/nginx@{digest}").serves_nginx_contract
-    assert not parse(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1.2.3").serves_nginx_contract
+    assert parse(image=f"ecr-public.aws.com/docker/library/nginx@{digest}").serves_nginx_contract
+    assert not parse(image="123456789012.dkr-ecr.us-east-1.on.aws/api:1.2.3").serves_nginx_contract
 
 
 @pytest.mark.parametrize(
@@ -313,7 +319,7 @@ NGINX_STABLE_FIXES = {
 def test_the_default_image_is_an_nginx_stable_release_with_every_known_fix():
     image = stack_config.config_schema()["image"]["default"]
     repository, tag = image.rsplit(":", 1)
-    assert repository == "public.ecr.aws/docker/library/nginx" and tag.endswith("-alpine")
+    assert repository == "ecr-public.aws.com/docker/library/nginx" and tag.endswith("-alpine")
     version = tuple(int(part) for part in tag.removesuffix("-alpine").split("."))
     assert version[1] % 2 == 0, "an even minor version is nginx's stable line"
     unfixed = [cve for fixed_in, cves in NGINX_STABLE_FIXES.items() if version < fixed_in for cve in cves]

@@ -31,7 +31,7 @@ def pulumi_printing(outputs: dict[str, object]):
                 replicas=3,
                 max_replicas=3,
                 algorithm="round_robin",
-                subnets=(("10.0.0.0/18", "us-east-1a"), ("10.0.64.0/18", "us-east-1b")),
+                subnets=(("2600:1f18:4c2:a610::/64", "us-east-1a"), ("2600:1f18:4c2:a611::/64", "us-east-1b")),
                 target_group_arn="arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-dev-tg",
             ),
         ),
@@ -43,9 +43,9 @@ def pulumi_printing(outputs: dict[str, object]):
                 max_replicas=9,
                 algorithm="round_robin",
                 subnets=(
-                    ("10.0.96.0/19", "us-east-1a"),
-                    ("10.0.128.0/19", "us-east-1b"),
-                    ("10.0.160.0/19", "us-east-1c"),
+                    ("2600:1f18:4c2:a610::/64", "us-east-1a"),
+                    ("2600:1f18:4c2:a611::/64", "us-east-1b"),
+                    ("2600:1f18:4c2:a612::/64", "us-east-1c"),
                 ),
                 target_group_arn="arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-prod-tg",
                 access_logs=AccessLogOutputs(
