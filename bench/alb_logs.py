@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from verify.access_log_query import log_key
+from verify.sources.logs.query import log_key
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

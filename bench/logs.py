@@ -2,7 +2,7 @@
 
 Generates `--lines` access-log lines (default 8 million, about 3 GB uncompressed) in `--files` gzip'd
 files, one per balancer node, in a temporary folder; then, each in a process of its own, times DuckDB
-(`verify.access_logs.read_local_logs`, what `verify --access-logs` runs) and the reference
+(`verify.sources.logs.reader.read_local_logs`, what `verify --access-logs` runs) and the reference
 (`bench.alb_logs.reference_counts`: the csv module, line by line). Prints lines per second of each,
 the ratio and each one's peak memory (the process's max RSS), and checks both counted the same.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alb_logs import Request, line, write_log
-from verify.access_log_query import period_end
+from verify.sources.logs.query import period_end
 
 START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 REPLICAS = tuple(f"10.0.{1 + i % 3}.{10 + i // 3}" for i in range(9))
@@ -70,8 +70,8 @@ def measure(engine: str, root: Path) -> dict:
     """One engine over the folder, in this process: lines counted, seconds, peak memory."""
     started = time.perf_counter()
     if engine == "duckdb":
-        from verify.access_log_query import Window
-        from verify.access_logs import read_local_logs
+        from verify.sources.logs.query import Window
+        from verify.sources.logs.reader import read_local_logs
 
         tally = read_local_logs([str(root)], Window(START - timedelta(hours=1), START + timedelta(hours=1)))
         counted = tally.requests

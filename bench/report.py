@@ -19,9 +19,9 @@ from pathlib import Path
 # Run as a script (`python bench/report.py`): the project's packages are one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from verify.evidence import Expectation
-from verify.judge import judge
-from verify.tally import ConnectionLog, Phase, Second, Tally
+from verify.core.tally import ConnectionLog, Phase, Second, Tally
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
 
 ZONES = (("10.0.1.0/24", "zone-a"), ("10.0.2.0/24", "zone-b"))
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="renders of each page; the median is printed")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    from verify.report_html import render_html  # loads matplotlib
+    from verify.rendering.html import render_html  # loads matplotlib
 
     print(f"loading matplotlib and the renderer: {time.perf_counter() - began:.2f} s")
     for name, (tally, expectation) in pages().items():

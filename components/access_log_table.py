@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.errors import SettingsError
 from components.private_bucket import deny_plain_http, private_bucket
-from verify.access_log_query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
+from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
 
 # Athena refuses a per-query scan limit below 10 MB.
 MIN_SCAN_LIMIT_BYTES = 10 * 1000**2

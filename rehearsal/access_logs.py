@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from verify.access_log_query import log_key, period_end
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.sources.logs.query import log_key, period_end
 
 ACCOUNT = "000000000000"
 REGION = "rehearsal"

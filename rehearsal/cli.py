@@ -27,11 +27,11 @@ from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
-from verify.access_log_query import Window
 from verify.boundary import Sink
-from verify.errors import CouldNotMeasure
-from verify.outputs import check_writable
-from verify.tally import Tally
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Tally
+from verify.rendering.outputs import check_writable
+from verify.sources.logs.query import Window
 
 
 class ExitCode(IntEnum):
@@ -343,8 +343,8 @@ def _run_verify(verify_argv: list[str], out: TextIO, on_tally: Callable[[Tally],
 
 def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[str], out: TextIO) -> int:
     """verify live, then over the nodes' access logs: verify's code when both agree, else LOGS_DISAGREE."""
-    from verify.access_logs import read_local_logs
-    from verify.client import USER_AGENT
+    from verify.sources.live.client import USER_AGENT
+    from verify.sources.logs.reader import read_local_logs
 
     plan = running.plan
     since = datetime.now(UTC) - timedelta(minutes=1)

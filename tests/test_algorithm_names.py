@@ -4,7 +4,7 @@ line for each). One set of names for all three."""
 
 from components.aws_tables import ALGORITHMS
 from rehearsal.plan import HAPROXY_BALANCE
-from verify.evidence import ALGORITHMS as VERIFY_ALGORITHMS
+from verify.judging.evidence import ALGORITHMS as VERIFY_ALGORITHMS
 
 
 def test_the_components_verify_and_the_rehearsal_know_the_same_algorithms():

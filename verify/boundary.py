@@ -1,6 +1,5 @@
 """The edge of verify's process, held in one place: what leaves it and how a stop signal enters it.
 
-- `redact`: no credential from a URL (user info, query values) in anything verify writes.
 - `Sink`: a writer that never raises (a closed, full or hung-up stdout or stderr is recorded, not a
   traceback), redacts, and bounds the width of the report's lines.
 - `stop_signals`: SIGTERM, SIGHUP and SIGQUIT raise `Stopped` (a KeyboardInterrupt, so they unwind
@@ -11,21 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import threading
 from collections.abc import Iterator
 from typing import TextIO
 
+from verify.core.text import redact
+
 # A report line longer than this is cut, saying how much was left out (--json has everything).
 REPORT_LINE_MAX = 240
-_USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
-_QUERY_VALUE = re.compile(r"(?P<key>[?&][^=&#\s'\"]*=)[^&#\s'\"]+")
-
-
-def redact(text: str) -> str:
-    """`text` with a URL's user info and query values replaced by ***: they may carry a password or token."""
-    return _QUERY_VALUE.sub(r"\g<key>***", _USER_INFO.sub(r"\g<scheme>***@", text))
 
 
 class Stopped(KeyboardInterrupt):

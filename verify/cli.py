@@ -17,33 +17,17 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NoReturn
 
-from verify.access_log_query import ATHENA, DUCKDB, Window
-from verify.access_logs import parse_window, read_local_logs
-from verify.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
 from verify.boundary import (
     REPORT_LINE_MAX,
     STOP_SIGNALS,
     Sink,
     Stopped,
     is_terminal,
-    redact,
     signals_held,
     stop_signals,
 )
-from verify.client import (
-    Identity,
-    Resolver,
-    Target,
-    Workload,
-    pinned_resolver,
-    system_resolver,
-    tls_context,
-)
-from verify.errors import CouldNotMeasure
-from verify.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
-from verify.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
-from verify.judge import judge
-from verify.numbers import (
+from verify.core.errors import CouldNotMeasure
+from verify.core.numbers import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
     MAX_NODES,
@@ -55,14 +39,30 @@ from verify.numbers import (
     BadNumber,
     read_number,
 )
-from verify.outputs import append_whole, check_writable, write_atomically
-from verify.phases import check_phases_file, read_phases
-from verify.readiness import wait_for_ready
-from verify.render import ProgressPrinter, error_json, render_report, report_json, write_json
-from verify.sending import send_requests
-from verify.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
-from verify.summary import error_markdown, summary_markdown
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.core.text import redact
+from verify.judging.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
+from verify.judging.judge import judge
+from verify.rendering.job_summary import error_markdown, summary_markdown
+from verify.rendering.outputs import append_whole, check_writable, write_atomically
+from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sources.live.client import (
+    Identity,
+    Resolver,
+    Target,
+    Workload,
+    pinned_resolver,
+    system_resolver,
+    tls_context,
+)
+from verify.sources.live.health import AWS_TIMEOUT_S, HealthReading, HealthSource, read_target_health
+from verify.sources.live.readiness import wait_for_ready
+from verify.sources.live.sending import send_requests
+from verify.sources.logs.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
+from verify.sources.logs.query import ATHENA, DUCKDB, Window
+from verify.sources.logs.reader import parse_window, read_local_logs
+from verify.sources.phases import check_phases_file, read_phases
+from verify.sources.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
 class ExitCode(IntEnum):
@@ -488,7 +488,7 @@ def _report(
     verdict = judge(tally, expectation)
     if report is not None:
         # Imported here: matplotlib takes about 0.4 s to load, and only --report draws.
-        from verify.report_html import render_html
+        from verify.rendering.html import render_html
 
         page = io.StringIO()
         render_html(verdict, tally, page)

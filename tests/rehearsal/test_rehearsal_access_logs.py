@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bench.alb_logs import Request, line
 from rehearsal.access_logs import disagreements, file_logs
-from verify.access_log_query import end_time_of, node_of
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.sources.logs.query import end_time_of, node_of
 
 START = datetime(2026, 12, 4, 18, 3, tzinfo=UTC)
 

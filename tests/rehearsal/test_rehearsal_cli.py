@@ -24,7 +24,7 @@ from rehearsal import Plan
 from rehearsal.processes import ensure_free
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
-from verify.access_log_query import ATHENA_REGEX, node_of
+from verify.sources.logs.query import ATHENA_REGEX, node_of
 
 pytestmark = pytest.mark.rehearsal
 

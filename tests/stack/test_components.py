@@ -255,7 +255,7 @@ def test_autoscaling_alone():
 
 def test_access_log_table_is_aws_table_with_projection_and_a_bounded_workgroup():
     from components.access_log_table import AccessLogTable, AccessLogTableArgs
-    from verify.access_log_query import ATHENA_COLUMNS, ATHENA_REGEX
+    from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_REGEX
 
     deployment = declare(
         lambda: AccessLogTable(
@@ -301,7 +301,7 @@ def test_the_tables_regex_reads_the_lines_verify_reads_even_with_fields_appended
     from datetime import UTC, datetime
 
     from bench.alb_logs import Request, line
-    from verify.access_log_query import ATHENA_COLUMNS, ATHENA_REGEX
+    from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_REGEX
 
     names = [name for name, _ in ATHENA_COLUMNS]
     written = line(Request(datetime(2026, 12, 4, 18, tzinfo=UTC), target="10.0.1.10:8080", user_agent="a b c"))

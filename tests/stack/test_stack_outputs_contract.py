@@ -9,7 +9,7 @@ import pytest
 
 from tests.docs_text import doc
 from tests.docs_text import section as section_of
-from verify.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
+from verify.sources.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
 def pulumi_printing(outputs: dict[str, object]):

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from verify_helpers import Answer, LoopbackServer, RawServer, build_tally
 
-from verify import health
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.sources.live import health
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.alb_logs import Request, key, line, reference_counts, write_log
-from verify.access_log_query import (
+from verify.cli import ExitCode, main
+from verify.core.errors import CouldNotMeasure
+from verify.sources.logs.query import (
     WORK_BUCKETS_PER_E,
     Window,
     athena_source,
@@ -24,9 +26,7 @@ from verify.access_log_query import (
     order_sql,
     period_end,
 )
-from verify.access_logs import p95_of, parse_window, read_local_logs
-from verify.cli import ExitCode, main
-from verify.errors import CouldNotMeasure
+from verify.sources.logs.reader import p95_of, parse_window, read_local_logs
 
 START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 WINDOW = ["--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z"]
@@ -286,7 +286,7 @@ def test_a_read_past_its_deadline_is_one_line(tmp_path) -> None:
 
 
 def test_more_bytes_than_a_local_run_reads_is_one_line(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("verify.access_logs.MAX_BYTES", 100)
+    monkeypatch.setattr("verify.sources.logs.reader.MAX_BYTES", 100)
     write(tmp_path, rotation(30))
     code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW)
     assert code == ExitCode.COULD_NOT_MEASURE

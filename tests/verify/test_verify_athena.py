@@ -15,8 +15,9 @@ from botocore.stub import ANY, Stubber
 
 from bench.alb_logs import Request, key, line
 from verify import cli
-from verify.access_log_query import Window
-from verify.athena import (
+from verify.cli import ExitCode, main
+from verify.core.errors import CouldNotMeasure
+from verify.sources.logs.athena import (
     ATHENA_MIN_BYTES,
     AthenaTable,
     S3Location,
@@ -24,9 +25,8 @@ from verify.athena import (
     read_athena_logs,
     read_s3_logs,
 )
-from verify.cli import ExitCode, main
-from verify.errors import CouldNotMeasure
-from verify.stack import StackOutputs, parse_outputs
+from verify.sources.logs.query import Window
+from verify.sources.stack import StackOutputs, parse_outputs
 
 START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 WINDOW = Window(START, START + timedelta(hours=1))
@@ -176,7 +176,7 @@ def test_s3_objects_in_the_window_are_fetched_and_read_by_duckdb() -> None:
 
 
 def test_too_many_s3_objects_in_the_window_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("verify.athena.MAX_S3_OBJECTS", 2)
+    monkeypatch.setattr("verify.sources.logs.athena.MAX_S3_OBJECTS", 2)
     s3 = client("s3")
     keys = [{"Key": key(START + timedelta(minutes=5), f"10.0.1.{i}"), "Size": 100} for i in range(3)]
     with Stubber(s3) as stubber:
@@ -238,7 +238,7 @@ def test_a_region_folder_is_listed_day_by_day_over_the_window_only() -> None:
 
 
 def test_a_prefix_with_too_many_objects_stops_listing_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("verify.athena.MAX_LISTED", 2)
+    monkeypatch.setattr("verify.sources.logs.athena.MAX_LISTED", 2)
     s3 = client("s3")
     keys = [{"Key": f"other/{i}", "Size": 1} for i in range(3)]
     with Stubber(s3) as stubber:

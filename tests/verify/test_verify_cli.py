@@ -11,7 +11,7 @@ from verify_helpers import replica_answer, rotation
 
 from verify import cli
 from verify.cli import ExitCode, build_parser, main
-from verify.stack import StackOutputs
+from verify.sources.stack import StackOutputs
 
 FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
 

@@ -9,11 +9,11 @@ import time
 import pytest
 from verify_helpers import replica_answer, rotation
 
-from verify.client import Identity, Target, Workload
-from verify.errors import CouldNotMeasure
-from verify.progress import Waiting
-from verify.readiness import wait_for_ready
-from verify.sending import send_requests
+from verify.core.errors import CouldNotMeasure
+from verify.core.progress import Waiting
+from verify.sources.live.client import Identity, Target, Workload
+from verify.sources.live.readiness import wait_for_ready
+from verify.sources.live.sending import send_requests
 
 QUICK = Workload(requests=60, concurrency=6, timeout_s=2.0, wait_s=3.0)
 

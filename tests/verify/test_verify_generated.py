@@ -33,8 +33,8 @@ from verify_helpers import RawServer, read_request
 from verify import cli
 from verify.boundary import REPORT_LINE_MAX
 from verify.cli import main
-from verify.render import REPORT_KEYS
-from verify.stack import read_stack_outputs
+from verify.rendering.terminal import REPORT_KEYS
+from verify.sources.stack import read_stack_outputs
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXIT_CODES = {0, 1, 2, 129, 130, 131, 143}

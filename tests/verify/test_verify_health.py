@@ -20,12 +20,12 @@ from verify_helpers import replica_answer
 
 from verify import cli
 from verify.cli import ExitCode, main
-from verify.errors import CouldNotMeasure
-from verify.evidence import Expectation
-from verify.health import HealthSource, read_aws_target_health, read_haproxy_stats
-from verify.judge import judge
-from verify.stack import StackOutputs
-from verify.tally import TargetState
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import TargetState
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
+from verify.sources.live.health import HealthSource, read_aws_target_health, read_haproxy_stats
+from verify.sources.stack import StackOutputs
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/alb-replicas-dev-tg-1a2b3c4/0123456789abcdef"
 DESCRIBED = {

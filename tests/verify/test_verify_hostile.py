@@ -24,11 +24,12 @@ from verify_helpers import one_line_error, read_request, replica_answer, rotatio
 from rehearsal import Plan, Rehearsal
 from settings import parse_settings
 from verify.cli import ExitCode
-from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Target, Workload
-from verify.errors import CouldNotMeasure
-from verify.readiness import wait_for_ready
-from verify.render import REPORT_KEYS
-from verify.sending import send_requests
+from verify.core.errors import CouldNotMeasure
+from verify.core.replica_ids import MAX_REPLICA_IDS
+from verify.rendering.terminal import REPORT_KEYS
+from verify.sources.live.client import COOKIE_NAMES_MAX, Target, Workload
+from verify.sources.live.readiness import wait_for_ready
+from verify.sources.live.sending import send_requests
 
 FAST = ["--wait", "2", "--timeout", "1", "--concurrency", "4"]
 

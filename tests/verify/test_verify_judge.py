@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from verify_helpers import NEW, build_tally, rolling_deploy
 
-from verify.evidence import (
+from verify.core.tally import ConnectionLog, Second
+from verify.judging.evidence import (
     LEAST_OUTSTANDING,
     REQUESTS_FLOOR,
     WEIGHTED_RANDOM,
@@ -20,16 +21,15 @@ from verify.evidence import (
     default_requests,
     replica_changes,
 )
-from verify.judge import judge, percentile, split_sentence
-from verify.pattern import PATTERN_RANDOM, PATTERN_ROUND_ROBIN, PATTERN_SINGLE, PATTERN_STICKY
-from verify.stats import (
+from verify.judging.judge import judge, percentile, split_sentence
+from verify.judging.pattern import PATTERN_RANDOM, PATTERN_ROUND_ROBIN, PATTERN_SINGLE, PATTERN_STICKY
+from verify.judging.stats import (
     chi_square_against,
     chi_square_critical,
     one_cell_at_ratio,
     power_against,
     power_against_one_cell_at_ratio,
 )
-from verify.tally import ConnectionLog, Second
 
 THREE = Expectation(replica_range=(3, 3))
 A, B, C = "10.0.1.5", "10.0.2.7", "10.0.1.10"

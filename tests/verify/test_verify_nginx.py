@@ -14,12 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 from replica.nginx import nginx_config
-from verify.client import Identity, Target, Workload
-from verify.evidence import Expectation
-from verify.judge import judge
-from verify.pattern import PATTERN_STICKY
-from verify.readiness import wait_for_ready
-from verify.sending import send_requests
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
+from verify.judging.pattern import PATTERN_STICKY
+from verify.sources.live.client import Identity, Target, Workload
+from verify.sources.live.readiness import wait_for_ready
+from verify.sources.live.sending import send_requests
 
 # No skip when nginx is missing: make test installs it (scripts/install-deps), so a missing one fails here.
 pytestmark = pytest.mark.rehearsal

@@ -21,11 +21,11 @@ from verify_helpers import RawServer, one_line_error, read_request, replica_answ
 
 from verify import cli
 from verify.cli import ExitCode
-from verify.errors import CouldNotMeasure
-from verify.evidence import Expectation
-from verify.judge import judge, target_is_healthy
-from verify.stack import parse_outputs
-from verify.tally import Second, Tally
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Second, Tally
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge, target_is_healthy
+from verify.sources.stack import parse_outputs
 
 PROJECT = Path(__file__).resolve().parents[2]
 FAST = ["--wait", "1", "--timeout", "0.5", "--concurrency", "2"]
@@ -83,8 +83,8 @@ def short_body(connection: socket.socket, number: int, stop: threading.Event) ->
 
 
 def test_an_answer_shorter_than_its_content_length_is_an_error(raw_server) -> None:
-    from verify.client import Target, Workload
-    from verify.sending import send_requests
+    from verify.sources.live.client import Target, Workload
+    from verify.sources.live.sending import send_requests
 
     server = raw_server(short_body)
     target = Target.parse(f"http://127.0.0.2:{server.port}/")
@@ -104,8 +104,8 @@ def early_hints(connection: socket.socket, number: int, stop: threading.Event) -
 
 
 def test_informational_answers_before_the_answer_are_skipped(raw_server) -> None:
-    from verify.client import Target, Workload
-    from verify.sending import send_requests
+    from verify.sources.live.client import Target, Workload
+    from verify.sources.live.sending import send_requests
 
     server = raw_server(early_hints)
     target = Target.parse(f"http://127.0.0.2:{server.port}/")

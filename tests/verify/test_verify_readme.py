@@ -6,8 +6,8 @@ import re
 
 from tests.docs_text import doc
 from verify.cli import ExitCode, build_parser
-from verify.evidence import default_requests
-from verify.render import REPORT_KEYS
+from verify.judging.evidence import default_requests
+from verify.rendering.terminal import REPORT_KEYS
 
 SECTION = doc("verify")
 

@@ -9,11 +9,11 @@ import json
 import pytest
 from verify_helpers import rolling_deploy
 
-from verify.evidence import Expectation
-from verify.judge import judge
-from verify.progress import Measuring, Waiting
-from verify.render import REPORT_KEYS, ProgressPrinter, error_json, render_report, report_json, write_json
-from verify.tally import TargetState
+from verify.core.progress import Measuring, Waiting
+from verify.core.tally import TargetState
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
+from verify.rendering.terminal import REPORT_KEYS, ProgressPrinter, error_json, render_report, report_json, write_json
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "us-east-1a"),))
 

@@ -21,10 +21,10 @@ import pytest
 from PIL import Image
 from verify_helpers import build_tally, rolling_deploy
 
-from verify.evidence import Expectation
-from verify.judge import judge
-from verify.report_html import render_html
-from verify.tally import Phase
+from verify.core.tally import Phase
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
+from verify.rendering.html import render_html
 
 # Headless, and nothing on the network: no QUIC, no background fetches, no component or sync traffic.
 CHROMIUM_FLAGS = (

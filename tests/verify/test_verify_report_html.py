@@ -14,14 +14,14 @@ from html.parser import HTMLParser
 import pytest
 from verify_helpers import build_tally, rolling_deploy, rotation
 
-from verify import outputs
 from verify.cli import ExitCode, main
-from verify.errors import CouldNotMeasure
-from verify.evidence import Expectation, WeightGroup
-from verify.judge import judge
-from verify.render import render_report, report_json
-from verify.report_html import TIMELINE_POINTS_MAX, render_html
-from verify.tally import Phase, Second
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Phase, Second
+from verify.judging.evidence import Expectation, WeightGroup
+from verify.judging.judge import judge
+from verify.rendering import outputs
+from verify.rendering.html import TIMELINE_POINTS_MAX, render_html
+from verify.rendering.terminal import render_report, report_json
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "zone-a"), ("10.0.2.0/24", "zone-b")))
 PHASES = (Phase(2.6, "started and registered 3 new replicas"), Phase(4.2, "new replicas healthy"))

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from verify.errors import CouldNotMeasure
-from verify.stack import StackOutputs, read_stack_outputs
+from verify.core.errors import CouldNotMeasure
+from verify.sources.stack import StackOutputs, read_stack_outputs
 
 DEV_OUTPUTS = {
     "url": "http://alb-replicas-dev-alb-1234567.us-east-1.elb.amazonaws.com/",

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from verify.stats import chi_square_sf, chi_square_uniform, regularized_upper_gamma
+from verify.judging.stats import chi_square_sf, chi_square_uniform, regularized_upper_gamma
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ import pytest
 from verify_helpers import build_tally, rolling_deploy, rotation
 
 from verify.cli import ExitCode, main
-from verify.errors import CouldNotMeasure
-from verify.evidence import Expectation
-from verify.judge import judge
-from verify.phases import PHASES_MAX, read_phases
-from verify.summary import SUMMARY_BYTES_MAX, SUMMARY_REPLICAS_MAX, summary_markdown
-from verify.tally import Phase
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Phase
+from verify.judging.evidence import Expectation
+from verify.judging.judge import judge
+from verify.rendering.job_summary import SUMMARY_BYTES_MAX, SUMMARY_REPLICAS_MAX, summary_markdown
+from verify.sources.phases import PHASES_MAX, read_phases
 
 FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
 

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from verify_helpers import replica_answer
 
 from verify.cli import ExitCode, _weights, main
-from verify.evidence import Expectation, WeightGroup, default_requests, expected_shares
-from verify.judge import judge
-from verify.render import render_report, report_json
-from verify.tally import Second
+from verify.core.tally import Second
+from verify.judging.evidence import Expectation, WeightGroup, default_requests, expected_shares
+from verify.judging.judge import judge
+from verify.rendering.terminal import render_report, report_json
 
 GREEN = ("127.0.2.1", "127.0.2.2", "127.0.2.3")
 BLUE = ("127.0.1.1", "127.0.1.2", "127.0.1.3")

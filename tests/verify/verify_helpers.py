@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from verify.cli import main
-from verify.tally import ConnectionLog, Second, Tally
+from verify.core.tally import ConnectionLog, Second, Tally
 
 
 def build_tally(

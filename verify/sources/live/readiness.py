@@ -6,7 +6,9 @@ import ssl
 import time
 from urllib.parse import urljoin
 
-from verify.client import (
+from verify.core.errors import CouldNotMeasure
+from verify.core.progress import Progress, Waiting
+from verify.sources.live.client import (
     BODY_READ_MAX,
     MAX_REPLICA_IDS,
     Fetcher,
@@ -18,8 +20,6 @@ from verify.client import (
     too_many_ids,
     within,
 )
-from verify.errors import CouldNotMeasure
-from verify.progress import Progress, Waiting
 
 # Wait-for-ready backoff: from the first to the longest pause between rounds that brought nothing new.
 BACKOFF_FIRST_S = 0.2

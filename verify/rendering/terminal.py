@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from verify.access_logs import BEST_EFFORT
-from verify.evidence import ReplicaChange, WeightGroup, replica_sort_key
-from verify.judge import ALTERNATIVE, Verdict
-from verify.progress import Measuring, Waiting
-from verify.tally import LogReading, Phase, Second, Tally
+from verify.core.progress import Measuring, Waiting
+from verify.core.replica_ids import replica_sort_key
+from verify.core.tally import BEST_EFFORT, LogReading, Phase, Second, Tally
+from verify.judging.evidence import ReplicaChange, WeightGroup
+from verify.judging.judge import ALTERNATIVE, Verdict
 
 # HAProxy's states between up and down, as its stats print them (health counted against rise and fall).
 _HAPROXY_IN_BETWEEN = re.compile(r"(?:UP|DOWN) [0-9]+/[0-9]+")

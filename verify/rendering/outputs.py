@@ -12,8 +12,8 @@ import os
 import secrets
 import stat
 
-from verify.client import printable
-from verify.errors import CouldNotMeasure
+from verify.core.errors import CouldNotMeasure
+from verify.core.text import printable
 
 
 def check_writable(path: str, option: str) -> None:

@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from verify.errors import CouldNotMeasure
-from verify.numbers import MAX_REPLICAS, BadNumber, read_number
+from verify.core.errors import CouldNotMeasure
+from verify.core.numbers import MAX_REPLICAS, BadNumber, read_number
 
 PULUMI_TIMEOUT_S = 120
 _GIVE_URL = "or give the URL: python -m verify http://<load balancer name>/"

@@ -51,6 +51,14 @@ class TargetWork:
     p95_s: float | None  # the 95th percentile of target_processing_time
 
 
+# What every reading of access logs says beside its counts (AWS's user guide, "Access logs for your
+# Application Load Balancer").
+BEST_EFFORT = (
+    "AWS writes access logs best effort, not as a complete accounting of every request: these counts are"
+    " the requests the balancer logged"
+)
+
+
 @dataclass(frozen=True)
 class LogReading:
     """How an access-log tally was read: where from, over which window, and what was left out and why."""

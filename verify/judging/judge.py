@@ -1,6 +1,6 @@
 """Judging: from a tally (and what was expected) to a verdict. Nothing here does I/O.
 
-The evidence (`verify.evidence`: counts, chi-square, power, the balancer's pattern) is computed once;
+The evidence (`verify.judging.evidence`: counts, chi-square, power, the balancer's pattern) is computed once;
 then each check in CHECKS reads it and returns its failures and notes. The run is even when no check
 fails.
 """
@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from verify.evidence import (
+from verify.core.replica_ids import replica_sort_key
+from verify.core.tally import Tally
+from verify.judging.evidence import (
     HOT_RATIO,
     TARGET_POWER,
     WEIGHTED_RANDOM,
@@ -23,12 +25,10 @@ from verify.evidence import (
     default_requests,
     gather_evidence,
     replica_changes,
-    replica_sort_key,
     share_band,
     steady_tail,
 )
-from verify.pattern import PATTERN_STICKY
-from verify.tally import Tally
+from verify.judging.pattern import PATTERN_STICKY
 
 # Target health states that pass: AWS's "healthy"; HAProxy's UP (also "UP 1/2", failing checks but not
 # yet past its threshold, as an ALB target stays healthy until then) and "no check".

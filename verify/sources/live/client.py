@@ -21,21 +21,17 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from verify.boundary import redact
-from verify.errors import CouldNotMeasure
-from verify.numbers import MAX_REPLICAS
+from verify.core.errors import CouldNotMeasure
+from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
+from verify.core.text import printable, redact
 
 Resolver = Callable[[str, int], list[str]]
 T = TypeVar("T")
 
-# A replica id (or cookie name) is cut to this many characters (an id is a name, not a document).
-ID_MAX = 64
 # A redirect's Location is cut to this many characters in the error that names it.
 LOCATION_MAX = 512
 # Distinct cookie names counted per connection: a server inventing a name per answer stays bounded.
 COOKIE_NAMES_MAX = 64
-# Distinct replica ids a run accepts (the shared cap of verify.numbers).
-MAX_REPLICA_IDS = MAX_REPLICAS
 # Bytes of a body read for identification; a longer answer is cut and its connection closed, so
 # memory stays bounded whatever the server sends.
 BODY_READ_MAX = 64 * 1024
@@ -257,24 +253,6 @@ def too_many_ids(identity: Identity) -> CouldNotMeasure:
         " every answer (a request id, a dynamic page), so it does not name a replica; use --identity with"
         " a field or header that does"
     )
-
-
-def printable(text: str, limit: int = ID_MAX) -> str:
-    """Text from a server as verify prints it: cut to `limit` characters, unprintable ones escaped.
-
-    A newline or terminal escape in an id, a cookie name or a Location could otherwise forge a line
-    of the report.
-    """
-    text = text[:limit]
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-def replica_id(value: str) -> str | None:
-    """An id as verify counts and prints it: stripped and `printable`; None when empty (no identity)."""
-    value = value.strip()
-    return printable(value) if value else None
 
 
 class Fetcher:

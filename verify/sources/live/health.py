@@ -19,9 +19,10 @@ from typing import Any
 
 import requests
 
-from verify.client import Target, printable, within
-from verify.errors import CouldNotMeasure
-from verify.tally import TargetState
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import TargetState
+from verify.core.text import printable
+from verify.sources.live.client import Target, within
 
 # Bytes of a stats CSV read: HAProxy writes about 1 KiB a server, so this holds thousands.
 STATS_READ_MAX = 4 * 1024 * 1024

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 
-from verify.client import printable
-from verify.errors import CouldNotMeasure
-from verify.tally import Phase
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Phase
+from verify.core.text import printable
 
 PHASES_READ_MAX = 64 * 1024
 PHASES_MAX = 200

@@ -13,9 +13,15 @@ from __future__ import annotations
 import os
 import re
 
-from verify.judge import Verdict
-from verify.render import expected_share_line, health_and_note_lines, run_line, statistics_lines, verdict_line
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.judging.judge import Verdict
+from verify.rendering.terminal import (
+    expected_share_line,
+    health_and_note_lines,
+    run_line,
+    statistics_lines,
+    verdict_line,
+)
 
 SUMMARY_REPLICAS_MAX = 50
 LINE_MAX = 400

@@ -23,9 +23,10 @@ from typing import TextIO
 import matplotlib
 from matplotlib.figure import Figure
 
-from verify.evidence import replica_sort_key
-from verify.judge import Verdict
-from verify.render import (
+from verify.core.replica_ids import replica_sort_key
+from verify.core.tally import Phase, Second, Tally
+from verify.judging.judge import Verdict
+from verify.rendering.terminal import (
     change_moves,
     expected_share_line,
     health_and_note_lines,
@@ -36,7 +37,6 @@ from verify.render import (
     timeline_rows,
     verdict_line,
 )
-from verify.tally import Phase, Second, Tally
 
 # Points drawn on the timeline chart, over all its lines: beyond, seconds are averaged in buckets.
 TIMELINE_POINTS_MAX = 10_000

@@ -4,7 +4,7 @@ How many requests a run needs (`default_requests`): the fewest (at least REQUEST
 Pearson's chi-square test of the expected split at alpha 0.01 catches, 90 % of the time, one replica
 that gets HOT_RATIO (1.5) times what each other replica gets, relative to the expected split (at an
 even split over 3 replicas: 1.5 : 1 : 1, i.e. 43 % against 29 % and 29 %), from the power of the test
-as a scaled noncentral chi-square with k - 1 degrees of freedom (`verify.stats.power_against`): 367
+as a scaled noncentral chi-square with k - 1 degrees of freedom (`verify.judging.stats.power_against`): 367
 requests for 2 replicas, 443 for 3, 552 for 4, 675 for 5, 1,399 for 10, 26,896 for 100. The reported
 power is against the same alternative. The floor of 300 gives the order of the answers enough to judge.
 
@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from verify.pattern import balancer_pattern, is_balancer_cookie
-from verify.stats import chi_square_against, chi_square_sf, power_against_one_cell_at_ratio
-from verify.tally import Second, Tally
+from verify.core.replica_ids import replica_sort_key
+from verify.core.tally import Second, Tally
+from verify.judging.pattern import balancer_pattern, is_balancer_cookie
+from verify.judging.stats import chi_square_against, chi_square_sf, power_against_one_cell_at_ratio
 
 REQUESTS_FLOOR = 300
 TARGET_POWER = 0.9
@@ -312,12 +312,3 @@ def share_band(expected_share: float, answers: int, cells: int, alpha: float) ->
     z = NormalDist().inv_cdf(1 - alpha / (2 * cells))
     half = z * math.sqrt(expected_share * (1 - expected_share) / answers)
     return max(0.0, expected_share - half), min(1.0, expected_share + half)
-
-
-def replica_sort_key(replica: str) -> tuple[int, int, str]:
-    """IP ids in address order (10.0.1.9 before 10.0.1.10), any other id after them, by name."""
-    try:
-        address = ipaddress.ip_address(replica)
-    except ValueError:
-        return (1, 0, replica)
-    return (0, int(address), str(address.version))

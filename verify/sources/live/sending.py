@@ -10,9 +10,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from verify.client import COOKIE_NAMES_MAX, MAX_REPLICA_IDS, Fetcher, Target, Watchdog, Workload, too_many_ids
-from verify.progress import Measuring, Progress
-from verify.tally import ConnectionLog, Second, Tally
+from verify.core.progress import Measuring, Progress
+from verify.core.replica_ids import MAX_REPLICA_IDS
+from verify.core.tally import ConnectionLog, Second, Tally
+from verify.sources.live.client import COOKIE_NAMES_MAX, Fetcher, Target, Watchdog, Workload, too_many_ids
 
 # Answers whose order and latency are kept, over all connections: a --duration run sends as many
 # requests as the balancer answers in that time, and memory must stay bounded whatever that is. The

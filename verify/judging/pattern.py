@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from verify.stats import chi_square_sf
-from verify.tally import Tally
+from verify.core.tally import Tally
+from verify.judging.stats import chi_square_sf
 
 PATTERN_ROUND_ROBIN = "round-robin-like"
 PATTERN_RANDOM = "random"

@@ -5,7 +5,7 @@ writes access logs best effort ("not as a complete accounting of all requests"):
 sample the balancer chose to keep, nearly all of it, and the report says so.
 
 Engines: DuckDB over local files (embedded, offline: no extension is downloaded), Athena over the
-stack's table (`verify.athena`). Both run `verify.access_log_query`'s SQL and hand rows to
+stack's table (`verify.sources.logs.athena`). Both run `verify.sources.logs.query`'s SQL and hand rows to
 `tally_from_rows`. Every input is bounded: files and bytes read, distinct targets, rejected lines
 kept per file, DuckDB's memory, and the query's time.
 """
@@ -22,7 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from verify.access_log_query import (
+from verify.core.errors import CouldNotMeasure
+from verify.core.replica_ids import MAX_REPLICA_IDS, replica_sort_key
+from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
+from verify.core.text import printable
+from verify.sources.logs.query import (
     DUCKDB,
     PLACE_COUNTED,
     PLACE_INCOMPLETE,
@@ -36,15 +40,7 @@ from verify.access_log_query import (
     order_sql,
     work_of_bucket,
 )
-from verify.client import MAX_REPLICA_IDS, printable
-from verify.errors import CouldNotMeasure
-from verify.evidence import replica_sort_key
-from verify.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
 
-BEST_EFFORT = (
-    "AWS writes access logs best effort, not as a complete accounting of every request: these counts are"
-    " the requests the balancer logged"
-)
 # Bounds on what one run reads locally; beyond them, narrow --since/--until or use --engine athena.
 MAX_FILES = 20_000
 MAX_BYTES = 20 * 1024**3  # compressed

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from verify.access_log_query import (
+from verify.core.errors import CouldNotMeasure
+from verify.core.tally import Tally
+from verify.sources.logs.query import (
     ATHENA,
     PLACE_COUNTED,
     Window,
@@ -28,7 +30,7 @@ from verify.access_log_query import (
     end_time_of,
     order_sql,
 )
-from verify.access_logs import (
+from verify.sources.logs.reader import (
     FILE_SLACK,
     ORDER_MAX,
     QUERY_DEADLINE_S,
@@ -36,8 +38,6 @@ from verify.access_logs import (
     read_local_logs,
     tally_from_rows,
 )
-from verify.errors import CouldNotMeasure
-from verify.tally import Tally
 
 # Athena's list price in us-east-1: $5 per TB scanned, at least 10 MB per query (Athena pricing page).
 ATHENA_USD_PER_TB = 5.0
