@@ -157,6 +157,7 @@ class StackSettings:
     deployment_bake_minutes: int
     deployment_step_bake_minutes: int
     deployment_test_traffic: bool
+    deployment_verify: bool
 
     @property
     def replicas_in_private_subnets(self) -> bool:
@@ -485,6 +486,7 @@ def deployment_strategy_of(text: str, settings: StackSettings) -> DeploymentStra
             "deploymentBakeMinutes": settings.deployment_bake_minutes,
             "deploymentStepBakeMinutes": settings.deployment_step_bake_minutes,
             "deploymentTestTraffic": settings.deployment_test_traffic,
+            "deploymentVerify": settings.deployment_verify,
         }
     )
 
@@ -499,6 +501,7 @@ def _deployment_strategy(values: dict[str, Any]) -> DeploymentStrategy:
         bake_minutes=values["deploymentBakeMinutes"],
         step_bake_minutes=values["deploymentStepBakeMinutes"],
         test_traffic=values["deploymentTestTraffic"],
+        hook=bool(shifting or text == "blue-green") and values["deploymentVerify"],
     )
 
 

@@ -11,6 +11,7 @@ resource's id and computed outputs are unknown, and so is every input computed f
 
 from __future__ import annotations
 
+import json
 import re
 import runpy
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pulumi
 import yaml
 from google.protobuf import struct_pb2
@@ -159,9 +161,18 @@ class StackMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/logGroup:LogGroup",
             "aws:cloudwatch/metricAlarm:MetricAlarm",
         ):
-            outputs |= {"name": name}
+            outputs |= {"name": inputs.get("name") or name}  # a name given is the name AWS keeps
         elif args.typ == "aws:iam/role:Role":
             outputs |= {"name": name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
+        elif args.typ == "aws:lb/listenerRule:ListenerRule":
+            # ELBv2's format (the deploy hook reads it): listener-rule/app/<lb>/<lb id>/<listener id>/<rule id>.
+            listener = "app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
+            outputs |= {
+                "arn": f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:listener-rule/{listener}/{name}"
+            }
+        elif args.typ == "aws:lambda/function:Function":
+            _refuse_a_function_lambda_refuses(name, inputs)
+            outputs |= {"arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}-{AUTONAME_SUFFIX}"}
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -209,6 +220,34 @@ def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
         raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
 
 
+# Lambda's CreateFunction (botocore's lambda model; AWS Lambda developer guide, "Lambda quotas"): a name of
+# at most 64 letters, digits, hyphens and underscores (Pulumi adds "-" and 7 characters), one architecture,
+# a timeout of 1 to 900 s (the most ECS waits for a hook's answer), memory 128 to 10,240 MB, a runtime of
+# the model's list, a handler without spaces of at most 128 characters.
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PYTHON_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+
+
+def _refuse_a_function_lambda_refuses(name: str, inputs: dict[str, Any]) -> None:
+    physical = inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}"
+    problems = []
+    if not _FUNCTION_NAME.match(physical):
+        problems.append(f"name {physical!r}")
+    if inputs.get("architectures") not in (["arm64"], ["x86_64"]):
+        problems.append(f"architectures {inputs.get('architectures')!r}")
+    if not 1 <= int(inputs.get("timeout", 3)) <= 900:
+        problems.append(f"timeout {inputs.get('timeout')!r}")
+    if not 128 <= int(inputs.get("memorySize", 128)) <= 10_240:
+        problems.append(f"memorySize {inputs.get('memorySize')!r}")
+    if inputs.get("runtime") not in _PYTHON_RUNTIMES:
+        problems.append(f"runtime {inputs.get('runtime')!r}")
+    handler = str(inputs.get("handler") or "")
+    if not handler or len(handler) > 128 or re.search(r"\s", handler):
+        problems.append(f"handler {handler!r}")
+    if problems:
+        raise ValueError(f"aws:lambda/function:Function {name}: Lambda refuses {', '.join(problems)}")
+
+
 # ECS's traffic shifting (ECS API reference: DeploymentConfiguration, LinearConfiguration,
 # CanaryConfiguration, AdvancedConfiguration): what CreateService and UpdateService refuse.
 _SHIFTING_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
@@ -250,6 +289,8 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
             raise ValueError(f"ECS refuses {key} {value!r}: {allowed[0]} to {allowed[1]}")
 
     minutes(configuration, "bakeTimeInMinutes")
+    for hook in configuration.get("lifecycleHooks") or []:
+        _refuse_a_hook_ecs_refuses(hook)
     for kind, block_key, percent_key, bake_key, allowed in (
         ("LINEAR", "linearConfiguration", "stepPercent", "stepBakeTimeInMinutes", _STEP_PERCENT),
         ("CANARY", "canaryConfiguration", "canaryPercent", "canaryBakeTimeInMinutes", _CANARY_PERCENT),
@@ -260,6 +301,33 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
         if block:
             minutes(block, bake_key)
             percent(block, percent_key, allowed)
+
+
+# botocore's ECS model: DeploymentLifecycleHookStage, and DeploymentLifecycleHook's rules ("You must provide
+# this parameter [hookTargetArn] when configuring an AWS_LAMBDA lifecycle hook"; "PAUSE hooks cannot be
+# configured at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages"); hookDetails is a JSON document.
+HOOK_STAGES = tuple(
+    botocore.session.get_session().get_service_model("ecs").shape_for("DeploymentLifecycleHookStage").enum
+)
+
+
+def _refuse_a_hook_ecs_refuses(hook: dict[str, Any]) -> None:
+    stages = hook.get("lifecycleStages") or []
+    kind = hook.get("targetType") or "AWS_LAMBDA"
+    if not stages or any(_is_known(stage) and stage not in HOOK_STAGES for stage in stages):
+        raise ValueError(f"ECS refuses lifecycle stages {stages!r}")
+    if kind == "AWS_LAMBDA" and not (hook.get("hookTargetArn") and hook.get("roleArn")):
+        raise ValueError("ECS refuses an AWS_LAMBDA lifecycle hook without hookTargetArn and roleArn")
+    if kind == "PAUSE" and {"TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"} & set(stages):
+        raise ValueError("ECS refuses a PAUSE hook at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT")
+    details = hook.get("hookDetails")
+    if details is not None and _is_known(details):
+        try:
+            document = json.loads(details)
+        except ValueError:
+            raise ValueError(f"ECS refuses hookDetails that are not JSON: {str(details)[:80]!r}") from None
+        if not isinstance(document, dict):
+            raise ValueError("ECS refuses hookDetails that are not a JSON object")
 
 
 # Capacity provider strategies, as the ECS API reference's CapacityProviderStrategyItem gives the rules:
