@@ -42,6 +42,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
         NetworkArgs(
             az_count=settings.az_count,
             cidr_block=settings.vpc_cidr,
+            replica_addressing=settings.replica_addressing,
             nat_gateways=settings.nat_gateways,
             flow_logs=settings.flow_logs,
             log_retention_days=settings.log_retention_days,
@@ -78,6 +79,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             vpc_id=network.vpc_id,
             subnet_ids=network.public_subnet_ids,
             target_port=settings.container_port,
+            ipv6_targets=network.ipv6,
             health_check=settings.health_check,
             algorithm=settings.algorithm,
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
@@ -131,7 +133,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ReplicaServiceArgs(
             vpc_id=network.vpc_id,
             subnet_ids=network.replica_subnet_ids,
-            assign_public_ip=not network.replicas_in_private_subnets,
+            ipv6_only=network.ipv6,
+            assign_public_ip=network.task_public_ipv4,
             target_group_arn=load_balancer.target_group.arn,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
@@ -141,6 +144,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
                 health_check_path=settings.health_check_path,
                 user=settings.container_user,
                 nginx_replica_config=settings.serves_nginx_contract,
+                listen_ipv6=network.ipv6,
                 stop=settings.stop_timing,
             ),
             replicas=settings.replicas,

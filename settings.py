@@ -34,6 +34,8 @@ from components.aws_tables import (
     Algorithm,
     CpuArchitecture,
     fargate_size_problem,
+    ipv6_image_problem,
+    ipv6_only_region_problem,
     name_problem,
 )
 from components.errors import SettingsError
@@ -46,6 +48,7 @@ from components.options import (
     LINEAR_STEP_PERCENT_RANGE,
     NAT_GATEWAYS,
     NODE_LAG_SECONDS,
+    REPLICA_ADDRESSINGS,
     STEADY_STATE_MARGIN_SECONDS,
     STEADY_STATE_TIMEOUT_MAX_SECONDS,
     TASK_START_SECONDS,
@@ -53,6 +56,7 @@ from components.options import (
     DeploymentStrategy,
     HealthCheck,
     NatGateways,
+    ReplicaAddressing,
     StopTiming,
     subnet_prefix_length,
 )
@@ -64,6 +68,7 @@ from stack_config import (
     apply_cli_rules,
     config_schema,
     config_string,
+    stack_file_region,
     stack_file_values,
 )
 
@@ -158,11 +163,17 @@ class StackSettings:
     deployment_step_bake_minutes: int
     deployment_test_traffic: bool
     deployment_verify: bool
+    replica_addressing: ReplicaAddressing
 
     @property
-    def replicas_in_private_subnets(self) -> bool:
-        """Private subnets need a NAT gateway to pull images; without one, replicas go public."""
-        return self.nat_gateways != "none"
+    def ipv6_only(self) -> bool:
+        """Replicas in IPv6-only subnets behind a dual-stack load balancer (docs/ipv6.md)."""
+        return self.replica_addressing == "ipv6-only"
+
+    @property
+    def task_public_ipv4(self) -> bool:
+        """Each task has a public IPv4 address: IPv4 replicas in public subnets, their only way out without NAT."""
+        return not self.ipv6_only and self.nat_gateways == "none"
 
     @property
     def health_check(self) -> HealthCheck:
@@ -217,7 +228,9 @@ def from_pulumi() -> StackSettings:
 
     config = pulumi.Config()
     raw = {key: config.get(key) for key in config_schema()}
-    parsed = parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+    # aws:region as the CLI hands it over; unset, the provider takes AWS_REGION, and Network checks what it finds.
+    region = pulumi.Config("aws").get("region")
+    parsed = parse_settings(raw, project=pulumi.get_project(), stack=pulumi.get_stack(), region=region)
     problem = deploy_problem(parsed)
     if problem:
         raise SettingsError(problem)
@@ -255,14 +268,16 @@ def deploy_problem(settings: StackSettings, project_dir: Path = PROJECT_DIR) -> 
 
 def from_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> StackSettings:
     """The settings in `Pulumi.<stack>.yaml`, for tools that run without the Pulumi CLI."""
-    return parse_settings(stack_file_values(stack, project_dir), project=PROJECT_NAME, stack=stack)
+    values = stack_file_values(stack, project_dir)
+    return parse_settings(values, project=PROJECT_NAME, stack=stack, region=stack_file_region(stack, project_dir))
 
 
-def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> StackSettings:
+def parse_settings(raw: Mapping[str, object], *, project: str, stack: str, region: str | None = None) -> StackSettings:
     """Turn the stack's values (strings from Pulumi, or YAML scalars) into checked settings.
 
     First the Pulumi CLI's rules (`cli_config`: types, defaults), so a value here is exactly what
-    `pulumi up` hands the program. Raises one SettingsError that lists every bad key, its value
+    `pulumi up` hands the program. `region` is the stack's `aws:region` where it names one (what only
+    the region decides is checked then). Raises one SettingsError that lists every bad key, its value
     and what is allowed.
     """
     schema = config_schema()
@@ -278,6 +293,7 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str) -> St
     }
 
     problems += _check(values)
+    problems += _check_addressing(values, region)
     if problems:
         raise SettingsError("invalid stack settings:\n  " + "\n  ".join(problems))
 
@@ -535,7 +551,10 @@ def _check_vpc_cidr(cidr: str | None) -> list[str]:
 def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
     """A deploy runs up to DEPLOYMENT_MAXIMUM_PERCENT of the tasks, each with an address in its zone's
     replica subnet; without NAT those are the load balancer's subnets, which keep ALB_FREE_ADDRESSES
-    free. ECS spreads tasks evenly over the zones, and cannot start one in a full subnet."""
+    free. ECS spreads tasks evenly over the zones, and cannot start one in a full subnet. IPv6-only
+    replicas take no IPv4 address: their /64s hold more tasks than any range here allows."""
+    if values["replicaAddressing"] == "ipv6-only":
+        return []
     cidr, az_count = values["vpcCidr"], values["azCount"]
     most = values["maxReplicas"] or values["replicas"]
     prefix = subnet_prefix_length(ipaddress.ip_network(cidr).prefixlen, az_count)
@@ -553,6 +572,41 @@ def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
         f"addresses, less {kept}); a deploy at {DEPLOYMENT_MAXIMUM_PERCENT} % of {most} replicas needs {needed} "
         "per zone; allowed: a larger vpcCidr, fewer azCount or fewer (max)replicas"
     ]
+
+
+def _check_addressing(values: dict[str, Any], region: str | None) -> list[str]:
+    """IPv6-only replicas take only what AWS documents for them (docs/ipv6.md): a region ECS runs them in,
+    an image from a registry's dual-stack name, and no NAT gateway, which they could not use."""
+    addressing = values["replicaAddressing"]
+    if addressing not in REPLICA_ADDRESSINGS:
+        return [f"replicaAddressing: {addressing!r} is not allowed; allowed: {', '.join(REPLICA_ADDRESSINGS)}"]
+    if addressing != "ipv6-only":
+        return []
+    problems = []
+    if region is not None:
+        region_problem = ipv6_only_region_problem(region)
+        if region_problem:
+            problems.append(f"replicaAddressing: ipv6-only in {region}: {region_problem}")
+    image = values["image"]
+    image_problem = ipv6_image_problem(image_registry(image)) if image and not _check_image(image) else None
+    if image_problem:
+        problems.append(f"image: {image!r} with replicaAddressing ipv6-only: {image_problem}")
+    if values["natGateways"] != "none":
+        problems.append(
+            f"natGateways: {values['natGateways']!r} with replicaAddressing ipv6-only: IPv6-only replicas reach out "
+            "through the egress-only internet gateway and cannot use a NAT gateway; allowed: none, or "
+            "replicaAddressing ipv4"
+        )
+    return problems
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference: its first path part when that names a host (a dot, a port or
+    localhost, as Docker reads it), else Docker Hub's docker.io."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def _check_image(image: str | None) -> list[str]:

@@ -41,6 +41,30 @@ FARGATE_ZONE_IDS: dict[str, tuple[str, ...]] = {
     "cn-north-1": ("cnn1-az1", "cnn1-az2"),
 }
 
+# Regions where ECS runs tasks in IPv6-only subnets, from the ECS developer guide's "Amazon ECS task networking
+# options for Fargate", section "AWS Regions that support IPv6-only mode for Amazon ECS" (read 2026-12-05; it
+# names them, mapped here to their codes). Europe (Ireland), (Stockholm) and (Zurich), among others, are not on it.
+ECS_IPV6_ONLY_PAGE = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html"
+# fmt: off
+IPV6_ONLY_REGIONS: frozenset[str] = frozenset({
+    "us-east-2", "us-east-1", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-2",
+    "ap-southeast-3", "ap-southeast-4", "ap-south-1", "ap-northeast-3", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "ap-northeast-1", "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1",
+    "eu-central-1", "eu-west-2", "eu-south-1", "eu-west-3", "eu-south-2", "il-central-1", "me-south-1",
+    "me-central-1", "sa-east-1", "us-gov-east-1", "us-gov-west-1",
+})
+# fmt: on
+
+# Image registries by the names their IPv4-only and dual-stack endpoints go by. ECR Public user guide, "Making
+# requests to Amazon ECR Public registries": OCI and Docker clients reach it over IPv6 at ecr-public.aws.com;
+# public.ecr.aws is its IPv4-only name. Amazon ECR user guide, "Making requests to Amazon ECR registries":
+# <registry-id>.dkr-ecr.<region>.on.aws, where <registry-id>.dkr.ecr.<region>.amazonaws.com is IPv4-only
+# (both read 2026-12-05). ECS requires the dual-stack names for IPv6-only tasks (ECS_IPV6_ONLY_PAGE).
+ECR_PUBLIC_IPV4 = "public.ecr.aws"
+ECR_PUBLIC_DUAL_STACK = "ecr-public.aws.com"
+_ECR_PRIVATE_IPV4 = re.compile(r"^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_ECR_PRIVATE_DUAL_STACK = re.compile(r"^[0-9]{12}\.dkr-ecr\.[a-z0-9-]+\.on\.aws$")
+
 # The retention periods CloudWatch Logs accepts.
 # fmt: off
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -118,3 +142,31 @@ def name_problem(name: str) -> str | None:
             "group names)"
         )
     return None
+
+
+def ipv6_only_region_problem(region: str) -> str | None:
+    """Why ECS cannot run IPv6-only tasks in `region`, or None when it can."""
+    if region in IPV6_ONLY_REGIONS:
+        return None
+    return (
+        f"ECS runs no IPv6-only tasks in {region} (AWS's list, read 2026-12-05: {ECS_IPV6_ONLY_PAGE}); "
+        "allowed: one of its regions, or replicaAddressing ipv4"
+    )
+
+
+def ipv6_image_problem(registry: str) -> str | None:
+    """Why an IPv6-only task cannot pull from `registry` (an image reference's host), or None when it can:
+    only the dual-stack names AWS documents are known to answer over IPv6."""
+    if registry == ECR_PUBLIC_DUAL_STACK or _ECR_PRIVATE_DUAL_STACK.match(registry):
+        return None
+    if registry == ECR_PUBLIC_IPV4:
+        return f"{registry} is ECR Public's IPv4-only name; write its dual-stack name {ECR_PUBLIC_DUAL_STACK} instead"
+    private = _ECR_PRIVATE_IPV4.match(registry)
+    if private:
+        account, region = private.groups()
+        dual_stack = f"{account}.dkr-ecr.{region}.on.aws"
+        return f"{registry} is ECR's IPv4-only name; write its dual-stack name {dual_stack} instead"
+    return (
+        f"AWS documents no IPv6 name for the registry {registry[:100]!r}; pull it through an ECR pull-through "
+        "cache rule (<account>.dkr-ecr.<region>.on.aws/<prefix>/...), or use replicaAddressing ipv4"
+    )

@@ -25,7 +25,8 @@ class Https:
     domain: str
     """The name users reach the ALB by, e.g. app.example.com."""
     zone_id: pulumi.Input[str]
-    """The Route 53 hosted zone that owns `domain`; it gets an A alias record to the ALB."""
+    """The Route 53 hosted zone that owns `domain`; it gets an A alias record to the ALB (and an AAAA one
+    when the ALB is dual-stack)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class LoadBalancerArgs:
     """Public subnets in at least two zones: one ALB node goes in each."""
     target_port: int
     """Port the replicas listen on; the target group sends traffic and health checks there."""
+    ipv6_targets: bool = True
+    """The replicas have IPv6 addresses only: the ALB is dual-stack (IPv4 and IPv6 clients alike reach it;
+    its subnets need both blocks) and its target groups hold replicas by IPv6 address, as ECS requires of an
+    IPv6-only service (docs/ipv6.md). @default True; False: an IPv4 ALB with IPv4 targets."""
     health_check: HealthCheck = HealthCheck()
     """@default HealthCheck(): /health every 5 s, healthy after 2 passes."""
     algorithm: Algorithm = "round_robin"
@@ -100,7 +105,7 @@ class LoadBalancer(pulumi.ComponentResource):
     security_group: aws.ec2.SecurityGroup
     listener: aws.lb.Listener
     listeners: list[aws.lb.Listener]
-    alias_record: aws.route53.Record | None
+    alias_records: list[aws.route53.Record]
     dns_name: pulumi.Output[str]
     url: pulumi.Output[str]
     request_count_label: pulumi.Output[str]
@@ -121,23 +126,28 @@ class LoadBalancer(pulumi.ComponentResource):
             description=f"{name} load balancer: listener ports from the internet, out only to the replicas",
             opts=child_opts,
         )
+        # Each family its own rule: a rule takes one CIDR (cidr_ipv4 or cidr_ipv6).
+        families = {"": {"cidr_ipv4": "0.0.0.0/0"}}
+        if args.ipv6_targets:
+            families["-ipv6"] = {"cidr_ipv6": "::/0"}
         for port in listener_ports:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-alb-in-{port}",
-                security_group_id=self.security_group.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4="0.0.0.0/0",
-                description=f"Clients from the internet on the {port} listener",
-                opts=child_opts,
-            )
+            for suffix, world in families.items():
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-alb-in-{port}{suffix}",
+                    security_group_id=self.security_group.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description=f"Clients from the internet on the {port} listener",
+                    opts=child_opts,
+                    **world,
+                )
 
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
             internal=False,
-            ip_address_type="ipv4",
+            ip_address_type="dualstack" if args.ipv6_targets else "ipv4",
             subnets=args.subnet_ids,
             security_groups=[self.security_group.id],
             drop_invalid_header_fields=True,  # ELB.4
@@ -172,7 +182,7 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         self.listener = http
         self.listeners = [http]
-        self.alias_record = None
+        self.alias_records = []
 
         if args.https:
             self.listener = aws.lb.Listener(
@@ -186,20 +196,25 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child_opts,
             )
             self.listeners = [self.listener, http]
-            self.alias_record = aws.route53.Record(
-                f"{name}-alias",
-                zone_id=args.https.zone_id,
-                name=args.https.domain,
-                type="A",
-                aliases=[
-                    aws.route53.RecordAliasArgs(
-                        name=self.load_balancer.dns_name,
-                        zone_id=self.load_balancer.zone_id,
-                        evaluate_target_health=True,
-                    )
-                ],
-                opts=child_opts,
-            )
+            # A dual-stack ALB's name has A and AAAA records; the domain's alias answers both the same way.
+            record_types = {"": "A", "-aaaa": "AAAA"} if args.ipv6_targets else {"": "A"}
+            self.alias_records = [
+                aws.route53.Record(
+                    f"{name}-alias{suffix}",
+                    zone_id=args.https.zone_id,
+                    name=args.https.domain,
+                    type=record_type,
+                    aliases=[
+                        aws.route53.RecordAliasArgs(
+                            name=self.load_balancer.dns_name,
+                            zone_id=self.load_balancer.zone_id,
+                            evaluate_target_health=True,
+                        )
+                    ],
+                    opts=child_opts,
+                )
+                for suffix, record_type in record_types.items()
+            ]
 
         self.alternate_target_group = None
         self.production_listener_rule = None
@@ -235,6 +250,7 @@ class LoadBalancer(pulumi.ComponentResource):
         return aws.lb.TargetGroup(
             resource_name,
             target_type="ip",
+            ip_address_type="ipv6" if args.ipv6_targets else "ipv4",
             protocol="HTTP",
             protocol_version="HTTP1",
             port=args.target_port,

@@ -12,6 +12,12 @@ NatGateways = Literal["none", "single", "onePerAz"]
 NAT_GATEWAYS: tuple[str, ...] = get_args(NatGateways)
 
 
+# The replicas' addresses: "ipv6-only" puts them in IPv6-only subnets behind a dual-stack load balancer (no NAT,
+# no public IPv4 on a task: docs/ipv6.md); "ipv4" is the IPv4 network of awsx's VPC, with NatGateways' choice.
+ReplicaAddressing = Literal["ipv4", "ipv6-only"]
+REPLICA_ADDRESSINGS: tuple[str, ...] = get_args(ReplicaAddressing)
+
+
 def subnet_prefix_length(vpc_prefix_length: int, az_count: int) -> int:
     """Network's subnets: the VPC cut into equal blocks, room for one public and one private subnet per zone."""
     return vpc_prefix_length + math.ceil(math.log2(2 * az_count))

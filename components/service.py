@@ -48,6 +48,9 @@ class Container:
     nginx_replica_config: bool = True
     """Give the (stock nginx) image the replica config at start, so it answers the response
     contract of `replica`. @default True; False for an image that serves the contract itself."""
+    listen_ipv6: bool = True
+    """The nginx replica listens on the task's IPv6 addresses too, as an IPv6-only task needs (its load balancer
+    reaches it over IPv6). @default True; False: IPv4 only, as an IPv4 task needs no more."""
     stop: StopTiming = _DEFAULT_STOP
     """On its stop signal the replica fails its health check while it serves for `stop.delay_seconds`
     (until every balancer node has stopped sending to it; a Fargate Spot interruption signals a task
@@ -93,9 +96,12 @@ class ReplicaServiceArgs:
     """Task CPU units. @default 256 (0.25 vCPU), the smallest Fargate size; plenty for nginx."""
     memory: int = 512
     """Task memory in MiB, a Fargate pair with cpu. @default 512."""
+    ipv6_only: bool = True
+    """The subnets are IPv6-only: the replicas go out over IPv6 only (HTTPS to ::/0 through the egress-only
+    gateway). @default True; False: out over IPv4 (0.0.0.0/0)."""
     assign_public_ip: bool = False
-    """Give each task a public IP. @default False (ECS.2); True only in public subnets without a
-    NAT gateway, where it is the task's only way to pull its image."""
+    """Give each task a public IP. @default False (ECS.2); True only for IPv4 replicas in public subnets
+    without a NAT gateway, where it is the task's only way to pull its image."""
     health_check_grace_period_seconds: int = 30
     """Seconds ECS ignores failed ALB health checks of a new task. @default 30."""
     log_retention_days: int = 7
@@ -162,6 +168,11 @@ class ReplicaService(pulumi.ComponentResource):
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
+        if args.assign_public_ip and args.ipv6_only:
+            raise SettingsError(
+                "a public IPv4 address on a task in an IPv6-only subnet, which has no IPv4; allowed: False",
+                argument="assign_public_ip",
+            )
         deployment = args.deployment
         if deployment.shifts_traffic != (args.traffic_shift is not None):
             raise SettingsError(
@@ -272,10 +283,11 @@ class ReplicaService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
 
+        family = "IPv6" if args.ipv6_only else "IPv4"
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-replicas",
             vpc_id=args.vpc_id,
-            description=f"{name} replicas: in only from the load balancer, out only HTTPS",
+            description=f"{name} replicas: in only from the load balancer, out only HTTPS over {family}",
             opts=child_opts,
         )
         aws.vpc.SecurityGroupIngressRule(
@@ -288,16 +300,21 @@ class ReplicaService(pulumi.ComponentResource):
             description="Requests and health checks from the load balancer",
             opts=child_opts,
         )
+        world = {"cidr_ipv6": "::/0"} if args.ipv6_only else {"cidr_ipv4": "0.0.0.0/0"}
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-https-out",
             security_group_id=self.security_group.id,
-            cidr_ipv4="0.0.0.0/0",
             ip_protocol="tcp",
             from_port=443,
             to_port=443,
-            description="Image pulls from the registry and log delivery to CloudWatch Logs",
+            description=f"Image pulls from the registry and log delivery to CloudWatch Logs, over {family}",
             opts=child_opts,
+            **world,
         )
+        # No ICMPv6 rule: security groups are stateful, so the ICMP answers to the replicas' own connections (path
+        # MTU discovery's Packet Too Big among them) come in without one (EC2 user guide, "Network maximum
+        # transmission unit (MTU) for your EC2 instance", "Path MTU Discovery"); neighbor discovery never meets a
+        # security group, and the VPC's default network ACL allows both families, ICMPv6 included.
         # The other half of the one path: the ALB's security group may send only to the replicas.
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-alb-to-replicas",
@@ -478,7 +495,9 @@ def _container_definition(container: Container, *, log_group: str, region: str) 
         definition["environment"] = [
             {
                 "name": CONFIG_ENV_VAR,
-                "value": container_config(port=container.port, health_path=container.health_check_path),
+                "value": container_config(
+                    port=container.port, health_path=container.health_check_path, ipv6=container.listen_ipv6
+                ),
             },
             {"name": STOP_DELAY_ENV_VAR, "value": str(container.stop.delay_seconds)},
         ]

@@ -94,6 +94,8 @@ def _render(stack: str, result: dict[str, Any], out: TextIO) -> None:
     for name, usd in cost["items"].items():
         print(f"  {name:<{width}}  ${usd:>8,.2f}", file=out)
     print(f"  each replica autoscaling adds ${cost['per_extra_replica_usd']:,.2f} a month", file=out)
+    side_by_side = ", ".join(f"{label} ${usd:,.2f}" for label, usd in cost["by_addressing"].items())
+    print(f"  by the replicas' addressing, all else as set: {side_by_side}", file=out)
     print(f"  {cost['prices_region']} list prices of {cost['prices_as_of']}; assumptions: estimate/cost.py", file=out)
     print(
         f"deploy: a new replica is healthy {timing['seconds_to_healthy']} s after it starts answering; "

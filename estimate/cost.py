@@ -13,6 +13,7 @@ What the settings do not decide (traffic, log volume) is an assumption, named on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ LCU_HOUR = 0.008
 FARGATE_VCPU_HOUR = {"X86_64": 0.04048, "ARM64": 0.03238}
 FARGATE_GB_HOUR = {"X86_64": 0.004445, "ARM64": 0.00356}
 # Fargate Spot's discount on the on-demand price, both architectures: AWS's "up to 70 %". Spot
-# prices move, so Spot items are the low end (dev: $47.16 at 70 %, $49.32 at 60 %, $51.48 at 50 %).
+# prices move, so Spot items are the low end (dev: $36.21 at 70 %, $38.37 at 60 %, $40.53 at 50 %).
 SPOT_DISCOUNT = 0.70
 PUBLIC_IPV4_HOUR = 0.005
 NAT_GATEWAY_HOUR = 0.045
@@ -61,7 +62,25 @@ def monthly_cost(settings: StackSettings, region: str | None) -> dict[str, Any]:
 
     `items` maps each cost to USD, rounded to cents; the total is their sum. `region` is where the
     stack runs (None: not known); prices are PRICES_REGION's, so any other is `approximate`.
+    `by_addressing` is the total under each of ADDRESSINGS, the stack's own included.
     """
+    items = _items(settings)
+    return {
+        **_totals(items),
+        "region": region,
+        "prices_as_of": PRICES_AS_OF,
+        "prices_region": PRICES_REGION,
+        "approximate": region != PRICES_REGION,
+        "per_extra_replica_usd": round(_extra_replica(settings), 2),
+        "by_addressing": {
+            label: _totals(_items(alternative))["total_usd"]
+            for label, alternative in addressing_alternatives(settings).items()
+        },
+    }
+
+
+def _items(settings: StackSettings) -> dict[str, float]:
+    """Each monthly cost of the stack in USD, unrounded."""
     hours = HOURS_PER_MONTH
     items: dict[str, float] = {
         "alb_hours": ALB_HOUR * hours,
@@ -78,8 +97,10 @@ def monthly_cost(settings: StackSettings, region: str | None) -> dict[str, Any]:
 
     nat_gateways = {"none": 0, "single": 1, "onePerAz": settings.az_count}[settings.nat_gateways]
     ip_month = PUBLIC_IPV4_HOUR * hours
-    items["public_ipv4_alb_nodes"] = settings.az_count * ip_month  # one node per zone
-    if not settings.replicas_in_private_subnets:
+    # One node per zone, each with a public IPv4 address, dual-stack or not (IPv4 clients reach it); the
+    # egress-only internet gateway of IPv6-only replicas costs nothing (VPC pricing page).
+    items["public_ipv4_alb_nodes"] = settings.az_count * ip_month
+    if settings.task_public_ipv4:
         items["public_ipv4_tasks"] = settings.replicas * ip_month
     if nat_gateways:
         items["public_ipv4_nat_gateways"] = nat_gateways * ip_month
@@ -94,17 +115,28 @@ def monthly_cost(settings: StackSettings, region: str | None) -> dict[str, Any]:
     if settings.access_logs:
         stored_gb = ACCESS_LOG_GB * settings.access_log_retention_days / 30
         items["access_logs_storage_estimate"] = stored_gb * S3_GB_MONTH
+    return items
 
+
+# The replicas' addressings `estimate` sets side by side, each as the stack would be with it and nothing else
+# changed: IPv6-only, and IPv4 both ways natGateways offers (a public IPv4 on each task, or private subnets
+# behind one NAT gateway per zone, as prod ran before IPv6-only replicas).
+ADDRESSINGS: dict[str, dict[str, str]] = {
+    "ipv6-only": {"replica_addressing": "ipv6-only", "nat_gateways": "none"},
+    "ipv4-public-tasks": {"replica_addressing": "ipv4", "nat_gateways": "none"},
+    "ipv4-nat-per-zone": {"replica_addressing": "ipv4", "nat_gateways": "onePerAz"},
+}
+
+
+def addressing_alternatives(settings: StackSettings) -> dict[str, StackSettings]:
+    """The stack under each of ADDRESSINGS (its own among them), for the side-by-side totals."""
+    return {label: dataclasses.replace(settings, **changes) for label, changes in ADDRESSINGS.items()}
+
+
+def _totals(items: dict[str, float]) -> dict[str, Any]:
+    """The items rounded to cents, and their sum."""
     rounded = {name: round(usd, 2) for name, usd in items.items()}
-    return {
-        "total_usd": round(sum(rounded.values()), 2),
-        "items": rounded,
-        "region": region,
-        "prices_as_of": PRICES_AS_OF,
-        "prices_region": PRICES_REGION,
-        "approximate": region != PRICES_REGION,
-        "per_extra_replica_usd": round(_extra_replica(settings), 2),
-    }
+    return {"total_usd": round(sum(rounded.values()), 2), "items": rounded}
 
 
 def _task_vcpu_hour(settings: StackSettings, capacity: str) -> float:
@@ -128,7 +160,7 @@ def extra_replica_hour(settings: StackSettings) -> float:
     on Spot when spot; with its public IPv4 address where replicas have one."""
     capacity = "spot" if settings.capacity.spot else "on_demand"
     task_hour = _task_vcpu_hour(settings, capacity) + _task_gb_hour(settings, capacity)
-    public_ip_hour = 0.0 if settings.replicas_in_private_subnets else PUBLIC_IPV4_HOUR
+    public_ip_hour = PUBLIC_IPV4_HOUR if settings.task_public_ipv4 else 0.0
     return task_hour + public_ip_hour
 
 
@@ -152,4 +184,7 @@ def markdown_table(costs: Mapping[str, Mapping[str, Any]]) -> str:
     lines.append(f"| **total a month** | {totals} |")
     extra = " | ".join(f"+${costs[stack]['per_extra_replica_usd']:,.2f}" for stack in stacks)
     lines.append(f"| each replica autoscaling adds | {extra} |")
+    for label in ADDRESSINGS:
+        totals = " | ".join(f"${costs[stack]['by_addressing'][label]:,.2f}" for stack in stacks)
+        lines.append(f"| total with replicas `{label}` | {totals} |")
     return "\n".join(lines)

@@ -77,7 +77,7 @@ http {{
 
 def nginx_config(
     *,
-    listen: str,
+    listen: str | tuple[str, ...],
     health_path: str,
     scratch_dir: str,
     worker_processes: int = 1,
@@ -87,7 +87,8 @@ def nginx_config(
 ) -> str:
     """A complete nginx.conf for one replica.
 
-    `listen` is nginx's listen argument ("8080" or "127.0.1.1:18080"); `scratch_dir` holds the pid
+    `listen` is nginx's listen argument ("8080" or "127.0.1.1:18080"), or several, one `listen` line each
+    ("8080", "[::]:8080": nginx binds [::] IPv6-only, so the two coexist); `scratch_dir` holds the pid
     file and the temp folders, which nginx creates at start and a read-only root cannot hold.
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
     every other path keeps serving the contract; so does a replica that is stopping (`stopping_flag`).
@@ -97,6 +98,9 @@ def nginx_config(
     if not health_path_fits(health_path):
         raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
     health_answer = f"200 '{_HEALTHY}\\n'" if healthy else f"503 '{_FAILING}\\n'"
+    listen_lines = "\n        ".join(
+        f"listen {address};" for address in ((listen,) if isinstance(listen, str) else listen)
+    )
     http_body = f"""\
     # Longer than the ALB's 60 s idle timeout, so the balancer, not the replica, closes idle
     # connections (a replica closing first can turn a request in flight into a 502).
@@ -104,7 +108,7 @@ def nginx_config(
     keepalive_requests 1000000;
 
     server {{
-        listen {listen};
+        {listen_lines}
         # Every answer is JSON: an empty types map drops nginx's built-in one, which would still
         # send /a.html as text/html and /b.gif as image/gif despite default_type.
         types {{ }}
@@ -180,6 +184,8 @@ def container_command() -> list[str]:
     )
 
 
-def container_config(*, port: int, health_path: str) -> str:
-    """The config a Fargate replica runs with, listening on every address of its task."""
-    return nginx_config(listen=str(port), health_path=health_path, scratch_dir=CONTAINER_SCRATCH_DIR)
+def container_config(*, port: int, health_path: str, ipv6: bool) -> str:
+    """The config a Fargate replica runs with, listening on every address of its task: with `ipv6`, its IPv6
+    ones too (`listen 8080` alone binds IPv4 only, and an IPv6-only task's load balancer reaches it over IPv6)."""
+    listen = (str(port), f"[::]:{port}") if ipv6 else str(port)
+    return nginx_config(listen=listen, health_path=health_path, scratch_dir=CONTAINER_SCRATCH_DIR)

@@ -271,3 +271,128 @@ EC2_15_NO_AUTO_PUBLIC_IP = ResourceRule(
         "map_public_ip_on_launch=False (awsx public subnets default to True: change it with a transform)",
     ),
 )
+
+
+ECS_SERVICE: Final = "aws:ecs/service:Service"
+ROUTE_TABLE_ASSOCIATION: Final = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+ROUTE: Final = "aws:ec2/route:Route"
+INTERNET_GATEWAY: Final = "aws:ec2/internetGateway:InternetGateway"
+
+
+def _named_by(resources: Sequence[PlannedResource], owner: PlannedResource, prop: str) -> list[PlannedResource]:
+    """The resources `owner.props[prop]` (a list of ids) names: by id where known, by dependency in a preview."""
+    names = as_list(value_at(owner.props, prop))
+    known = frozenset(n for n in names if isinstance(n, str)) if names is not UNKNOWN else frozenset()
+    root = prop.split(".")[0]
+    dependencies = owner.property_dependencies.get(root, owner.dependencies)
+    return [r for r in resources if (r.id is not None and r.id in known) or r.urn in dependencies]
+
+
+def _replica_parts(resources: Sequence[PlannedResource], prop: str, types: frozenset[str]) -> list[PlannedResource]:
+    """What the ECS services' network configurations name under `prop` (subnets, security groups)."""
+    services = [r for r in resources if r.type == ECS_SERVICE]
+    return [part for s in services for part in _named_by(resources, s, prop) if part.type in types]
+
+
+def _ipv6_world_route_on_replica_subnets(resources: Sequence[PlannedResource]) -> list[str]:
+    subnets = _replica_parts(resources, "networkConfiguration.subnets", SUBNET)
+    gateways = [r for r in resources if r.type == INTERNET_GATEWAY]
+    gateway_ids = frozenset().union(*(identifiers(g) for g in gateways))
+    gateway_urns = frozenset(g.urn for g in gateways)
+    messages = []
+    for subnet in subnets:
+        associations = [
+            a
+            for a in resources
+            if a.type == ROUTE_TABLE_ASSOCIATION
+            and refers_to(a, "subnetId", identifiers(subnet), frozenset({subnet.urn}))
+        ]
+        tables = [
+            t
+            for a in associations
+            for t in resources
+            if t.urn != a.urn and refers_to(a, "routeTableId", identifiers(t), frozenset({t.urn}))
+        ]
+        for table in tables:
+            for route in resources:
+                if (
+                    route.type == ROUTE
+                    and value_at(route.props, "destinationIpv6CidrBlock") == "::/0"
+                    and refers_to(route, "routeTableId", identifiers(table), frozenset({table.urn}))
+                    and value_at(route.props, "gatewayId") is not None
+                    and refers_to(route, "gatewayId", gateway_ids, gateway_urns)
+                ):
+                    messages.append(
+                        f"the replicas' subnet {label(subnet)} routes ::/0 to an internet gateway ({label(route)}): "
+                        "anything on the internet may open connections to a replica's IPv6 address; route ::/0 to "
+                        "aws.ec2.EgressOnlyInternetGateway (egress_only_gateway_id=) instead"
+                    )
+    return messages
+
+
+REPLICA_SUBNETS_EGRESS_ONLY_IPV6 = StackRule(
+    id="replica-subnets-egress-only-ipv6",
+    control="Good practice",
+    description="The replicas' subnets send IPv6 out through an egress-only gateway, never an internet gateway",
+    applies_to_dev=True,
+    check=_ipv6_world_route_on_replica_subnets,
+)
+
+
+def _world_ingress_to_replicas(resources: Sequence[PlannedResource]) -> list[str]:
+    groups = _replica_parts(resources, "networkConfiguration.securityGroups", frozenset({SECURITY_GROUP}))
+    messages = []
+    for group in groups:
+        ids, urns = identifiers(group), frozenset({group.urn})
+        rules = [group] + [
+            r
+            for r in resources
+            if r.type in SECURITY_GROUP_INGRESS - {SECURITY_GROUP} and refers_to(r, "securityGroupId", ids, urns)
+        ]
+        for rule in rules:
+            for p in _permissions(rule.type, rule.props):
+                open_to = _open_to_world(p)
+                if p.direction == "ingress" and open_to:
+                    messages.append(
+                        f"{label(rule)} lets {', '.join(open_to)} reach the replicas' security group {label(group)}; "
+                        "the replicas take requests only from the load balancer's security group "
+                        "(referenced_security_group_id=), over either family"
+                    )
+    return messages
+
+
+REPLICAS_NO_WORLD_INGRESS = StackRule(
+    id="replicas-no-world-ingress",
+    control="Good practice",
+    description="Nothing from 0.0.0.0/0 or ::/0 reaches the replicas, on any port: only the load balancer does",
+    applies_to_dev=True,
+    check=_world_ingress_to_replicas,
+)
+
+
+# VPC user guide, "Flow log records": the default format's srcaddr and dstaddr carry IPv4 or IPv6 addresses alike;
+# a custom format without them (or pkt-srcaddr/pkt-dstaddr) cannot say which replica a rejected packet was for.
+_FLOW_LOG_ADDRESSES = (("${srcaddr}", "${pkt-srcaddr}"), ("${dstaddr}", "${pkt-dstaddr}"))
+
+
+def _flow_log_addresses(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    log_format = value_at(props, "logFormat")
+    if log_format is None or log_format is UNKNOWN:
+        return []
+    missing = [fields[0] for fields in _FLOW_LOG_ADDRESSES if not any(f in str(log_format) for f in fields)]
+    if not missing:
+        return []
+    return [
+        f"log_format {show(log_format)} lacks {', '.join(missing)}, the IPv4 or IPv6 address of each record; set "
+        "log_format with them, or leave it unset (AWS's default format has both)"
+    ]
+
+
+FLOW_LOG_RECORDS_ADDRESSES = ResourceRule(
+    id="flow-log-records-addresses",
+    control="Good practice",
+    description="Flow log records keep source and destination addresses, IPv4 and IPv6 alike",
+    applies_to_dev=True,
+    resource_types=frozenset({FLOW_LOG}),
+    check=_flow_log_addresses,
+)

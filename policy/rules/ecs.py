@@ -180,7 +180,7 @@ ECS_12_CONTAINER_INSIGHTS = ResourceRule(
     id="ecs-12-container-insights",
     control="ECS.12",
     description="ECS clusters have Container Insights enabled",
-    applies_to_dev=False,  # optional in dev, which turns it off to stay under $50 a month
+    applies_to_dev=False,  # optional in dev, which turns it off to stay under $37 a month
     resource_types=ECS_CLUSTER,
     check=_container_insights,
 )
@@ -210,12 +210,14 @@ ECS_2_NO_PUBLIC_IP = ResourceRule(
     id="ecs-2-no-public-ip",
     control="ECS.2",
     description="ECS services do not assign public IPs to tasks",
-    applies_to_dev=False,  # dev has no NAT gateway: tasks need a public IP to pull their image
+    # dev's replicas are IPv6-only too: no task has a public IPv4 address (a dev set to replicaAddressing ipv4
+    # without NAT needs one, and then turns this rule off in policy/dev.json).
+    applies_to_dev=True,
     resource_types=ECS_SERVICE,
     check=value_check(
         "networkConfiguration.assignPublicIp",
         lambda v: v is not True,
-        "network_configuration.assign_public_ip=False (tasks in private subnets behind a NAT gateway)",
+        "network_configuration.assign_public_ip=False (IPv6-only replicas, or IPv4 ones behind a NAT gateway)",
     ),
 )
 

@@ -6,7 +6,7 @@ import pytest
 
 from components.options import Capacity
 from estimate import cost as cost_module
-from estimate.cost import markdown_table, monthly_cost
+from estimate.cost import addressing_alternatives, markdown_table, monthly_cost
 from settings import from_stack_file
 
 DEV = from_stack_file("dev")
@@ -18,9 +18,10 @@ def items(settings, region="us-east-1"):
     return monthly_cost(settings, region=region)["items"]
 
 
-def test_dev_costs_under_fifty_dollars_a_month_with_its_own_settings():
+def test_with_ipv6_only_replicas_dev_costs_at_most_37_and_prod_at_most_90_dollars_a_month():
     cost = monthly_cost(DEV, region="us-east-1")
-    assert cost["total_usd"] < 50, cost
+    assert cost["total_usd"] <= 37, cost
+    assert monthly_cost(PROD, region="us-east-1")["total_usd"] <= 90
     assert (cost["region"], cost["prices_as_of"], cost["approximate"]) == ("us-east-1", "2025", False)
 
 
@@ -31,18 +32,18 @@ def test_total_is_the_sum_of_the_items():
 
 
 def test_every_public_address_is_counted_alb_nodes_per_zone_tasks_and_nat_gateways():
-    dev = items(DEV)
+    dev = items(replace(DEV, replica_addressing="ipv4"))
     assert dev["public_ipv4_alb_nodes"] == round(2 * IPV4_MONTH, 2), "one ALB node per zone"
     assert dev["public_ipv4_tasks"] == round(3 * IPV4_MONTH, 2), "dev tasks have public IPs"
     assert "nat_gateway_hours" not in dev and "public_ipv4_nat_gateways" not in dev
-    prod = items(PROD)
+    prod = items(replace(PROD, replica_addressing="ipv4", nat_gateways="onePerAz"))
     assert prod["public_ipv4_alb_nodes"] == prod["public_ipv4_nat_gateways"] == round(3 * IPV4_MONTH, 2)
     assert "public_ipv4_tasks" not in prod, "prod tasks sit in private subnets"
     assert prod["nat_gateway_hours"] == round(3 * 0.045 * 730, 2) == 98.55
 
 
 def test_one_nat_gateway_with_single():
-    single = items(replace(PROD, nat_gateways="single"))
+    single = items(replace(PROD, replica_addressing="ipv4", nat_gateways="single"))
     assert single["nat_gateway_hours"] == round(0.045 * 730, 2)
     assert single["public_ipv4_nat_gateways"] == round(IPV4_MONTH, 2)
 
@@ -79,9 +80,10 @@ def test_other_regions_are_marked_approximate():
 
 
 def test_each_extra_replica_costs_one_more_task_and_its_public_address():
-    extra = monthly_cost(DEV, region="us-east-1")["per_extra_replica_usd"]
+    extra = monthly_cost(replace(DEV, replica_addressing="ipv4"), region="us-east-1")["per_extra_replica_usd"]
     task = (0.25 * 0.03238 + 0.5 * 0.00356) * 0.3 * 730
     assert extra == round(task + IPV4_MONTH, 2)
+    assert monthly_cost(DEV, region="us-east-1")["per_extra_replica_usd"] == round(task, 2), "IPv6 is free"
     assert monthly_cost(PROD, region="us-east-1")["per_extra_replica_usd"] == round(
         (0.5 * 0.03238 + 1 * 0.00356) * 730, 2
     ), "private tasks have no public address"
@@ -91,11 +93,33 @@ def test_markdown_table_has_a_column_per_stack_and_a_dash_where_a_stack_has_no_s
     table = markdown_table({"dev": monthly_cost(DEV, "us-east-1"), "prod": monthly_cost(PROD, "us-east-1")})
     lines = table.splitlines()
     assert lines[0] == "| item | dev | prod |"
-    assert "| `nat_gateway_hours` | — | $98.55 |" in lines
-    assert lines[-2].startswith("| **total a month** | **$")
+    assert "| `public_ipv4_alb_nodes` | $7.30 | $10.95 |" in lines
+    assert lines[-5].startswith("| **total a month** | **$")
+    assert lines[-3:] == [
+        "| total with replicas `ipv6-only` | $36.21 | $87.70 |",
+        "| total with replicas `ipv4-public-tasks` | $47.16 | $98.65 |",
+        "| total with replicas `ipv4-nat-per-zone` | $109.43 | $197.42 |",
+    ]
 
 
-@pytest.mark.parametrize(("discount", "total"), [(0.6, 49.32), (0.5, 51.48)])
+def test_ipv6_only_replicas_drop_every_nat_gateway_and_task_address_and_nothing_else():
+    """The side-by-side totals are the same stack under each addressing: prod's IPv4 network of before (one NAT
+    gateway per zone) cost $109.50 of NAT hours and their addresses, and its data, more than prod does now."""
+    for settings in (DEV, PROD):
+        ipv6 = items(settings)
+        for label, alternative in addressing_alternatives(settings).items():
+            other = items(alternative)
+            gone = {name for name in set(other) - set(ipv6)}
+            assert gone <= {"public_ipv4_tasks", "public_ipv4_nat_gateways", "nat_gateway_hours", "nat_data_estimate"}
+            assert {name: ipv6[name] for name in ipv6} == {name: other[name] for name in ipv6}, label
+            side_by_side = monthly_cost(settings, "us-east-1")["by_addressing"][label]
+            assert side_by_side == monthly_cost(alternative, "us-east-1")["total_usd"]
+    prod = monthly_cost(PROD, "us-east-1")["by_addressing"]
+    # Each item is rounded to cents before the sum: a cent either way.
+    assert prod["ipv4-nat-per-zone"] - prod["ipv6-only"] == pytest.approx(98.55 + 10.95 + 0.225, abs=0.011)
+
+
+@pytest.mark.parametrize(("discount", "total"), [(0.6, 38.37), (0.5, 40.53)])
 def test_dev_total_at_a_smaller_spot_discount_is_what_the_readme_says(monkeypatch, discount, total):
     monkeypatch.setattr(cost_module, "SPOT_DISCOUNT", discount)
     assert monthly_cost(DEV, region="us-east-1")["total_usd"] == total

@@ -36,7 +36,8 @@ def test_text_report_names_the_total_each_item_and_the_deploy_times():
     total = estimates("dev")["estimated_monthly_cost"]["total_usd"]
     assert code == ExitCode.OK
     assert out.startswith(f"stack dev (us-east-1): about ${total:,.2f} a month\n")
-    assert "public_ipv4_tasks" in out and "worst case 138 s for one replica" in out
+    assert "public_ipv4_alb_nodes" in out and "worst case 138 s for one replica" in out
+    assert "by the replicas' addressing, all else as set: ipv6-only $36.21, ipv4-public-tasks $47.16" in out
     assert "pulumi up gives up on a service that is not steady after 438 s" in out
 
 

@@ -136,6 +136,9 @@ CASES = [
          "0.0.0.0/0", {"vpcId": "vpc-1"}),
     Case("ec2-15-no-auto-public-ip", "aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": True}, "True",
          {"mapPublicIpOnLaunch": False}),
+    Case("flow-log-records-addresses", "aws:ec2/flowLog:FlowLog",
+         {"logFormat": "${version} ${action} ${srcport} ${dstport}"}, "${srcaddr}, ${dstaddr}",
+         {"logFormat": "${version} ${pkt-srcaddr} ${dstaddr} ${action}"}),
     Case("ec2-18-19-world-ingress-80-443-only", SG, changed(GOOD_SG, ingress=[
         {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"], "description": "ssh"}]),
         "ports 22-22", GOOD_SG),

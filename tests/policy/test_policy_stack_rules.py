@@ -204,6 +204,94 @@ def test_evaluate_runs_resource_and_stack_rules_and_dev_skips_what_dev_json_disa
     stack = [*compliant_bucket_stack(), AWSX_VPC, default_sg, service]
     prod = {v.rule_id for v in evaluate(stack)}
     assert prod == {"ecs-2-no-public-ip", "ec2-6-vpc-flow-logs"}
-    assert evaluate(stack, dev=True) == []
+    # dev's replicas are IPv6-only too: it runs ECS.2 (and skips the flow log dev.json turns off).
+    assert {v.rule_id for v in evaluate(stack, dev=True)} == {"ecs-2-no-public-ip"}
     (public_ip,) = [v for v in evaluate(stack) if v.rule_id == "ecs-2-no-public-ip"]
     assert public_ip.urn == service.urn and str(public_ip).startswith(f"[ecs-2-no-public-ip] {service.urn}: ECS.2")
+
+
+# --- IPv6: the replicas' subnets and security group -----------------------------------------------------------
+
+
+def replica_network(route: dict[str, Any], ingress: dict[str, Any] | None = None) -> list[PlannedResource]:
+    """A service in one subnet whose route table holds `route`, and its security group with `ingress`."""
+    subnet = resource("aws:ec2/subnet:Subnet", "replicas-1", {"ipv6Native": True}, id="subnet-r1")
+    group = resource("aws:ec2/securityGroup:SecurityGroup", "replicas", {"description": "replicas"}, id="sg-r")
+    service = resource(
+        "aws:ecs/service:Service",
+        "svc",
+        {"networkConfiguration": {"subnets": ["subnet-r1"], "securityGroups": ["sg-r"], "assignPublicIp": False}},
+    )
+    table = resource("aws:ec2/routeTable:RouteTable", "replicas", {"vpcId": "vpc-1"}, id="rtb-r")
+    association = resource(
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "replicas-1",
+        {"subnetId": "subnet-r1", "routeTableId": "rtb-r"},
+    )
+    gateways = [
+        resource("aws:ec2/internetGateway:InternetGateway", "igw", {"vpcId": "vpc-1"}, id="igw-1"),
+        resource(
+            "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway", "eigw", {"vpcId": "vpc-1"}, id="eigw-1"
+        ),
+    ]
+    rules = [
+        resource(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "from-alb",
+            {
+                "securityGroupId": "sg-r",
+                "ipProtocol": "tcp",
+                "fromPort": 8080,
+                "toPort": 8080,
+                "referencedSecurityGroupId": "sg-alb",
+                "description": "alb",
+                **(ingress or {}),
+            },
+        )
+    ]
+    route_resource = resource("aws:ec2/route:Route", "replicas-ipv6", {"routeTableId": "rtb-r", **route})
+    return [subnet, group, service, table, association, *gateways, *rules, route_resource]
+
+
+EGRESS_ONLY = {"destinationIpv6CidrBlock": "::/0", "egressOnlyGatewayId": "eigw-1"}
+
+
+def test_replica_subnets_routing_ipv6_to_the_egress_only_gateway_pass_and_to_the_internet_gateway_fail() -> None:
+    assert RULES["replica-subnets-egress-only-ipv6"](replica_network(EGRESS_ONLY)) == []
+    (message,) = RULES["replica-subnets-egress-only-ipv6"](
+        replica_network({"destinationIpv6CidrBlock": "::/0", "gatewayId": "igw-1"})
+    )
+    assert "'replicas-1'" in message and "routes ::/0 to an internet gateway" in message
+    assert "EgressOnlyInternetGateway" in message
+
+
+def test_the_load_balancers_subnets_may_route_ipv6_to_the_internet_gateway() -> None:
+    stack = replica_network(EGRESS_ONLY)
+    public = resource("aws:ec2/subnet:Subnet", "public-1", {"cidrBlock": "10.0.0.0/24"}, id="subnet-p1")
+    table = resource("aws:ec2/routeTable:RouteTable", "public", {"vpcId": "vpc-1"}, id="rtb-p")
+    association = resource(
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "public-1",
+        {"subnetId": "subnet-p1", "routeTableId": "rtb-p"},
+    )
+    route = resource(
+        "aws:ec2/route:Route",
+        "public-ipv6",
+        {"routeTableId": "rtb-p", "destinationIpv6CidrBlock": "::/0", "gatewayId": "igw-1"},
+    )
+    assert RULES["replica-subnets-egress-only-ipv6"]([*stack, public, table, association, route]) == []
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        {"cidrIpv6": "::/0", "referencedSecurityGroupId": None},
+        {"cidrIpv4": "0.0.0.0/0", "referencedSecurityGroupId": None},
+    ],
+)
+def test_nothing_from_the_world_reaches_the_replicas_even_on_443_and_in_either_family(world) -> None:
+    assert RULES["replicas-no-world-ingress"](replica_network(EGRESS_ONLY)) == []
+    (message,) = RULES["replicas-no-world-ingress"](
+        replica_network(EGRESS_ONLY, {"fromPort": 443, "toPort": 443, **world})
+    )
+    assert "reach the replicas' security group 'replicas'" in message

@@ -43,7 +43,7 @@ def test_network_with_single_nat_puts_replicas_in_private_subnets():
     created = {}
 
     def program():
-        created["network"] = Network("net", NetworkArgs(az_count=3, nat_gateways="single"))
+        created["network"] = Network("net", NetworkArgs(az_count=3, replica_addressing="ipv4", nat_gateways="single"))
 
     deployment = declare(program, {})
     vpc = deployment.one("awsx:ec2:Vpc").inputs
@@ -51,7 +51,7 @@ def test_network_with_single_nat_puts_replicas_in_private_subnets():
     assert len(vpc["subnetSpecs"]) == 2
     network = created["network"]
     assert network.replicas_in_private_subnets and network.zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert set(network.replica_subnet_zones.values()) == set(network.zones)
+    assert not network.task_public_ipv4 and deployment.exports == {}
 
 
 def test_network_refuses_one_zone_before_declaring_anything():
@@ -62,7 +62,8 @@ def test_network_refuses_one_zone_before_declaring_anything():
 
 
 def load_balancer_args(**changes) -> LoadBalancerArgs:
-    base = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "target_port": 8080}
+    """An IPv4 load balancer in two subnets the mocks know nothing of (so they have no IPv6 block)."""
+    base = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"], "target_port": 8080, "ipv6_targets": False}
     return LoadBalancerArgs(**{**base, **changes})
 
 
@@ -94,7 +95,12 @@ def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
     )
     lb = created["lb"]
     assert isinstance(lb.load_balancer, pulumi.CustomResource) and lb.listeners == [lb.listener]
-    assert lb.alias_record is None
+    assert lb.alias_records == []
+
+
+def test_a_dual_stack_load_balancer_in_subnets_without_ipv6_blocks_is_refused_as_elb_refuses_it():
+    deployment = declare(lambda: LoadBalancer("web", load_balancer_args(ipv6_targets=True)), {})
+    assert "a dualstack load balancer needs an IPv6 block on every subnet" in str(deployment.error)
 
 
 def test_load_balancer_refuses_a_name_too_long_for_aws():

@@ -62,7 +62,7 @@ def test_dev_passes_every_rule_that_applies_to_dev():
     [
         ({"accessLogs": False}, "ELB.5"),
         ({"deletionProtection": False}, "ELB.6"),
-        ({"natGateways": "none"}, "ECS.2"),
+        ({"replicaAddressing": "ipv4", "natGateways": "none"}, "ECS.2"),
         ({"flowLogs": False}, "EC2.6"),
         ({"deregistrationDelaySeconds": 0}, "Good practice: deregistrationDelay is 0"),
     ],

@@ -22,6 +22,7 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 VPC = "awsx:ec2:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
 
 
 def container(deployment: Deployment) -> dict:
@@ -36,8 +37,8 @@ def group_id(deployment: Deployment, name: str) -> str:
 # --- the network -------------------------------------------------------------------------------
 
 
-def test_dev_vpc_spans_two_zones_with_public_subnets_only_and_no_nat(dev):
-    vpc = dev.one(VPC).inputs
+def test_ipv4_dev_vpc_spans_two_zones_with_public_subnets_only_and_no_nat(dev_ipv4):
+    vpc = dev_ipv4.one(VPC).inputs
     assert vpc["availabilityZoneNames"] == ["us-east-1a", "us-east-1b"]
     assert [spec["type"] for spec in vpc["subnetSpecs"]] == ["Public"]
     assert vpc["natGateways"] == {"strategy": "None"}, (
@@ -46,8 +47,8 @@ def test_dev_vpc_spans_two_zones_with_public_subnets_only_and_no_nat(dev):
     assert vpc["enableDnsHostnames"] is True and vpc["enableDnsSupport"] is True
 
 
-def test_prod_vpc_has_private_subnets_behind_one_nat_per_zone(prod):
-    vpc = prod.one(VPC).inputs
+def test_ipv4_prod_vpc_has_private_subnets_behind_one_nat_per_zone(prod_ipv4):
+    vpc = prod_ipv4.one(VPC).inputs
     assert len(vpc["availabilityZoneNames"]) == 3
     assert [spec["type"] for spec in vpc["subnetSpecs"]] == ["Public", "Private"]
     assert vpc["natGateways"] == {"strategy": "OnePerAz"}
@@ -63,7 +64,7 @@ def test_default_security_group_is_emptied(dev):
 def test_flow_logs_only_where_asked(dev, prod):
     assert not dev.all("aws:ec2/flowLog:FlowLog")
     flow_log = prod.one("aws:ec2/flowLog:FlowLog").inputs
-    assert flow_log["trafficType"] == "REJECT" and flow_log["vpcId"] == "alb-replicas-prod-vpc-vpc-id"
+    assert flow_log["trafficType"] == "REJECT" and flow_log["vpcId"] == "alb-replicas-prod-vpc_id"
 
 
 def test_flow_log_role_may_list_log_groups_as_aws_sample_policy_grants(prod):
@@ -83,7 +84,7 @@ def test_flow_log_role_may_list_log_groups_as_aws_sample_policy_grants(prod):
 def test_alb_is_internet_facing_in_the_public_subnets_of_every_zone(dev):
     alb = dev.one(ALB).inputs
     assert alb["loadBalancerType"] == "application" and alb["internal"] is False
-    assert alb["subnets"] == ["alb-replicas-dev-vpc-public-us-east-1a", "alb-replicas-dev-vpc-public-us-east-1b"]
+    assert alb["subnets"] == ["alb-replicas-dev-public-1_id", "alb-replicas-dev-public-2_id"]
     assert alb["dropInvalidHeaderFields"] is True
     assert alb["desyncMitigationMode"] == "defensive"
     assert alb["securityGroups"] == [group_id(dev, "alb-replicas-dev-alb")]
@@ -157,15 +158,15 @@ def test_service_waits_for_the_execution_role_policy(dev):
     assert attachment.urn in dev.one(SERVICE).dependencies, "tasks started before it cannot pull their image"
 
 
-def test_dev_replicas_run_in_public_subnets_with_a_public_ip(dev):
-    network = dev.one(SERVICE).inputs["networkConfiguration"]
-    assert network["subnets"] == dev.one(ALB).inputs["subnets"]
+def test_ipv4_dev_replicas_run_in_public_subnets_with_a_public_ip(dev_ipv4):
+    network = dev_ipv4.one(SERVICE).inputs["networkConfiguration"]
+    assert network["subnets"] == dev_ipv4.one(ALB).inputs["subnets"]
     assert network["assignPublicIp"] is True, "without NAT it is the only way to pull the image"
-    assert network["securityGroups"] == [group_id(dev, "alb-replicas-dev-replicas")]
+    assert network["securityGroups"] == [group_id(dev_ipv4, "alb-replicas-dev-replicas")]
 
 
-def test_prod_replicas_run_in_private_subnets_without_public_ip(prod):
-    network = prod.one(SERVICE).inputs["networkConfiguration"]
+def test_ipv4_prod_replicas_run_in_private_subnets_without_public_ip(prod_ipv4):
+    network = prod_ipv4.one(SERVICE).inputs["networkConfiguration"]
     assert all("-private-" in subnet for subnet in network["subnets"]) and len(network["subnets"]) == 3
     assert network["assignPublicIp"] is False
 
@@ -181,6 +182,7 @@ def test_only_the_alb_reaches_the_replicas_on_the_container_port(dev):
     assert (alb_out["referencedSecurityGroupId"], alb_out["fromPort"]) == (replicas, 8080)
     (replicas_out,) = [r.inputs for r in dev.all(EGRESS) if r.inputs["securityGroupId"] == replicas]
     assert (replicas_out["fromPort"], replicas_out["toPort"]) == (443, 443)
+    assert replicas_out["cidrIpv6"] == "::/0" and "cidrIpv4" not in replicas_out, "IPv6-only replicas go out over IPv6"
 
 
 def test_every_security_group_and_rule_says_what_it_is_for(prod):
@@ -214,7 +216,7 @@ def test_task_definition_is_a_fargate_task_of_the_configured_size(dev, prod):
 
 def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     replica = container(dev)
-    assert replica["image"] == "public.ecr.aws/docker/library/nginx:1.30.8-alpine"
+    assert replica["image"] == "ecr-public.aws.com/docker/library/nginx:1.30.8-alpine"
     assert (replica["user"], replica["readonlyRootFilesystem"], replica["privileged"]) == ("101:101", True, False)
     assert replica["portMappings"] == [{"containerPort": 8080, "protocol": "tcp"}]
     log = replica["logConfiguration"]
@@ -249,7 +251,7 @@ def test_a_stopping_replica_fails_its_checks_until_every_node_has_stopped_sendin
 
 
 def test_another_image_keeps_its_own_command():
-    replica = container(declare_stack("dev", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:2.1.0"))
+    replica = container(declare_stack("dev", image="123456789012.dkr-ecr.us-east-1.on.aws/api:2.1.0"))
     assert "command" not in replica and "environment" not in replica
     assert replica["stopTimeout"] == 43  # the same time to stop, should it fail its checks first too
 
@@ -323,7 +325,10 @@ def test_dev_exports_what_verify_and_a_person_need(dev):
     assert exports["url"] == f"http://{exports['dns_name']}"
     assert exports["dns_name"].endswith(".elb.amazonaws.com")
     assert (exports["replicas"], exports["max_replicas"], exports["algorithm"]) == (3, 3, "round_robin")
-    assert exports["replica_subnets"] == {"10.0.0.0/18": "us-east-1a", "10.0.64.0/18": "us-east-1b"}
+    assert exports["replica_subnets"] == {
+        "2600:1f18:4c2:a610::/64": "us-east-1a",
+        "2600:1f18:4c2:a611::/64": "us-east-1b",
+    }
     assert exports["cluster_name"] == "alb-replicas-dev-cluster"
     assert exports["service_name"] == "alb-replicas-dev-service"
     assert exports["target_group_arn"].startswith("arn:")
@@ -337,13 +342,19 @@ def test_cost_and_deploy_timing_are_exported_as_the_estimate_command_prints_them
         assert deployment.exports["estimated_monthly_cost"] == printed["estimated_monthly_cost"]
         assert deployment.exports["deploy_timing"] == printed["deploy_timing"]
     assert dev.exports["estimated_monthly_cost"]["region"] == "us-east-1"
-    assert dev.exports["estimated_monthly_cost"]["total_usd"] < 50
+    assert dev.exports["estimated_monthly_cost"]["total_usd"] <= 37
 
 
-def test_prod_exports_the_private_subnets_for_per_zone_counts(prod):
+def test_prod_exports_the_replicas_ipv6_subnets_for_per_zone_counts(prod):
     assert sorted(prod.exports["replica_subnets"].values()) == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    vpc_specs = prod.one(VPC).inputs["subnetSpecs"]
-    assert sorted(prod.exports["replica_subnets"]) == sorted(vpc_specs[1]["cidrBlocks"])
+    blocks = {r.inputs["ipv6CidrBlock"] for r in prod.all(SUBNET) if r.inputs.get("ipv6Native")}
+    assert set(prod.exports["replica_subnets"]) == blocks
+
+
+def test_ipv4_prod_exports_the_private_subnets_for_per_zone_counts(prod_ipv4):
+    assert sorted(prod_ipv4.exports["replica_subnets"].values()) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    vpc_specs = prod_ipv4.one(VPC).inputs["subnetSpecs"]
+    assert sorted(prod_ipv4.exports["replica_subnets"]) == sorted(vpc_specs[1]["cidrBlocks"])
 
 
 # --- HTTPS on a domain -------------------------------------------------------------------------
@@ -462,7 +473,8 @@ def test_in_a_region_opened_after_august_2022_the_log_delivery_service_writes_th
     mexico = StackMocks(
         region="mx-central-1", zones={f"mx-central-1{z}": f"mxc1-az{i}" for i, z in enumerate("abc", 1)}
     )
-    deployment = declare_stack("prod", mocks=mexico, **OWN_DOMAIN)
+    # Mexico (Central) is not among the regions ECS runs IPv6-only tasks in: IPv4 replicas there.
+    deployment = declare_stack("prod", mocks=mexico, replicaAddressing="ipv4", **OWN_DOMAIN)
     assert deployment.error is None, deployment.error
     policy = json.loads(deployment.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])
     assert policy["Statement"][0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
@@ -509,7 +521,8 @@ def test_where_fargate_runs_in_some_zones_only_they_are_chosen_by_zone_id():
     # In this account, us-west-1a is usw1-az2, where Fargate does not run: sorting names would pick it.
     zones = {"us-west-1a": "usw1-az2", "us-west-1b": "usw1-az3", "us-west-1c": "usw1-az1"}
     deployment = declare_stack("dev", mocks=StackMocks(region="us-west-1", zones=zones))
-    assert deployment.one(VPC).inputs["availabilityZoneNames"] == ["us-west-1b", "us-west-1c"]
+    zones_used = sorted({subnet.inputs["availabilityZone"] for subnet in deployment.all(SUBNET)})
+    assert zones_used == ["us-west-1b", "us-west-1c"]
 
 
 def test_too_few_fargate_zones_is_a_clear_error_naming_the_region():

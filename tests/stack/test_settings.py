@@ -49,8 +49,8 @@ def test_every_key_has_a_type_and_a_description():
 def test_stack_files_parse():
     dev = settings.from_stack_file("dev")
     prod = settings.from_stack_file("prod")
-    assert (dev.replicas, dev.nat_gateways, dev.replicas_in_private_subnets) == (3, "none", False)
-    assert (prod.nat_gateways, prod.az_count, prod.replicas_in_private_subnets) == ("onePerAz", 3, True)
+    assert (dev.replicas, dev.replica_addressing, dev.task_public_ipv4) == (3, "ipv6-only", False)
+    assert (prod.nat_gateways, prod.az_count, prod.replica_addressing) == ("none", 3, "ipv6-only")
     assert prod.autoscaling and prod.access_logs and prod.deletion_protection
     assert not prod.https, "the repository's prod names no domain: each fork sets its own"
 
@@ -155,17 +155,20 @@ def test_bad_value_is_named_with_what_is_allowed(raw, expected):
 def test_a_vpc_too_small_for_the_replicas_of_a_deploy_is_refused():
     # /24 over 6 zones: /28 subnets, 16 addresses less AWS's 5 and the ALB's 8 free ones = 3 tasks a zone
     # in dev's public subnets; a deploy runs up to 200 % of the tasks, so 9 replicas (18 tasks) fit, 10 not.
-    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=9).vpc_cidr == "10.0.0.0/24"
+    ipv4 = {"replicaAddressing": "ipv4"}
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=9, **ipv4).vpc_cidr == "10.0.0.0/24"
     with pytest.raises(SettingsError) as caught:
-        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=10)
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=10, **ipv4)
     assert (
         "vpcCidr: '10.0.0.0/24' leaves room for 3 tasks per zone in the replicas' /28 subnets (16 addresses, "
         "less AWS's 5 and the load balancer's 8); a deploy at 200 % of 10 replicas needs 4 per zone"
     ) in str(caught.value)
     # Private subnets (with NAT) hold no load balancer node; autoscaling's ceiling is what a deploy doubles.
-    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=16, natGateways="single").replicas == 16
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=16, natGateways="single", **ipv4).replicas == 16
     with pytest.raises(SettingsError, match=r"leaves room for 11 tasks per zone .* of 34 replicas needs 12 per zone"):
-        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=2, maxReplicas=34, natGateways="single")
+        parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=2, maxReplicas=34, natGateways="single", **ipv4)
+    # IPv6-only replicas take no IPv4 address: their /64s hold any deploy.
+    assert parse(vpcCidr="10.0.0.0/24", azCount=6, replicas=100).replicas == 100
 
 
 def test_every_problem_is_reported_at_once():
@@ -183,8 +186,8 @@ def test_domain_may_be_the_zone_apex_or_inside_it():
 
 def test_image_pinned_by_digest_is_accepted():
     digest = "sha256:" + "a" * 64
-    assert parse(image=f"public.ecr.aws/docker/library/nginx@{digest}").serves_nginx_contract
-    assert not parse(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1.2.3").serves_nginx_contract
+    assert parse(image=f"ecr-public.aws.com/docker/library/nginx@{digest}").serves_nginx_contract
+    assert not parse(image="123456789012.dkr-ecr.us-east-1.on.aws/api:1.2.3").serves_nginx_contract
 
 
 @pytest.mark.parametrize(
@@ -313,7 +316,7 @@ NGINX_STABLE_FIXES = {
 def test_the_default_image_is_an_nginx_stable_release_with_every_known_fix():
     image = stack_config.config_schema()["image"]["default"]
     repository, tag = image.rsplit(":", 1)
-    assert repository == "public.ecr.aws/docker/library/nginx" and tag.endswith("-alpine")
+    assert repository == "ecr-public.aws.com/docker/library/nginx" and tag.endswith("-alpine")
     version = tuple(int(part) for part in tag.removesuffix("-alpine").split("."))
     assert version[1] % 2 == 0, "an even minor version is nginx's stable line"
     unfixed = [cve for fixed_in, cves in NGINX_STABLE_FIXES.items() if version < fixed_in for cve in cves]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.docs_text import doc
 from tests.docs_text import section as section_of
+from tests.stack.harness import OWN_DOMAIN, declare_stack
 from verify.sources.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
@@ -31,7 +32,7 @@ def pulumi_printing(outputs: dict[str, object]):
                 replicas=3,
                 max_replicas=3,
                 algorithm="round_robin",
-                subnets=(("10.0.0.0/18", "us-east-1a"), ("10.0.64.0/18", "us-east-1b")),
+                subnets=(("2600:1f18:4c2:a610::/64", "us-east-1a"), ("2600:1f18:4c2:a611::/64", "us-east-1b")),
                 target_group_arn="arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-dev-tg",
             ),
         ),
@@ -43,9 +44,9 @@ def pulumi_printing(outputs: dict[str, object]):
                 max_replicas=9,
                 algorithm="round_robin",
                 subnets=(
-                    ("10.0.96.0/19", "us-east-1a"),
-                    ("10.0.128.0/19", "us-east-1b"),
-                    ("10.0.160.0/19", "us-east-1c"),
+                    ("2600:1f18:4c2:a610::/64", "us-east-1a"),
+                    ("2600:1f18:4c2:a611::/64", "us-east-1b"),
+                    ("2600:1f18:4c2:a612::/64", "us-east-1c"),
                 ),
                 target_group_arn="arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-prod-tg",
                 access_logs=AccessLogOutputs(
@@ -71,7 +72,9 @@ def test_the_docs_outputs_table_lists_every_export_and_every_key_of_the_two_esti
         if line.startswith("| `"):
             names, meaning = line[2:].split(" | ", 1)
             rows.update(dict.fromkeys(re.findall(r"`(\w+)`", names), meaning))
-    assert set(rows) == set(prod.exports)
+    # A shifting deploy adds the deploy hook's outputs (deploymentVerify, on by default).
+    shifting = declare_stack("prod", deploymentStrategy="canary:10", **OWN_DOMAIN)
+    assert set(rows) == set(prod.exports) | set(shifting.exports)
     for output in ("estimated_monthly_cost", "deploy_timing"):
         keys = set(re.findall(r"`(\w+)`", rows[output]))
         assert set(prod.exports[output]) <= keys, (

@@ -5,6 +5,7 @@ stand-in on loopback. It never raises: a malformed payload, a failed call, a def
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -62,7 +63,8 @@ class Fleet:
     unregistered: Sequence[str] = ()
     states: dict[str, str] = field(default_factory=dict)
 
-    def queue(self, ecs: Stubber, elb: Stubber, rule: str) -> None:
+    def queue(self, ecs: Stubber, elb: Stubber, rule: str, spelled: dict[str, str] | None = None) -> None:
+        """`spelled`: how ELBv2 writes a target's address, where it differs from the replica's id."""
         ecs.add_response(
             "describe_services",
             {"services": [{"serviceName": SERVICE, "desiredCount": self.desired}], "failures": []},
@@ -108,7 +110,10 @@ class Fleet:
                 "describe_target_health",
                 {
                     "TargetHealthDescriptions": [
-                        {"Target": {"Id": ip, "Port": 8080}, "TargetHealth": {"State": self.states.get(ip, "healthy")}}
+                        {
+                            "Target": {"Id": (spelled or {}).get(ip, ip), "Port": 8080},
+                            "TargetHealth": {"State": self.states.get(ip, "healthy")},
+                        }
                         for ip in ips
                         if ip not in self.unregistered
                     ]
@@ -118,19 +123,22 @@ class Fleet:
 
 
 def _task(arn: str, ip: str, revision: str) -> dict[str, Any]:
+    """A Fargate task as DescribeTasks gives it: an IPv4 one's address in its network interface attachment and
+    its container's networkInterfaces, an IPv6-only one's in networkInterfaces alone (no IPv4 to give)."""
+    ipv6 = ":" in ip
+    interface = {"attachmentId": "attach-1", **({"ipv6Address": ip} if ipv6 else {"privateIpv4Address": ip})}
+    details = [{"name": "networkInterfaceId", "value": "eni-0abc"}]
     return {
         "taskArn": arn,
         "lastStatus": "RUNNING",
         "startedBy": f"ecs-svc/{revision}",
+        "containers": [{"name": "replica", "networkInterfaces": [interface]}],
         "attachments": [
             {
                 "id": "attach-1",
                 "type": "ElasticNetworkInterface",
                 "status": "ATTACHED",
-                "details": [
-                    {"name": "networkInterfaceId", "value": "eni-0abc"},
-                    {"name": "privateIPv4Address", "value": ip},
-                ],
+                "details": details if ipv6 else [*details, {"name": "privateIPv4Address", "value": ip}],
             }
         ],
     }
@@ -253,6 +261,19 @@ def test_after_the_production_shift_green_alone_answers(aws, balancer):
     outcome = run(event("POST_PRODUCTION_TRAFFIC_SHIFT", hook_settings(url_of(server)).details()), aws)
     assert outcome.answer == {"hookStatus": "FAILED"}, "blue still answers after the production shift"
     assert "replicas answered where 3 were expected" in outcome.line["reason"]
+
+
+def test_ipv6_only_replicas_are_named_by_their_ipv6_address_whatever_its_spelling(aws, balancer):
+    """An IPv6-only task has no IPv4 address; the target group may spell its address in full, nginx compresses it."""
+    green = ("2600:1f18:1::a", "2600:1f18:2::a", "2600:1f18:1::b")
+    blue = ("2600:1f18:1::14", "2600:1f18:2::14", "2600:1f18:1::15")
+    server = balancer([*green] * 10 + [*blue] * 90)
+    spelled = {ip: ipaddress.ip_address(ip).exploded for ip in (*green, *blue)}
+    Fleet(green=green, blue=blue).queue(aws.ecs, aws.elb, RULE, spelled=spelled)
+    outcome = run(event("PRODUCTION_TRAFFIC_SHIFT", hook_settings(url_of(server)).details(), green=10, blue=90), aws)
+    assert outcome.answer == {"hookStatus": "SUCCEEDED"}, outcome.line["reason"]
+    assert set(outcome.line["replicas"]) == {*green, *blue}
+    assert {entry["target"] for entry in outcome.line["target_health"]} == {f"{ip}:8080" for ip in (*green, *blue)}
 
 
 def test_a_rule_still_at_the_step_before_is_judged_as_it_holds_with_a_note(aws, balancer):
@@ -425,9 +446,7 @@ def test_a_stage_past_its_bound_fails_with_what_it_measured(aws, balancer):
         event("PRODUCTION_TRAFFIC_SHIFT", {**details, **carried}, green=10, blue=90), aws, clock=lambda: 1.8e9 + 61
     )
     assert outcome.answer == {"hookStatus": "FAILED"}
-    assert (
-        "measured 200 of the" in outcome.line["reason"] and "not judged, so not passed" in outcome.line["reason"]
-    )
+    assert "measured 200 of the" in outcome.line["reason"] and "not judged, so not passed" in outcome.line["reason"]
     assert server.requests == []
 
 

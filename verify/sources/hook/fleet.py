@@ -3,14 +3,17 @@
 The calls and the shapes are botocore's (ecs 2014-11-13, elbv2 2015-12-01): `DescribeServices` for the
 count each revision runs at full scale (`desiredCount`), `ListTasks` (100 a page) and `DescribeTasks` (100
 a call) for every running task of the service, its revision (`startedBy` is `ecs-svc/<revision id>`, the
-last segment of the revision's ARN) and its address (the `ElasticNetworkInterface` attachment's
-`privateIPv4Address`, which is the replica's id); `DescribeRules` for a listener rule's target groups and
+last segment of the revision's ARN) and its addresses (its containers' `networkInterfaces`, botocore's
+`NetworkInterface`: `privateIpv4Address` and `ipv6Address`; and the `ElasticNetworkInterface`
+attachment's `privateIPv4Address`); the replica's id is the one its target is registered by, IPv6 for an
+IPv6-only task. `DescribeRules` for a listener rule's target groups and
 weights, `DescribeTargetHealth` for each group's targets and their state. The clients are boto3's (or a
 stand-in with the same methods, the rehearsal's); a call that fails is a CouldNotMeasure naming it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,8 +47,12 @@ class Task:
 
     arn: str
     revision_id: str | None  # from startedBy; None when ECS did not start it for a deployment
-    ip: str | None  # its network interface's address: the replica's id
+    addresses: tuple[str, ...]  # its network interface's, IPv4 and IPv6, as `address()` writes them
     last_status: str
+
+    def address(self, registered: set[str]) -> str | None:
+        """The replica's id: the address its target is registered by, else its only or first one."""
+        return next((a for a in self.addresses if a in registered), self.addresses[0] if self.addresses else None)
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,15 @@ class Fleet:
     desired_count: int
     tasks: tuple[Task, ...]
 
-    def ips(self, revision_id: str) -> tuple[str, ...]:
-        """The addresses of the revision's tasks that are RUNNING, in the order ECS lists them."""
-        return tuple(
-            task.ip
+    def ips(self, revision_id: str, registered: set[str]) -> tuple[str, ...]:
+        """The replica ids of the revision's RUNNING tasks, in the order ECS lists them (`registered`: the
+        addresses the target groups hold, which pick the family a dual-stack task is reached by)."""
+        found = (
+            task.address(registered)
             for task in self.tasks
-            if task.revision_id == revision_id and task.ip is not None and task.last_status == "RUNNING"
+            if task.revision_id == revision_id and task.last_status == "RUNNING"
         )
+        return tuple(address for address in found if address is not None)
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,21 @@ class RuleTarget:
     targets: tuple[TargetState, ...]
 
     def ips(self) -> set[str]:
-        return {state.target.rsplit(":", 1)[0] for state in self.targets}
+        return {target_address(state) for state in self.targets}
+
+
+def address(text: object) -> str | None:
+    """An IP address as verify names a replica by it: IPv6 compressed and lower case (as nginx's
+    $server_addr writes it), whatever spelling an API used; None for what is no address."""
+    try:
+        return ipaddress.ip_address(str(text)).compressed
+    except ValueError:
+        return None
+
+
+def target_address(state: TargetState) -> str:
+    """The address of a target written "ip:port" (an IPv6 address holds colons of its own)."""
+    return state.target.rsplit(":", 1)[0]
 
 
 def read_fleet(ecs: EcsReader, cluster: str, service: str) -> Fleet:
@@ -113,7 +136,8 @@ def _target_health(elb: ElbReader, group_arn: str) -> tuple[TargetState, ...]:
     found = _call(elb, "elasticloadbalancing", "describe_target_health", TargetGroupArn=group_arn)
     return tuple(
         TargetState(
-            f"{entry['Target']['Id']}:{entry['Target'].get('Port', '')}", entry.get("TargetHealth", {}).get("State", "")
+            f"{address(entry['Target']['Id']) or entry['Target']['Id']}:{entry['Target'].get('Port', '')}",
+            entry.get("TargetHealth", {}).get("State", ""),
         )
         for entry in found.get("TargetHealthDescriptions") or []
     )
@@ -135,17 +159,24 @@ def _task_arns(ecs: EcsReader, cluster: str, service: str) -> Iterator[str]:
 
 def _task(task: dict[str, Any]) -> Task:
     started_by = task.get("startedBy") or ""
-    addresses = [
+    found = [
+        interface.get(key)
+        for container in task.get("containers") or []
+        for interface in container.get("networkInterfaces") or []
+        for key in ("privateIpv4Address", "ipv6Address")
+    ]
+    found += [
         detail.get("value")
         for attachment in task.get("attachments") or []
         if attachment.get("type") == _NETWORK_INTERFACE
         for detail in attachment.get("details") or []
         if detail.get("name") == _ADDRESS
     ]
+    addresses = tuple(dict.fromkeys(a for a in (address(value) for value in found if value) if a is not None))
     return Task(
         arn=task.get("taskArn", ""),
         revision_id=started_by[len(_STARTED_BY) :] if started_by.startswith(_STARTED_BY) else None,
-        ip=addresses[0] if addresses else None,
+        addresses=addresses,
         last_status=task.get("lastStatus", ""),
     )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import TargetState
-from verify.sources.hook.fleet import EcsReader, ElbReader, Fleet, RuleTarget, read_fleet, read_rule
+from verify.sources.hook.fleet import EcsReader, ElbReader, Fleet, RuleTarget, read_fleet, read_rule, target_address
 from verify.sources.hook.payload import (
     AFTER_PRODUCTION_SHIFT,
     AFTER_TEST_SHIFT,
@@ -82,33 +82,37 @@ def plan_stage(invocation: Invocation, ecs: EcsReader, elb: ElbReader) -> StageP
         )
     settings = invocation.settings
     fleet = read_fleet(ecs, invocation.cluster, invocation.service)
-    green = fleet.ips(invocation.green_id)
-    if len(green) != fleet.desired_count:
+    running = len(fleet.ips(invocation.green_id, set()))
+    if running != fleet.desired_count:
         return Decision(
             FAILED,
-            f"green (revision {invocation.green_id}) runs {len(green)} task(s) with an address where the service"
+            f"green (revision {invocation.green_id}) runs {running} task(s) with an address where the service"
             f" wants {fleet.desired_count}",
         )
+    if stage == AFTER_TEST_SHIFT and settings.test_rule_arn is None:
+        return Decision(FAILED, "ECS called the hook after the test traffic shift, but the stack has no test rule")
+    rule = read_rule(elb, settings.test_rule_arn if stage == AFTER_TEST_SHIFT else settings.production_rule_arn)
+    # The replica ids: each task's address its target group holds (an IPv6-only task's is its IPv6 address).
+    green = fleet.ips(invocation.green_id, set().union(*(group.ips() for group in rule)))
     if stage == AFTER_TEST_SHIFT:
-        if settings.test_rule_arn is None or settings.test_header is None:
-            return Decision(FAILED, "ECS called the hook after the test traffic shift, but the stack has no test rule")
-        return _through_test_rule(invocation, elb, green)
+        return _through_test_rule(invocation, rule, green)
     if stage == AFTER_PRODUCTION_SHIFT:
-        return _through_production_rule(invocation, fleet, elb, green, set_share=100.0, previous=100.0)
+        return _through_production_rule(invocation, fleet, rule, green, set_share=100.0, previous=100.0)
     if invocation.green not in weights:
         return Decision(FAILED, f"productionTrafficWeights name no weight for green ({invocation.green_id})")
     share = weights[invocation.green]
     earlier = [step for step in settings.green_shares if step < share - _SHARE_TOLERANCE]
     return _through_production_rule(
-        invocation, fleet, elb, green, set_share=share, previous=earlier[-1] if earlier else 0.0
+        invocation, fleet, rule, green, set_share=share, previous=earlier[-1] if earlier else 0.0
     )
 
 
-def _through_test_rule(invocation: Invocation, elb: ElbReader, green: tuple[str, ...]) -> StagePlan | Decision:
+def _through_test_rule(
+    invocation: Invocation, rule: tuple[RuleTarget, ...], green: tuple[str, ...]
+) -> StagePlan | Decision:
     settings = invocation.settings
-    assert settings.test_rule_arn is not None and settings.test_header is not None
-    rule = read_rule(elb, settings.test_rule_arn)
-    found = _group_of(rule, green, "green", settings.test_rule_arn)
+    rule_arn, header = settings.test_rule_arn or "", settings.test_header or ("", "")  # both set: HookSettings
+    found = _group_of(rule, green, "green", rule_arn)
     if isinstance(found, Decision):
         return found
     share = _share(rule, found)
@@ -117,7 +121,7 @@ def _through_test_rule(invocation: Invocation, elb: ElbReader, green: tuple[str,
     return StagePlan(
         step="test traffic",
         key=f"{invocation.stage}/{invocation.green_id}",
-        header=(settings.test_header,),
+        header=(header,),
         groups=((green, 100.0),),
         green_share=100.0,
         max_error_rate=settings.green_error_rate,
@@ -126,10 +130,16 @@ def _through_test_rule(invocation: Invocation, elb: ElbReader, green: tuple[str,
 
 
 def _through_production_rule(
-    invocation: Invocation, fleet: Fleet, elb: ElbReader, green: tuple[str, ...], *, set_share: float, previous: float
+    invocation: Invocation,
+    fleet: Fleet,
+    rule: tuple[RuleTarget, ...],
+    green: tuple[str, ...],
+    *,
+    set_share: float,
+    previous: float,
 ) -> StagePlan | Decision:
     settings = invocation.settings
-    rule = read_rule(elb, settings.production_rule_arn)
+    registered = set().union(*(group.ips() for group in rule))
     green_group = _group_of(rule, green, "green", settings.production_rule_arn)
     if isinstance(green_group, Decision):
         return green_group
@@ -152,7 +162,7 @@ def _through_production_rule(
     blue_revisions = [
         arn for arn, weight in invocation.production_weights.items() if arn != invocation.green and weight > 0
     ]
-    blue = tuple(ip for arn in blue_revisions for ip in fleet.ips(_id(arn)))
+    blue = tuple(ip for arn in blue_revisions for ip in fleet.ips(_id(arn), registered))
     groups: tuple[tuple[tuple[str, ...], float], ...]
     health = _states(green_group, green) if share > 0 else ()
     if share >= 100 - _SHARE_TOLERANCE:
@@ -211,7 +221,7 @@ def _share(rule: tuple[RuleTarget, ...], group: RuleTarget) -> float:
 
 def _states(group: RuleTarget, ips: tuple[str, ...]) -> tuple[TargetState, ...]:
     """The group's targets that are these replicas, as its health checks see them."""
-    return tuple(state for state in group.targets if state.target.rsplit(":", 1)[0] in ips)
+    return tuple(state for state in group.targets if target_address(state) in ips)
 
 
 def _id(revision_arn: str) -> str:
