@@ -11,6 +11,7 @@ import settings as stack_settings
 from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
 from components.access_log_table import AccessLogTable, AccessLogTableArgs
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
+from components.aws_limits import athena_database_name
 from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
 from components.deploy_hook import DeployHook, DeployHookArgs
 from components.errors import SettingsError
@@ -68,7 +69,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             AccessLogTableArgs(
                 log_bucket=log_bucket.bucket_name,
                 log_prefix=access_logs.prefix,
-                database_name=f"{name}_alb_logs".replace("-", "_"),
+                database_name=athena_database_name(name),
                 workgroup_name=f"{name}-access-logs",
             ),
         )

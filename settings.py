@@ -24,28 +24,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.aws_limits import (
+    BAKE_MINUTES,
+    CANARY_PERCENT,
+    CERTIFICATE_DOMAIN,
+    DEREGISTRATION_DELAY,
+    HEALTH_CHECK_INTERVAL,
+    HEALTH_CHECK_THRESHOLD,
+    HEALTH_CHECK_TIMEOUT,
+    LINEAR_STEP_PERCENT,
+    LOG_RETENTION_DAYS,
+    NAME_MAX,
+    name_problem,
+)
 from components.aws_tables import (
     ALB_FREE_ADDRESSES,
     ALGORITHMS,
     CPU_ARCHITECTURES,
-    LOG_RETENTION_DAYS,
-    NAME_MAX,
     SUBNET_RESERVED_ADDRESSES,
     Algorithm,
     CpuArchitecture,
     fargate_size_problem,
     ipv6_image_problem,
     ipv6_only_region_problem,
-    name_problem,
 )
 from components.errors import SettingsError
 from components.options import (
-    BAKE_MINUTES_RANGE,
-    CANARY_PERCENT_RANGE,
     DEPLOYMENT_MAXIMUM_PERCENT,
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
     GRACEFUL_STOP_SECONDS,
-    LINEAR_STEP_PERCENT_RANGE,
     NAT_GATEWAYS,
     NODE_LAG_SECONDS,
     REPLICA_ADDRESSINGS,
@@ -74,27 +81,29 @@ from stack_config import (
 
 # `capacity`: on-demand, spot, or mixed:N (N tasks on demand, the rest on Spot).
 _MIXED_CAPACITY = re.compile(r"^mixed:([0-9]{1,3})$")
-# `deploymentStrategy`: rolling, blue-green, linear:STEP or canary:PERCENT (a percent, at most two decimals).
-_SHIFTING_STRATEGY = re.compile(r"^(linear|canary):([0-9]{1,3}(?:\.[0-9]{1,2})?)$")
+# `deploymentStrategy`: rolling, blue-green, linear:STEP or canary:PERCENT (a percent, at most one decimal:
+# ECS takes multiples of 0.1, aws_limits.LINEAR_STEP_PERCENT and CANARY_PERCENT).
+_SHIFTING_STRATEGY = re.compile(r"^(linear|canary):([0-9]{1,3}(?:\.[0-9])?)$")
 
 # Inclusive ranges of the integer keys: the one table of them (Pulumi.yaml's and docs/configuration.md's
 # descriptions state the same; a test holds them).
 _MAX_REPLICAS = 100
+# Where a key is a number AWS bounds, its range is AWS's (components/aws_limits.py).
 RANGES: dict[str, tuple[int, int]] = {
     "replicas": (1, _MAX_REPLICAS),
     "azCount": (2, 6),
     "containerPort": (1024, 65535),
-    "healthCheckIntervalSeconds": (5, 300),
-    "healthCheckTimeoutSeconds": (2, 120),
-    "healthyThreshold": (2, 10),
-    "unhealthyThreshold": (2, 10),
-    "deregistrationDelaySeconds": (0, 3600),
+    "healthCheckIntervalSeconds": HEALTH_CHECK_INTERVAL.range,
+    "healthCheckTimeoutSeconds": HEALTH_CHECK_TIMEOUT.range,
+    "healthyThreshold": HEALTH_CHECK_THRESHOLD.range,
+    "unhealthyThreshold": HEALTH_CHECK_THRESHOLD.range,
+    "deregistrationDelaySeconds": DEREGISTRATION_DELAY.range,
     "healthCheckGracePeriodSeconds": (0, 3600),
     "requestsPerTarget": (1, 1_000_000),
     "cpuTargetPercent": (10, 90),
     "accessLogRetentionDays": (1, 3650),
-    "deploymentBakeMinutes": BAKE_MINUTES_RANGE,
-    "deploymentStepBakeMinutes": BAKE_MINUTES_RANGE,
+    "deploymentBakeMinutes": BAKE_MINUTES.range,
+    "deploymentStepBakeMinutes": BAKE_MINUTES.range,
 }
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -310,10 +319,21 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str, regio
             "deployment_strategy": _deployment_strategy(values),
         },
     )
-    problem = _deploy_wait_problem(settings)
+    problem = _deploy_wait_problem(settings) or _default_prefix_problem(settings, values["namePrefix"])
     if problem:
         raise SettingsError("invalid stack settings:\n  " + problem)
     return settings
+
+
+def _default_prefix_problem(settings: StackSettings, name_prefix: str | None) -> str | None:
+    """A project or stack whose `<project>-<stack>` prefix makes a name AWS refuses (an S3 bucket "xn--...")."""
+    problem = name_problem(settings.name_prefix) if name_prefix is None else None
+    if problem is None:
+        return None
+    return (
+        f"namePrefix: unset, and the default from project {settings.project!r} and stack {settings.stack!r} does not "
+        f"fit: {problem}; set namePrefix"
+    )
 
 
 def _deploy_wait_problem(settings: StackSettings) -> str | None:
@@ -525,14 +545,14 @@ def _check_deployment_strategy(text: str | None) -> list[str]:
     if text in ("rolling", "blue-green"):
         return []
     allowed = (
-        f"allowed: rolling, blue-green, linear:STEP (STEP from {LINEAR_STEP_PERCENT_RANGE[0]} to "
-        f"{LINEAR_STEP_PERCENT_RANGE[1]} % per step) or canary:PERCENT (PERCENT from {CANARY_PERCENT_RANGE[0]} to "
-        f"{CANARY_PERCENT_RANGE[1]}), at most two decimals"
+        f"allowed: rolling, blue-green, linear:STEP (STEP from {LINEAR_STEP_PERCENT.low:g} to "
+        f"{LINEAR_STEP_PERCENT.high:g} % per step) or canary:PERCENT (PERCENT from {CANARY_PERCENT.low:g} to "
+        f"{CANARY_PERCENT.high:g}), in steps of 0.1 as ECS takes them (at most one decimal)"
     )
     shifting = _SHIFTING_STRATEGY.match(text or "")
     if shifting:
-        low, high = LINEAR_STEP_PERCENT_RANGE if shifting.group(1) == "linear" else CANARY_PERCENT_RANGE
-        if low <= float(shifting.group(2)) <= high:
+        rule = LINEAR_STEP_PERCENT if shifting.group(1) == "linear" else CANARY_PERCENT
+        if rule.problem(float(shifting.group(2))) is None:
             return []
         return [f"deploymentStrategy: {text!r} is out of range; {allowed}"]
     return [f"deploymentStrategy: {text or ''!r} is not allowed; {allowed}"]
@@ -640,6 +660,12 @@ def _check_domain(domain: str | None, zone: str | None) -> list[str]:
     ]
     if not problems and domain != zone and not domain.endswith("." + zone):
         problems.append(f"domain: {domain!r} is outside zone {zone!r}; it must be {zone} or end in .{zone}")
+    certificate = CERTIFICATE_DOMAIN.problem(domain) if not problems else None
+    if certificate:
+        problems.append(
+            f"domain: {domain!r} is not a name ACM issues a certificate for: {certificate} "
+            f"({CERTIFICATE_DOMAIN.source}: a certificate's domain is its common name, at most 64 characters)"
+        )
     return problems
 
 

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_limits import ATHENA_SCAN_CUTOFF, GLUE_NAME
 from components.errors import SettingsError
 from components.private_bucket import deny_plain_http, private_bucket
 from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
-
-# Athena refuses a per-query scan limit below 10 MB.
-MIN_SCAN_LIMIT_BYTES = 10 * 1000**2
 
 
 @dataclass(frozen=True)
@@ -21,7 +19,8 @@ class AccessLogTableArgs:
     log_bucket: pulumi.Input[str]
     """The bucket the ALB writes its access logs to."""
     database_name: str
-    """The Glue database (letters, digits and underscores: Athena needs no quotes then)."""
+    """The Glue database: lower-case letters, digits and underscores (GLUE_NAME: Glue folds capitals, Athena wants
+    lower case)."""
     workgroup_name: str
     """The Athena workgroup `verify --access-logs --engine athena` runs in."""
     log_prefix: str = "alb"
@@ -57,15 +56,17 @@ class AccessLogTable(pulumi.ComponentResource):
     logs_location: pulumi.Output[str]  # s3://bucket/prefix/AWSLogs/<account>/elasticloadbalancing/<region>/
 
     def __init__(self, name: str, args: AccessLogTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if not (args.database_name.isascii() and args.database_name.replace("_", "").isalnum()):
+        for argument, glue_name in (("database_name", args.database_name), ("table_name", args.table_name)):
+            problem = GLUE_NAME.problem(glue_name)
+            if problem:
+                raise SettingsError(
+                    f"{glue_name!r} is not a name Glue keeps as given and Athena takes: {problem} ({GLUE_NAME.source})",
+                    argument=argument,
+                )
+        if ATHENA_SCAN_CUTOFF.problem(args.scan_limit_bytes):
             raise SettingsError(
-                f"{args.database_name!r} is not a Glue database name Athena takes unquoted: use letters, digits"
-                " and underscores",
-                argument="database_name",
-            )
-        if args.scan_limit_bytes < MIN_SCAN_LIMIT_BYTES:
-            raise SettingsError(
-                f"{args.scan_limit_bytes} is below Athena's smallest per-query scan limit, {MIN_SCAN_LIMIT_BYTES}",
+                f"{args.scan_limit_bytes} is below Athena's smallest per-query scan limit, "
+                f"{ATHENA_SCAN_CUTOFF.low:.0f} ({ATHENA_SCAN_CUTOFF.source})",
                 argument="scan_limit_bytes",
             )
         super().__init__("alb-replicas:access_log_table:AccessLogTable", name, None, opts)

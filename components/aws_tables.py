@@ -1,6 +1,7 @@
-"""What AWS accepts and where it runs, as plain tables and checks: no pulumi import, so settings, the
-estimate and the rehearsal read a limit without loading the cloud SDK (as awsx keeps
-`fargateMemoryAndCpu.ts` apart). Each table names the AWS page it was written from."""
+"""What AWS offers and where it runs, as plain tables and checks: no pulumi import, so settings, the
+estimate and the rehearsal read a table without loading the cloud SDK (as awsx keeps
+`fargateMemoryAndCpu.ts` apart). Each table names the AWS page it was written from. The limits of every
+name and number the program sends are components/aws_limits.py's."""
 
 from __future__ import annotations
 
@@ -65,19 +66,6 @@ ECR_PUBLIC_DUAL_STACK = "ecr-public.aws.com"
 _ECR_PRIVATE_IPV4 = re.compile(r"^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 _ECR_PRIVATE_DUAL_STACK = re.compile(r"^[0-9]{12}\.dkr-ecr\.[a-z0-9-]+\.on\.aws$")
 
-# The retention periods CloudWatch Logs accepts.
-# fmt: off
-LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
-)
-# fmt: on
-
-# Pulumi auto-names a resource "<logical name>-<7 random characters>", and AWS caps ALB and target
-# group names at 32 characters; the longest logical name the load balancer declares is "<name>-alb".
-NAME_MAX = 32 - len("-xxxxxxx") - len("-alb")
-_AWS_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
-
 # Addresses AWS keeps in every subnet (network, router, DNS, future use, broadcast), from the VPC user
 # guide's "Subnet CIDR blocks"; and the free addresses an ALB needs in each of its subnets to be created
 # and to scale, from "Subnets for your load balancer" (Application Load Balancers guide). Each Fargate
@@ -118,28 +106,6 @@ def fargate_size_problem(cpu: int, memory: int) -> str | None:
         return (
             f"memory: {memory} MiB is not a Fargate pair with cpu {cpu}; allowed with cpu {cpu}: "
             f"{allowed[0]} to {allowed[-1]} MiB ({', '.join(map(str, allowed))})"
-        )
-    return None
-
-
-def name_problem(name: str) -> str | None:
-    """Why `name` cannot stem the ALB's, target group's and security groups' names, or None when it can.
-
-    The security groups are auto-named "<name>-alb-..." and "<name>-replicas-...", and EC2 refuses
-    a group name that starts with "sg-" (CreateSecurityGroup, GroupName).
-    """
-    lowered = name.lower()
-    if (
-        len(name) > NAME_MAX
-        or not _AWS_LB_NAME.match(name)
-        or lowered.startswith("internal-")
-        or f"{lowered}-".startswith("sg-")
-    ):
-        return (
-            f"{name!r} must be 1 to {NAME_MAX} letters, digits or hyphens, not start or end with a "
-            "hyphen nor start with 'internal-' (AWS load balancer and target group names, plus "
-            "Pulumi's 8-character suffix, must fit in 32), nor be 'sg' or start with 'sg-' (security "
-            "group names)"
         )
     return None
 

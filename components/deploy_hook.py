@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_limits import deploy_hook_log_group
 from components.errors import SettingsError
 from components.lambda_package import handler_files
 from components.options import TEST_HEADER, DeploymentStrategy
@@ -26,8 +27,9 @@ HANDLER = "verify.hook.handler"
 # Lambda's Python runtime this project's code runs on (3.11 or later, docs: Prerequisites); AWS supports
 # it to 2029 (AWS Lambda developer guide, "Lambda runtimes").
 RUNTIME = "python3.13"
-# What Lambda takes (botocore's lambda model, CreateFunction; AWS Lambda developer guide, "Lambda quotas"):
-# a timeout of 1 to 900 s for a hook (ECS: a hook answers within 15 minutes), 128 to 10,240 MB of memory.
+# A call's timeout: at most ECS's 15 minutes for a hook's answer (docs/deploy-hook.md, "Time"), at least a
+# minute, since a call keeps verify.hook.MARGIN_S for judging and answering. Memory: Lambda's 128 to 10,240 MB
+# (components/aws_limits.py).
 TIMEOUT_RANGE = (60, 900)
 MEMORY_RANGE = (128, 10_240)
 
@@ -95,18 +97,18 @@ class DeployHook(pulumi.ComponentResource):
         self._name = name
 
         # Named by the program: the function's logging_config names it, and it is known in a first preview.
-        log_group_name = f"/aws/lambda/{name}-deploy-hook"
+        log_group_name = deploy_hook_log_group(name)
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-deploy-hook", name=log_group_name, retention_in_days=args.log_retention_days, opts=child_opts
         )
         self.role = aws.iam.Role(
-            f"{name}-deploy-hook",
+            f"{name}-hook",
             description="The deploy hook's own identity: its log group, the service's tasks, the listener rules",
             assume_role_policy=json.dumps(_trust("lambda.amazonaws.com")),
             opts=child_opts,
         )
         log_policy = aws.iam.RolePolicy(
-            f"{name}-deploy-hook-logs",
+            f"{name}-hook-logs",
             role=self.role.id,
             policy=self.log_group.arn.apply(
                 lambda arn: json.dumps(_policy(["logs:CreateLogStream", "logs:PutLogEvents"], f"{arn}:*"))
@@ -133,13 +135,13 @@ class DeployHook(pulumi.ComponentResource):
         )
 
         self.invoke_role = aws.iam.Role(
-            f"{name}-deploy-hook-invoke",
+            f"{name}-hook-invoke",
             description="ECS calls the deploy hook at each stage of a deploy",
             assume_role_policy=self._account.apply(lambda account: json.dumps(_trust("ecs.amazonaws.com", account))),
             opts=child_opts,
         )
         self.invoke_policy = aws.iam.RolePolicy(
-            f"{name}-deploy-hook-invoke",
+            f"{name}-hook-invoke",
             role=self.invoke_role.id,
             policy=self.function.arn.apply(lambda arn: json.dumps(_policy(["lambda:InvokeFunction"], arn))),
             opts=child_opts,
@@ -180,7 +182,7 @@ class DeployHook(pulumi.ComponentResource):
         document = pulumi.Output.all(cluster.arn, cluster.name, self._partition, self._region, self._account).apply(
             lambda values: json.dumps(_reading_policy(*values))
         )
-        return aws.iam.RolePolicy(f"{self._name}-deploy-hook-reads", role=self.role.id, policy=document, opts=opts)
+        return aws.iam.RolePolicy(f"{self._name}-hook-reads", role=self.role.id, policy=document, opts=opts)
 
 
 def _trust(service: str, account: str | None = None) -> dict:

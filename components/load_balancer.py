@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_tables import TLS_POLICY, Algorithm, name_problem
+from components.aws_limits import name_problem
+from components.aws_tables import TLS_POLICY, Algorithm
 from components.errors import SettingsError
 from components.options import TEST_HEADER, HealthCheck
 
@@ -81,6 +82,12 @@ class LoadBalancerArgs:
     before production traffic does. @default False."""
 
 
+# What this component names from its own name; components/aws_limits.py holds AWS's rules for them.
+_NAMED_HERE = (
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:lb/targetGroup:TargetGroup",
+    "aws:ec2/securityGroup:SecurityGroup",
+)
 # Listener rule priorities (lower is matched first): test traffic before production traffic.
 _TEST_RULE_PRIORITY = 1
 _PRODUCTION_RULE_PRIORITY = 2
@@ -111,7 +118,7 @@ class LoadBalancer(pulumi.ComponentResource):
     request_count_label: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        problem = name_problem(name)
+        problem = name_problem(name, types=_NAMED_HERE)
         if problem:
             raise SettingsError(problem, argument="name")
         if args.test_listener_rule and not args.traffic_shifting:
@@ -283,7 +290,13 @@ class LoadBalancer(pulumi.ComponentResource):
         one), so Pulumi must not put them back: `ignore_changes` on the actions. An ALB's production
         listener rule must be a rule, not the listener's default action.
         """
-        self.alternate_target_group = self._target_group(f"{name}-tg-alt", args, opts)
+        # "-alt", not "-tg-alt": "<name>-tg-alt" and Pulumi's 8 characters passed the 32 AWS takes for a name
+        # of 18 or more characters. The alias keeps a group declared under the old name (no replacement).
+        self.alternate_target_group = self._target_group(
+            f"{name}-alt",
+            args,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-tg-alt")])),
+        )
         both_groups = [
             aws.lb.ListenerRuleActionArgs(
                 type="forward",

@@ -124,9 +124,9 @@ SPOT_WEIGHT = 1000
 on-demand base go to Spot 1000 to 1."""
 
 
-# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy, and AWS's
-# ranges for its numbers. settings.py checks a stack's values against them; the service and the
-# rehearsal take the checked DeploymentStrategy.
+# ECS-native traffic shifting (ECS API reference, DeploymentConfiguration): the strategy; AWS's ranges for
+# its numbers are components/aws_limits.py's. settings.py checks a stack's values against them; the service
+# and the rehearsal take the checked DeploymentStrategy.
 StrategyKind = Literal["rolling", "blue-green", "linear", "canary"]
 ECS_STRATEGY: dict[str, str] = {
     "rolling": "ROLLING",
@@ -134,12 +134,9 @@ ECS_STRATEGY: dict[str, str] = {
     "linear": "LINEAR",
     "canary": "CANARY",
 }
-BAKE_MINUTES_RANGE = (0, 1440)
 # The test listener rule's condition (LoadBalancer, the rehearsal's nodes): a request with this header
 # and value reaches the new revision.
 TEST_HEADER = ("X-Deploy-Test", "green")
-LINEAR_STEP_PERCENT_RANGE = (3.0, 100.0)
-CANARY_PERCENT_RANGE = (0.1, 100.0)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ or (blue/green, linear, canary) ECS shifts traffic between two target groups its
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_limits import derived_name_problem, replica_log_group
 from components.aws_tables import CpuArchitecture, fargate_size_problem
 from components.deploy_hook import DeployHook
 from components.errors import SettingsError
@@ -27,8 +27,15 @@ from components.options import (
 from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR, container_command, container_config
 
 CONTAINER_NAME = "replica"
-# What ECS accepts as a task definition family: up to 255 letters, digits, hyphens and underscores.
-_FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# What this component names from its own name; components/aws_limits.py holds AWS's rules for them.
+_NAMED_HERE = (
+    "aws:ecs/cluster:Cluster",
+    "aws:ecs/service:Service",
+    "aws:ecs/taskDefinition:TaskDefinition",
+    "aws:iam/role:Role",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:cloudwatch/logGroup:LogGroup",
+)
 # The stop of a replica behind the default health check (Container.stop).
 _DEFAULT_STOP = StopTiming.of(HealthCheck())
 
@@ -158,13 +165,10 @@ class ReplicaService(pulumi.ComponentResource):
             raise SettingsError(problem)
         if args.replicas < 1:
             raise SettingsError(f"{args.replicas} is too few; allowed: 1 or more", argument="replicas")
+        problem = derived_name_problem(name, types=_NAMED_HERE)
+        if problem:
+            raise SettingsError(problem, argument="name")
         family = f"{name}-replica"
-        if not _FAMILY.fullmatch(family):
-            raise SettingsError(
-                f"{name!r} makes the task family {family!r}; allowed: at most 255 letters, digits, hyphens or "
-                "underscores in all",
-                argument="name",
-            )
         on_demand_base = args.capacity.on_demand_base
         if on_demand_base < 0 or (on_demand_base and not args.capacity.spot):
             raise SettingsError(f"{on_demand_base}; allowed: 0 or more, with spot", argument="capacity.on_demand_base")
@@ -216,7 +220,7 @@ class ReplicaService(pulumi.ComponentResource):
         )
         # Named by the program, not by AWS: the container definitions that name the group are then known
         # in a first preview, where the policy pack reads them (ECS.4, .5, .8, .9, .20).
-        log_group_name = f"/ecs/{family}"  # the ECS console's convention
+        log_group_name = replica_log_group(name)  # "/ecs/<family>", the ECS console's convention
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=log_group_name, retention_in_days=args.log_retention_days, opts=child_opts
         )

@@ -175,7 +175,8 @@ def test_a_failing_green_revision_is_rolled_back_to_blue():
     ("argv", "message"),
     [
         (["--strategy", "canary:10"], "--strategy and --failing-revision go with --deploy"),
-        (["--deploy", "--strategy", "canary:0.01"], "deploymentStrategy: 'canary:0.01' is out of range"),
+        (["--deploy", "--strategy", "canary:0.0"], "deploymentStrategy: 'canary:0.0' is out of range"),
+        (["--deploy", "--strategy", "canary:5.55"], "deploymentStrategy: 'canary:5.55' is not allowed"),
         (["--deploy", "--failing-revision", "5xx"], "--failing-revision goes with a blue-green, linear or canary"),
         (["--deploy", "--strategy", "blue-green", "--no-drain"], "--no-drain goes with a rolling deploy"),
         (["--deploy", "--failing-revision", "slow"], "argument --failing-revision: invalid choice: 'slow'"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import settings as runtime_settings
 
 import stack_config
+from components.aws_limits import declared_problems
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "alb-replicas"
@@ -59,6 +59,8 @@ class Declared:
     property_dependencies: dict[str, list[str]]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
+    aliases: list[str] = field(default_factory=list)
+    """The resource option aliases the SDK sent: each a URN, or an alias spec's name."""
 
 
 @dataclass
@@ -114,10 +116,14 @@ class StackMocks(pulumi.runtime.Mocks):
         problem = self.network.refusal(args.typ, inputs)
         if problem:
             raise ValueError(f"{args.typ} {name}: {problem}")
-        if args.typ in LB_NAMED:
-            _refuse_a_load_balancer_name(args.typ, inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}")
+        # AWS's limits on every name and number (components/aws_limits.py): what AWS or the provider refuses.
+        problems = declared_problems(args.typ, name, inputs)
+        if problems:
+            raise ValueError(f"{args.typ} {name}: AWS refuses {'; '.join(problems)}")
         if args.typ == "aws:ecs/service:Service":
             _refuse_a_deployment_ecs_refuses(inputs)
+        if args.typ == "aws:lambda/function:Function":
+            _refuse_a_function_lambda_refuses(name, inputs)
         for key in STRATEGY_INPUTS.get(args.typ, ()):
             problem = strategy_problem(inputs.get(key) or [])
             if problem:
@@ -177,8 +183,8 @@ class StackMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:listener-rule/{listener}/{name}"
             }
         elif args.typ == "aws:lambda/function:Function":
-            _refuse_a_function_lambda_refuses(name, inputs)
-            outputs |= {"arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}-{AUTONAME_SUFFIX}"}
+            physical = inputs.get("name") or f"{name}-a1b2c3d"  # pulumi-aws's auto-name (aws_limits.AutoName)
+            outputs |= {"arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{physical}"}
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -213,59 +219,35 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]
 
 
-# Pulumi auto-names a resource "<logical name>-<7 random characters>"; ALB and target group names are at most
-# 32 characters, letters, digits and hyphens, neither starting nor ending with a hyphen (nor, for an ALB,
-# starting with "internal-"): AWS refuses any other name. The mocks refuse it too, in every test that declares one.
-LB_NAMED = ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup")
-AUTONAME_SUFFIX = "a1b2c3d"
-_LB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-
-
-def _refuse_a_load_balancer_name(type_: str, physical: str) -> None:
-    if not _LB_NAME.match(physical) or physical.lower().startswith("internal-"):
-        raise ValueError(f"{type_}: AWS refuses the name {physical!r} ({len(physical)} characters, at most 32)")
-
-
-# Lambda's CreateFunction (botocore's lambda model; AWS Lambda developer guide, "Lambda quotas"): a name of
-# at most 64 letters, digits, hyphens and underscores (Pulumi adds "-" and 7 characters), one architecture,
-# a timeout of 1 to 900 s (the most ECS waits for a hook's answer), memory 128 to 10,240 MB, a runtime of
-# the model's list, a handler without spaces of at most 128 characters.
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_PYTHON_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+# Lambda's CreateFunction beyond its names and numbers (components/aws_limits.py): a runtime and one
+# architecture of botocore's lambda model (Runtime, ArchitecturesList: min 1, max 1), a handler of at most 128
+# characters without spaces (Handler).
+_LAMBDA_MODEL = botocore.session.get_session().get_service_model("lambda")
 
 
 def _refuse_a_function_lambda_refuses(name: str, inputs: dict[str, Any]) -> None:
-    physical = inputs.get("name") or f"{name}-{AUTONAME_SUFFIX}"
     problems = []
-    if not _FUNCTION_NAME.match(physical):
-        problems.append(f"name {physical!r}")
-    if inputs.get("architectures") not in (["arm64"], ["x86_64"]):
-        problems.append(f"architectures {inputs.get('architectures')!r}")
-    if not 1 <= int(inputs.get("timeout", 3)) <= 900:
-        problems.append(f"timeout {inputs.get('timeout')!r}")
-    if not 128 <= int(inputs.get("memorySize", 128)) <= 10_240:
-        problems.append(f"memorySize {inputs.get('memorySize')!r}")
-    if inputs.get("runtime") not in _PYTHON_RUNTIMES:
+    architectures = inputs.get("architectures") or ["x86_64"]
+    if len(architectures) != 1 or architectures[0] not in _LAMBDA_MODEL.shape_for("Architecture").enum:
+        problems.append(f"architectures {architectures!r}")
+    if inputs.get("runtime") not in _LAMBDA_MODEL.shape_for("Runtime").enum:
         problems.append(f"runtime {inputs.get('runtime')!r}")
     handler = str(inputs.get("handler") or "")
-    if not handler or len(handler) > 128 or re.search(r"\s", handler):
+    if not handler or len(handler) > 128 or any(char.isspace() for char in handler):
         problems.append(f"handler {handler!r}")
     if problems:
         raise ValueError(f"aws:lambda/function:Function {name}: Lambda refuses {', '.join(problems)}")
 
 
-# ECS's traffic shifting (ECS API reference: DeploymentConfiguration, LinearConfiguration,
-# CanaryConfiguration, AdvancedConfiguration): what CreateService and UpdateService refuse.
+# ECS's traffic shifting (ECS API reference: DeploymentConfiguration, AdvancedConfiguration): what CreateService
+# and UpdateService refuse beyond the numbers (those are components/aws_limits.py's).
 _SHIFTING_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
-_BAKE_MINUTES = (0, 1440)
-_STEP_PERCENT = (3.0, 100.0)
-_CANARY_PERCENT = (0.1, 100.0)
 
 
 def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
-    """Raise as ECS would: a shifting strategy without the alternate group, production listener rule
-    and role on its load balancer, a missing linear/canary block, a bake time or a percent out of range.
-    Values not known yet (a preview) pass, as the engine would send them only once known."""
+    """Raise as ECS would: a shifting strategy without the alternate group, production listener rule and role on
+    its load balancer, or without its linear/canary block. Values not known yet (a preview) pass, as the engine
+    would send them only once known."""
     configuration = inputs.get("deploymentConfiguration") or {}
     strategy = configuration.get("strategy")
     if not _is_known(strategy) or strategy in (None, "ROLLING"):
@@ -281,32 +263,11 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
             raise ValueError(f"ECS refuses {strategy} on a load balancer without advancedConfiguration {missing}")
     if not inputs.get("loadBalancers"):
         raise ValueError(f"ECS refuses {strategy} without a load balancer (no traffic to shift)")
-
-    def minutes(block: dict[str, Any], key: str) -> None:
-        value = block.get(key)
-        if value is None or not _is_known(value):
-            return
-        if not str(value).isdigit() or not _BAKE_MINUTES[0] <= int(value) <= _BAKE_MINUTES[1]:
-            raise ValueError(f"ECS refuses {key} {value!r}: 0 to 1440 minutes")
-
-    def percent(block: dict[str, Any], key: str, allowed: tuple[float, float]) -> None:
-        value = block.get(key)
-        if value is not None and _is_known(value) and not allowed[0] <= float(value) <= allowed[1]:
-            raise ValueError(f"ECS refuses {key} {value!r}: {allowed[0]} to {allowed[1]}")
-
-    minutes(configuration, "bakeTimeInMinutes")
+    for kind, block_key in (("LINEAR", "linearConfiguration"), ("CANARY", "canaryConfiguration")):
+        if strategy == kind and not configuration.get(block_key):
+            raise ValueError(f"ECS refuses {kind} without {block_key}")
     for hook in configuration.get("lifecycleHooks") or []:
         _refuse_a_hook_ecs_refuses(hook)
-    for kind, block_key, percent_key, bake_key, allowed in (
-        ("LINEAR", "linearConfiguration", "stepPercent", "stepBakeTimeInMinutes", _STEP_PERCENT),
-        ("CANARY", "canaryConfiguration", "canaryPercent", "canaryBakeTimeInMinutes", _CANARY_PERCENT),
-    ):
-        block = configuration.get(block_key)
-        if strategy == kind and not block:
-            raise ValueError(f"ECS refuses {kind} without {block_key}")
-        if block:
-            minutes(block, bake_key)
-            percent(block, percent_key, allowed)
 
 
 # botocore's ECS model: DeploymentLifecycleHookStage, and DeploymentLifecycleHook's rules ("You must provide
@@ -342,7 +303,8 @@ def _refuse_a_hook_ecs_refuses(hook: dict[str, Any]) -> None:
 # least one of the capacity providers must have a weight value greater than zero and any capacity providers
 # with a weight of 0 can't be used to place tasks. If you specify multiple capacity providers in a strategy
 # that all have a weight of 0, any RunTask or CreateService actions using the capacity provider strategy will
-# fail." The mocks refuse what AWS refuses and place tasks as those rules say.
+# fail." The mocks refuse what AWS refuses and place tasks as those rules say (base's and weight's ranges are
+# components/aws_limits.py's, which the mocks apply to every resource).
 STRATEGY_INPUTS = {
     "aws:ecs/service:Service": ("capacityProviderStrategies",),
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ("defaultCapacityProviderStrategies",),
@@ -370,10 +332,6 @@ def strategy_problem(strategy: list[dict[str, Any]]) -> str | None:
         return f"a base on {len(bases)} providers ({', '.join(bases)}); only one may have a base"
     if len(strategy) > 1 and not any(weights):
         return "every provider has weight 0; at least one needs a weight above 0"
-    if any(
-        not 0 <= (item.get("base") or 0) <= 100_000 or not 0 <= (item.get("weight") or 0) <= 1000 for item in strategy
-    ):
-        return "base must be 0 to 100000 and weight 0 to 1000"
     return None
 
 
@@ -537,6 +495,7 @@ def declare(
                 for operation in ("create", "update", "delete")
                 if getattr(request.customTimeouts, operation)
             },
+            aliases=[alias.urn or alias.spec.name for alias in request.aliases if alias.urn or alias.spec.name],
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

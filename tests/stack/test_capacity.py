@@ -30,7 +30,6 @@ def items(capacity: Capacity) -> list[dict]:
             [{"capacityProvider": "FARGATE", "base": 2, "weight": 0}, {"capacityProvider": "FARGATE_SPOT"}],
             "every provider has weight 0; at least one needs a weight above 0",
         ),
-        ([{"capacityProvider": "FARGATE_SPOT", "weight": 1001}], "base must be 0 to 100000 and weight 0 to 1000"),
     ],
 )
 def test_the_mocks_refuse_the_strategies_ecs_refuses(strategy, problem):
@@ -38,6 +37,18 @@ def test_the_mocks_refuse_the_strategies_ecs_refuses(strategy, problem):
     for type_, key in STRATEGY_INPUTS.items():
         with pytest.raises(ValueError, match="ECS refuses the capacity provider strategy"):
             StackMocks().new_resource(pulumi.runtime.MockResourceArgs(type_, "s", {key[0]: strategy}, "", None, True))
+
+
+@pytest.mark.parametrize(
+    ("item", "refused"),
+    [({"weight": 1001}, "weight: 1001 is outside 0 to 1000"), ({"base": -1}, "base: -1 is outside 0 to 100000")],
+)
+def test_the_mocks_refuse_a_base_or_weight_out_of_ecs_s_range(item, refused):
+    for type_, key in STRATEGY_INPUTS.items():
+        strategy = [{"capacityProvider": "FARGATE_SPOT", **item}]
+        with pytest.raises(ValueError, match="AWS refuses") as raised:
+            StackMocks().new_resource(pulumi.runtime.MockResourceArgs(type_, "s", {key[0]: strategy}, "", None, True))
+        assert refused in str(raised.value)
 
 
 def test_a_provider_of_weight_0_places_no_task_not_even_its_base():

@@ -4,7 +4,8 @@ import pulumi
 import pytest
 
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
-from components.aws_tables import fargate_size_problem, name_problem
+from components.aws_limits import name_problem
+from components.aws_tables import fargate_size_problem
 from components.errors import SettingsError
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs, no_public_ip_on_launch, subnet_plan
@@ -195,16 +196,20 @@ def test_service_refuses_a_size_fargate_does_not_run_before_declaring_anything()
     assert deployment.resources == []
 
 
-@pytest.mark.parametrize("name", ["api.v2", "a" * 248])
-def test_service_refuses_a_name_that_cannot_be_a_task_family_before_declaring_anything(name):
+@pytest.mark.parametrize("name", ["api.v2", "a" * 42])
+def test_service_refuses_a_name_aws_refuses_in_a_name_it_makes_before_declaring_anything(name):
+    """ "api.v2": ECS names take no dot; 42 characters: "<name>-infrastructure-" and Pulumi's 7 pass IAM's 64."""
     deployment = declare(lambda: ReplicaService(name, service_args()), {})
     assert isinstance(deployment.error, SettingsError)
-    assert str(deployment.error).startswith(f"name: {name!r} makes the task family")
+    assert str(deployment.error).startswith(f"name: {name!r} makes the ")
+    assert "which AWS refuses" in str(deployment.error)
     assert deployment.resources == []
 
 
 def test_service_names_its_log_group_after_its_task_family():
-    deployment = declare(lambda: ReplicaService("a" * 247, service_args()), {})
+    # The longest name the service takes: its infrastructure role's, "<name>-infrastructure-" and Pulumi's 7, in
+    # the 64 characters IAM takes.
+    deployment = declare(lambda: ReplicaService("a" * 41, service_args()), {})
     assert deployment.error is None
     family = deployment.one("aws:ecs/taskDefinition:TaskDefinition").inputs["family"]
     assert deployment.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"] == f"/ecs/{family}"
@@ -290,7 +295,9 @@ def test_access_log_table_is_aws_table_with_projection_and_a_bounded_workgroup()
 
 @pytest.mark.parametrize(
     ("changes", "says"),
-    [({"database_name": "web-logs"}, "database_name: 'web-logs' is not a Glue database name"),
+    [({"database_name": "web-logs"}, "database_name: 'web-logs' is not a name Glue keeps as given"),
+     # Glue folds capitals: the name read back would differ, and every `pulumi up` would replace the database.
+     ({"database_name": "Web_alb_logs"}, "database_name: 'Web_alb_logs' is not a name Glue keeps as given"),
      ({"scan_limit_bytes": 1000}, "scan_limit_bytes: 1000 is below Athena's smallest")],
 )  # fmt: skip
 def test_access_log_table_refuses_bad_names_and_limits_before_declaring_anything(changes, says):

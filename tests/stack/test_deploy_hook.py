@@ -58,13 +58,13 @@ def test_the_function_runs_verify_s_handler_on_python_arm64_and_logs_to_its_own_
 
 
 def test_the_function_s_role_may_write_its_log_group_and_read_only_this_cluster(canary):
-    role = canary.one(ROLE, "alb-replicas-dev-deploy-hook").inputs
+    role = canary.one(ROLE, "alb-replicas-dev-hook").inputs
     (trust,) = json.loads(role["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
-    (logs,) = _policy(canary, "alb-replicas-dev-deploy-hook-logs")["Statement"]
+    (logs,) = _policy(canary, "alb-replicas-dev-hook-logs")["Statement"]
     assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert logs["Resource"].endswith("alb-replicas-dev-deploy-hook:*")
-    reads = _policy(canary, "alb-replicas-dev-deploy-hook-reads")["Statement"]
+    reads = _policy(canary, "alb-replicas-dev-hook-reads")["Statement"]
     cluster = canary.one(CLUSTER)
     cluster_arn = f"arn:aws:mock:{REGION}:{ACCOUNT_ID}:cluster/{cluster.name}"
     ecs = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}"
@@ -87,11 +87,11 @@ def test_the_function_s_role_may_write_its_log_group_and_read_only_this_cluster(
 
 
 def test_ecs_invokes_the_function_with_a_role_of_its_own_that_may_invoke_only_it(canary):
-    role = canary.one(ROLE, "alb-replicas-dev-deploy-hook-invoke")
+    role = canary.one(ROLE, "alb-replicas-dev-hook-invoke")
     (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "ecs.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
-    (invoke,) = _policy(canary, "alb-replicas-dev-deploy-hook-invoke")["Statement"]
+    (invoke,) = _policy(canary, "alb-replicas-dev-hook-invoke")["Statement"]
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:alb-replicas-dev-deploy-hook-a1b2c3d"
     assert (invoke["Action"], invoke["Resource"]) == (["lambda:InvokeFunction"], function_arn)
     (hook,) = canary.one(SERVICE).inputs["deploymentConfiguration"]["lifecycleHooks"]
@@ -118,7 +118,7 @@ def test_without_test_traffic_the_hook_judges_the_production_steps_and_the_end()
 
 def test_the_service_waits_for_the_hook_s_permissions(canary):
     service = canary.one(SERVICE)
-    for name in ("alb-replicas-dev-deploy-hook-reads", "alb-replicas-dev-deploy-hook-invoke"):
+    for name in ("alb-replicas-dev-hook-reads", "alb-replicas-dev-hook-invoke"):
         assert canary.one(ROLE_POLICY, name).urn in service.dependencies, name
 
 

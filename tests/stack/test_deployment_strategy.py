@@ -50,16 +50,18 @@ def test_rolling_by_default_declares_no_second_group_rule_role_or_alarm():
 
 def test_the_alternate_group_is_the_primary_s_twin(blue_green):
     primary, alternate = (
-        blue_green.one(TARGET_GROUP, name) for name in ("alb-replicas-dev-tg", "alb-replicas-dev-tg-alt")
+        blue_green.one(TARGET_GROUP, name) for name in ("alb-replicas-dev-tg", "alb-replicas-dev-alt")
     )
     assert alternate.inputs == primary.inputs, "same health check, drain, algorithm and port"
+    # Declared as "<prefix>-tg-alt" before (too long for a prefix of 18 or more): the alias keeps that group.
+    assert [alias.rsplit("::", 1)[-1] for alias in alternate.aliases] == ["alb-replicas-dev-tg-alt"]
 
 
 def test_the_production_rule_forwards_to_both_groups_and_pulumi_leaves_ecs_s_weights_alone(blue_green):
     rule = blue_green.one(LISTENER_RULE)
     (forward,) = rule.inputs["actions"]
     weights = [(group["arn"].rsplit("/", 1)[-1], group["weight"]) for group in forward["forward"]["targetGroups"]]
-    assert weights == [("alb-replicas-dev-tg", 100), ("alb-replicas-dev-tg-alt", 0)]
+    assert weights == [("alb-replicas-dev-tg", 100), ("alb-replicas-dev-alt", 0)]
     assert rule.inputs["conditions"] == [{"pathPattern": {"values": ["/*"]}}]
     assert rule.ignore_changes == ["actions"]
     http = blue_green.one("aws:lb/listener:Listener")
@@ -69,7 +71,7 @@ def test_the_production_rule_forwards_to_both_groups_and_pulumi_leaves_ecs_s_wei
 def test_the_service_shifts_through_both_groups_with_ecs_s_own_role(blue_green):
     service = blue_green.one(SERVICE)
     advanced = service.inputs["loadBalancers"][0]["advancedConfiguration"]
-    assert advanced["alternateTargetGroupArn"].endswith("/alb-replicas-dev-tg-alt")
+    assert advanced["alternateTargetGroupArn"].endswith("/alb-replicas-dev-alt")
     assert advanced["productionListenerRule"].endswith("/alb-replicas-dev-production")
     assert "testListenerRule" not in advanced
     configuration = {key: value for key, value in service.inputs["deploymentConfiguration"].items()}
@@ -93,7 +95,7 @@ def test_the_service_rolls_back_on_alarms_of_5xx_and_unhealthy_hosts_over_both_g
     for alarm in alarms.values():
         queries = alarm["metricQueries"]
         groups = {q["metric"]["dimensions"]["TargetGroup"].split("/")[1] for q in queries if "metric" in q}
-        assert groups == {"alb-replicas-dev-tg", "alb-replicas-dev-tg-alt"}
+        assert groups == {"alb-replicas-dev-tg", "alb-replicas-dev-alt"}
         metrics[queries[0]["metric"]["metricName"]] = alarm
         assert (alarm["threshold"], alarm["comparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
         assert alarm["treatMissingData"] == "notBreaching"
@@ -138,13 +140,16 @@ def test_with_https_ecs_moves_a_rule_of_the_https_listener():
     ("raw", "expected"),
     [
         ({"deploymentStrategy": "linear:2.9"}, "deploymentStrategy: 'linear:2.9' is out of range; allowed: rolling"),
-        ({"deploymentStrategy": "linear:100.01"}, "'linear:100.01' is out of range"),
-        ({"deploymentStrategy": "canary:0.09"}, "deploymentStrategy: 'canary:0.09' is out of range"),
+        ({"deploymentStrategy": "linear:100.1"}, "'linear:100.1' is out of range"),
+        ({"deploymentStrategy": "canary:0.0"}, "deploymentStrategy: 'canary:0.0' is out of range"),
+        # ECS takes multiples of 0.1 (botocore's CanaryConfiguration.canaryPercent); settings took two decimals.
+        ({"deploymentStrategy": "canary:5.55"}, "'canary:5.55' is not allowed; allowed: rolling"),
+        ({"deploymentStrategy": "linear:12.34"}, "in steps of 0.1 as ECS takes them (at most one decimal)"),
         ({"deploymentStrategy": "canary:0"}, "'canary:0' is out of range"),
         ({"deploymentStrategy": "canary"}, "deploymentStrategy: 'canary' is not allowed; allowed: rolling, blue-green"),
         ({"deploymentStrategy": "linear:1e2"}, "'linear:1e2' is not allowed"),
         ({"deploymentStrategy": "linear:nan"}, "'linear:nan' is not allowed"),
-        ({"deploymentStrategy": "canary:10.001"}, "at most two decimals"),
+        ({"deploymentStrategy": "canary:10.001"}, "at most one decimal"),
         ({"deploymentStrategy": "BLUE_GREEN"}, "'BLUE_GREEN' is not allowed"),
         ({"deploymentBakeMinutes": 1441}, "deploymentBakeMinutes: 1441 is out of range; allowed: 0 to 1440"),
         ({"deploymentStepBakeMinutes": -1}, "deploymentStepBakeMinutes: -1 is out of range; allowed: 0 to 1440"),
@@ -160,18 +165,20 @@ def test_a_bad_strategy_or_bake_time_is_one_line_naming_what_is_allowed(raw, exp
 
 @given(
     kind=st.sampled_from(["linear", "canary"]),
-    hundredths=st.integers(min_value=0, max_value=10_000),
+    hundredths=st.integers(min_value=0, max_value=10_100),
 )
-def test_every_percent_is_accepted_exactly_within_aws_s_range(kind, hundredths):
+def test_every_percent_is_accepted_exactly_within_aws_s_range_in_steps_of_a_tenth(kind, hundredths):
+    """botocore's ECS model: stepPercent multiples of 0.1 from 3.0 to 100.0, canaryPercent from 0.1 to 100.0."""
     percent = hundredths / 100
     text = f"{kind}:{percent:g}" if percent == int(percent) else f"{kind}:{percent}"
     low = 3.0 if kind == "linear" else 0.1
+    ecs_takes = low <= percent <= 100.0 and hundredths % 10 == 0
     try:
         strategy = parse(deploymentStrategy=text).deployment_strategy
     except SettingsError as error:
-        assert not low <= percent <= 100.0, error
+        assert not ecs_takes, error
     else:
-        assert low <= percent <= 100.0
+        assert ecs_takes, text
         assert (strategy.kind, strategy.percent) == (kind, percent)
 
 
@@ -207,19 +214,24 @@ def register_service(advanced: dict | None = None, **deployment: object) -> None
     [
         (None, {"strategy": "BLUE_GREEN"}, "without advancedConfiguration"),
         ({"alternateTargetGroupArn": "tg-alt", "roleArn": "role"}, {"strategy": "CANARY"}, "productionListenerRule"),
-        (ADVANCED, {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "1441"}, "bakeTimeInMinutes '1441'"),
-        (ADVANCED, {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.5}}, "stepPercent 2.5"),
+        (ADVANCED, {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "1441"}, "bakeTimeInMinutes: 1441 is outside"),
+        (ADVANCED, {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 2.5}}, "stepPercent: 2.5 is outside"),
         (ADVANCED, {"strategy": "LINEAR"}, "LINEAR without linearConfiguration"),
-        (ADVANCED, {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.05}}, "canaryPercent 0.05"),
+        (ADVANCED, {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.05}}, "canaryPercent: 0.05 is"),
+        (
+            ADVANCED,
+            {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5.55}},
+            "canaryPercent: 5.55 is not a multiple of 0.1",
+        ),
         (
             ADVANCED,
             {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 5, "canaryBakeTimeInMinutes": "-1"}},
-            "canaryBakeTimeInMinutes '-1'",
+            "canaryBakeTimeInMinutes: -1 is outside 0 to 1440",
         ),
     ],
 )
 def test_the_mocks_refuse_a_deployment_ecs_refuses(advanced, deployment, refusal):
-    with pytest.raises(ValueError, match="ECS refuses") as raised:
+    with pytest.raises(ValueError, match=r"(ECS|AWS) refuses") as raised:
         register_service(advanced, **deployment)
     assert refusal in str(raised.value)
 

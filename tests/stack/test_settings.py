@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import settings
 import stack_config
-from components.aws_tables import NAME_MAX, name_problem
+from components.aws_limits import NAME_MAX, name_problem
 from components.errors import SettingsError
 from components.options import (
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
@@ -120,10 +120,13 @@ def test_max_replicas_zero_means_the_same_as_replicas():
         ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr: '10.0.0.0/8' must be an IPv4 network with a prefix from /16 to /24"),
         ({"containerUser": "0:0"}, "containerUser: '0:0' must be a numeric non-root uid"),
         ({"namePrefix": "x" * (NAME_MAX + 1)}, f"namePrefix: '{'x' * (NAME_MAX + 1)}' must be 1 to {NAME_MAX} letters"),
-        ({"namePrefix": "internal-app"}, "nor start with 'internal-'"),
+        ({"namePrefix": "internal-app"}, "makes the load balancer name 'internal-app-alb-"),
         # The security groups are named "<prefix>-alb-..." and "<prefix>-replicas-...": EC2 refuses "sg-...".
-        ({"namePrefix": "sg-web"}, "namePrefix: 'sg-web' must be"),
-        ({"namePrefix": "sg"}, "nor be 'sg' or start with 'sg-'"),
+        ({"namePrefix": "sg-web"}, "namePrefix: 'sg-web' makes the security group name 'sg-web-alb-"),
+        ({"namePrefix": "sg"}, "which AWS refuses: starts with 'sg-' (botocore ec2 CreateSecurityGroupRequest"),
+        # The buckets are "<prefix>-access-logs-..." and "<prefix>-athena-results-...": S3 refuses "xn--...".
+        ({"namePrefix": "xn--web"}, "makes the S3 bucket name 'xn--web-access-logs-"),
+        ({"namePrefix": "sthree-web"}, "which AWS refuses: starts with 'sthree-' (S3 user guide"),
         ({"containerInsights": "yes"}, "containerInsights: 'yes' is not true or false"),
         ({"capacity": "SPOT"}, "capacity: 'SPOT' is not allowed; allowed: on-demand, spot, or mixed:N"),
         ({"capacity": "mixed:0"}, "capacity: 'mixed:0' is not allowed"),
