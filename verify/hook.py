@@ -34,7 +34,16 @@ from verify.sources.hook.carry import Progress, continued, read_progress
 from verify.sources.hook.fleet import EcsReader, ElbReader
 from verify.sources.hook.payload import Invocation, MalformedPayload, read_invocation
 from verify.sources.hook.stage import FAILED, IN_PROGRESS, SUCCEEDED, Decision, StagePlan, plan_stage
-from verify.sources.live.client import Identity, Resolver, Target, Workload, system_resolver, tls_context
+from verify.sources.live.client import (
+    IP_VERSIONS,
+    Identity,
+    Resolver,
+    Target,
+    Workload,
+    family_resolver,
+    system_resolver,
+    tls_context,
+)
 from verify.sources.live.readiness import wait_for_ready
 from verify.sources.live.sending import send_requests
 
@@ -69,6 +78,11 @@ class Outcome:
     line: dict[str, Any]
 
 
+# The function runs outside any VPC, and Lambda documents outbound IPv6 for VPC functions in dual-stack subnets
+# only (Lambda API reference, VpcConfig.Ipv6AllowedForDualStack): it measures over the name's IPv4 addresses,
+# which reach the same balancer nodes and target groups as its IPv6 ones.
+LAMBDA_RESOLVER: Resolver = family_resolver(system_resolver, IP_VERSIONS["4"])
+
 _clients: Clients | None = None  # boto3's, made at the first call and kept for the next ones in this process
 
 
@@ -93,7 +107,7 @@ def decide(
     clients: Clients,
     *,
     remaining_s: float,
-    resolver: Resolver = system_resolver,
+    resolver: Resolver = LAMBDA_RESOLVER,
     clock: Callable[[], float] = time.time,
 ) -> Outcome:
     """The answer to one call and its line; never raises. `remaining_s`: what the call has left (Lambda's
