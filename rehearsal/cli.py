@@ -30,6 +30,7 @@ from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.cli import FROM_LOGS, PATH_MAX, TEXT_MAX, arguments_for, text_option
 from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
@@ -96,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Arguments after -- go to verify, e.g. python -m rehearsal -- --json --strict",
     )
-    parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+    parser.add_argument(
+        "--stack",
+        type=text_option(TEXT_MAX),
+        default="dev",
+        help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)",
+    )
     parser.add_argument(
         "--port",
         type=_port,
@@ -130,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strategy",
+        type=text_option(TEXT_MAX),
         metavar="STRATEGY",
         help=(
             "with --deploy: rolling, blue-green, linear:STEP or canary:PERCENT, as the stack's deploymentStrategy "
@@ -169,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--access-logs",
+        type=text_option(PATH_MAX),
         metavar="DIR",
         help=(
             "every node logs each request as the ALB does; after verify, the logs are filed under DIR in the S3 "
@@ -178,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--report",
+        type=text_option(PATH_MAX),
         metavar="FILE.html",
         help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
     )
@@ -234,7 +243,7 @@ def _main(argv: list[str], out: TextIO) -> int:
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
-        if (args.strategy or args.failing_revision) and not args.deploy:
+        if (args.strategy is not None or args.failing_revision) and not args.deploy:
             parser.error("--strategy and --failing-revision go with --deploy")
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
@@ -257,7 +266,11 @@ def _main(argv: list[str], out: TextIO) -> int:
 
     try:
         settings = from_stack_file(args.stack)
-        strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
+        strategy = (
+            deployment_strategy_of(args.strategy, settings)
+            if args.strategy is not None
+            else settings.deployment_strategy
+        )
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
         return ExitCode.CANNOT_RUN
@@ -405,7 +418,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
     # Its report on stderr: stdout stays the live run's, one report (with --json, one object).
     with contextlib.redirect_stdout(out):
-        logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
+        logs_code = _run_verify([*logs_argv, *arguments_for(without_report(verify_extra), FROM_LOGS)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
     measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
