@@ -98,6 +98,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             name,
             RollbackAlarmsArgs(
                 load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+                timing=settings.rollback_alarm_timing,
                 target_group_arn_suffixes=[
                     load_balancer.target_group.arn_suffix,
                     load_balancer.alternate_target_group.arn_suffix,

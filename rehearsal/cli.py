@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
             "N replicas stopped in Fargate Spot's order while verify measures with --duration and --max-error-rate "
             "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
             "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
-            "replacement serves"
+            "replacement serves. With --deploy of blue-green, linear or canary: N green replicas so stopped during "
+            "its first bake, which must roll nothing back"
         ),
     )
     parser.add_argument(
@@ -210,8 +211,6 @@ def _main(argv: list[str], out: TextIO) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv[:split])
-        if args.deploy and args.interrupt is not None:
-            parser.error("--deploy and --interrupt go one at a time")
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
@@ -248,6 +247,13 @@ def _main(argv: list[str], out: TextIO) -> int:
     if args.deploy and strategy.shifts_traffic and args.no_drain:
         print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)
         return ExitCode.CANNOT_RUN
+    if args.deploy and args.interrupt is not None and not strategy.shifts_traffic:
+        print(
+            "rehearsal: --deploy and --interrupt go together only for a blue-green, linear or canary --strategy "
+            "(see python -m rehearsal --help)",
+            file=out,
+        )
+        return ExitCode.CANNOT_RUN
     if args.interrupt is not None and args.interrupt > settings.replicas:
         print(
             f"rehearsal: --interrupt {args.interrupt} is more than the stack's {settings.replicas} replicas "
@@ -265,7 +271,7 @@ def _main(argv: list[str], out: TextIO) -> int:
     # Room for new tasks: a deploy's (green, for a shifting one), an interruption's replacements, and
     # --keep's for a replica that stops.
     if args.deploy and strategy.shifts_traffic:
-        plan = plan.with_green_slots(args.failing_revision)
+        plan = plan.with_green_slots(args.failing_revision, spares=args.interrupt or 0)
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
@@ -275,7 +281,7 @@ def _main(argv: list[str], out: TextIO) -> int:
         with Rehearsal(plan) as running:
             _describe(running, settings.stack, out)
             if args.deploy and strategy.shifts_traffic:
-                code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+                code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
             elif args.deploy:
                 code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
             elif args.interrupt is not None:
@@ -400,10 +406,12 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
 
 
-def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+def _shift(
+    running: Running, strategy: DeploymentStrategy, *, interrupt: int, verify_extra: list[str], out: TextIO
+) -> int:
     """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
     passed but green did not take every request."""
-    code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
+    code, result = shift_while_verifying(running, strategy, interrupt=interrupt, verify_extra=verify_extra, out=out)
     name = strategy.label
     if result.rolled_back is not None:
         print(

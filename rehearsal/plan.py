@@ -139,17 +139,23 @@ class Plan:
 
     def with_deploy_slots(self) -> Plan:
         """The plan with room for a rolling deploy at 200 %: a slot per replica on the next addresses."""
-        count, port = len(self.replicas), self.replicas[0].port
-        slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
-        return replace(self, replicas=(*self.replicas, *slots))
+        return replace(self, replicas=(*self.replicas, *self._slots(len(self.replicas))))
 
-    def with_green_slots(self, fails: str | None = None) -> Plan:
+    def _slots(self, count: int) -> list[ReplicaPlan]:
+        """`count` slots on the addresses after the replicas', out of the target group until registered."""
+        first, port = len(self.replicas), self.replicas[0].port
+        return [
+            replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(first, first + count)
+        ]
+
+    def with_green_slots(self, fails: str | None = None, *, spares: int = 0) -> Plan:
         """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
-        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails)."""
-        slots = self.with_deploy_slots().replicas[len(self.replicas) :]
-        return replace(
-            self, replicas=(*self.replicas, *(replace(r, fails=fails) for r in slots)), traffic_shifting=True
-        )
+        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails);
+        `spares`: that many slots more in green's group, for ECS's replacements of interrupted green tasks."""
+        count = len(self.replicas)
+        slots = self._slots(count + spares)
+        green = [replace(r, fails=fails) for r in slots[:count]]
+        return replace(self, replicas=(*self.replicas, *green, *slots[count:]), traffic_shifting=True)
 
     @property
     def stop_timing(self) -> StopTiming:

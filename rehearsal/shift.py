@@ -13,12 +13,15 @@ ECS's stages, in its order (ECS developer guide, "blue/green", "linear" and "can
 5. blue is deregistered, drained and stopped, as in a rolling deploy.
 Bake times are the stack's minutes at the rehearsal's time scale.
 
-Rollback, as the stack's alarms make ECS do it: from the scale-up on, the rehearsal reads each node's
-counters every ALARM_POLL_S: a green replica that answered 5xx (HTTPCode_Target_5XX_Count) or is down
-in the target group (UnHealthyHostCount) sends every rule back to blue, takes green out and stops it.
-CloudWatch evaluates a 60 s period and takes about as long again to deliver it: on AWS more requests
-fail before the rollback than here. Green tasks that never pass their health checks fail the deploy
-the same way, before any production traffic reaches them.
+Rollback, as the stack's alarms make ECS do it (RollbackAlarms, RollbackAlarmTiming), at the rehearsal's time
+scale: from the scale-up on, the rehearsal reads each node's counters and health states every ALARM_POLL_S and
+makes each period's data points of both target groups, the 5xx answers (HTTPCode_Target_5XX_Count, Sum) and the
+fewest targets a read found failing their checks (UnHealthyHostCount, Minimum); an alarm fires once as many
+periods in a row breach as it needs, as late as the ALB's metric delay and CloudWatch's evaluation allow. Then
+every rule goes back to blue, green out and stopped. Green tasks that never pass their health checks fail the
+deploy before any production traffic reaches them. With `interrupt`, green replicas get a Fargate Spot
+interruption during the first bake (interrupt.py's order, replaced from the plan's spare slots): they fail
+their checks while they serve, which must roll nothing back.
 """
 
 from __future__ import annotations
@@ -28,14 +31,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, TextIO
 
-from components.options import DeploymentStrategy
+from components.options import (
+    ALARM_EVALUATION_SECONDS,
+    ALB_METRIC_DELAY_SECONDS,
+    DeploymentStrategy,
+    RollbackAlarmTiming,
+)
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS
 from rehearsal.deploy import HEALTHY_SLACK_S, deregister, replaced, verify_during
 from rehearsal.plan import Plan, ReplicaPlan
+from rehearsal.processes import RehearsalError
 from rehearsal.stage import Running
 
 ALARM_POLL_S = 0.1
-"""How often the rehearsal's stand-in for the rollback alarms reads the nodes' counters."""
+"""How often the rehearsal's stand-in for the rollback alarms reads the nodes' counters and health states."""
 
 
 class RolledBack(Exception):
@@ -69,14 +78,15 @@ def shift_while_verifying(
     verify_extra: list[str],
     out: TextIO,
     verify_stdout: IO[str] | None = None,
+    interrupt: int = 0,
 ) -> tuple[int, ShiftResult]:
     """The deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's exit
     code and the deploy's result. verify measures HEALTHY_SLACK_S longer than the deploy should take,
     the time the deploy allows green beyond its health checks (a loaded machine starts nginx slowly):
-    the longer tail is judged as green's own split."""
+    the longer tail is judged as green's own split. `interrupt`: see shift_traffic."""
     code, result, measured = verify_during(
         running,
-        lambda say: shift_traffic(running, strategy, say=say),
+        lambda say: shift_traffic(running, strategy, say=say, interrupt=interrupt),
         expected_s=expected_shift_seconds(running.plan, strategy) + HEALTHY_SLACK_S,
         what="deploy",
         verify_extra=verify_extra,
@@ -86,17 +96,29 @@ def shift_while_verifying(
     return code, result if measured else replace(result, completed=False)
 
 
-def shift_traffic(running: Running, strategy: DeploymentStrategy, *, say: Callable[[str], None]) -> ShiftResult:
-    """Move every request from blue (the replicas registered at the start) to green (the plan's
-    slots) in ECS's stages; roll back to blue when an alarm fires."""
+def shift_traffic(
+    running: Running,
+    strategy: DeploymentStrategy,
+    *,
+    say: Callable[[str], None],
+    interrupt: int = 0,
+) -> ShiftResult:
+    """Move every request from blue (the replicas registered at the start) to green (the plan's slots) in ECS's
+    stages; roll back to blue when one of the stack's rollback alarms fires (the plan's stop decides their data
+    points, as the stack's settings do). `interrupt`: that many green replicas get a Spot interruption during
+    the first bake, replaced from the plan's spare slots (Plan.with_green_slots)."""
     plan = running.plan
     if not plan.traffic_shifting or not strategy.shifts_traffic:
         raise ValueError("a traffic-shifting deploy needs Plan.with_green_slots() and a shifting strategy")
     blue = [r for r in plan.replicas if r.registered]
-    green = [r for r in plan.replicas if not r.registered]
+    slots = [r for r in plan.replicas if not r.registered]
+    green, spares = slots[: len(blue)], slots[len(blue) :]
+    if len(spares) < interrupt:
+        raise ValueError(f"{interrupt} interruptions need as many spare slots: Plan.with_green_slots(spares=...)")
     began = time.monotonic()
     shares: list[tuple[float, float]] = []
-    alarm = _Alarm(running, green)
+    alarm = _RollbackAlarms(running, RollbackAlarmTiming.of(plan.stop_timing))
+    stops = _SpotStops(running, green[:interrupt], spares[:interrupt], say) if interrupt else None
     try:
         for replica in green:
             running.start_replica(replica.ip)
@@ -114,15 +136,22 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, say: Callab
             hold_s = plan.seconds(strategy.step_bake_minutes * 60) if number < len(steps) else 0.0
             what = f"production shift {number} of {len(steps)}: {percent:g} % to green"
             say(what + (f", step bake {hold_s:g} s" if hold_s else ""))
-            alarm.watch(hold_s)
+            if stops and hold_s:
+                stops.begin()
+            alarm.watch(hold_s, stops)
             if hold_s:
                 shares.append((percent, _green_share(before, _routed(running))))
                 say(f"  green answered {shares[-1][1]:.1%} of the requests in that step (set: {percent:g} %)")
         bake_s = plan.seconds(strategy.bake_minutes * 60)
         say(f"bake: blue stays up {bake_s:g} s, ready for a rollback")
-        alarm.watch(bake_s)
+        if stops:
+            stops.begin()
+        alarm.watch(bake_s, stops)
+        if stops:
+            alarm.watch_until(stops)
+            green = stops.serving(green)
     except RolledBack as reason:
-        _roll_back(running, green)
+        _roll_back(running, stops.serving(green) if stops else green)
         say(f"ROLLED BACK: {reason}; every rule back to blue, green deregistered and stopped")
         return ShiftResult(time.monotonic() - began, False, str(reason), shares)
 
@@ -132,60 +161,165 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, say: Callab
     return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares)
 
 
-class _Alarm:
-    """The stack's two rollback alarms, read from the nodes: green's 5xx answers (HTTPCode_Target_5XX_Count)
-    and green's unhealthy hosts (UnHealthyHostCount: failed past the unhealthy threshold; HAProxy's
-    "UP 1/2", one check failed, is still healthy, as an ALB target is)."""
+class _RollbackAlarms:
+    """The stack's two rollback alarms, read from the nodes at the rehearsal's time scale: each period's data
+    points over both target groups, the 5xx answers (HTTPCode_Target_5XX_Count: Sum) and the fewest targets any
+    read of the period found failing their checks (UnHealthyHostCount: each group's Minimum, the larger group).
+    A target counts as failing once HAProxy has it DOWN after it was UP there: a new target that has not passed
+    its checks yet is not unhealthy, as an ALB target in "initial" is not. An alarm fires when its data points
+    breach in a row, the scaled ALB metric delay and CloudWatch evaluation after its last period ended."""
 
-    def __init__(self, running: Running, green: list[ReplicaPlan]) -> None:
+    def __init__(self, running: Running, timing: RollbackAlarmTiming) -> None:
+        plan = running.plan
         self.running = running
-        self.green = [r.ip for r in green]
+        self.timing = timing
+        self.period_s = plan.seconds(timing.period_seconds)
+        self.late_s = plan.seconds(ALB_METRIC_DELAY_SECONDS + ALARM_EVALUATION_SECONDS)
+        self.seen_up: set[tuple[int, str]] = set()
+        self.period_began = time.monotonic()
+        self.five_xx_before = self._five_xx()
+        self.fewest_failing: int | None = None
+        self.datapoints: list[tuple[float, int, int]] = []  # (period end, 5xx answers, unhealthy targets)
 
-    def states(self) -> list[dict[str, str]]:
-        """Each node's health status of each green replica."""
-        return [
-            {ip: states.get(ip, "") for ip in self.green}
-            for states in (self.running.server_states(node) for node in range(len(self.running.balancers)))
-        ]
-
-    def check(self, *, green_healthy: bool = True) -> None:
-        """Raise RolledBack when an alarm fires; the unhealthy hosts alarm only once green was healthy."""
-        five_xx = sum(
+    def _five_xx(self) -> int:
+        return sum(
             int(row.get("hrsp_5xx") or 0)
             for node in range(len(self.running.balancers))
-            for ip, row in self.running.server_stats(node, GREEN_TARGETS).items()
-            if ip in self.green
+            for backend in (NODE_TARGETS, GREEN_TARGETS)
+            for row in self.running.server_stats(node, backend).values()
         )
-        if five_xx:
-            raise RolledBack(f"the 5xx alarm fired: green answered {five_xx} requests with 5xx")
-        if green_healthy:
-            down = sorted(
-                {ip for states in self.states() for ip, state in states.items() if not state.startswith("UP")}
-            )
-            if down:
-                raise RolledBack(f"the unhealthy hosts alarm fired: green {', '.join(down)} failing its health checks")
 
-    def watch(self, seconds: float) -> None:
-        """Hold for `seconds`, checking the alarms every ALARM_POLL_S (and once even for 0 s)."""
+    def _failing(self) -> int:
+        """This read's UnHealthyHostCount: the larger group's targets failing their checks, on the node where
+        most are (each node's view is a sample of its own)."""
+        plan = self.running.plan
+        counts = []
+        for node in range(len(self.running.balancers)):
+            states = self.running.server_states(node)
+            for ip, state in states.items():
+                if state == "UP":
+                    self.seen_up.add((node, ip))
+            failing = [ip for ip, state in states.items() if state.startswith("DOWN") and (node, ip) in self.seen_up]
+            groups = [
+                sum(1 for ip in failing if _registered_at_start(plan, ip) == blue) for blue in (True, False)
+            ]  # blue's group and green's
+            counts.append(max(groups))
+        return min(counts)
+
+    def check(self) -> None:
+        """Read the nodes once; close each period that has ended; raise RolledBack when an alarm fires."""
+        failing = self._failing()
+        self.fewest_failing = failing if self.fewest_failing is None else min(self.fewest_failing, failing)
+        now = time.monotonic()
+        while now >= self.period_began + self.period_s:
+            ended = self.period_began + self.period_s
+            five_xx = self._five_xx()
+            self.datapoints.append((ended, five_xx - self.five_xx_before, self.fewest_failing or 0))
+            self.period_began, self.five_xx_before, self.fewest_failing = ended, five_xx, failing
+        # What CloudWatch has of them by now: the data points of periods that ended `late_s` ago or more.
+        delivered = [point for point in self.datapoints if now >= point[0] + self.late_s]
+        for what, index, needed in (
+            ("the 5xx alarm", 1, self.timing.target_5xx_datapoints),
+            ("the unhealthy hosts alarm", 2, self.timing.unhealthy_hosts_datapoints),
+        ):
+            last = delivered[-needed:]
+            if len(last) == needed and all(point[index] >= 1 for point in last):
+                seen = ", ".join(str(point[index]) for point in last)
+                raise RolledBack(
+                    f"{what} fired: {needed} period(s) of {self.period_s:g} s in a row breached ({seen}), "
+                    f"{self.late_s:g} s late as CloudWatch is"
+                )
+
+    def watch(self, seconds: float, stops: _SpotStops | None = None) -> None:
+        """Hold for `seconds`, reading the alarms (and moving `stops` on) every ALARM_POLL_S, once even for 0 s."""
         until = time.monotonic() + seconds
         while True:
             self.check()
+            if stops:
+                stops.advance()
             if time.monotonic() >= until:
                 return
             time.sleep(min(ALARM_POLL_S, max(0.0, until - time.monotonic())))
 
+    def watch_until(self, stops: _SpotStops) -> None:
+        """Hold until every interrupted replica is replaced, reading the alarms meanwhile."""
+        deadline = time.monotonic() + stops.bound_s
+        while not stops.done:
+            if time.monotonic() > deadline:
+                raise RehearsalError(f"the Spot interruptions were not replaced within {stops.bound_s:.1f} s")
+            self.watch(ALARM_POLL_S, stops)
 
-def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _Alarm) -> None:
+
+def _registered_at_start(plan: Plan, ip: str) -> bool:
+    return next(r.registered for r in plan.replicas if r.ip == ip)
+
+
+class _SpotStops:
+    """Green replicas stopped in Fargate Spot's order while the deploy bakes (interrupt.py's order): SIGTERM
+    while registered; each fails its checks while it serves, then stops; ECS deregisters it and starts a
+    replacement in a spare slot, in green's group. Moved on a step at a time (`advance`), between reads of the
+    alarms."""
+
+    def __init__(
+        self, running: Running, victims: list[ReplicaPlan], slots: list[ReplicaPlan], say: Callable[[str], None]
+    ) -> None:
+        plan = running.plan
+        self.running, self.victims, self.slots, self.say = running, victims, slots, say
+        self.kill_at: float | None = None
+        self.replaced: dict[str, ReplicaPlan] = {}  # interrupted replica's address -> its replacement
+        health = plan.health
+        to_healthy_s = plan.seconds(health.interval_seconds * health.healthy_threshold)
+        self.bound_s = plan.stop_timeout_s + HEALTHY_SLACK_S + to_healthy_s
+        self.done = False
+
+    def begin(self) -> None:
+        if self.kill_at is not None:
+            return
+        ips = [r.ip for r in self.victims]
+        self.kill_at = self.running.send_stop_signal(ips)
+        self.say(f"Spot interruption: SIGTERM to green {_ips(self.victims)}, still registered, while the deploy bakes")
+
+    def advance(self) -> None:
+        if self.kill_at is None or self.done:
+            return
+        running = self.running
+        for victim, slot in zip(self.victims, self.slots, strict=True):
+            if victim.ip in self.replaced:
+                continue
+            process = running.replicas[victim.ip]
+            if process.running and time.monotonic() >= self.kill_at:
+                process.kill()  # SIGKILL at the stop timeout, as ECS
+            if process.running:
+                continue
+            running.set_state(victim.ip, "maint")  # a stopped task: ECS deregisters it, nothing left to drain
+            running.start_replica(slot.ip)
+            running.register(slot.ip)
+            self.replaced[victim.ip] = slot
+            self.say(f"{victim.ip} stopped; ECS deregistered it and started {slot.ip} in green's group")
+        nodes = range(len(running.balancers))
+        if len(self.replaced) == len(self.slots) and all(
+            running.server_states(node).get(slot.ip) == "UP" for node in nodes for slot in self.slots
+        ):
+            self.done = True
+            self.say(f"replacements {_ips(self.slots)} healthy on every node; no alarm fired")
+
+    def serving(self, green: list[ReplicaPlan]) -> list[ReplicaPlan]:
+        """Green as it serves now: the interrupted replicas out, their replacements in."""
+        return [self.replaced.get(r.ip, r) for r in green]
+
+
+def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _RollbackAlarms) -> None:
     """Wait until every node counts every green replica UP; the deploy fails (a rollback) when they do not
     within `healthy_threshold` checks and some slack, as ECS's does for tasks that never pass."""
     plan = running.plan
     health = plan.health
     deadline = time.monotonic() + HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.healthy_threshold)
+    nodes = range(len(running.balancers))
     while True:
-        states = alarm.states()
+        states = [{r.ip: running.server_states(node).get(r.ip, "") for r in green} for node in nodes]
         if all(state == "UP" for node_states in states for state in node_states.values()):
             return
-        alarm.check(green_healthy=False)
+        alarm.check()
         for balancer in running.balancers:
             balancer.check()
         if time.monotonic() > deadline:
