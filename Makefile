@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-logs bench-report
+.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-logs bench-report bench-ipv6
 
 deps:
 	scripts/install-deps
@@ -25,6 +25,10 @@ test: deps lint
 # verify against hey on the same rehearsal; prints both rates and their ratio.
 bench: deps
 	$(PYTHON) bench/verify_vs_hey.py
+
+# verify's request rate over IPv6 next to IPv4 on loopback (one nginx replica on 127.0.0.1 and ::1): medians, ratio.
+bench-ipv6: deps
+	$(PYTHON) bench/verify_ipv6.py
 
 # verify --access-logs' DuckDB engine against a plain Python reading of 8 million generated ALB log lines
 # in 4 gzip files: lines per second of each, the ratio, peak memory.

@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -22,12 +22,15 @@ from components.options import DeploymentStrategy
 from rehearsal.access_logs import disagreements, file_logs, wait_until_written
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
+from rehearsal.netns import in_own_namespace, run_in_new_namespace
+from rehearsal.netns import prepare as prepare_namespace
 from rehearsal.plan import DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
 from verify.rendering.outputs import check_writable
@@ -175,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
     )
     parser.add_argument(
+        "--ip-version",
+        type=int,
+        choices=(4, 6),
+        default=4,
+        help=(
+            "the replicas' addresses: 4 (default), each on a loopback address; 6, IPv6-only replicas as the stack's "
+            "replicaAddressing ipv6-only, one unique local /64 per zone, in a network namespace the rehearsal makes "
+            "and removes (root, or user namespaces), behind nodes listening on IPv4 and IPv6; verify measures over both"
+        ),
+    )
+    parser.add_argument(
         "--time-scale",
         type=_time_scale,
         default=1.0,
@@ -261,8 +275,16 @@ def _main(argv: list[str], out: TextIO) -> int:
             file=out,
         )
         return ExitCode.CANNOT_RUN
+    if args.ip_version == 6 and not in_own_namespace():
+        # Everything from here on runs in the child, in a namespace of its own (rehearsal.netns).
+        try:
+            with _stop_signals_as_ctrl_c():
+                return run_in_new_namespace(argv, out)
+        except RehearsalError as error:
+            print(f"rehearsal: {error}", file=out)
+            return ExitCode.CANNOT_RUN
     plan = replace(
-        Plan.from_settings(settings, port=args.port, replica_port=args.replica_port),
+        Plan.from_settings(settings, port=args.port, replica_port=args.replica_port, ip_version=args.ip_version),
         time_scale=args.time_scale,
         fail_health_checks=args.fail_health_checks,
         immediate_stop=args.interrupt is not None and args.no_drain,
@@ -275,30 +297,40 @@ def _main(argv: list[str], out: TextIO) -> int:
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
-    # SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal`.
-    previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        with Rehearsal(plan) as running:
-            _describe(running, settings.stack, out)
-            if args.deploy and strategy.shifts_traffic:
-                code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
-            elif args.deploy:
-                code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
-            elif args.interrupt is not None:
-                code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
-            elif args.access_logs is not None:
-                code = _verify_with_access_logs(running, Path(args.access_logs), verify_extra, out)
-            else:
-                code = _run_verify([*plan.verify_args(), *verify_extra], out)
-            if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
-                _wait_for_stop(running, out)
-        print("rehearsal: stopped the replicas and the balancer nodes", file=out)
-        return code
+        with _stop_signals_as_ctrl_c():
+            if plan.ipv6_only:
+                prepare_namespace(plan)
+            with Rehearsal(plan) as running:
+                _describe(running, settings.stack, out)
+                if args.deploy and strategy.shifts_traffic:
+                    code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
+                elif args.deploy:
+                    code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
+                elif args.interrupt is not None:
+                    code = _interrupt(running, args.interrupt, verify_extra=verify_extra, out=out)
+                elif args.access_logs is not None:
+                    code = _verify_with_access_logs(running, Path(args.access_logs), verify_extra, out)
+                else:
+                    code = _run_verify([*plan.verify_args(), *verify_extra], out)
+                if args.keep and code != ExitCode.INTERRUPTED:  # Ctrl-C during verify stops, also with --keep
+                    _wait_for_stop(running, out)
+            print("rehearsal: stopped the replicas and the balancer nodes", file=out)
+            return code
     except RehearsalError as error:
         print(f"rehearsal: {error}", file=out)
         if error.log:
             print(error.log.rstrip(), file=out)
         return ExitCode.CANNOT_RUN
+
+
+@contextlib.contextmanager
+def _stop_signals_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the rehearsal the way Ctrl-C does: through the cleanup of `Rehearsal` (or, for
+    an IPv6 run, through the child's)."""
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -315,7 +347,8 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
     routes = "every zone's replicas" if plan.cross_zone else "its own zone's replicas (crossZone false)"
     for zone in plan.zones:
         print(
-            f"  HAProxy node of {zone.name} at {zone.node_ip}:{plan.port} ({plan.haproxy_balance}, {routes}), "
+            f"  HAProxy node of {zone.name} at {' and '.join(host_port(a, plan.port) for a in zone.node_addresses)} "
+            f"({plan.haproxy_balance}, {routes}), "
             f"stats {plan.stats_url(zone)}",
             file=out,
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from components.options import NODE_LAG_SECONDS, HealthCheck, StopTiming
 from rehearsal.processes import free_port
 from settings import StackSettings
+from verify.core.addresses import host_port
 
 # The ALB listens on 80; the rehearsal's nodes need no privilege.
 DEFAULT_PORT = 18080
@@ -32,13 +33,24 @@ HAPROXY_BALANCE: dict[str, str] = {
 }
 
 
+# IPv6-only replicas (--ip-version 6): a unique local /64 per zone (RFC 4193, fd00::/8), as the stack gives each
+# zone a /64 of its VPC's block. These addresses exist only inside the network namespace the rehearsal makes
+# for such a run (rehearsal.netns), never on the machine's own interfaces.
+IPV6_PREFIX = "fd00:a1b2:c3d4"
+
+
 @dataclass(frozen=True)
 class Zone:
-    """A stand-in for one availability zone: a /24 of loopback addresses, and its balancer node."""
+    """A stand-in for one availability zone: the replicas' subnet, and its balancer node."""
 
     name: str  # "zone-a", as verify's --subnet CIDR=ZONE names it
-    subnet: str  # "127.0.1.0/24"
+    subnet: str  # the replicas': "127.0.1.0/24", or with IPv6-only replicas "fd00:a1b2:c3d4:1::/64"
     node_ip: str  # "127.0.1.1": the zone's balancer node, as the ALB has one node per zone
+    node_ip6: str | None = None  # the node's IPv6 address, as a dual-stack ALB's node has one of each
+
+    @property
+    def node_addresses(self) -> tuple[str, ...]:
+        return (self.node_ip,) if self.node_ip6 is None else (self.node_ip, self.node_ip6)
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class ReplicaPlan:
 
     @property
     def address(self) -> str:
-        return f"{self.ip}:{self.port}"
+        return host_port(self.ip, self.port)  # [fd00:a1b2:c3d4:1::10]:8080, as nginx and HAProxy take it
 
 
 @dataclass(frozen=True)
@@ -103,16 +115,23 @@ class Plan:
 
     @classmethod
     def from_settings(
-        cls, settings: StackSettings, *, port: int = DEFAULT_PORT, replica_port: int | None = None
+        cls, settings: StackSettings, *, port: int = DEFAULT_PORT, replica_port: int | None = None, ip_version: int = 4
     ) -> Plan:
         """The stack laid out on loopback, as ECS spreads tasks over zones.
 
         Zone i is 127.0.(i+1).0/24 with its node on .1, and replica j goes to zone j % az_count with
         host address .10, .11, ...: 127.0.1.10, 127.0.2.10, 127.0.1.11, ... All listen on the
         container port (`replica_port` overrides it), as every task does on its own IP in AWS.
+        `ip_version` 6: IPv6-only replicas, zone i's /64 fd00:a1b2:c3d4:(i+1)::/64 with replicas ::10, ::11, ...,
+        and each node on 127.0.(i+1).1 and on ::1 of that /64, like a dual-stack ALB's node.
         """
         zones = tuple(
-            Zone(name=f"zone-{string.ascii_lowercase[i]}", subnet=f"127.0.{i + 1}.0/24", node_ip=f"127.0.{i + 1}.1")
+            Zone(
+                name=f"zone-{string.ascii_lowercase[i]}",
+                subnet=f"{IPV6_PREFIX}:{i + 1}::/64" if ip_version == 6 else f"127.0.{i + 1}.0/24",
+                node_ip=f"127.0.{i + 1}.1",
+                node_ip6=f"{IPV6_PREFIX}:{i + 1}::1" if ip_version == 6 else None,
+            )
             for i in range(settings.az_count)
         )
         container_port = replica_port if replica_port is not None else settings.container_port
@@ -133,7 +152,7 @@ class Plan:
         replica_port = free_port(r.ip for r in self.replicas)
         return replace(
             self,
-            port=free_port(self.node_ips, span=2),
+            port=free_port(self.node_addresses, span=2),
             replicas=tuple(replace(r, port=replica_port) for r in self.replicas),
         )
 
@@ -187,7 +206,18 @@ class Plan:
 
     @property
     def node_ips(self) -> list[str]:
+        """Each zone's node by its IPv4 address: the one its stats page and access log go by."""
         return [zone.node_ip for zone in self.zones]
+
+    @property
+    def node_addresses(self) -> list[str]:
+        """Every address of every node, IPv4 first: what the balancer's name resolves to."""
+        return [zone.node_ip for zone in self.zones] + [zone.node_ip6 for zone in self.zones if zone.node_ip6]
+
+    @property
+    def ipv6_only(self) -> bool:
+        """The replicas have IPv6 addresses only: the run needs a network namespace of its own."""
+        return any(zone.node_ip6 is not None for zone in self.zones)
 
     @property
     def url(self) -> str:
@@ -203,7 +233,7 @@ class Plan:
         return [
             self.url,
             "--resolve",
-            f"{NODE_NAME}:{','.join(self.node_ips)}",
+            f"{NODE_NAME}:{','.join(self.node_addresses)}",
             "--target-health",
             f"haproxy:{self.stats_url(self.zones[0])}",
             *self.expectation_args(),
@@ -217,6 +247,9 @@ class Plan:
 
 
 def _replica(j: int, zones: tuple[Zone, ...], port: int) -> ReplicaPlan:
-    """ECS's j-th task: zones in turn, host addresses .10, .11, ... in each."""
+    """ECS's j-th task: zones in turn, host addresses .10, .11, ... (::10, ::11, ... in a /64) in each."""
     zone = zones[j % len(zones)]
-    return ReplicaPlan(ip=f"127.0.{j % len(zones) + 1}.{10 + j // len(zones)}", port=port, zone=zone)
+    host = 10 + j // len(zones)
+    if zone.node_ip6 is not None:
+        return ReplicaPlan(ip=f"{zone.subnet.removesuffix('::/64')}::{host}", port=port, zone=zone)
+    return ReplicaPlan(ip=f"127.0.{j % len(zones) + 1}.{host}", port=port, zone=zone)

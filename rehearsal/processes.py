@@ -46,10 +46,14 @@ def find_program(name: str) -> str:
     return found
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def ensure_free(addresses: Iterable[tuple[str, int]]) -> None:
     """Fail before starting anything if another process listens on one of the addresses."""
     for host, port in addresses:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
             # As nginx and HAProxy bind: connections of an earlier run in TIME_WAIT do not count.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -63,7 +67,7 @@ def free_port(hosts: Iterable[str], *, span: int = 1) -> int:
     kernel's pick, then checked on each host."""
     hosts = list(hosts)
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        with socket.socket(_family(hosts[0]), socket.SOCK_STREAM) as probe:
             probe.bind((hosts[0], 0))
             port = probe.getsockname()[1]
         try:

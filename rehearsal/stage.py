@@ -204,7 +204,7 @@ class Rehearsal:
         self._nginx = find_program("nginx")
         haproxy = find_program("haproxy")
         started = [r for r in plan.replicas if r.start]
-        nodes = [(ip, port) for ip in plan.node_ips for port in (plan.port, plan.stats_port)]
+        nodes = [(ip, port) for ip in plan.node_addresses for port in (plan.port, plan.stats_port)]
         ensure_free([*nodes, *((r.ip, r.port) for r in started)])
 
         try:
@@ -260,7 +260,7 @@ class Rehearsal:
 
         def routing() -> bool:
             # Some answer from every node, not necessarily 200: with no replica started, a 503.
-            if any(http_status(ip, plan.port, plan.health.path) is None for ip in plan.node_ips):
+            if any(http_status(ip, plan.port, plan.health.path) is None for ip in plan.node_addresses):
                 return False
             # HAProxy counts the started replicas UP from the start ("UP 1/2": one failed check takes
             # it down). The others wait for their first check: DOWN, unless the caller serves them.

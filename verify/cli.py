@@ -26,6 +26,7 @@ from verify.boundary import (
     signals_held,
     stop_signals,
 )
+from verify.core.addresses import node_address
 from verify.core.errors import CouldNotMeasure
 from verify.core.numbers import (
     MAX_CONCURRENCY,
@@ -47,10 +48,12 @@ from verify.rendering.job_summary import error_markdown, summary_markdown
 from verify.rendering.outputs import append_whole, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sources.live.client import (
+    IP_VERSIONS,
     Identity,
     Resolver,
     Target,
     Workload,
+    family_resolver,
     pinned_resolver,
     system_resolver,
     tls_context,
@@ -128,15 +131,16 @@ def _subnet(text: str) -> tuple[str, str]:
 def _pin(text: str) -> tuple[str, tuple[str, ...]]:
     """--resolve HOST:ADDR[,ADDR...], as curl's --resolve without the port: (host, its addresses)."""
     host, _, listed = text.partition(":")
-    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,127.0.2.1"
-    addresses = [address.strip() for address in listed.split(",")]
-    if not host.strip() or not all(addresses):
+    usage = "use HOST:ADDR[,ADDR...], e.g. alb.test:127.0.1.1,[::1]"
+    listed_addresses = [address.strip() for address in listed.split(",")]
+    if not host.strip() or not all(listed_addresses):
         raise argparse.ArgumentTypeError(f"{text!r}: {usage}")
-    for address in addresses:
+    addresses = []
+    for address in listed_addresses:
         try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{address!r} in {text!r} is not an IP address; {usage}") from None
+            addresses.append(node_address(address))  # IPv6 bare or in brackets: [2600:1f18::5]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error} (in --resolve {text[:100]!r}); {usage}") from None
     if len(addresses) > MAX_NODES:
         raise argparse.ArgumentTypeError(f"{text!r} gives {len(addresses)} addresses; at most {MAX_NODES}")
     return host.strip().lower(), tuple(dict.fromkeys(addresses))
@@ -230,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:ADDR[,ADDR...]",
         help="answer the name lookup of HOST with these addresses instead of DNS, like curl's --resolve; each"
         " address is a balancer node (repeatable for different hosts)",
+    )
+    parser.add_argument(
+        "--ip-version",
+        choices=tuple(IP_VERSIONS),
+        default="both",
+        help="which of the name's addresses to measure over: 4 (A), 6 (AAAA) or both (default), each a balancer"
+        " node; the report says which family each node is",
     )
     expected = parser.add_mutually_exclusive_group()
     expected.add_argument(
@@ -398,7 +409,7 @@ def _settle(args: argparse.Namespace) -> _Run:
             f"--resolve gives {unused[0]}, which the URL does not use (its host is {target.host}); allowed:"
             " --resolve for the URL's host only"
         )
-    resolver = pinned_resolver(pins) if pins else system_resolver
+    resolver = family_resolver(pinned_resolver(pins) if pins else system_resolver, IP_VERSIONS[args.ip_version])
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]

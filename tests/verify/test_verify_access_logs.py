@@ -71,7 +71,7 @@ def test_an_even_rotation_in_the_logs_is_even_with_counts_per_replica_node_and_z
     assert "Even: 3 replicas got 200, 200 and 200 of 600 answers" in out
     assert "10.0.1.10  zone-a      200   33.3%" in out
     assert "zone-a         2      400   66.7%" in out
-    assert "node 10.0.1.5: 300 requests, 300 answers, 0 errors" in out
+    assert "node 10.0.1.5 (IPv4): 300 requests, 300 answers, 0 errors" in out
     assert "AWS writes access logs best effort" in out
     assert "balancer behaviour: round-robin-like" in out
     assert "skipped: none" in out
@@ -304,3 +304,17 @@ def test_the_html_report_of_access_logs_says_what_they_held(tmp_path, capsys) ->
 def test_phases_go_without_access_logs(tmp_path, capsys) -> None:
     code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--phases", str(tmp_path / "p"))
     assert code == ExitCode.COULD_NOT_MEASURE and "--phases marks a live run's timeline" in err
+
+
+def test_ipv6_targets_logged_in_brackets_count_as_their_replicas_and_zones(tmp_path, capsys) -> None:
+    """The ALB writes an IPv6 target as [2600:1f18::5]:8080 (IPv6-only replicas): counted by address, zoned
+    by the replicas' IPv6 /64s."""
+    replicas = ("[2600:1f18:4c2:a610::5]", "[2600:1f18:4c2:a611::6]", "[2600:1f18:4c2:a610::7]")
+    write(tmp_path, rotation(600, replicas=replicas))
+    code, out, err = run(
+        capsys, "--access-logs", str(tmp_path), *WINDOW, "--expect-replicas", "3",
+        "--subnet", "2600:1f18:4c2:a610::/64=zone-a", "--subnet", "2600:1f18:4c2:a611::/64=zone-b",
+    )  # fmt: skip
+    assert code == ExitCode.EVEN, out + err
+    assert "Even: 3 replicas got 200, 200 and 200 of 600 answers" in out
+    assert "2600:1f18:4c2:a610::5  zone-a      200" in out and "[" not in out.split("verdict")[0].split("replica")[1]

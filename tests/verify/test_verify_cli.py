@@ -131,7 +131,7 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
         (["http://a.test/", "--resolve", "a.test:127.0.0.1,"], "verify: argument --resolve: 'a.test:127.0.0.1,': use"),
         (
             ["http://a.test/", "--resolve", "a.test:alb.test"],
-            "verify: argument --resolve: 'alb.test' in 'a.test:alb.test' is not an IP address",
+            "verify: argument --resolve: 'alb.test' is not an IPv4 or IPv6 address (in --resolve 'a.test:alb.test')",
         ),
         (
             ["http://a.test/", "--resolve", "a.test:127.0.0.1", "--resolve", "A.test:127.0.0.2"],

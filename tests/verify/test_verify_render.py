@@ -87,7 +87,7 @@ def test_json_object(make_tally) -> None:
         "us-east-1a": {"replicas": 2, "count": 200, "share": 200 / 300},
     }
     assert report["latency_ms"]["replicas"]["10.0.1.5"] == {"p50": 1.0, "p95": 1.0}
-    assert report["nodes"] == [{"address": "127.0.0.1", "requests": 300, "answers": 300, "errors": 0}]
+    assert report["nodes"] == [{"address": "127.0.0.1", "requests": 300, "answers": 300, "errors": 0, "family": "IPv4"}]
     assert report["p_value"] == 1.0
     assert report["power"] == pytest.approx(0.7176, abs=1e-4)  # 300 answers over 3 replicas, against 1.5:1
     assert list(report) == list(REPORT_KEYS)

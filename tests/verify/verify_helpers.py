@@ -97,6 +97,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
         pass  # a client that hangs up mid-answer (Ctrl-C, deadline tests) is expected here
 
 
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6  # ::1: the IPv6 loopback
+
+
 @dataclass
 class LoopbackServer:
     """One HTTP/1.1 server (kept-alive connections) on a loopback address; `answer` decides each reply."""
@@ -129,7 +133,8 @@ class LoopbackServer:
             def log_message(self, *args: object) -> None:
                 pass  # keep the test output clean
 
-        self.httpd = _QuietServer((self.address, self.port), Handler)
+        server_class = _QuietServer6 if ":" in self.address else _QuietServer
+        self.httpd = server_class((self.address, self.port), Handler)
         if self.tls is not None:
             self.tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
             self.httpd.socket = self.tls.wrap_socket(self.httpd.socket, server_side=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from verify.core.addresses import family
+
 
 @dataclass
 class ConnectionLog:
@@ -29,6 +31,11 @@ class NodeCounts:
     requests: int
     answers: int
     errors: int
+
+    @property
+    def family(self) -> str:
+        """ "IPv4" or "IPv6": which of the balancer's addresses this node was reached by."""
+        return family(self.address)
 
 
 @dataclass(frozen=True)

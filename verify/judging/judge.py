@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from verify.core.addresses import split_host_port
 from verify.core.replica_ids import replica_sort_key
 from verify.core.tally import Tally
 from verify.judging.evidence import (
@@ -284,7 +285,7 @@ def check_target_health(tally: Tally, evidence: Evidence, expectation: Expectati
         for target in targets:
             if target_is_healthy(target.state):
                 continue
-            answered = tally.counts.get(target.target.rsplit(":", 1)[0].strip("[]"), 0)
+            answered = tally.counts.get(split_host_port(target.target)[0], 0)
             routed = f" (answered {answered} requests: routed to anyway, as an ALB fails open)" if answered else ""
             unhealthy.append(f"{target.target} {target.state}{routed}")
         if unhealthy:

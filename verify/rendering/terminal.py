@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from verify.core.addresses import family
 from verify.core.progress import Measuring, Waiting
 from verify.core.replica_ids import replica_sort_key
 from verify.core.tally import BEST_EFFORT, LogReading, Phase, Second, Tally
@@ -48,7 +49,7 @@ def render_report(verdict: Verdict, tally: Tally, out: TextIO, *, color: bool = 
     """The human report: what was sent, a table with a bar chart per replica, the statistics, the verdict."""
     write = out.write
     evidence = verdict.evidence
-    nodes = ", ".join(tally.addresses)
+    nodes = ", ".join(f"{address} {family(address)}" for address in tally.addresses)
     if tally.access_logs is not None:
         _render_log_header(tally, tally.access_logs, evidence.error_rate, write)
     else:
@@ -114,7 +115,8 @@ def statistics_lines(verdict: Verdict, tally: Tally) -> list[str]:
     errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(tally.errors.items(), key=lambda kv: -kv[1]))
     lines = [f"errors: {errors or 'none'}"]
     for node in tally.node_counts():
-        lines.append(f"node {node.address}: {node.requests} requests, {node.answers} answers, {node.errors} errors")
+        counts = f"{node.requests} requests, {node.answers} answers, {node.errors} errors"
+        lines.append(f"node {node.address} ({node.family}): {counts}")
     if evidence.balancer_cookies:
         cookies = ", ".join(f"{name} (set by {tally.cookies[name]} answers)" for name in evidence.balancer_cookies)
         lines.append(f"WARNING: answers set the balancer's stickiness cookies: {cookies}. Clients that send them"
@@ -326,7 +328,7 @@ def report_json(verdict: Verdict, tally: Tally) -> dict[str, Any]:
             zone.zone: {"replicas": zone.replicas, "count": zone.count, "share": zone.share} for zone in verdict.zones
         },
         replica_zones={stats.replica: stats.zone for stats in verdict.replicas if stats.zone},
-        nodes=[dataclasses.asdict(node) for node in tally.node_counts()],
+        nodes=[{**dataclasses.asdict(node), "family": node.family} for node in tally.node_counts()],
         balancer_nodes=evidence.nodes,
         pattern=evidence.pattern,
         pattern_detail=evidence.pattern_detail,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.client
+import ipaddress
 import json
 import math
 import socket
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from verify.core.addresses import FAMILIES, node_address
 from verify.core.errors import CouldNotMeasure
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
 from verify.core.text import printable, redact
@@ -74,6 +76,15 @@ class Target:
             raise CouldNotMeasure(f"bad URL {url!r} ({error}): {hint}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise CouldNotMeasure(f"bad URL {url!r}: {hint}")
+        host_and_port = parts.netloc.rpartition("@")[2]
+        after_bracket = host_and_port.partition("]")[2] if host_and_port.startswith("[") else ""
+        if after_bracket and not after_bracket.startswith(":"):  # urlsplit lets "[::1]x" through
+            raise CouldNotMeasure(f"bad URL {url!r}: after an IPv6 address in brackets comes :PORT or nothing; {hint}")
+        if ":" in parts.hostname:  # an IPv6 literal: one a balancer node can have (no zone id, not IPv4-mapped)
+            try:
+                node_address(parts.hostname)
+            except ValueError as error:
+                raise CouldNotMeasure(f"bad URL {url!r}: {error}; {hint}") from None
         if port == 0:
             raise CouldNotMeasure(f"bad URL {url!r}: port 0 is not a port to connect to; allowed: 1 to 65535")
         default_port = 443 if parts.scheme == "https" else 80
@@ -162,6 +173,38 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the name resolves to, in the resolver's order, each once."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+# --ip-version: the address families measured. An ALB in dual-stack mode answers A and AAAA, one address of
+# each family per node: "both" measures over every one.
+IP_VERSIONS: dict[str, tuple[int, ...]] = {"4": (4,), "6": (6,), "both": (4, 6)}
+
+
+def family_resolver(resolver: Resolver, versions: tuple[int, ...]) -> Resolver:
+    """`resolver`'s addresses of `versions`, canonical and each once; an address no balancer node can have (a
+    zone id, an IPv4-mapped IPv6 address) is left out. A name with addresses but none of `versions` is a
+    CouldNotMeasure at once: waiting would not change what the name is."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        found = resolver(host, port)
+        kept: list[str] = []
+        for text in found:
+            try:
+                address = node_address(text)
+            except ValueError:
+                continue
+            if ipaddress.ip_address(address).version in versions and address not in kept:
+                kept.append(address)
+        if found and not kept:
+            wanted = " or ".join(FAMILIES[version] for version in versions)
+            shown = ", ".join(printable(text[:60]) for text in found[:4])
+            raise CouldNotMeasure(
+                f"{printable(host)} resolves to no {wanted} address (it gives {shown}); "
+                "choose the family it has with --ip-version"
+            )
+        return kept
+
+    return resolve
 
 
 def pinned_resolver(pins: Mapping[str, tuple[str, ...]], fallback: Resolver = system_resolver) -> Resolver:

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from verify.core.addresses import host_port, split_host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import TargetState
 from verify.core.text import printable
@@ -112,7 +113,15 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         # address, and a target could not be matched to the replica answering from it.
         raise CouldNotMeasure(f"{url}: HAProxy's stats CSV gives no server addresses: add 'stats show-legends'")
     # Escaped as replica ids are: a line break in a field could otherwise forge a line of the report.
-    return tuple(TargetState(printable(row["addr"]), printable(row["status"])) for row in servers)
+    return tuple(TargetState(printable(_bracketed(row["addr"])), printable(row["status"])) for row in servers)
+
+
+def _bracketed(addr: str) -> str:
+    """A target as `ip:port`, an IPv6 address in brackets whether or not the source wrote them."""
+    host, port = split_host_port(addr)
+    if not port and addr.count(":") > 1 and not addr.startswith("["):
+        host, _, port = addr.rpartition(":")
+    return host_port(host, port) if port else addr
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -181,7 +190,7 @@ def read_aws_target_health(
 def _aws_targets(answer: Any) -> tuple[TargetState, ...]:
     return tuple(
         TargetState(
-            printable(f"{item['Target']['Id']}:{item['Target'].get('Port', '')}"),
+            printable(host_port(str(item["Target"]["Id"]), item["Target"].get("Port", ""))),
             printable(str(item["TargetHealth"]["State"])),
         )
         for item in answer["TargetHealthDescriptions"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from verify.core.addresses import host_port, split_host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_sort_key
 from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
@@ -306,7 +307,7 @@ def tally_from_rows(
     ports: dict[str, set[str]] = {}
     for row in rows:
         if row[1] != "-":
-            ip, _, port = str(row[1]).rpartition(":")
+            ip, port = split_host_port(str(row[1]))  # an IPv6 target is logged as [2600:1f18::5]:8080
             ports.setdefault(ip, set()).add(port)
 
     if len(ports) > MAX_REPLICA_IDS:
@@ -316,8 +317,8 @@ def tally_from_rows(
         )
 
     def replica_of(target: str) -> str:
-        ip, _, port = target.rpartition(":")
-        return printable(ip if len(ports.get(ip, ())) <= 1 else f"{ip}:{port}")
+        ip, port = split_host_port(target)
+        return printable(ip if len(ports.get(ip, ())) <= 1 else host_port(ip, port))
 
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
