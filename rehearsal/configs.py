@@ -75,6 +75,8 @@ def access_log_rules(plan: Plan, zone: Zone) -> str:
     status logged is the one the client got.
     """
     target_group = f"arn:aws:elasticloadbalancing:rehearsal:000000000000:targetgroup/{TARGET_GROUP}/{zone.name}"
+    # The ALB writes an IPv6 target in brackets ([2600:1f18::5]:8080); HAProxy's %si does not.
+    target = "[%si]:%sp" if plan.ipv6_only else "%si:%sp"
     fields = [
         "http", _utc("date(0,us)"), f"app/rehearsal/{zone.name}", "%ci:%cp", "%[var(txn.target)]",
         "%[var(txn.request_s)]", "%[var(txn.target_s)]", "%[var(txn.response_s)]", "%ST",
@@ -88,7 +90,7 @@ def access_log_rules(plan: Plan, zone: Zone) -> str:
         '    http-request set-var-fmt(txn.host) "%[req.hdr(host)]"\n'
         "    http-request capture req.fhdr(user-agent) len 512\n"
         "    http-after-response set-var(txn.target) str(-)\n"
-        '    http-after-response set-var-fmt(txn.target) "%si:%sp" if { srv_name -m found }\n'
+        f'    http-after-response set-var-fmt(txn.target) "{target}" if {{ srv_name -m found }}\n'
         "    http-after-response set-var(txn.target_status) str(-)\n"
         # A 502 here is HAProxy's own (the replica refused or reset): the target answered nothing.
         '    http-after-response set-var-fmt(txn.target_status) "%[status]" if { srv_name -m found } !{ status 502 }\n'

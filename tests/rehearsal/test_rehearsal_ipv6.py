@@ -4,6 +4,7 @@ address but loopback's ever goes on this machine's own interfaces."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import queue
@@ -130,3 +131,14 @@ def _processes() -> list[Path]:
                 continue
             found.append(entry)
     return found
+
+
+def test_the_nodes_log_ipv6_targets_in_brackets_as_the_alb_does_and_agree_with_verify(tmp_path: Path) -> None:
+    """HAProxy's %si writes an IPv6 server bare (fd00:...::10:8080, which no reader can split); the ALB writes
+    [fd00:...::10]:8080. Bare, the logs named other replicas than verify counted, and the run exited 4."""
+    folder = tmp_path / "logs"
+    done = run_rehearsal(*quick_ports(), "--ip-version", "6", "--time-scale", "0.05", "--access-logs", str(folder))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the access logs agree with verify, request for request" in done.stderr
+    first = gzip.decompress(next(folder.rglob("*.log.gz")).read_bytes()).decode().splitlines()[0]
+    assert first.split(" ")[4].startswith(f"[{IPV6_PREFIX}:"), first
