@@ -139,8 +139,8 @@ def test_the_settings_accepted_a_prefix_the_alternate_target_group_cannot_have_b
     values = {**stack_values("dev"), "namePrefix": "a" * NAME_MAX, "deploymentStrategy": "blue-green"}
     blue_green = run_program("dev", values, "us-east-1", 3)
     assert blue_green.error is None
-    names = [r.name for r in blue_green.all("aws:lb/targetGroup:TargetGroup")]
-    assert names == ["a" * NAME_MAX + "-tg", "a" * NAME_MAX + "-alt"]
+    names = sorted(r.name for r in blue_green.all("aws:lb/targetGroup:TargetGroup"))
+    assert names == ["a" * NAME_MAX + "-alt", "a" * NAME_MAX + "-tg"]
 
 
 def test_every_name_the_program_makes_from_the_prefix_is_in_the_table():
