@@ -6,7 +6,7 @@ STACK ?= dev
 # Debian installs haproxy and nginx in /usr/sbin, which not every user's PATH has.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: deps rehearsal test lint bench bench-deploy bench-interrupt bench-logs bench-report bench-ipv6
+.PHONY: deps rehearsal test test-under-load lint bench bench-deploy bench-interrupt bench-logs bench-report bench-ipv6
 
 deps:
 	scripts/install-deps
@@ -21,6 +21,11 @@ lint: deps
 
 test: deps lint
 	$(PYTHON) -m pytest
+
+# The tests while stress-ng --cpu 4 runs beside them (load 8 or more on 2 cores), RUNS times in a row
+# (default 1); the hog stops whatever happens. HOG_CPUS=8 for a harder one.
+test-under-load: deps lint
+	scripts/test-under-load
 
 # verify against hey on the same rehearsal; prints both rates and their ratio.
 bench: deps

@@ -24,7 +24,7 @@ from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
 from rehearsal.netns import in_own_namespace, run_in_new_namespace
 from rehearsal.netns import prepare as prepare_namespace
-from rehearsal.plan import DEFAULT_PORT, Plan
+from rehearsal.plan import CHECK_TIMEOUT_FLOOR_S, DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
@@ -46,6 +46,9 @@ class ExitCode(IntEnum):
     LOGS_DISAGREE = 4  # --access-logs: the logs' counts or verdict differ from what verify saw live
     INTERRUPTED = 130  # Ctrl-C or SIGTERM before verify finished (verify's own code for it too)
 
+
+# verify's options the rehearsal sets so that verify measures a whole --deploy or --interrupt.
+_FOLLOWING_THE_FLOW = ("--duration", "--requests", "--phases", "--until-mark")
 
 # The most replicas a stack runs (settings' range of `replicas`); the stack's own count is checked once read.
 MAX_INTERRUPTIONS = RANGES["replicas"][1]
@@ -121,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "a rolling deploy in ECS's order (new replicas at 200 %%, healthy, old ones deregistered, drained, "
-            "stopped) while verify measures with --duration and --max-error-rate 0; exit 0 only when no request "
-            "failed and every replica was replaced"
+            "stopped) while verify measures all of it, until the deploy has ended, with --max-error-rate 0; exit 0 "
+            "only when no request failed and every replica was replaced"
         ),
     )
     parser.add_argument(
@@ -148,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_interruptions,
         metavar="N",
         help=(
-            "N replicas stopped in Fargate Spot's order while verify measures with --duration and --max-error-rate "
+            "N replicas stopped in Fargate Spot's order while verify measures all of it with --max-error-rate "
             "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
             "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
             "replacement serves. With --deploy of blue-green, linear or canary: N green replicas so stopped during "
@@ -233,11 +236,11 @@ def _main(argv: list[str], out: TextIO) -> int:
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
-        # verify takes the last of two --duration: one after -- would end the measuring mid-deploy.
-        if flow and any(arg.split("=", 1)[0] in ("--duration", "--requests") for arg in verify_extra):
-            parser.error(
-                f"{flow} sets verify's --duration to last the whole {flow[2:]}; pass neither --duration nor --requests"
-            )
+        # verify takes the last of two --duration (or --phases, --until-mark): one after -- would end the
+        # measuring mid-deploy.
+        if flow and any(arg.split("=", 1)[0] in _FOLLOWING_THE_FLOW for arg in verify_extra):
+            flags = ", ".join(_FOLLOWING_THE_FLOW)
+            parser.error(f"{flow} has verify measure until the {flow[2:]} has ended; pass none of {flags}")
         # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
         if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
             parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
@@ -364,8 +367,10 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
         interval, delay, lag = plan.health.interval_seconds, plan.deregistration_delay_seconds, plan.node_lag_seconds
         print(
             f"rehearsal: timings shortened to {plan.time_scale:g} of the stack's: health checks every "
-            f"{plan.seconds(interval):g} s (stack: {interval} s), deregistration delay {plan.seconds(delay):g} s "
-            f"(stack: {delay} s), stop delay and timeout (stack: {stop.delay_seconds} s and {stop.timeout_seconds} s), "
+            f"{plan.seconds(interval):g} s (stack: {interval} s), timing out after {plan.check_timeout_s:g} s (stack: "
+            f"{plan.health.timeout_seconds} s; never below {CHECK_TIMEOUT_FLOOR_S:g} s here), deregistration delay "
+            f"{plan.seconds(delay):g} s (stack: {delay} s), stop delay and timeout (stack: {stop.delay_seconds} s and "
+            f"{stop.timeout_seconds} s), "
             f"nodes learning of a deregistration within {plan.seconds(lag):g} s (ALB: a few seconds; here {lag} s)",
             file=out,
         )
@@ -389,7 +394,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     since = datetime.now(UTC) - timedelta(minutes=1)
     live: list[Tally] = []
     code = _run_verify([*plan.verify_args(), *verify_extra], out, on_tally=live.append)
-    wait_until_written(running.access_logs)
+    wait_until_written(running.access_logs, USER_AGENT, live[0].requests if live else 0)
     files = file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)
     window = Window(since, datetime.now(UTC) + timedelta(minutes=1))
     first, last = (moment.isoformat() for moment in (window.since, window.until))

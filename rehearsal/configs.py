@@ -151,7 +151,7 @@ def haproxy_config(plan: Plan, zone: Zone, admin_socket: Path, access_log_fd: in
 
     cookie = " cookie {name}" if plan.sticky_cookie else ""
     cookie_line = "    cookie REPLICA insert indirect nocache\n" if plan.sticky_cookie else ""
-    interval_ms, timeout_ms = (round(plan.seconds(s) * 1000) for s in (health.interval_seconds, health.timeout_seconds))
+    interval_ms, timeout_ms = round(plan.seconds(health.interval_seconds) * 1000), round(plan.check_timeout_s * 1000)
     # A dual-stack ALB's node answers on an IPv4 and an IPv6 address.
     binds = "\n".join(f"    bind {host_port(address, plan.port)}" for address in zone.node_addresses)
     return f"""\

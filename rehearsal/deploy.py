@@ -9,33 +9,15 @@ group only when the health checks have found them down.
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import IO, TextIO, TypeVar
+from typing import IO, TextIO
 
+from rehearsal.flow import Flow, verify_during
 from rehearsal.plan import Plan, ReplicaPlan
-from rehearsal.processes import dies_with_this_thread, wait_until
 from rehearsal.stage import Running
-from stack_config import PROJECT_DIR
-
-# verify measures this long before the deploy begins and after it ends (so the new replicas' split
-# is judged on its own: verify's timeline counts whole seconds, and judges the seconds after the one
-# of the last change, so two), and waits at most this long for the replicas before that.
-DEPLOY_LEAD_S = 0.5
-DEPLOY_TAIL_S = 2.0
-VERIFY_WAIT_S = 10.0
-
-Result = TypeVar("Result")
-
-# Bound on the health checks of a new replica beyond interval x healthy threshold: start-up and
-# the spread HAProxy gives the first check.
-HEALTHY_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,22 +44,22 @@ def expected_seconds(plan: Plan, *, drain: bool) -> float:
 START_FLOOR_S = 0.1
 
 
-def start_seconds(running: Running) -> float:
-    """A bound on starting a deploy's new replicas: twice what starting as many took at the rehearsal's start."""
-    new = sum(1 for replica in running.plan.replicas if not replica.registered)
-    return max(2 * running.replica_start_s, START_FLOOR_S) * new
+def start_seconds(running: Running, count: int) -> float:
+    """What starting `count` new replicas is planned to take: twice what starting as many took at the
+    rehearsal's start, on this machine under its load."""
+    return max(2 * running.replica_start_s, START_FLOOR_S) * count
 
 
 def deploy_while_verifying(
     running: Running, *, drain: bool, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
 ) -> tuple[int, DeployResult]:
-    """A rolling deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's
-    exit code and the deploy's result (not replaced if verify ended first)."""
+    """A rolling deploy while verify measures all of it (--max-error-rate 0): verify's exit code and the
+    deploy's result (not replaced if verify ended first)."""
     code, result, measured = verify_during(
         running,
-        lambda say: rolling_deploy(running, drain=drain, say=say),
+        lambda flow: rolling_deploy(running, drain=drain, flow=flow),
         # Starting the new replicas comes first: at 100 replicas it takes seconds of its own.
-        expected_s=expected_seconds(running.plan, drain=drain) + start_seconds(running),
+        planned_s=expected_seconds(running.plan, drain=drain) + start_seconds(running, len(new_slots(running.plan))),
         what="deploy",
         verify_extra=verify_extra,
         out=out,
@@ -86,64 +68,16 @@ def deploy_while_verifying(
     return code, result if measured else replace(result, replaced=False)
 
 
-def verify_during(
-    running: Running,
-    action: Callable[[Callable[[str], None]], Result],
-    *,
-    expected_s: float,
-    what: str,
-    verify_extra: list[str],
-    out: TextIO,
-    verify_stdout: IO[str] | None = None,
-) -> tuple[int, Result, bool]:
-    """`action` (a deploy, an interruption) while verify measures the whole time: --duration to cover
-    DEPLOY_LEAD_S before it, `expected_s` and DEPLOY_TAIL_S after it, --max-error-rate 0. Returns
-    verify's exit code, the action's result and whether verify still measured when the action ended.
-    verify runs in a process of its own, as the new replicas must be started by this thread (they die
-    with it); its report goes to `verify_stdout` (default: ours). `action` reports through its `say`."""
-    plan = running.plan
-    duration_s = DEPLOY_LEAD_S + expected_s + DEPLOY_TAIL_S
-    # Each step, as it happens, for verify to mark on its timeline (--phases).
-    with tempfile.NamedTemporaryFile("w", prefix="rehearsal-phases-", suffix=".txt") as phases:
-        timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
-        verify_argv = [*plan.verify_args(), *timing, "--phases", phases.name, *verify_extra]
-        print(f"rehearsal: python -m verify {shlex.join(verify_argv)}", file=out, flush=True)
-
-        def say(line: str) -> None:
-            print(f"rehearsal: {what}: {line}", file=out, flush=True)
-            phases.write(f"{time.time():.3f} {line}\n")
-            phases.flush()
-
-        verify = subprocess.Popen(
-            dies_with_this_thread([sys.executable, "-m", "verify", *verify_argv]), cwd=PROJECT_DIR, stdout=verify_stdout
-        )
-        try:
-            started = running.answered()
-            deadline = time.monotonic() + VERIFY_WAIT_S
-            while running.answered() < started + 50 and verify.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)  # until verify has warmed up and measures
-            time.sleep(DEPLOY_LEAD_S)
-            result = action(say)
-            measured = verify.poll() is None
-            if not measured:  # it ended first: the end of the action went unmeasured
-                print(
-                    f"rehearsal: {what}: outlasted verify's --duration of {duration_s:.1f} s (starting, checking or"
-                    " stopping replicas took longer than planned on this machine; a smaller --time-scale shortens"
-                    " the plan, not the machine's work)",
-                    file=out,
-                )
-            return verify.wait(), result, measured
-        finally:
-            if verify.poll() is None:  # Ctrl-C, SIGTERM or an error: verify stops with the rehearsal
-                verify.terminate()
-                verify.wait()
+def new_slots(plan: Plan) -> list[ReplicaPlan]:
+    """The plan's replicas a deploy registers: its slots, not registered at the start."""
+    return [r for r in plan.replicas if not r.registered]
 
 
-def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None]) -> DeployResult:
+def rolling_deploy(running: Running, *, drain: bool, flow: Flow) -> DeployResult:
     """Replace every registered replica of `running` by the plan's unregistered slots."""
     plan = running.plan
     old = [r for r in plan.replicas if r.registered]
-    new = [r for r in plan.replicas if not r.registered]
+    new = new_slots(plan)
     if len(new) < len(old):
         raise ValueError("a rolling deploy needs a slot per replica: Plan.with_deploy_slots()")
     began = time.monotonic()
@@ -151,32 +85,29 @@ def rolling_deploy(running: Running, *, drain: bool, say: Callable[[str], None])
     for replica in new:
         running.start_replica(replica.ip)
         running.register(replica.ip)
-    say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
-    health = plan.health
-    wait_for_status(
-        running, new, "UP", health.healthy_threshold, what="deploy: the new replicas did not pass their checks"
-    )
-    say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
+    flow.say(f"started and registered {len(new)} new replicas: {', '.join(r.ip for r in new)}")
+    wait_for_status(running, new, "UP", flow=flow, waiting_for="the new replicas to pass their health checks")
+    flow.say(f"new replicas healthy on every node after {time.monotonic() - began:.1f} s")
 
     if drain:
         delay_s = plan.seconds(plan.deregistration_delay_seconds)
         lag_s = plan.node_lag(len(plan.zones) - 1)
-        say(f"deregistered {len(old)} old replicas; draining {delay_s:g} s (the last node learns {lag_s:g} s later)")
+        flow.say(
+            f"deregistered {len(old)} old replicas; draining {delay_s:g} s (the last node learns {lag_s:g} s later)"
+        )
         deregister(running, old, delay_s, stop=True)
-        say(
+        flow.say(
             f"stopped the old replicas: SIGTERM, each failed its health checks for {plan.stop_delay_s:g} s, then "
             f"stopped (SIGKILL after {plan.stop_timeout_s:g} s)"
         )
     else:
         for replica in old:
             running.replicas[replica.ip].kill()
-        say(f"killed {len(old)} old replicas without draining (crashed tasks)")
-        wait_for_status(
-            running, old, "DOWN", health.unhealthy_threshold, what="deploy: the killed replicas did not go down"
-        )
+        flow.say(f"killed {len(old)} old replicas without draining (crashed tasks)")
+        wait_for_status(running, old, "DOWN", flow=flow, waiting_for="the health checks to find the killed replicas")
         for replica in old:
             running.set_state(replica.ip, "maint")
-        say("the health checks found them down; ECS deregistered them")
+        flow.say("the health checks found them down; ECS deregistered them")
     seconds = time.monotonic() - began
 
     return DeployResult(seconds=seconds, replaced=replaced(running, old, new))
@@ -216,13 +147,13 @@ def deregister(running: Running, old: list[ReplicaPlan], delay_s: float, *, stop
         running.wait_stopped(ips, kill_at[0])
 
 
-def wait_for_status(running: Running, replicas: list[ReplicaPlan], status: str, checks: int, *, what: str) -> None:
-    """Wait until every node shows `status` for every one of `replicas`: about `checks` intervals."""
-    plan = running.plan
+def wait_for_status(
+    running: Running, replicas: list[ReplicaPlan], status: str, *, flow: Flow, waiting_for: str
+) -> None:
+    """Wait until every node shows `status` for every one of `replicas`, within the flow's bound."""
     nodes = range(len(running.balancers))
 
     def reached() -> bool:
         return all(running.server_states(node).get(r.ip) == status for node in nodes for r in replicas)
 
-    timeout_s = HEALTHY_SLACK_S + plan.seconds(plan.health.interval_seconds * checks)
-    wait_until(reached, what=f"{what} on every node", timeout_s=timeout_s, watch=running.balancers)
+    flow.wait(reached, waiting_for=f"{waiting_for} ({status} on every node)", watch=running.balancers)

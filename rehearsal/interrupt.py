@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import IO, TextIO
 
-from rehearsal.deploy import deregister, replaced, verify_during, wait_for_status
+from rehearsal.deploy import deregister, replaced, start_seconds, wait_for_status
+from rehearsal.flow import Flow, verify_during
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.stage import Running
 
@@ -42,12 +43,12 @@ def expected_seconds(plan: Plan) -> float:
 def interrupt_while_verifying(
     running: Running, count: int, *, verify_extra: list[str], out: TextIO, verify_stdout: IO[str] | None = None
 ) -> tuple[int, InterruptResult]:
-    """`count` Spot interruptions while verify measures the whole time (--duration, --max-error-rate 0):
-    verify's exit code and the interruption's result (not replaced if verify ended first)."""
+    """`count` Spot interruptions while verify measures all of it (--max-error-rate 0): verify's exit code
+    and the interruption's result (not replaced if verify ended first)."""
     code, result, measured = verify_during(
         running,
-        lambda say: spot_interruption(running, count, say=say),
-        expected_s=expected_seconds(running.plan),
+        lambda flow: spot_interruption(running, count, flow=flow),
+        planned_s=expected_seconds(running.plan) + start_seconds(running, count),
         what="interrupt",
         verify_extra=verify_extra,
         out=out,
@@ -56,7 +57,7 @@ def interrupt_while_verifying(
     return code, result if measured else replace(result, replaced=False)
 
 
-def spot_interruption(running: Running, count: int, *, say: Callable[[str], None]) -> InterruptResult:
+def spot_interruption(running: Running, count: int, *, flow: Flow) -> InterruptResult:
     """SIGTERM to the first `count` registered replicas while they stay registered; as each has stopped,
     ECS deregisters it and starts its replacement in one of the plan's unregistered slots."""
     plan = running.plan
@@ -69,32 +70,34 @@ def spot_interruption(running: Running, count: int, *, say: Callable[[str], None
     began = time.monotonic()
     kill_at = running.send_stop_signal(ips)
     stop = "at once (immediate stop)" if plan.immediate_stop else f"after failing its checks {plan.stop_delay_s:g} s"
-    say(f"SIGTERM to {', '.join(ips)}, still registered, as a Fargate Spot interruption sends it; each stops {stop}")
+    flow.say(
+        f"SIGTERM to {', '.join(ips)}, still registered, as a Fargate Spot interruption sends it; each stops {stop}"
+    )
     stopped_in_time = running.wait_stopped(ips, kill_at)
     stop_seconds = time.monotonic() - began
-    say(
+    flow.say(
         f"stopped {stop_seconds:.1f} s after SIGTERM"
         + ("" if stopped_in_time else f" (SIGKILL at the stop timeout, {plan.stop_timeout_s:g} s)")
         + "; ECS deregisters them and starts their replacements"
     )
 
-    replace_stopped(running, victims, slots)
-    say(f"replacements {_with_pids(running, slots)} healthy on every node")
+    replace_stopped(running, victims, slots, flow)
+    flow.say(f"replacements {_with_pids(running, slots)} healthy on every node")
     return InterruptResult(
         stop_seconds=stop_seconds, stopped_in_time=stopped_in_time, replaced=replaced(running, victims, slots)
     )
 
 
-def replace_stopped(running: Running, stopped: list[ReplicaPlan], slots: list[ReplicaPlan]) -> None:
+def replace_stopped(running: Running, stopped: list[ReplicaPlan], slots: list[ReplicaPlan], flow: Flow) -> None:
     """ECS's answer to tasks that stopped: deregister them (the nodes learn of it over their lag; a
-    stopped task has nothing left to drain) and start a replacement for each, in `slots`."""
+    stopped task has nothing left to drain) and start a replacement for each, in `slots`, healthy within
+    the flow's bound."""
     plan = running.plan
     for slot in slots:
         running.start_replica(slot.ip)
         running.register(slot.ip)
     deregister(running, stopped, plan.seconds(plan.deregistration_delay_seconds), stop=False)
-    health = plan.health
-    wait_for_status(running, slots, "UP", health.healthy_threshold, what="the replacements did not pass their checks")
+    wait_for_status(running, slots, "UP", flow=flow, waiting_for="the replacements to pass their health checks")
 
 
 def replace_exited(running: Running, say: Callable[[str], None]) -> None:
@@ -113,10 +116,11 @@ def replace_exited(running: Running, say: Callable[[str], None]) -> None:
     slots = [r for r in idle if r not in exited and states[r.ip].startswith("MAINT")][: len(exited)]
     stopped = ", ".join(r.ip for r in exited)
     replacing = f"replaces it: {', '.join(r.ip for r in slots)}" if slots else "has no free address to replace it"
-    say(f"{stopped} stopped; ECS deregisters and {replacing}")
-    replace_stopped(running, exited, slots)
+    flow = Flow("replacement", expected_seconds(plan) + start_seconds(running, len(slots)), say)
+    flow.say(f"{stopped} stopped; ECS deregisters and {replacing}")
+    replace_stopped(running, exited, slots, flow)
     if slots:
-        say(f"replacements {_with_pids(running, slots)} healthy on every node")
+        flow.say(f"replacements {_with_pids(running, slots)} healthy on every node")
 
 
 def _with_pids(running: Running, replicas: list[ReplicaPlan]) -> str:

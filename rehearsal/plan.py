@@ -23,6 +23,10 @@ DEFAULT_PORT = 18080
 NODE_NAME = "alb.rehearsal.test"
 # HAProxy's largest server weight (weights are scaled up to it, see configs.haproxy_weights).
 HAPROXY_MAX_WEIGHT = 256
+# A health check's timeout is scaled like every timing, but never below this (nor above the stack's own):
+# at 1/50 of 3 s, 60 ms, a busy machine's sound replicas answered too late and were taken out. A check
+# that is answered ends there, so the floor costs no time; only a hanging replica is found later.
+CHECK_TIMEOUT_FLOOR_S = 1.0
 
 # The stack's target group algorithm -> HAProxy's `balance` line.
 HAPROXY_BALANCE: dict[str, str] = {
@@ -190,6 +194,12 @@ class Plan:
     def stop_timeout_s(self) -> float:
         """SIGTERM to SIGKILL, in the rehearsal's seconds."""
         return self.seconds(self.stop_timing.timeout_seconds)
+
+    @property
+    def check_timeout_s(self) -> float:
+        """How long the nodes wait for a health check's answer, in the rehearsal's seconds."""
+        stack_s = self.health.timeout_seconds
+        return max(self.seconds(stack_s), min(stack_s, CHECK_TIMEOUT_FLOOR_S))
 
     def node_lag(self, node: int) -> float:
         """When node `node` learns of a deregistration, in the rehearsal's seconds after the first."""

@@ -184,8 +184,16 @@ def start_process(
     )
 
 
-def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float, watch: Sequence[Process]) -> None:
-    """Poll `ready` until it holds; fail as soon as a watched process fails, or after `timeout_s`."""
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout_s: float,
+    watch: Sequence[Process],
+    late: RehearsalError | None = None,
+) -> None:
+    """Poll `ready` until it holds; fail as soon as a watched process fails, or after `timeout_s`: with
+    `late` if given (one line), else "`what` within `timeout_s`" and the watched processes' logs."""
     deadline = time.monotonic() + timeout_s
     while True:
         for process in watch:
@@ -193,6 +201,8 @@ def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float, watch:
         if ready():
             return
         if time.monotonic() > deadline:
+            if late is not None:
+                raise late
             logs = "\n".join(f"--- {p.name}\n{p.log()}" for p in watch if p.log())
             raise RehearsalError(f"{what} within {timeout_s:g} s", log=logs)
         time.sleep(0.02)

@@ -27,7 +27,6 @@ their checks while they serve, which must roll nothing back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, TextIO
 
@@ -38,9 +37,9 @@ from components.options import (
     RollbackAlarmTiming,
 )
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS
-from rehearsal.deploy import HEALTHY_SLACK_S, deregister, replaced, verify_during
+from rehearsal.deploy import deregister, new_slots, replaced, start_seconds
+from rehearsal.flow import Flow, verify_during
 from rehearsal.plan import Plan, ReplicaPlan
-from rehearsal.processes import RehearsalError
 from rehearsal.stage import Running
 
 ALARM_POLL_S = 0.1
@@ -80,14 +79,12 @@ def shift_while_verifying(
     verify_stdout: IO[str] | None = None,
     interrupt: int = 0,
 ) -> tuple[int, ShiftResult]:
-    """The deploy while verify measures the whole time (--duration, --max-error-rate 0): verify's exit
-    code and the deploy's result. verify measures HEALTHY_SLACK_S longer than the deploy should take,
-    the time the deploy allows green beyond its health checks (a loaded machine starts nginx slowly):
-    the longer tail is judged as green's own split. `interrupt`: see shift_traffic."""
+    """The deploy while verify measures all of it (--max-error-rate 0): verify's exit code and the deploy's
+    result (not completed if verify ended first). `interrupt`: see shift_traffic."""
     code, result, measured = verify_during(
         running,
-        lambda say: shift_traffic(running, strategy, say=say, interrupt=interrupt),
-        expected_s=expected_shift_seconds(running.plan, strategy) + HEALTHY_SLACK_S,
+        lambda flow: shift_traffic(running, strategy, flow=flow, interrupt=interrupt),
+        planned_s=expected_shift_seconds(running.plan, strategy) + start_seconds(running, len(new_slots(running.plan))),
         what="deploy",
         verify_extra=verify_extra,
         out=out,
@@ -96,13 +93,7 @@ def shift_while_verifying(
     return code, result if measured else replace(result, completed=False)
 
 
-def shift_traffic(
-    running: Running,
-    strategy: DeploymentStrategy,
-    *,
-    say: Callable[[str], None],
-    interrupt: int = 0,
-) -> ShiftResult:
+def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow, interrupt: int = 0) -> ShiftResult:
     """Move every request from blue (the replicas registered at the start) to green (the plan's slots) in ECS's
     stages; roll back to blue when one of the stack's rollback alarms fires (the plan's stop decides their data
     points, as the stack's settings do). `interrupt`: that many green replicas get a Spot interruption during
@@ -111,52 +102,52 @@ def shift_traffic(
     if not plan.traffic_shifting or not strategy.shifts_traffic:
         raise ValueError("a traffic-shifting deploy needs Plan.with_green_slots() and a shifting strategy")
     blue = [r for r in plan.replicas if r.registered]
-    slots = [r for r in plan.replicas if not r.registered]
+    slots = new_slots(plan)
     green, spares = slots[: len(blue)], slots[len(blue) :]
     if len(spares) < interrupt:
         raise ValueError(f"{interrupt} interruptions need as many spare slots: Plan.with_green_slots(spares=...)")
     began = time.monotonic()
     shares: list[tuple[float, float]] = []
     alarm = _RollbackAlarms(running, RollbackAlarmTiming.of(plan.stop_timing))
-    stops = _SpotStops(running, green[:interrupt], spares[:interrupt], say) if interrupt else None
+    stops = _SpotStops(running, green[:interrupt], spares[:interrupt], flow) if interrupt else None
     try:
         for replica in green:
             running.start_replica(replica.ip)
             running.register(replica.ip)
-        say(f"scale up: started {len(green)} green replicas in the alternate target group: {_ips(green)}")
-        _until_green_healthy(running, green, alarm)
-        say(f"green healthy on every node after {time.monotonic() - began:.1f} s")
+        flow.say(f"scale up: started {len(green)} green replicas in the alternate target group: {_ips(green)}")
+        _until_green_healthy(running, green, alarm, flow)
+        flow.say(f"green healthy on every node after {time.monotonic() - began:.1f} s")
         if strategy.test_traffic:
             running.shift_to_green(100, test=True)
-            say("test traffic: the test listener rule sends its requests to green")
+            flow.say("test traffic: the test listener rule sends its requests to green")
         steps = strategy.green_shares()
         for number, percent in enumerate(steps, start=1):
             before = _routed(running)
             running.shift_to_green(percent)
             hold_s = plan.seconds(strategy.step_bake_minutes * 60) if number < len(steps) else 0.0
             what = f"production shift {number} of {len(steps)}: {percent:g} % to green"
-            say(what + (f", step bake {hold_s:g} s" if hold_s else ""))
+            flow.say(what + (f", step bake {hold_s:g} s" if hold_s else ""))
             if stops and hold_s:
                 stops.begin()
             alarm.watch(hold_s, stops)
             if hold_s:
                 shares.append((percent, _green_share(before, _routed(running))))
-                say(f"  green answered {shares[-1][1]:.1%} of the requests in that step (set: {percent:g} %)")
+                flow.say(f"  green answered {shares[-1][1]:.1%} of the requests in that step (set: {percent:g} %)")
         bake_s = plan.seconds(strategy.bake_minutes * 60)
-        say(f"bake: blue stays up {bake_s:g} s, ready for a rollback")
+        flow.say(f"bake: blue stays up {bake_s:g} s, ready for a rollback")
         if stops:
             stops.begin()
         alarm.watch(bake_s, stops)
         if stops:
-            alarm.watch_until(stops)
+            alarm.watch_until(stops, flow)
             green = stops.serving(green)
     except RolledBack as reason:
         _roll_back(running, stops.serving(green) if stops else green)
-        say(f"ROLLED BACK: {reason}; every rule back to blue, green deregistered and stopped")
+        flow.say(f"ROLLED BACK: {reason}; every rule back to blue, green deregistered and stopped")
         return ShiftResult(time.monotonic() - began, False, str(reason), shares)
 
     delay_s = plan.seconds(plan.deregistration_delay_seconds)
-    say(f"deregistered {len(blue)} blue replicas; draining {delay_s:g} s, then their stop signal")
+    flow.say(f"deregistered {len(blue)} blue replicas; draining {delay_s:g} s, then their stop signal")
     deregister(running, blue, delay_s, stop=True)
     return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares)
 
@@ -241,12 +232,11 @@ class _RollbackAlarms:
                 return
             time.sleep(min(ALARM_POLL_S, max(0.0, until - time.monotonic())))
 
-    def watch_until(self, stops: _SpotStops) -> None:
-        """Hold until every interrupted replica is replaced, reading the alarms meanwhile."""
-        deadline = time.monotonic() + stops.bound_s
+    def watch_until(self, stops: _SpotStops, flow: Flow) -> None:
+        """Hold until every interrupted replica is replaced, reading the alarms meanwhile, within the flow's bound."""
         while not stops.done:
-            if time.monotonic() > deadline:
-                raise RehearsalError(f"the Spot interruptions were not replaced within {stops.bound_s:.1f} s")
+            if time.monotonic() > flow.deadline:
+                raise flow.overran("the interrupted green replicas' replacements to pass their checks")
             self.watch(ALARM_POLL_S, stops)
 
 
@@ -260,16 +250,10 @@ class _SpotStops:
     replacement in a spare slot, in green's group. Moved on a step at a time (`advance`), between reads of the
     alarms."""
 
-    def __init__(
-        self, running: Running, victims: list[ReplicaPlan], slots: list[ReplicaPlan], say: Callable[[str], None]
-    ) -> None:
-        plan = running.plan
-        self.running, self.victims, self.slots, self.say = running, victims, slots, say
+    def __init__(self, running: Running, victims: list[ReplicaPlan], slots: list[ReplicaPlan], flow: Flow) -> None:
+        self.running, self.victims, self.slots, self.say = running, victims, slots, flow.say
         self.kill_at: float | None = None
         self.replaced: dict[str, ReplicaPlan] = {}  # interrupted replica's address -> its replacement
-        health = plan.health
-        to_healthy_s = plan.seconds(health.interval_seconds * health.healthy_threshold)
-        self.bound_s = plan.stop_timeout_s + HEALTHY_SLACK_S + to_healthy_s
         self.done = False
 
     def begin(self) -> None:
@@ -308,22 +292,46 @@ class _SpotStops:
         return [self.replaced.get(r.ip, r) for r in green]
 
 
-def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _RollbackAlarms) -> None:
-    """Wait until every node counts every green replica UP; the deploy fails (a rollback) when they do not
-    within `healthy_threshold` checks and some slack, as ECS's does for tasks that never pass."""
+# What HAProxy's last check of a server says when the server answered, or refused, and failed: a wrong
+# status, a bad answer, a refused connection. Not a timeout: on a busy machine a sound replica answers late.
+FAILED_CHECKS = ("L7STS", "L7RSP", "L4CON", "SOCKERR")
+
+
+def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _RollbackAlarms, flow: Flow) -> None:
+    """Wait until every node counts every green replica UP, within the flow's bound. The deploy fails (a
+    rollback), as ECS's does for tasks that never pass, once a green replica's checks have failed for
+    `unhealthy_threshold` intervals on a node: HAProxy counts no failure of a server that is down already,
+    so the rehearsal times the failing from the first failed check it sees."""
     plan = running.plan
     health = plan.health
-    deadline = time.monotonic() + HEALTHY_SLACK_S + plan.seconds(health.interval_seconds * health.healthy_threshold)
+    failing_for_s = plan.seconds(health.interval_seconds * health.unhealthy_threshold)
+    failing_since: dict[tuple[int, str], float] = {}
+    green_ips = {r.ip for r in green}
     nodes = range(len(running.balancers))
     while True:
-        states = [{r.ip: running.server_states(node).get(r.ip, "") for r in green} for node in nodes]
-        if all(state == "UP" for node_states in states for state in node_states.values()):
+        states = [running.server_states(node) for node in nodes]
+        if all(node_states.get(ip) == "UP" for node_states in states for ip in green_ips):
             return
         alarm.check()
         for balancer in running.balancers:
             balancer.check()
-        if time.monotonic() > deadline:
-            raise RolledBack(f"green never passed its health checks ({states[0]}): the deployment failed")
+        now = time.monotonic()
+        for node in range(len(running.balancers)):
+            for ip, row in running.server_stats(node).items():
+                if ip not in green_ips:
+                    continue
+                if row.get("check_status") in FAILED_CHECKS and not row.get("status", "").startswith("UP"):
+                    since = failing_since.setdefault((node, ip), now)
+                    if now - since >= failing_for_s:
+                        raise RolledBack(
+                            f"green never passed its health checks ({ip} on node {node + 1}: {row['check_status']}"
+                            f" {row.get('check_code') or ''}".rstrip()
+                            + "): the deployment failed"
+                        )
+                else:
+                    failing_since.pop((node, ip), None)
+        if now > flow.deadline:
+            raise flow.overran("green to pass its health checks (UP on every node)")
         time.sleep(ALARM_POLL_S)
 
 

@@ -12,9 +12,11 @@ from estimate.cli import build_parser as estimate_parser
 from estimate.cli import estimates
 from estimate.cost import markdown_table
 from rehearsal.cli import build_parser as rehearsal_parser
-from rehearsal.deploy import DEPLOY_LEAD_S, DEPLOY_TAIL_S, expected_seconds
+from rehearsal.deploy import expected_seconds
+from rehearsal.flow import FLOW_BOUND_FACTOR, FLOW_BOUND_SLACK_S, LEAD_S
 from rehearsal.plan import Plan
 from tests.docs_text import README, doc
+from verify.sources.phases import UNTIL_MARK_TAIL_S
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = doc("configuration").split("\n## Outputs\n", 1)[0]
@@ -68,14 +70,17 @@ def test_the_cost_table_is_what_the_cost_function_gives_for_dev_and_prod():
     assert table in doc("cost"), "regenerate it: python -m estimate --markdown --stack dev --stack prod"
 
 
-def test_the_deploy_rehearsal_s_measuring_time_quoted_is_what_the_rehearsal_gives_verify():
-    bullet = doc("rehearsal").split("- `--time-scale F`", 1)[1].split("\n- ", 1)[0]
-    measured, may_take = re.search(
-        r"verify measures for ([\d.]+) s: the ([\d.]+) s the\s+deploy may take", bullet
+def test_the_deploy_rehearsal_s_plan_and_bound_quoted_are_what_the_rehearsal_uses():
+    bullet = " ".join(doc("rehearsal").split("- `--time-scale F`", 1)[1].split("\n- ", 1)[0].split())
+    planned, lead, tail, factor, slack = re.search(
+        r"the deploy is planned to take ([\d.]+) s .* verify measures from ([\d.]+) s before it until it has ended"
+        r" and ([\d.]+) s more, within a bound of (\d+) × the plan \+ ([\d.]+) s",
+        bullet,
     ).groups()
     plan = Plan.from_settings(settings.from_stack_file("dev")).with_deploy_slots()
-    assert float(may_take) == expected_seconds(plan, drain=True)
-    assert float(measured) == DEPLOY_LEAD_S + expected_seconds(plan, drain=True) + DEPLOY_TAIL_S
+    assert float(planned) == expected_seconds(plan, drain=True)
+    assert (float(lead), float(tail)) == (LEAD_S, UNTIL_MARK_TAIL_S)
+    assert (int(factor), float(slack)) == (FLOW_BOUND_FACTOR, FLOW_BOUND_SLACK_S)
 
 
 def test_the_bad_settings_example_is_the_one_line_pulumi_prints():

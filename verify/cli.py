@@ -64,7 +64,14 @@ from verify.sources.live.sending import send_requests
 from verify.sources.logs.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
 from verify.sources.logs.query import ATHENA, DUCKDB, Window
 from verify.sources.logs.reader import parse_window, read_local_logs
-from verify.sources.phases import check_phases_file, read_phases
+from verify.sources.phases import (
+    PHASE_TEXT_MAX,
+    UNTIL_MARK_TAIL_S,
+    check_marked,
+    check_phases_file,
+    read_phases,
+    until_marked,
+)
 from verify.sources.stack import PULUMI_TIMEOUT_S, AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
@@ -363,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
         " does): marked on the --duration timeline of every report",
     )
+    parser.add_argument(
+        "--until-mark",
+        metavar="TEXT",
+        help="with --phases and --duration: measure until the other process marks TEXT (a line of --phases whose"
+        f" text is exactly TEXT), then {UNTIL_MARK_TAIL_S:g} s more for the verdict on what runs after it;"
+        " --duration is then the bound, and a run it ends before that mark is exit 2 naming the last mark",
+    )
     return parser
 
 
@@ -378,6 +392,7 @@ class _Run:
     health_sources: tuple[HealthSource, ...]
     report: str | None  # --report: the HTML page's path
     phases: str | None  # --phases: the file of marks to read once measuring has ended
+    until_mark: str | None  # --until-mark: the mark of --phases that ends the measurement
     step_summary: str | None  # $GITHUB_STEP_SUMMARY: GitHub's Markdown file to append a summary to
 
 
@@ -417,9 +432,14 @@ def _settle(args: argparse.Namespace) -> _Run:
         check_writable(args.report, "--report")
     if args.phases is not None:
         check_phases_file(args.phases)
+    if args.until_mark is not None and (args.phases is None or args.duration is None):
+        raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
+    until_mark = args.until_mark.strip() if args.until_mark is not None else None
+    if until_mark is not None and not (0 < len(until_mark) <= PHASE_TEXT_MAX and until_mark.isprintable()):
+        raise CouldNotMeasure(f"--until-mark needs a printable text of 1 to {PHASE_TEXT_MAX} characters, as a mark has")
     return _Run(
         target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
-        report=args.report, phases=args.phases, step_summary=_step_summary(),
+        report=args.report, phases=args.phases, until_mark=until_mark, step_summary=_step_summary(),
     )  # fmt: skip
 
 
@@ -475,10 +495,14 @@ def _measure_and_report(
     else:
         workload = run.workload
     health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    phases, mark = run.phases, run.until_mark
+    until = until_marked(phases, mark) if phases is not None and mark is not None else None
     try:
-        tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls)
+        tally = send_requests(run.target, workload, addresses, warmup, progress=progress, tls=run.tls, until=until)
     finally:
         progress.finish()
+    if phases is not None and mark is not None and workload.duration_s is not None:
+        check_marked(phases, mark, tally.started_at, workload.duration_s)
     health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if on_tally is not None:
@@ -525,8 +549,9 @@ def _judge_access_logs(args: argparse.Namespace) -> tuple[ExitCode, str]:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
     if args.url:
         raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
-    if args.phases is not None:
-        raise CouldNotMeasure("--phases marks a live run's timeline; it goes without --access-logs")
+    if args.phases is not None or args.until_mark is not None:
+        flag = "--phases" if args.phases is not None else "--until-mark"
+        raise CouldNotMeasure(f"{flag} marks a live run's timeline; it goes without --access-logs")
     if args.report is not None:
         check_writable(args.report, "--report")
     window = parse_window(args.since, args.until)

@@ -25,6 +25,7 @@ from rehearsal.processes import ensure_free
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
 from verify.sources.logs.query import ATHENA_REGEX, node_of
+from verify.sources.phases import UNTIL_MARK_TAIL_S
 
 pytestmark = pytest.mark.rehearsal
 
@@ -32,10 +33,12 @@ DEV_PLAN = Plan.from_settings(from_stack_file("dev"))
 DEV_IPS = [r.ip for r in DEV_PLAN.replicas]
 DEV_DEPLOY = DEV_PLAN.with_deploy_slots()
 DEPLOY_SETS_DURATION = (
-    "--deploy sets verify's --duration to last the whole deploy; pass neither --duration nor --requests"
+    "--deploy has verify measure until the deploy has ended; pass none of --duration, --requests, --phases,"
+    " --until-mark"
 )
 INTERRUPT_SETS_DURATION = (
-    "--interrupt sets verify's --duration to last the whole interrupt; pass neither --duration nor --requests"
+    "--interrupt has verify measure until the interrupt has ended; pass none of --duration, --requests, --phases,"
+    " --until-mark"
 )
 
 
@@ -185,10 +188,12 @@ def test_a_drained_deploy_loses_no_request_and_an_undrained_one_does(tmp_path: P
     assert sorted(ip for change in report["replica_changes"] for ip in change["appeared"]) == new_ips
     assert sorted(report["replicas"]) == new_ips  # judged over the answers after the last change
     steps = [phase["text"] for phase in report["phases"]]
-    assert steps[0].startswith("started and registered 3 new replicas") and len(steps) == 4, steps
+    assert steps[0].startswith("started and registered 3 new replicas") and len(steps) == 5, steps
+    # verify measured until the deploy's end and its judged tail after it.
+    assert steps[-1] == "ended" and report["phases"][-1]["second"] + UNTIL_MARK_TAIL_S <= report["elapsed_s"]
     assert all(0 < phase["second"] < report["elapsed_s"] for phase in report["phases"])
     html = page.read_text()
-    assert "<section id='timeline'>" in html and all(f"P{n} phase: " in html for n in range(1, 5))
+    assert "<section id='timeline'>" in html and all(f"P{n} phase: " in html for n in range(1, 6))
 
     assert undrained.returncode == 1, crash_out + crash_err
     errors = json.loads(crash_out)["errors"]
@@ -238,6 +243,7 @@ def test_a_report_into_a_missing_folder_is_one_line_and_exit_2_before_anything_s
         (["--deply"], "unrecognized arguments: --deply"),
         (["--deploy", "--", "--duration", "1"], DEPLOY_SETS_DURATION),
         (["--deploy", "--", "--requests=300"], DEPLOY_SETS_DURATION),
+        (["--deploy", "--", "--until-mark", "x"], DEPLOY_SETS_DURATION),
         (
             ["--deploy", "--access-logs", "logs"],
             "--access-logs goes without --deploy (verify runs apart from the rehearsal there)",

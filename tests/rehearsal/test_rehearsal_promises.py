@@ -56,22 +56,45 @@ def test_a_flow_that_must_lose_no_request_refuses_another_max_error_rate(flow: s
     assert out.getvalue().count("\n") == 1 and "--max-error-rate 0" in out.getvalue()
 
 
-@pytest.mark.parametrize("after_s", [0.0, 0.03, 0.08, 0.15])
-def test_ctrl_c_at_start_is_130_or_the_run_s_own_line_never_a_traceback(after_s: float) -> None:
+def catches(pid: int, number: int) -> bool:
+    """Whether the process has a handler of its own for signal `number` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (number - 1) & 1)
+
+
+@pytest.mark.parametrize("after_s", [None, 0.0, 0.03, 0.08])
+def test_ctrl_c_at_start_is_130_or_the_run_s_own_line_never_a_traceback(after_s: float | None) -> None:
+    """Ctrl-C at once (None: in Python's own start, before a line of ours), or `after_s` after
+    rehearsal/__main__.py took the stop signals (SIGTERM caught: /proc says so), while the rehearsal imports
+    or later: timed from that event, the moments fall in the rehearsal's own start however busy the machine
+    (a clock from the process's start put them in Python's start-up under load: exit 1, site's traceback)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "rehearsal", "--stack", "no-such-stack"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        time.sleep(after_s)
+        if after_s is not None:
+            deadline = time.monotonic() + 30
+            while not catches(process.pid, signal.SIGTERM) and process.poll() is None:
+                assert time.monotonic() < deadline, "rehearsal/__main__.py never took the stop signals"
+                time.sleep(0.001)
+            time.sleep(after_s)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:
         process.kill()
         process.wait()
     text = err.decode()
-    if process.returncode == -signal.SIGINT:  # before Python ran any line of ours, or after main() returned
-        assert "rehearsal/" not in text and len([line for line in text.splitlines() if "rehearsal:" in line]) <= 1
+    python_s_own = process.returncode == -signal.SIGINT or text.startswith("Fatal Python error: init_import_site")
+    if after_s is None and python_s_own:  # before Python ran any line of ours
+        assert "rehearsal/" not in text and "rehearsal:" not in text, text
+        return
+    if process.returncode == -signal.SIGINT:  # after main() returned and gave the signal back
+        assert len([line for line in text.splitlines() if "rehearsal:" in line]) <= 1, text
         return
     assert process.returncode in (2, 130), text
     assert "Traceback" not in text
@@ -79,12 +102,12 @@ def test_ctrl_c_at_start_is_130_or_the_run_s_own_line_never_a_traceback(after_s:
 
 
 def test_a_deploy_of_100_replicas_plans_the_time_to_start_them() -> None:
-    """At 100 replicas starting the new ones takes seconds: a --duration without them ended mid-deploy
-    (exit 1, shown by hand: 4.2 s planned, 7.6 s taken; with them 14.2 s, exit 0)."""
+    """At 100 replicas starting the new ones takes seconds: a plan without them ended verify's measurement
+    mid-deploy (exit 1, shown by hand: 4.2 s planned, 7.6 s taken); now they are in the plan, and so in
+    the flow's bound."""
     from types import SimpleNamespace
 
     from rehearsal.deploy import START_FLOOR_S, start_seconds
 
-    slots = [SimpleNamespace(registered=True)] * 100 + [SimpleNamespace(registered=False)] * 100
-    running = SimpleNamespace(plan=SimpleNamespace(replicas=slots), replica_start_s=0.02)
-    assert start_seconds(running) == 100 * max(0.04, START_FLOOR_S) >= 10
+    running = SimpleNamespace(replica_start_s=0.02)
+    assert start_seconds(running, 100) == 100 * max(0.04, START_FLOOR_S) >= 10

@@ -59,6 +59,14 @@ def test_haproxy_balances_with_the_stacks_algorithm(algorithm: str, balance: str
     assert f"    balance {balance}\n" in haproxy_config(plan, plan.zones[0], Path("/tmp/x.sock"))
 
 
+@pytest.mark.parametrize(("scale", "timeout"), [(1.0, "3000ms"), (0.5, "1500ms"), (0.1, "1000ms"), (0.02, "1000ms")])
+def test_a_health_check_s_timeout_is_scaled_but_never_below_a_second(scale: float, timeout: str) -> None:
+    """At 0.02 of the stack's 3 s a check timed out at 60 ms, and on a busy machine sound replicas were taken out."""
+    plan = replace(Plan.from_settings(stack_settings()), time_scale=scale)
+    assert f"    timeout check {timeout}\n" in haproxy_config(plan, plan.zones[0], Path("/tmp/x.sock"))
+    assert f"inter {round(5000 * scale)}ms" in haproxy_config(plan, plan.zones[0], Path("/tmp/x.sock"))
+
+
 @pytest.mark.parametrize(
     "knobs",
     [

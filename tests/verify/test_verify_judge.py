@@ -355,6 +355,19 @@ def test_replica_changes_ignore_a_replica_missed_for_a_second() -> None:
     assert replica_changes(timeline, (A,)) == (ReplicaChange(0, (B,), ()),)  # B was not there while warming up
 
 
+def test_a_replica_a_short_last_second_missed_is_not_taken_for_gone() -> None:
+    """At 100 replicas a last second of 0.13 s held 70 answers: the 30 replicas it missed had not left (the
+    rehearsal's 100-replica deploy under load took 49 for gone that way, and failed)."""
+    replicas = [f"10.0.0.{i}" for i in range(100)]
+    every = dict.fromkeys(replicas, 10)
+    timeline = [Second(0, 1000, {}, dict(every)), Second(1, 1000, {}, dict(every))]
+    timeline.append(Second(2, 70, {}, dict.fromkeys(replicas[:70], 1)))
+    assert replica_changes(timeline, tuple(replicas)) == ()
+    # A replica that a second as full as the others' misses (11 answers expected at its share) is gone.
+    timeline.append(Second(3, 1089, {}, dict.fromkeys(replicas[1:], 11)))
+    assert replica_changes(timeline, tuple(replicas)) == (ReplicaChange(3, (), (replicas[0],)),)
+
+
 def duration_run(seconds_of: dict[str, range], warmup: tuple[str, ...] = (A, B, C), seconds: int = 20):
     """A --duration run of `seconds` in which each replica answers 60 a second in its range of seconds."""
     timeline = [

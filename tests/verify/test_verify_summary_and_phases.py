@@ -1,12 +1,16 @@
-"""GitHub's step summary (Markdown, no links, bounded) and --phases (marks read once measuring has ended)."""
+"""GitHub's step summary (Markdown, no links, bounded), --phases (marks read once measuring has ended) and
+--until-mark (a measurement that ends with the other process's flow)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import time
+from pathlib import Path
 
 import pytest
-from verify_helpers import build_tally, rolling_deploy, rotation
+from verify_helpers import build_tally, replica_answer, rolling_deploy, rotation
 
 from verify.cli import ExitCode, main
 from verify.core.errors import CouldNotMeasure
@@ -14,7 +18,7 @@ from verify.core.tally import Phase
 from verify.judging.evidence import Expectation
 from verify.judging.judge import judge
 from verify.rendering.job_summary import SUMMARY_BYTES_MAX, SUMMARY_REPLICAS_MAX, summary_markdown
-from verify.sources.phases import PHASES_MAX, read_phases
+from verify.sources.phases import PHASES_MAX, UNTIL_MARK_TAIL_S, read_phases
 
 FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
 
@@ -129,3 +133,63 @@ def test_a_missing_phases_file_is_exit_2_before_any_request(capsys, tmp_path, fr
         f"verify: --phases '{tmp_path}/none.txt' is not a readable file (one mark a line: UNIX_TIME TEXT, e.g."
         " 1767225600.25 new replicas healthy)\n"
     )
+
+
+def marking_at(marks: Path, request: int, text: str, replicas: str = "abc"):
+    """Replicas in turn, and the other process marking `text` once the server has had `request` requests:
+    its flow ends while verify measures, whatever the machine's speed."""
+
+    def answer(number: int):
+        if number == request:
+            with marks.open("a") as file:
+                file.write(f"{time.time():.3f} {text}\n")
+        return replica_answer(replicas[number % len(replicas)])
+
+    return answer
+
+
+def test_until_mark_measures_until_the_mark_and_the_judged_tail_within_the_bound(serve, capsys, tmp_path) -> None:
+    marks = tmp_path / "phases.txt"
+    marks.write_text("")
+    server = serve("127.0.0.2", marking_at(marks, 40, "flow ended"))
+    argv = [f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--duration", "120", "--json", *FAST]
+    code = main([*argv, "--phases", str(marks), "--until-mark", "flow ended"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.EVEN, report["reason"]
+    ((mark,),) = [[phase["second"] for phase in report["phases"] if phase["text"] == "flow ended"]]
+    # Ended by the mark: after its tail, and far before the bound of 120 s.
+    assert mark + UNTIL_MARK_TAIL_S <= report["elapsed_s"] < 60
+    assert report["timeline"][-1]["second"] >= int(mark) + 1, "a whole second after the mark's is judged"
+
+
+def test_a_flow_that_never_marks_its_end_is_exit_2_naming_its_last_mark(serve, capsys, tmp_path) -> None:
+    marks = tmp_path / "phases.txt"
+    marks.write_text("")
+    server = serve("127.0.0.2", marking_at(marks, 20, "draining the old replicas"))
+    argv = [f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--duration", "1.5", *FAST]
+    assert main([*argv, "--phases", str(marks), "--until-mark", "flow ended"]) == ExitCode.COULD_NOT_MEASURE
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        rf"verify: --phases '{re.escape(str(marks))}' had no mark 'flow ended' within --duration 1\.5 s"
+        r" \(its last mark, \d+\.\d s in: 'draining the old replicas'\)\n",
+        err,
+    ), err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--duration", "5"], "--until-mark goes with --phases FILE and --duration SECONDS (its bound)"),
+        (["--phases", "PHASES"], "--until-mark goes with --phases FILE and --duration SECONDS (its bound)"),
+        (["--phases", "PHASES", "--duration", "5", "--until-mark", " "], "--until-mark needs a printable text"),
+        (["--phases", "PHASES", "--duration", "5", "--until-mark", "a\tb"], "--until-mark needs a printable text"),
+    ],
+)
+def test_until_mark_needs_phases_a_duration_and_a_text(capsys, tmp_path, free_port, flags, message) -> None:
+    marks = tmp_path / "phases.txt"
+    marks.write_text("")
+    flags = [str(marks) if flag == "PHASES" else flag for flag in flags]
+    flags = flags if "--until-mark" in flags else [*flags, "--until-mark", "done"]
+    assert main([f"http://127.0.0.2:{free_port}/", *flags, *FAST]) == ExitCode.COULD_NOT_MEASURE
+    err = capsys.readouterr().err
+    assert err.startswith(f"verify: {message}") and err.count("\n") == 1, err

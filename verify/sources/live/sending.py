@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from verify.core.progress import Measuring, Progress
@@ -19,6 +20,8 @@ from verify.sources.live.client import COOKIE_NAMES_MAX, Fetcher, Target, Watchd
 # requests as the balancer answers in that time, and memory must stay bounded whatever that is. The
 # counts and the timeline take every answer; the order (balancer behaviour) and latencies the first ones.
 ORDER_LOG_MAX = 1_000_000
+# How often the measuring thread looks at progress and at `until`.
+UNTIL_CHECK_S = 0.1
 
 
 @dataclass
@@ -39,6 +42,7 @@ def send_requests(
     warmup: tuple[str, ...],
     progress: Progress | None = None,
     tls: ssl.SSLContext | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> Tally:
     """Send `workload.requests` GETs (or for `workload.duration_s`) over `workload.concurrency` connections,
     pinned round robin to the addresses.
@@ -46,7 +50,9 @@ def send_requests(
     `warmup` (the replicas seen while waiting for ready) is passed through to the tally. Bounded by
     `workload.deadline_s`, each request by `workload.timeout_s` (a watchdog cuts it); a Ctrl-C stops
     every connection at once. More than MAX_REPLICA_IDS distinct ids stop the run with CouldNotMeasure.
-    With several addresses, an error is counted with the address it came from.
+    With several addresses, an error is counted with the address it came from. `until`, checked about
+    every UNTIL_CHECK_S while a --duration run measures, ends it once it holds (the duration is then the
+    bound, and the tally's `duration_s` what was measured).
     """
     stop = threading.Event()
     timed = workload.duration_s is not None
@@ -62,6 +68,7 @@ def send_requests(
     fetchers = [Fetcher(target, address, workload, tls) for address in pinned]
     results = [_WorkerResult(ConnectionLog(address)) for address in pinned]
     deadline_hit = threading.Event()
+    ended_by_until = False
     ids: dict[str, None] = {}  # every replica id any connection saw: shared, to cap them
     too_many_ids_seen = threading.Event()
     error_suffix = " from {}" if len(addresses) > 1 else ""
@@ -124,7 +131,10 @@ def send_requests(
                 if time.perf_counter() >= deadline + workload.timeout_s:
                     deadline_hit.set()
                     break
-                next(thread for thread in threads if thread.is_alive()).join(0.1)
+                if timed and until is not None and until():
+                    ended_by_until = True
+                    break
+                next(thread for thread in threads if thread.is_alive()).join(UNTIL_CHECK_S)
                 if progress and timed:
                     total_s = math.ceil(workload.deadline_s)
                     progress(Measuring(min(int(time.perf_counter() - started), total_s), total_s, " s"))
@@ -159,6 +169,8 @@ def send_requests(
             _add(whole.replicas, Counter(part.replicas))
     tally.timeline = [timeline[number] for number in sorted(timeline)]
     tally.elapsed_s = time.perf_counter() - started
+    if ended_by_until:
+        tally.duration_s = round(tally.elapsed_s, 1)
     tally.started_at = started_at
     tally.deadline_hit = deadline_hit.is_set()
     return tally
