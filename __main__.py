@@ -19,6 +19,7 @@ from components.network import Network, NetworkArgs
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from components.rollback_alarms import RollbackAlarms, RollbackAlarmsArgs
 from components.service import Container, ReplicaService, ReplicaServiceArgs, TrafficShift
+from components.verify_access import VerifyAccess, VerifyAccessArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
 
@@ -161,6 +162,21 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ),
         )
 
+    # What `verify` may call on this stack, as a policy for whoever runs it (a CI role) to attach.
+    verify_access = VerifyAccess(
+        name,
+        VerifyAccessArgs(
+            logs_bucket=log_bucket.bucket_name,
+            logs_location=log_table.logs_location,
+            workgroup=log_table.workgroup.name,
+            database=log_table.database.name,
+            table=log_table.table.name,
+            results_bucket=log_table.results_bucket.bucket,
+        )
+        if log_table is not None
+        else VerifyAccessArgs(),
+    )
+
     # What `verify` reads (url, replicas, max_replicas, algorithm, replica_subnets) and what a
     # person needs to find the stack in the console or with the AWS CLI.
     pulumi.export("url", load_balancer.url)
@@ -175,6 +191,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("cluster_name", replicas.cluster.name)
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
+    pulumi.export("verify_policy_arn", verify_access.policy.arn)
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
     if log_table is not None:

@@ -629,6 +629,7 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
     DerivedName("aws:athena/workgroup:Workgroup", "-access-logs", given=True),
     DerivedName("aws:appautoscaling/policy:Policy", "-requests"),
     DerivedName("aws:appautoscaling/policy:Policy", "-cpu"),
+    DerivedName("aws:iam/policy:Policy", "-verify"),
 )
 
 

@@ -413,19 +413,25 @@ class ReplicaService(pulumi.ComponentResource):
         )
 
     def _service_role(self, name: str, description: str, account_id: pulumi.Output[str], service: str) -> aws.iam.Role:
-        """A role only `service` (ecs-tasks: the tasks; ecs: ECS itself) can assume for this account
-        (the condition stops a confused deputy)."""
+        """A role only `service` can assume: "ecs-tasks" the tasks' (execution and task roles), for this account
+        only (the ECS developer guide's "Amazon ECS task IAM role" trust policy, whose aws:SourceAccount condition
+        stops a confused deputy); "ecs" ECS's own infrastructure role for load balancers, with the trust policy
+        AWS documents for it, as written there ("Amazon ECS infrastructure IAM role for load balancers"): no
+        condition, since no AWS page says ECS sends aws:SourceAccount when it assumes that role, and a condition
+        on a key it does not send would refuse ECS at its first traffic shift."""
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": f"{service}.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
         trust_policy = account_id.apply(
             lambda account: json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": f"{service}.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
+                        {"Sid": "AllowAccessToECSForInfrastructureManagement", **statement}
+                        if service == "ecs"
+                        else {**statement, "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
                     ],
                 }
             )

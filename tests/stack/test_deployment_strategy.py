@@ -80,9 +80,19 @@ def test_the_service_shifts_through_both_groups_with_ecs_s_own_role(blue_green):
     assert service.inputs["deploymentConfiguration"] == {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "10"}
     role = blue_green.one(ROLE, "alb-replicas-dev-infrastructure")
     assert advanced["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}"
-    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "ecs.amazonaws.com"}]
-    assert trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    # AWS's documented trust policy for this role, as written (ECS developer guide, "Amazon ECS infrastructure
+    # IAM role for load balancers"): no aws:SourceAccount condition, which no AWS page says ECS sends for it.
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowAccessToECSForInfrastructureManagement",
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
     (attachment,) = [a for a in blue_green.all(ATTACHMENT) if a.inputs["role"] == role.name]
     assert attachment.inputs["policyArn"] == MANAGED_POLICY
     assert attachment.urn in service.dependencies, "ECS must be allowed to move the rule before the first deploy"
