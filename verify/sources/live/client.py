@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from verify.core.addresses import FAMILIES, node_address
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import read_regular
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
 from verify.core.text import printable, redact
 
@@ -51,6 +52,8 @@ _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
 # Informational answers (103 Early Hints, ...) skipped before one answer; more is a protocol error.
 INFORMATIONAL_MAX = 16
 SHORT_BODY = "answer shorter than its Content-Length"
+# A CA bundle verify reads for --cacert: the system's whole bundle is about 200 KiB.
+CACERT_READ_MAX = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -279,14 +282,23 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 def tls_context(cacert: str | None) -> ssl.SSLContext:
-    """The system's trusted CAs, or those in `cacert` (a PEM file) for a certificate from a private CA."""
+    """The system's trusted CAs, or those in `cacert` (a PEM file) for a certificate from a private CA.
+
+    The file is read here, a regular file only and without waiting (ssl would open a FIFO and wait for good).
+    """
     if cacert is None:
         return ssl.create_default_context()
+    usage = "give a PEM file of CA certificates"
     try:
-        return ssl.create_default_context(cafile=cacert)
-    except (OSError, ssl.SSLError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CouldNotMeasure(f"bad --cacert {cacert!r}: {reason}; give a PEM file of CA certificates") from None
+        pem = read_regular(cacert, "--cacert", CACERT_READ_MAX)
+    except CouldNotMeasure as error:
+        raise CouldNotMeasure(f"bad {error}; {usage}") from None
+    if len(pem) > CACERT_READ_MAX:
+        raise CouldNotMeasure(f"bad --cacert {cacert!r}: over {CACERT_READ_MAX // 1024**2} MiB; {usage}")
+    try:
+        return ssl.create_default_context(cadata=pem.decode("ascii"))
+    except (UnicodeDecodeError, ssl.SSLError, ValueError) as error:
+        raise CouldNotMeasure(f"bad --cacert {cacert!r}: {error}; {usage}") from None
 
 
 def too_many_ids(identity: Identity) -> CouldNotMeasure:
