@@ -65,6 +65,9 @@ class Target:
     host: str
     port: int
     path: str  # path and query, as sent in the request line
+    # Headers sent with every request beyond verify's own: the deploy hook's test header, which a test
+    # listener rule routes on.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, url: str) -> Target:
@@ -125,14 +128,19 @@ class Workload:
     wait_s: float = 300.0  # budget for wait-for-ready
     identity: Identity = Identity("json", "replica")
     expected_replicas: int | None = None  # replicas to wait for; None: until no new one shows up
+    # The caller's bound on the measurement (the deploy hook's Lambda invocation): it stops there as at its
+    # own deadline, with what it has. None: the measurement's own bound only.
+    budget_s: float | None = None
 
     @property
     def deadline_s(self) -> float:
-        """The measurement's own bound: the duration, or every request taking the whole timeout, one after
-        another per connection."""
+        """The measurement's own bound (the duration, or every request taking the whole timeout, one after
+        another per connection), or the caller's budget when that is shorter."""
         if self.duration_s is not None:
-            return self.duration_s
-        return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+            own = self.duration_s
+        else:
+            own = self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+        return own if self.budget_s is None else min(own, self.budget_s)
 
 
 class _Response(http.client.HTTPResponse):
@@ -321,7 +329,8 @@ class Fetcher:
         self, target: Target, address: str, workload: Workload, tls: ssl.SSLContext | None, *, warm_up: bool = False
     ) -> None:
         self.connection = open_connection(target, address, workload.timeout_s, tls)
-        self.headers = {**_HEADERS, "User-Agent": WARM_UP_USER_AGENT} if warm_up else _HEADERS
+        own = {**_HEADERS, "User-Agent": WARM_UP_USER_AGENT} if warm_up else _HEADERS
+        self.headers = {**own, **dict(target.headers)}
         self.address = address
         self.path = target.path
         self.identity = workload.identity
