@@ -94,9 +94,21 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ),
     )
 
+    # The rollback alarms exist for every strategy: a rolling service states them disabled (ReplicaService).
+    rollback_alarms = RollbackAlarms(
+        name,
+        RollbackAlarmsArgs(
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            timing=settings.rollback_alarm_timing,
+            target_group_arn_suffixes=[
+                load_balancer.target_group.arn_suffix,
+                load_balancer.alternate_target_group.arn_suffix,
+            ],
+        ),
+    )
     traffic_shift = None
     deploy_hook = None
-    if load_balancer.alternate_target_group is not None and load_balancer.production_listener_rule is not None:
+    if load_balancer.production_listener_rule is not None:
         if settings.deployment_strategy.hook:
             deploy_hook = DeployHook(
                 name,
@@ -111,22 +123,9 @@ def compose(settings: stack_settings.StackSettings) -> None:
                     log_retention_days=settings.log_retention_days,
                 ),
             )
-        rollback_alarms = RollbackAlarms(
-            name,
-            RollbackAlarmsArgs(
-                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
-                timing=settings.rollback_alarm_timing,
-                target_group_arn_suffixes=[
-                    load_balancer.target_group.arn_suffix,
-                    load_balancer.alternate_target_group.arn_suffix,
-                ],
-            ),
-        )
         traffic_shift = TrafficShift(
-            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
             production_listener_rule_arn=load_balancer.production_listener_rule.arn,
             test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
-            rollback_alarm_names=rollback_alarms.alarm_names,
             hook=deploy_hook,
         )
 
@@ -139,6 +138,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ipv6_only=network.ipv6,
             assign_public_ip=network.task_public_ipv4,
             target_group_arn=load_balancer.target_group.arn,
+            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
+            rollback_alarm_names=rollback_alarms.alarm_names,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
             container=Container(

@@ -28,6 +28,7 @@ from rehearsal.plan import CHECK_TIMEOUT_FLOOR_S, DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
+from rehearsal.switch import switch_while_verifying
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
 from verify.core.addresses import host_port
@@ -139,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--after",
+        metavar="STRATEGY",
+        help=(
+            "with --deploy --strategy rolling: first a deploy of this blue-green, linear or canary strategy, which "
+            "leaves production on the alternate target group, then the change back to rolling as the stack makes "
+            "it: new replicas registered in both groups, the old ones drained and stopped, then the production "
+            "rule deleted (the listener's default forwards to the primary group); exit 0 only when no request "
+            "failed and the new replicas took every request"
+        ),
+    )
+    parser.add_argument(
         "--failing-revision",
         choices=("health-checks", "5xx"),
         help=(
@@ -233,6 +245,8 @@ def _main(argv: list[str], out: TextIO) -> int:
             parser.error("--no-drain goes with --deploy or --interrupt")
         if (args.strategy or args.failing_revision) and not args.deploy:
             parser.error("--strategy and --failing-revision go with --deploy")
+        if args.after and not args.deploy:
+            parser.error("--after goes with --deploy --strategy rolling")
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
@@ -255,8 +269,19 @@ def _main(argv: list[str], out: TextIO) -> int:
     try:
         settings = from_stack_file(args.stack)
         strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
+        after = deployment_strategy_of(args.after, settings) if args.after else None
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
+        return ExitCode.CANNOT_RUN
+    if after is not None and (strategy.shifts_traffic or not after.shifts_traffic or args.failing_revision):
+        print(
+            "rehearsal: --after goes with --strategy rolling and names a blue-green, linear or canary strategy, "
+            "without --failing-revision (see python -m rehearsal --help)",
+            file=out,
+        )
+        return ExitCode.CANNOT_RUN
+    if after is not None and (args.interrupt is not None or args.no_drain):
+        print("rehearsal: --after goes without --interrupt and --no-drain", file=out)
         return ExitCode.CANNOT_RUN
     if args.deploy and not strategy.shifts_traffic and args.failing_revision:
         print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
@@ -295,7 +320,9 @@ def _main(argv: list[str], out: TextIO) -> int:
     )
     # Room for new tasks: a deploy's (green, for a shifting one), an interruption's replacements, and
     # --keep's for a replica that stops.
-    if args.deploy and strategy.shifts_traffic:
+    if after is not None:
+        plan = plan.with_green_slots().with_switch_back_slots()
+    elif args.deploy and strategy.shifts_traffic:
         plan = plan.with_green_slots(args.failing_revision, spares=args.interrupt or 0)
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
@@ -306,7 +333,9 @@ def _main(argv: list[str], out: TextIO) -> int:
                 prepare_namespace(plan)
             with Rehearsal(plan) as running:
                 _describe(running, settings.stack, out)
-                if args.deploy and strategy.shifts_traffic:
+                if after is not None:
+                    code = _switch_back(running, after, verify_extra=verify_extra, out=out)
+                elif args.deploy and strategy.shifts_traffic:
                     code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
                 elif args.deploy:
                     code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
@@ -461,6 +490,28 @@ def _shift(
     print(
         f"rehearsal: {name} deploy took {result.seconds:.1f} s; "
         + ("green took every request, blue stopped" if result.completed else "NOT every request moved to green"),
+        file=out,
+    )
+    return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
+
+
+def _switch_back(running: Running, after: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+    """ROLLED_BACK when an alarm rolled the shifting deploy back; else verify's code, or NOT_REPLACED when verify
+    passed but the rolling replicas did not take every request through the primary group."""
+    code, result = switch_while_verifying(running, after, verify_extra=verify_extra, out=out)
+    if result.shift.rolled_back is not None:
+        print(
+            f"rehearsal: {after.label} deploy rolled back ({result.shift.rolled_back}); verify exited {code}", file=out
+        )
+        return ExitCode.ROLLED_BACK
+    print(
+        f"rehearsal: {after.label} deploy took {result.shift.seconds:.1f} s, then the change back to rolling "
+        f"{result.seconds:.1f} s; "
+        + (
+            "the rolling replicas took every request through the primary group, the old ones stopped"
+            if result.completed
+            else "NOT every request moved to the rolling replicas"
+        ),
         file=out,
     )
     return code if code != 0 or result.completed else ExitCode.NOT_REPLACED

@@ -74,6 +74,10 @@ class ReplicaPlan:
     # A failing revision (a traffic-shifting deploy's rollback): "health-checks" answers the health
     # path 503, "5xx" answers every other path 500. None: a sound replica.
     fails: str | None = None
+    # A slot of the rolling deploy that follows a shifting one (`Plan.with_switch_back_slots`): "both" registers
+    # in both target groups (a traffic-shifting plan's blue and green), as the stack's rolling service does;
+    # "primary" in the primary group only, as its one target group did before. None: no such slot.
+    switch: str | None = None
 
     @property
     def address(self) -> str:
@@ -179,6 +183,14 @@ class Plan:
         slots = self._slots(count + spares)
         green = [replace(r, fails=fails) for r in slots[:count]]
         return replace(self, replicas=(*self.replicas, *green, *slots[count:]), traffic_shifting=True)
+
+    def with_switch_back_slots(self, groups: str = "both") -> Plan:
+        """A traffic-shifting plan (`with_green_slots`) with a slot per replica more for the change back to rolling
+        after a shifting deploy (rehearsal.switch), registered in `groups` once deployed (ReplicaPlan.switch)."""
+        if not self.traffic_shifting:
+            raise ValueError("switching back needs a traffic-shifting plan: Plan.with_green_slots()")
+        count = sum(r.registered for r in self.replicas)
+        return replace(self, replicas=(*self.replicas, *(replace(r, switch=groups) for r in self._slots(count))))
 
     @property
     def stop_timing(self) -> StopTiming:

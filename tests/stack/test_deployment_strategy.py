@@ -41,13 +41,21 @@ def blue_green() -> Deployment:
     return declare_stack("dev", deploymentStrategy="blue-green", deploymentBakeMinutes=10)
 
 
-def test_rolling_by_default_declares_no_second_group_rule_role_or_alarm():
+def test_rolling_by_default_registers_in_both_groups_states_rolling_and_its_alarms_off_and_has_no_rule_or_role():
     dev = declare_stack("dev")
-    assert len(dev.all(TARGET_GROUP)) == 1
-    assert dev.all(LISTENER_RULE) == [] and dev.all(ALARM) == []
+    assert sorted(group.name for group in dev.all(TARGET_GROUP)) == ["alb-replicas-dev-alt", "alb-replicas-dev-tg"]
+    assert dev.all(LISTENER_RULE) == []
     service = dev.one(SERVICE).inputs
-    assert "deploymentConfiguration" not in service and "alarms" not in service
-    assert "advancedConfiguration" not in service["loadBalancers"][0]
+    # Stated, not left out: the provider keeps a strategy or alarms block left out as ECS last had it.
+    assert service["deploymentConfiguration"] == {"strategy": "ROLLING"}
+    alarm_names = sorted(alarm.name for alarm in dev.all(ALARM))
+    assert len(alarm_names) == 2
+    assert service["alarms"] == {"alarmNames": alarm_names, "enable": False, "rollback": False}
+    assert [lb["targetGroupArn"].rsplit("/", 1)[-1] for lb in service["loadBalancers"]] == [
+        "alb-replicas-dev-tg",
+        "alb-replicas-dev-alt",
+    ]
+    assert not any("advancedConfiguration" in lb for lb in service["loadBalancers"])
     assert not any("ecs.amazonaws.com" in r.inputs["assumeRolePolicy"] for r in dev.all(ROLE))
 
 
