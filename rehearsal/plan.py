@@ -78,6 +78,9 @@ class ReplicaPlan:
     # in both target groups (a traffic-shifting plan's blue and green), as the stack's rolling service does;
     # "primary" in the primary group only, as its one target group did before. None: no such slot.
     switch: str | None = None
+    # The replica id it answers with instead of its own address (--failing-revision split: a green replica
+    # answering as another green one). None: its own.
+    answers_as: str | None = None
 
     @property
     def address(self) -> str:
@@ -111,6 +114,9 @@ class Plan:
     # the stop delay): --interrupt --no-drain.
     immediate_stop: bool = False
     access_logs: bool = False  # every node logs each request as the ALB does (`Running.access_logs`)
+    # The production listener rule moves to another share than the one ECS sets (--failing-revision weights):
+    # half of it (10 % set: 5 %), which the deploy hook reads and fails.
+    rule_drifts: bool = False
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -177,12 +183,27 @@ class Plan:
 
     def with_green_slots(self, fails: str | None = None, *, spares: int = 0) -> Plan:
         """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
-        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails);
-        `spares`: that many slots more in green's group, for ECS's replacements of interrupted green tasks."""
+        for a blue/green, linear or canary deploy. `fails`, how the green revision fails: "health-checks" or
+        "5xx" (ReplicaPlan.fails, every green replica), "split" (the last green replica answers as the first),
+        "weights" (the production rule drifts: `rule_drifts`); `spares`: that many slots more in green's group,
+        for ECS's replacements of interrupted green tasks."""
         count = len(self.replicas)
         slots = self._slots(count + spares)
-        green = [replace(r, fails=fails) for r in slots[:count]]
-        return replace(self, replicas=(*self.replicas, *green, *slots[count:]), traffic_shifting=True)
+        green = slots[:count]
+        if fails in ("health-checks", "5xx"):
+            green = [replace(r, fails=fails) for r in green]
+        elif fails == "split" and len(green) > 1:
+            green[-1] = replace(green[-1], answers_as=green[0].ip)
+        return replace(
+            self,
+            replicas=(*self.replicas, *green, *slots[count:]),
+            traffic_shifting=True,
+            rule_drifts=fails == "weights",
+        )
+
+    def rule_share(self, percent: float) -> float:
+        """The share the production rule moves to when ECS sets `percent`: that, or half of it (`rule_drifts`)."""
+        return percent / 2 if self.rule_drifts else percent
 
     def with_switch_back_slots(self, groups: str = "both") -> Plan:
         """A traffic-shifting plan (`with_green_slots`) with a slot per replica more for the change back to rolling
