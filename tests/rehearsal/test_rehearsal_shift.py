@@ -5,6 +5,7 @@ time; a failing green revision rolled back; verify's weighted judgement against 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import subprocess
 import sys
@@ -15,12 +16,12 @@ import pytest
 from rehearsal_helpers import VERIFY_QUICK, run_verify
 
 from components.options import TEST_HEADER, DeploymentStrategy, RollbackAlarmTiming
-from rehearsal import Plan
+from rehearsal import Plan, Rehearsal
 from rehearsal.cli import ExitCode
 from rehearsal.configs import GREEN_TARGETS, haproxy_config
-from rehearsal.shift import ALARM_POLL_S, expected_shift_seconds
+from rehearsal.shift import ALARM_POLL_S, expected_shift_seconds, shift_while_verifying
 from rehearsal.stage import Running
-from settings import from_stack_file
+from settings import deployment_strategy_of, from_stack_file
 from stack_config import PROJECT_DIR
 
 pytestmark = pytest.mark.rehearsal
@@ -149,11 +150,31 @@ def test_a_failing_green_revision_is_rolled_back_to_blue():
 
     code, report, err = finish(runs["5xx"])
     assert code == ExitCode.ROLLED_BACK, err
-    assert "the 5xx alarm fired: 1 period(s) of 1.2 s in a row breached" in err and "2.4 s late" in err
+    # Whichever decides first: with deploymentVerify (dev's default) the deploy hook fails the canary's first
+    # step, about a second into it; the 5xx alarm alone: test_the_5xx_alarm_alone_decides_within_the_step.
+    assert "ROLLED BACK: the deploy hook failed at PRODUCTION_TRAFFIC_SHIFT" in err or "the 5xx alarm fired" in err
     failed = sum(report["errors"].values())
     assert failed > 0 and all(kind.startswith("HTTP 500") for kind in report["errors"]), report["errors"]
-    # As on AWS, the alarm decides within the canary's step: the canary's 10 % of the requests until its first
-    # period ends, and the metric's delay and CloudWatch's evaluation after it (3.6 s here, 3 minutes on AWS).
+    assert sorted(report["replicas"]) == BLUE_IPS, "back on blue after the rollback"
+
+
+def test_the_5xx_alarm_alone_decides_within_the_step(tmp_path):
+    """As on AWS, the alarm decides within the canary's step: the canary's 10 % of the requests until its first
+    period ends, and the metric's delay and CloudWatch's evaluation after it (3.6 s here, 3 minutes on AWS)."""
+    strategy = replace(deployment_strategy_of("canary:10", DEV), hook=False)
+    plan = replace(Plan.from_settings(DEV), time_scale=float(TIME_SCALE)).with_green_slots("5xx").on_free_ports()
+    path, said = tmp_path / "verify.json", io.StringIO()
+    with Rehearsal(plan) as running, path.open("w") as verify_stdout:
+        _, result = shift_while_verifying(
+            running, strategy, verify_extra=["--json"], out=said, verify_stdout=verify_stdout
+        )
+    report = json.loads(path.read_text())
+    assert result.rolled_back is not None and "the 5xx alarm fired: 1 period(s) of 1.2 s in a row breached" in (
+        result.rolled_back
+    ), said.getvalue()
+    assert "2.4 s late" in result.rolled_back
+    failed = sum(report["errors"].values())
+    assert failed > 0 and all(kind.startswith("HTTP 500") for kind in report["errors"]), report["errors"]
     timing = RollbackAlarmTiming.of(AT_SCALE.stop_timing)
     decided_s = AT_SCALE.seconds(timing.seconds_to_fire(timing.target_5xx_datapoints)) + ALARM_POLL_S
     assert decided_s < AT_SCALE.seconds(DEV.deployment_strategy.step_bake_minutes * 60)
