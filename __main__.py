@@ -13,6 +13,7 @@ from components.access_log_table import AccessLogTable, AccessLogTableArgs
 from components.autoscaling import ServiceAutoscaling, ServiceAutoscalingArgs
 from components.aws_limits import athena_database_name
 from components.certificate import DnsValidatedCertificate, DnsValidatedCertificateArgs
+from components.deploy_hook import DeployHook, DeployHookArgs
 from components.errors import SettingsError
 from components.load_balancer import AccessLogs, Https, LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
@@ -93,7 +94,22 @@ def compose(settings: stack_settings.StackSettings) -> None:
     )
 
     traffic_shift = None
+    deploy_hook = None
     if load_balancer.alternate_target_group is not None and load_balancer.production_listener_rule is not None:
+        if settings.deployment_strategy.hook:
+            deploy_hook = DeployHook(
+                name,
+                DeployHookArgs(
+                    url=load_balancer.url,
+                    production_listener_rule_arn=load_balancer.production_listener_rule.arn,
+                    test_listener_rule_arn=load_balancer.test_listener_rule.arn
+                    if load_balancer.test_listener_rule
+                    else None,
+                    deployment=settings.deployment_strategy,
+                    algorithm=settings.algorithm,
+                    log_retention_days=settings.log_retention_days,
+                ),
+            )
         rollback_alarms = RollbackAlarms(
             name,
             RollbackAlarmsArgs(
@@ -109,6 +125,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             production_listener_rule_arn=load_balancer.production_listener_rule.arn,
             test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
             rollback_alarm_names=rollback_alarms.alarm_names,
+            hook=deploy_hook,
         )
 
     timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
@@ -174,6 +191,10 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("cluster_name", replicas.cluster.name)
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
+    if deploy_hook is not None:
+        # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
+        pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)
+        pulumi.export("deploy_hook_log_group", deploy_hook.log_group.name)
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
     if log_table is not None:

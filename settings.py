@@ -171,6 +171,7 @@ class StackSettings:
     deployment_bake_minutes: int
     deployment_step_bake_minutes: int
     deployment_test_traffic: bool
+    deployment_verify: bool
     replica_addressing: ReplicaAddressing
 
     @property
@@ -521,6 +522,7 @@ def deployment_strategy_of(text: str, settings: StackSettings) -> DeploymentStra
             "deploymentBakeMinutes": settings.deployment_bake_minutes,
             "deploymentStepBakeMinutes": settings.deployment_step_bake_minutes,
             "deploymentTestTraffic": settings.deployment_test_traffic,
+            "deploymentVerify": settings.deployment_verify,
         }
     )
 
@@ -535,6 +537,7 @@ def _deployment_strategy(values: dict[str, Any]) -> DeploymentStrategy:
         bake_minutes=values["deploymentBakeMinutes"],
         step_bake_minutes=values["deploymentStepBakeMinutes"],
         test_traffic=values["deploymentTestTraffic"],
+        hook=bool(shifting or text == "blue-green") and values["deploymentVerify"],
     )
 
 

@@ -116,6 +116,9 @@ ALARM_DESCRIPTION = NameRule(
 METRIC_QUERY_ID = NameRule(
     "metric math query id", 255, r"[a-z][A-Za-z0-9_]*", source="botocore cloudwatch MetricDataQuery.Id"
 )
+FUNCTION_NAME = NameRule(
+    "Lambda function name", 64, r"[a-zA-Z0-9_-]+", source="botocore lambda FunctionName (its name part: 64 characters)"
+)
 LOG_GROUP_NAME = NameRule("log group name", 512, r"[.\-_/#A-Za-z0-9]+", source="botocore logs LogGroupName")
 ECS_NAME = NameRule(
     "ECS cluster, service or task family name",
@@ -204,6 +207,7 @@ NAMED: dict[str, Named] = {
         Named("aws:iam/policy:Policy", "name", IAM_POLICY_NAME),
         Named("aws:cloudwatch/metricAlarm:MetricAlarm", "name", ALARM_NAME),
         Named("aws:cloudwatch/logGroup:LogGroup", "name", LOG_GROUP_NAME),
+        Named("aws:lambda/function:Function", "name", FUNCTION_NAME, AutoName(64)),
         Named("aws:ecs/cluster:Cluster", "name", ECS_NAME),
         Named("aws:ecs/service:Service", "name", ECS_NAME),
         Named("aws:ecs/taskDefinition:TaskDefinition", "family", ECS_NAME, None),
@@ -435,6 +439,20 @@ FIELDS: tuple[Field, ...] = (
     Field(_ALARM, "alarmDescription", ALARM_DESCRIPTION),
     Field("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", LOG_RETENTION),
     Field(
+        "aws:lambda/function:Function",
+        "timeout",
+        NumberRule(
+            "Lambda timeout", "botocore lambda CreateFunctionRequest.Timeout: 1 to 1,800 seconds", low=1, high=1800
+        ),
+    ),
+    Field(
+        "aws:lambda/function:Function",
+        "memorySize",
+        NumberRule(
+            "Lambda memory", "AWS Lambda developer guide, Lambda quotas: 128 MB to 10,240 MB", low=128, high=10_240
+        ),
+    ),
+    Field(
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
         "rules[].expiration.days",
         NumberRule("expiration days", "botocore s3 LifecycleExpiration.Days: a non-zero positive integer", low=1),
@@ -629,12 +647,23 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
     DerivedName("aws:athena/workgroup:Workgroup", "-access-logs", given=True),
     DerivedName("aws:appautoscaling/policy:Policy", "-requests"),
     DerivedName("aws:appautoscaling/policy:Policy", "-cpu"),
+    DerivedName("aws:lambda/function:Function", "-deploy-hook"),
+    DerivedName("aws:iam/role:Role", "-hook"),
+    DerivedName("aws:iam/role:Role", "-hook-invoke"),
+    DerivedName("aws:iam/rolePolicy:RolePolicy", "-hook-logs"),
+    DerivedName("aws:iam/rolePolicy:RolePolicy", "-hook-reads"),
+    DerivedName("aws:iam/rolePolicy:RolePolicy", "-hook-invoke"),
 )
 
 
 def replica_log_group(prefix: str) -> str:
     """The replicas' log group, named by the program after the task family (the ECS console's convention)."""
     return f"/ecs/{prefix}-replica"
+
+
+def deploy_hook_log_group(prefix: str) -> str:
+    """The deploy hook's log group, named by the program (Lambda's convention, /aws/lambda/<function>)."""
+    return f"/aws/lambda/{prefix}-deploy-hook"
 
 
 def _longest_stem(derived: DerivedName) -> int:
@@ -667,7 +696,7 @@ def derived_name_problem(prefix: str, types: Collection[str] | None = None) -> s
     own)."""
     derived = [(NAMED[d.type].rule, d.physical(prefix)) for d in DERIVED_NAMES if types is None or d.type in types]
     if types is None or "aws:cloudwatch/logGroup:LogGroup" in types:
-        derived.append((LOG_GROUP_NAME, replica_log_group(prefix)))
+        derived += [(LOG_GROUP_NAME, replica_log_group(prefix)), (LOG_GROUP_NAME, deploy_hook_log_group(prefix))]
     if types is None or "aws:glue/catalogDatabase:CatalogDatabase" in types:
         derived.append((GLUE_NAME, athena_database_name(prefix)))
     for rule, name in derived:

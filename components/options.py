@@ -157,6 +157,9 @@ class DeploymentStrategy:
     """linear: minutes between steps; canary: minutes the canary runs before the rest moves (0 to 1440). @default 0."""
     test_traffic: bool = False
     """Declare a test listener rule that reaches green before any production traffic. @default False."""
+    hook: bool = False
+    """verify judges the test traffic and each production step from inside the deploy (DeployHook), and
+    ECS rolls back what it fails. @default False."""
 
     @property
     def shifts_traffic(self) -> bool:

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components.aws_limits import derived_name_problem, replica_log_group
 from components.aws_tables import CpuArchitecture, fargate_size_problem
+from components.deploy_hook import DeployHook
 from components.errors import SettingsError
 from components.options import (
     DEPLOYMENT_MAXIMUM_PERCENT,
@@ -77,6 +78,8 @@ class TrafficShift:
     """CloudWatch alarms that roll a deploy back when they fire (see RollbackAlarms)."""
     test_listener_rule_arn: pulumi.Input[str] | None = None
     """The rule that sends test traffic to the new revision first. @default None: no test traffic."""
+    hook: DeployHook | None = None
+    """verify, called by ECS at each stage of a deploy (its lifecycle hook). @default None: no hook."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,10 @@ class ReplicaService(pulumi.ComponentResource):
                 f"{name}-infrastructure", self.infrastructure_role, "AmazonECSInfrastructureRolePolicyForLoadBalancers"
             )
 
+        # The hook reads this cluster's tasks: allowed before the service exists, whose deploys call it.
+        hook = args.traffic_shift.hook if args.traffic_shift is not None else None
+        hook_reads = hook.allow_reading(self.cluster, child_opts) if hook is not None else None
+
         container_definitions = region.apply(
             lambda region_name: json.dumps(
                 [_container_definition(container, log_group=log_group_name, region=region_name)]
@@ -352,7 +359,7 @@ class ReplicaService(pulumi.ComponentResource):
                     advanced_configuration=self._advanced_configuration(args.traffic_shift),
                 )
             ],
-            deployment_configuration=_deployment_configuration(deployment),
+            deployment_configuration=_deployment_configuration(deployment, hook),
             alarms=(
                 aws.ecs.ServiceAlarmsArgs(
                     alarm_names=args.traffic_shift.rollback_alarm_names, enable=True, rollback=True
@@ -386,6 +393,8 @@ class ReplicaService(pulumi.ComponentResource):
                     self.execution_role_policy,
                     self.capacity_providers,
                     *([self.infrastructure_role_policy] if self.infrastructure_role_policy else []),
+                    # The hook's permissions, likewise, before ECS first calls it.
+                    *([hook_reads, hook.invoke_policy] if hook is not None and hook_reads is not None else []),
                 ],
                 ignore_changes=["desiredCount"] if args.autoscaled else None,
             ),
@@ -436,9 +445,10 @@ class ReplicaService(pulumi.ComponentResource):
 
 
 def _deployment_configuration(
-    deployment: DeploymentStrategy,
+    deployment: DeploymentStrategy, hook: DeployHook | None = None
 ) -> aws.ecs.ServiceDeploymentConfigurationArgs | None:
-    """ECS's traffic shifting as the provider takes it (minutes as strings); None for rolling, ECS's default."""
+    """ECS's traffic shifting as the provider takes it (minutes as strings), with the hook at its stages;
+    None for rolling, ECS's default."""
     if not deployment.shifts_traffic:
         return None
     step_bake = str(deployment.step_bake_minutes)
@@ -459,6 +469,7 @@ def _deployment_configuration(
             if deployment.kind == "canary"
             else None
         ),
+        lifecycle_hooks=[hook.lifecycle_hook] if hook is not None else None,
     )
 
 

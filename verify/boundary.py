@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import threading
@@ -65,20 +66,44 @@ def stop_signals() -> Iterator[None]:
             signal.signal(number, signal.SIG_DFL)
 
 
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """While verify writes its last word, a stop signal (Ctrl-C too) waits: the one object is written whole.
+# How long a stop signal waits for the last word to be written: a stdout nobody reads blocks for good.
+LAST_WORD_GRACE_S = 1.0
 
-    A signal that came meanwhile is dropped: the run has ended and said so.
+
+@contextlib.contextmanager
+def signals_held(grace_s: float = LAST_WORD_GRACE_S) -> Iterator[None]:
+    """While verify writes its last word, a stop signal (Ctrl-C too) waits up to `grace_s`: the one object
+    is written whole. A signal that came meanwhile is dropped once the word is written (the run has ended
+    and said so); if writing is still stuck at the end of the grace (a pipe nobody reads, a terminal on
+    hold), the signal takes effect there, as it would have without the hold: `Stopped`, or KeyboardInterrupt
+    for Ctrl-C and for a signal the caller maps to it. A signal ignored (nohup) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    numbers = (signal.SIGINT, *STOP_SIGNALS)
-    previous = {number: signal.signal(number, lambda _number, _frame: None) for number in numbers}
+    numbers = [number for number in (signal.SIGINT, *STOP_SIGNALS) if signal.getsignal(number) is not signal.SIG_IGN]
+    came: list[tuple[int, object]] = []
+
+    def hold(number: int, frame: object) -> None:
+        if not came:
+            came.append((number, frame))
+            signal.setitimer(signal.ITIMER_REAL, grace_s)
+
+    def grace_over(_number: int, _frame: object) -> None:
+        number, frame = came[0]
+        handler = previous[number]
+        if callable(handler):
+            handler(number, frame)  # the caller's own (Python's default_int_handler raises KeyboardInterrupt)
+            return
+        raise Stopped(*STOP_SIGNALS[number]) if number in STOP_SIGNALS else KeyboardInterrupt
+
+    previous = {number: signal.signal(number, hold) for number in numbers}
+    previous_alarm = signal.signal(signal.SIGALRM, grace_over)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
         for number, handler in previous.items():
             signal.signal(number, handler)
 
@@ -104,8 +129,7 @@ class Sink:
         try:
             if self.stream is None:
                 raise OSError("it is closed")
-            self.stream.write(text)
-            self.stream.flush()
+            _write_through(self.stream, text)
         except (OSError, ValueError, AttributeError) as error:  # ValueError: a closed file object
             self.error = error
             _silence(self.stream)
@@ -122,6 +146,22 @@ class Sink:
         if isinstance(error, OSError) and error.strerror:
             return error.strerror
         return str(error) or type(error).__name__
+
+
+def _write_through(stream: TextIO, text: str) -> None:
+    """All of `text` on the stream's descriptor, past partial writes and signals: a buffered write that a
+    signal handler interrupts returns early, leaving the rest for an exit flush (a cut object, exit 0).
+    A stream without a descriptor (a test's) is written as it is."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # whatever it holds goes first
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        data = data[os.write(descriptor, data) :]
 
 
 def is_terminal(stream: TextIO | None) -> bool:

@@ -28,6 +28,7 @@ from verify.boundary import (
 )
 from verify.core.addresses import node_address
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import check_regular_if_there
 from verify.core.numbers import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
@@ -45,7 +46,7 @@ from verify.core.text import redact
 from verify.judging.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.judging.judge import judge
 from verify.rendering.job_summary import error_markdown, summary_markdown
-from verify.rendering.outputs import append_whole, check_writable, write_atomically
+from verify.rendering.outputs import append_whole, check_apart, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
 from verify.sources.live.client import (
     IP_VERSIONS,
@@ -428,10 +429,6 @@ def _settle(args: argparse.Namespace) -> _Run:
     health = [HealthSource.parse(spec) for spec in args.target_health]
     if not health and stack is not None and stack.target_group_arn:
         health = [HealthSource("aws", stack.target_group_arn)]
-    if args.report is not None:
-        check_writable(args.report, "--report")
-    if args.phases is not None:
-        check_phases_file(args.phases)
     if args.until_mark is not None and (args.phases is None or args.duration is None):
         raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
     until_mark = args.until_mark.strip() if args.until_mark is not None else None
@@ -475,6 +472,31 @@ def _expectation(args: argparse.Namespace, stack: StackOutputs | None) -> Expect
 def _step_summary() -> str | None:
     """GitHub's job summary file, set in every step of a workflow run; None elsewhere."""
     return os.environ.get("GITHUB_STEP_SUMMARY") or None
+
+
+def _streams() -> dict[str, int | None]:
+    """The descriptors of stdout and stderr (None where closed), for the outputs that must stay apart."""
+    found: dict[str, int | None] = {}
+    for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        try:
+            found[name] = stream.fileno() if stream is not None else None
+        except (OSError, ValueError, AttributeError):  # closed, or a stream without a descriptor (a test's)
+            found[name] = None
+    return found
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    """Before anything is measured or read: every file named can be used as it will be, and no output is
+    another's file (the report renamed over the JSON stdout writes, the summary appended to it)."""
+    if args.report is not None:
+        check_writable(args.report, "--report")
+    if args.phases is not None:
+        check_phases_file(args.phases)
+    summary = _step_summary()
+    if summary is not None:
+        check_regular_if_there(summary, "$GITHUB_STEP_SUMMARY")
+    files = {"--report": args.report, "$GITHUB_STEP_SUMMARY": summary, "--phases": args.phases}
+    check_apart(files, _streams())
 
 
 def _measure_and_report(
@@ -552,8 +574,7 @@ def _judge_access_logs(args: argparse.Namespace) -> tuple[ExitCode, str]:
     if args.phases is not None or args.until_mark is not None:
         flag = "--phases" if args.phases is not None else "--until-mark"
         raise CouldNotMeasure(f"{flag} marks a live run's timeline; it goes without --access-logs")
-    if args.report is not None:
-        check_writable(args.report, "--report")
+    _check_files(args)
     window = parse_window(args.since, args.until)
     stack = read_stack_outputs(args.stack) if args.stack or not args.access_logs else None
     tally = _read_access_logs(args, window, stack.access_logs if stack else None)
@@ -624,6 +645,7 @@ def main(
     stderr = Sink(sys.stderr)
     url: str | None = None  # as far as known when the run stops
     report: str | None = None
+    outcome, reason = "", ""
     try:
         with stop_signals():
             if stopped_by is not None:
@@ -639,6 +661,7 @@ def main(
                 if logs_only:
                     raise CouldNotMeasure(f"{logs_only[0]} goes with --access-logs (see python -m verify --help)")
                 url = args.url
+                _check_files(args)
                 run = _settle(args)
                 url = run.target.url
                 code, report = _measure_and_report(run, stderr, on_tally)
@@ -655,23 +678,45 @@ def main(
     except Exception as error:  # a defect of verify's own: still one line and one object, never a traceback
         reason = f"internal error ({type(error).__name__}: {' '.join(str(error).split())[:200]}); please report it"
         code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
-    with signals_held():
-        if report is not None:
-            stdout.write(report)
-            if stdout.error is None:
-                return code
-            code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
-            reason = f"could not write the report to stdout: {stdout.failure()}"
-        # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
-        # with --json, the one object on stdout.
-        fresh_line = "\n" if outcome == "interrupted" else ""
-        stderr.write(f"{fresh_line}verify: {' '.join(reason.split())}\n")
-        if wants_json and stdout.error is None:
-            write_json(error_json(outcome, reason, redact(url) if url else None), stdout)  # type: ignore[arg-type]
-        summary = _step_summary()
-        if summary is not None:
-            # Best effort: the run has failed already, and its one line of stderr says why.
-            with contextlib.suppress(CouldNotMeasure, OSError):
-                markdown = error_markdown(outcome, redact(reason), redact(url) if url else None)
-                append_whole(summary, markdown, "$GITHUB_STEP_SUMMARY")
+    try:
+        with signals_held():
+            return _last_word(code, outcome, reason, report, url, wants_json, stdout, stderr)
+    except KeyboardInterrupt as stop:  # the last word stuck (a stdout nobody reads) and a stop signal came
+        said = stop.reason if isinstance(stop, Stopped) else "interrupted (Ctrl-C)"
+        with contextlib.suppress(KeyboardInterrupt), signals_held():
+            stderr.write(f"\nverify: {said} while stdout was not being read\n")
+        return stop.code if isinstance(stop, Stopped) else ExitCode.INTERRUPTED
+
+
+def _last_word(
+    code: int,
+    outcome: str,
+    reason: str,
+    report: str | None,
+    url: str | None,
+    wants_json: bool,
+    stdout: Sink,
+    stderr: Sink,
+) -> int:
+    """Write the report, or the one line (and with --json the one object) of a run without one; the exit code."""
+    if report is not None:
+        stdout.write(report)
+        if stdout.error is None:
+            return code
+        code, outcome = ExitCode.COULD_NOT_MEASURE, "error"
+        reason = f"could not write the report to stdout: {stdout.failure()}"
+    # No report: one line on stderr (after a fresh line when interrupted: the terminal echoed ^C) and,
+    # with --json, the one object on stdout.
+    fresh_line = "\n" if outcome == "interrupted" else ""
+    stderr.write(f"{fresh_line}verify: {' '.join(reason.split())}\n")
+    if wants_json and stdout.error is None:
+        write_json(error_json(outcome, reason, redact(url) if url else None), stdout)  # type: ignore[arg-type]
+    summary = _step_summary()
+    if summary is not None:
+        # Best effort: the run has failed already, and its one line of stderr says why. Never into stdout's
+        # or stderr's own file (the one object would no longer be one), nor into anything but a regular file.
+        with contextlib.suppress(CouldNotMeasure, OSError):
+            check_apart({"$GITHUB_STEP_SUMMARY": summary}, _streams())
+            markdown = error_markdown(outcome, redact(reason), redact(url) if url else None)
+            append_whole(summary, markdown, "$GITHUB_STEP_SUMMARY")
     return code

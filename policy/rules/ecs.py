@@ -1,6 +1,7 @@
 """ECS rules: the cluster, the service and the task definition's containers (ECS.2 to ECS.20),
 a task role of its own, and for ECS's traffic-shifting deploys (blue/green, linear, canary) rollback
-on an alarm and an infrastructure role that can do no more than AWS's policy for load balancers."""
+on an alarm and an infrastructure role that can do no more than AWS's policy for load balancers (and call
+the deploy's lifecycle hooks)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ ECS_CLUSTER: Final = frozenset({"aws:ecs/cluster:Cluster"})
 METRIC_ALARM: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
 IAM_ROLE: Final = "aws:iam/role:Role"
 ROLE_POLICY_ATTACHMENT: Final = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ROLE_POLICY: Final = "aws:iam/rolePolicy:RolePolicy"
 # Inline policies and attachments that may grant a role more: each names the role in its `role` prop.
 ROLE_GRANTS: Final = frozenset(
     {
         ROLE_POLICY_ATTACHMENT,
-        "aws:iam/rolePolicy:RolePolicy",
+        ROLE_POLICY,
         "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
     }
 )
@@ -329,17 +331,49 @@ def _infrastructure_role(resources: Sequence[PlannedResource]) -> list[str]:
                 policy is UNKNOWN or (isinstance(policy, str) and policy.endswith(LOAD_BALANCER_INFRASTRUCTURE_POLICY))
             ):
                 continue
+            if grant.type == ROLE_POLICY and _invokes_functions_only(value_at(grant.props, "policy")):
+                continue
             messages.append(
                 f"role {label(role)} trusted by ECS is granted more by {label(grant)} (policyArn {show(policy)}); "
-                f"attach only arn:<partition>{LOAD_BALANCER_INFRASTRUCTURE_POLICY}"
+                f"attach only arn:<partition>{LOAD_BALANCER_INFRASTRUCTURE_POLICY}, or an inline policy allowing"
+                " lambda:InvokeFunction on named functions (its deploy hooks)"
             )
     return messages
+
+
+def _invokes_functions_only(raw: Any) -> bool:
+    """An inline policy that lets ECS call its lifecycle hooks and nothing else: every statement allows
+    lambda:InvokeFunction on functions named in full (ECS developer guide, "Permissions required for Lambda
+    functions in Amazon ECS blue/green deployments"). Not known yet (a preview): taken as it will be."""
+    if raw is UNKNOWN:
+        return True
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return False
+    statements = as_list(value_at(document, "Statement")) if isinstance(document, Mapping) else []
+    if statements is UNKNOWN or not statements:
+        return False
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            return False
+        actions = statement.get("Action")
+        resources = statement.get("Resource")
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = resources if isinstance(resources, list) else [resources]
+        if actions != ["lambda:InvokeFunction"] or not all(
+            isinstance(arn, str) and ":lambda:" in arn and ":function:" in arn and "*" not in arn for arn in resources
+        ):
+            return False
+    return True
 
 
 ECS_INFRASTRUCTURE_ROLE_LEAST_PRIVILEGE = StackRule(
     id="ecs-infrastructure-role-least-privilege",
     control="Good practice",
-    description="ECS's infrastructure role holds only AWS's managed policy for load balancers",
+    description=(
+        "A role ECS assumes holds only AWS's managed policy for load balancers, and the invoking of its deploy hooks"
+    ),
     applies_to_dev=True,
     check=_infrastructure_role,
 )

@@ -1,6 +1,7 @@
 """The two rules of ECS's traffic-shifting deploys, on the stack the program declares with
 deploymentStrategy set: rollback on an alarm of the stack, and ECS's infrastructure role at least privilege."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -101,3 +102,24 @@ def test_the_task_roles_are_not_ecs_s_infrastructure_role(canary):
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment", tasks_role, policyArn="arn:aws:iam::aws:policy/X"
     )
     assert "ecs-infrastructure-role-least-privilege" not in ids([*canary, extra])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "arn:aws:lambda:*:*:function:*"},
+        {"Effect": "Allow", "Action": ["lambda:*"], "Resource": "arn:aws:lambda:us-east-1:123456789012:function:hook"},
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"},
+    ],
+)
+def test_the_deploy_hook_s_invoke_role_may_invoke_named_functions_only(canary, statement):
+    """AWS's own example allows every function of every account; least privilege names the hook."""
+    (invoke,) = [r for r in canary if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name.endswith("-invoke")]
+    assert ids(canary) == []
+    widened = [
+        replace(r, props={**r.props, "policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})})
+        if r is invoke
+        else r
+        for r in canary
+    ]
+    assert ids(widened) == ["ecs-infrastructure-role-least-privilege"]

@@ -12,12 +12,14 @@ resource's id and computed outputs are unknown, and so is every input computed f
 from __future__ import annotations
 
 import ipaddress
+import json
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pulumi
 import yaml
 from google.protobuf import struct_pb2
@@ -120,6 +122,8 @@ class StackMocks(pulumi.runtime.Mocks):
             raise ValueError(f"{args.typ} {name}: AWS refuses {'; '.join(problems)}")
         if args.typ == "aws:ecs/service:Service":
             _refuse_a_deployment_ecs_refuses(inputs)
+        if args.typ == "aws:lambda/function:Function":
+            _refuse_a_function_lambda_refuses(name, inputs)
         for key in STRATEGY_INPUTS.get(args.typ, ()):
             problem = strategy_problem(inputs.get(key) or [])
             if problem:
@@ -169,9 +173,18 @@ class StackMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/logGroup:LogGroup",
             "aws:cloudwatch/metricAlarm:MetricAlarm",
         ):
-            outputs |= {"name": name}
+            outputs |= {"name": inputs.get("name") or name}  # a name given is the name AWS keeps
         elif args.typ == "aws:iam/role:Role":
             outputs |= {"name": name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
+        elif args.typ == "aws:lb/listenerRule:ListenerRule":
+            # ELBv2's format (the deploy hook reads it): listener-rule/app/<lb>/<lb id>/<listener id>/<rule id>.
+            listener = "app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
+            outputs |= {
+                "arn": f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:listener-rule/{listener}/{name}"
+            }
+        elif args.typ == "aws:lambda/function:Function":
+            physical = inputs.get("name") or f"{name}-a1b2c3d"  # pulumi-aws's auto-name (aws_limits.AutoName)
+            outputs |= {"arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{physical}"}
         return f"{name}_id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -206,6 +219,26 @@ class StackMocks(pulumi.runtime.Mocks):
         return answers[args.token]
 
 
+# Lambda's CreateFunction beyond its names and numbers (components/aws_limits.py): a runtime and one
+# architecture of botocore's lambda model (Runtime, ArchitecturesList: min 1, max 1), a handler of at most 128
+# characters without spaces (Handler).
+_LAMBDA_MODEL = botocore.session.get_session().get_service_model("lambda")
+
+
+def _refuse_a_function_lambda_refuses(name: str, inputs: dict[str, Any]) -> None:
+    problems = []
+    architectures = inputs.get("architectures") or ["x86_64"]
+    if len(architectures) != 1 or architectures[0] not in _LAMBDA_MODEL.shape_for("Architecture").enum:
+        problems.append(f"architectures {architectures!r}")
+    if inputs.get("runtime") not in _LAMBDA_MODEL.shape_for("Runtime").enum:
+        problems.append(f"runtime {inputs.get('runtime')!r}")
+    handler = str(inputs.get("handler") or "")
+    if not handler or len(handler) > 128 or any(char.isspace() for char in handler):
+        problems.append(f"handler {handler!r}")
+    if problems:
+        raise ValueError(f"aws:lambda/function:Function {name}: Lambda refuses {', '.join(problems)}")
+
+
 # ECS's traffic shifting (ECS API reference: DeploymentConfiguration, AdvancedConfiguration): what CreateService
 # and UpdateService refuse beyond the numbers (those are components/aws_limits.py's).
 _SHIFTING_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
@@ -233,6 +266,35 @@ def _refuse_a_deployment_ecs_refuses(inputs: dict[str, Any]) -> None:
     for kind, block_key in (("LINEAR", "linearConfiguration"), ("CANARY", "canaryConfiguration")):
         if strategy == kind and not configuration.get(block_key):
             raise ValueError(f"ECS refuses {kind} without {block_key}")
+    for hook in configuration.get("lifecycleHooks") or []:
+        _refuse_a_hook_ecs_refuses(hook)
+
+
+# botocore's ECS model: DeploymentLifecycleHookStage, and DeploymentLifecycleHook's rules ("You must provide
+# this parameter [hookTargetArn] when configuring an AWS_LAMBDA lifecycle hook"; "PAUSE hooks cannot be
+# configured at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages"); hookDetails is a JSON document.
+HOOK_STAGES = tuple(
+    botocore.session.get_session().get_service_model("ecs").shape_for("DeploymentLifecycleHookStage").enum
+)
+
+
+def _refuse_a_hook_ecs_refuses(hook: dict[str, Any]) -> None:
+    stages = hook.get("lifecycleStages") or []
+    kind = hook.get("targetType") or "AWS_LAMBDA"
+    if not stages or any(_is_known(stage) and stage not in HOOK_STAGES for stage in stages):
+        raise ValueError(f"ECS refuses lifecycle stages {stages!r}")
+    if kind == "AWS_LAMBDA" and not (hook.get("hookTargetArn") and hook.get("roleArn")):
+        raise ValueError("ECS refuses an AWS_LAMBDA lifecycle hook without hookTargetArn and roleArn")
+    if kind == "PAUSE" and {"TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"} & set(stages):
+        raise ValueError("ECS refuses a PAUSE hook at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT")
+    details = hook.get("hookDetails")
+    if details is not None and _is_known(details):
+        try:
+            document = json.loads(details)
+        except ValueError:
+            raise ValueError(f"ECS refuses hookDetails that are not JSON: {str(details)[:80]!r}") from None
+        if not isinstance(document, dict):
+            raise ValueError("ECS refuses hookDetails that are not a JSON object")
 
 
 # Capacity provider strategies, as the ECS API reference's CapacityProviderStrategyItem gives the rules:

@@ -74,7 +74,9 @@ def test_the_service_shifts_through_both_groups_with_ecs_s_own_role(blue_green):
     assert advanced["alternateTargetGroupArn"].endswith("/alb-replicas-dev-alt")
     assert advanced["productionListenerRule"].endswith("/alb-replicas-dev-production")
     assert "testListenerRule" not in advanced
-    assert service.inputs["deploymentConfiguration"] == {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "10"}
+    configuration = {key: value for key, value in service.inputs["deploymentConfiguration"].items()}
+    assert configuration.pop("lifecycleHooks"), "deploymentVerify is on by default (tests/stack/test_deploy_hook.py)"
+    assert configuration == {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "10"}
     role = blue_green.one(ROLE, "alb-replicas-dev-infrastructure")
     assert advanced["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}"
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.docs_text import doc
 from tests.docs_text import section as section_of
+from tests.stack.harness import OWN_DOMAIN, declare_stack
 from verify.sources.stack import AccessLogOutputs, StackOutputs, read_stack_outputs
 
 
@@ -71,7 +72,9 @@ def test_the_docs_outputs_table_lists_every_export_and_every_key_of_the_two_esti
         if line.startswith("| `"):
             names, meaning = line[2:].split(" | ", 1)
             rows.update(dict.fromkeys(re.findall(r"`(\w+)`", names), meaning))
-    assert set(rows) == set(prod.exports)
+    # A shifting deploy adds the deploy hook's outputs (deploymentVerify, on by default).
+    shifting = declare_stack("prod", deploymentStrategy="canary:10", **OWN_DOMAIN)
+    assert set(rows) == set(prod.exports) | set(shifting.exports)
     for output in ("estimated_monthly_cost", "deploy_timing"):
         keys = set(re.findall(r"`(\w+)`", rows[output]))
         assert set(prod.exports[output]) <= keys, (

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alb_log_helpers import NODES, REPLICAS, START, WINDOW, rotation, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.alb_logs import Request, key, line, reference_counts, write_log
+from bench.alb_logs import Request, key, line, reference_counts
 from verify.cli import ExitCode, main
 from verify.core.errors import CouldNotMeasure
 from verify.sources.logs.query import (
@@ -24,35 +25,8 @@ from verify.sources.logs.query import (
     counts_sql,
     duckdb_source,
     order_sql,
-    period_end,
 )
 from verify.sources.logs.reader import p95_of, parse_window, read_local_logs
-
-START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-WINDOW = ["--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z"]
-NODES = ("10.0.1.5", "10.0.2.6")
-REPLICAS = ("10.0.1.10", "10.0.2.10", "10.0.1.11")
-
-
-def rotation(count: int, replicas=REPLICAS, nodes=NODES, start=START, **fields) -> list[tuple[str, Request]]:
-    """`count` requests, each node rotating over the replicas in turn, 10 ms apart, a connection per 10."""
-    requests = []
-    for i in range(count):
-        node = nodes[i % len(nodes)]
-        turn = i // len(nodes)
-        target = f"{replicas[turn % len(replicas)]}:80"
-        client = f"203.0.113.{7 + i % len(nodes)}:{40000 + turn // 10}"
-        requests.append((node, Request(start + timedelta(milliseconds=10 * i), target=target, client=client, **fields)))
-    return requests
-
-
-def write(root: Path, requests: list[tuple[str, Request]], extra: dict[str, list[str | bytes]] | None = None) -> None:
-    """One file per node per 5 minutes, as the ALB writes them; `extra` lines appended to a node's first file."""
-    files: dict[tuple[str, datetime], list[str | bytes]] = {}
-    for node, request in requests:
-        files.setdefault((node, period_end(request.at)), []).append(line(request))
-    for (node, end), lines in files.items():
-        write_log(root, node, end, [*lines, *(extra or {}).pop(node, [])])
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

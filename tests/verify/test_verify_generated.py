@@ -476,3 +476,141 @@ def test_signals_and_an_unwritable_stdout_keep_the_promises(hostile, stop, after
         assert len(said) == 1 and said[0].startswith("verify: "), err_text
         return
     assert_promises(argv, code, out_text, err_text, elapsed, stated_bound_s(argv) + 2)  # + Python's start
+
+
+# Paths: log folders and output files arranged at random (issue 24). Each case runs verify in a process of
+# its own, bounded: a FIFO opened by mistake would hang it, and the hang fails the case.
+
+LOG_NODES = ("10.0.1.5", "10.0.2.6", "10.0.3.7")
+EXTRAS = st.lists(
+    st.sampled_from(["fifo", "empty", "not-gzip", "symlink-file", "hardlink", "symlink-folder", "broken-symlink"]),
+    max_size=5,
+)
+
+
+def _log_folder(root: Path, requests_per_node: list[int]) -> list[Path]:
+    """One log file per node under root/day/, each with its count of requests; the files."""
+    from alb_log_helpers import rotation, write
+
+    files = []
+    for node, count in zip(LOG_NODES, requests_per_node, strict=False):
+        if count:
+            write(root / node, rotation(count, nodes=(node,)))
+            files += sorted((root / node).rglob("*.log.gz"))
+    return files
+
+
+@given(
+    requests_per_node=st.lists(st.integers(0, 40), min_size=1, max_size=3),
+    extras=EXTRAS,
+    naming=st.lists(
+        st.sampled_from(["root", "root-again", "node-folder", "file", "file-again"]), min_size=1, max_size=4
+    ),
+)
+@settings(max_examples=examples(12))
+def test_any_log_folder_is_read_once_per_real_file_and_nothing_blocks(
+    tmp_path_factory, requests_per_node, extras, naming
+):
+    root = tmp_path_factory.mktemp("logs")
+    files = _log_folder(root, requests_per_node)
+    fifos = 0
+    for number, extra in enumerate(extras):
+        where = root / f"extra{number}"
+        name = f"123456789012_elasticloadbalancing_us-east-1_app.x.y_20261204T1805Z_10.0.9.{number}_e{number}.log.gz"
+        where.mkdir()
+        if extra == "fifo":
+            os.mkfifo(where / name)
+            fifos += 1
+        elif extra == "empty":
+            (where / name).write_bytes(b"")
+        elif extra == "not-gzip":
+            (where / name).write_text("not gzip\n")
+        elif extra == "symlink-file" and files:
+            (where / name).symlink_to(files[0])
+        elif extra == "hardlink" and files:
+            os.link(files[0], where / name)
+        elif extra == "symlink-folder":
+            (where / "linked").symlink_to(root, target_is_directory=True)
+        elif extra == "broken-symlink":
+            (where / name).symlink_to(where / "gone")
+    locations = {
+        "root": [str(root)], "root-again": [str(root) + "/."], "node-folder": [str(root / LOG_NODES[0])],
+        "file": [str(path) for path in files[:1]], "file-again": [str(path) for path in files[:1]],
+    }  # fmt: skip
+    sources = [location for name in naming for location in locations[name]] or [str(root)]
+    if not any(name.startswith("root") for name in naming):
+        sources.append(str(root))  # every real file reachable at least once
+    argv = ["--access-logs", *sources, "--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "verify", *argv], cwd=PROJECT, capture_output=True, text=True, timeout=60
+    )
+    report = json.loads(done.stdout)
+    assert "Traceback" not in done.stderr
+    expected = sum(requests_per_node)
+    if expected == 0:
+        assert done.returncode == 2 and report["verdict"] == "error"
+        return
+    assert report["requests"] == expected, report["access_logs"]  # every real file read, once
+    assert report["access_logs"]["files"] == len(files)
+    assert report["access_logs"]["skipped"].get("FIFO (not a regular file)", 0) == fifos
+
+
+OUTPUT_PLACES = st.sampled_from(
+    ["fresh", "fresh", "same-as-stdout", "same-as-report", "fifo", "full", "symlink-to-stdout", "no-folder", "folder"]
+)
+
+
+@given(report=OUTPUT_PLACES, summary=st.one_of(st.none(), OUTPUT_PLACES), wants_json=st.booleans())
+@settings(max_examples=examples(15))
+def test_output_paths_that_collide_block_or_fill_are_refused_or_all_survive(
+    tmp_path_factory, report, summary, wants_json
+):
+    from alb_log_helpers import rotation, write
+
+    folder = tmp_path_factory.mktemp("outputs")
+    write(folder / "logs", rotation(300))
+    out = folder / "out.txt"
+
+    def place(kind: str, name: str) -> str:
+        path = folder / name
+        if kind == "same-as-stdout":
+            return str(out)
+        if kind == "same-as-report":
+            return str(folder / "report.html")
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "full":
+            return "/dev/full"
+        elif kind == "symlink-to-stdout":
+            path.symlink_to(out)
+        elif kind == "no-folder":
+            return str(folder / "missing" / name)
+        elif kind == "folder":
+            path.mkdir()
+        return str(path)
+
+    argv = [
+        "--access-logs", str(folder / "logs"), "--since", "2026-12-04T18:00:00Z", "--until", "2026-12-04T19:00:00Z",
+        "--report", place(report, "report.html"), *(["--json"] if wants_json else []),
+    ]  # fmt: skip
+    env = {**os.environ, **({"GITHUB_STEP_SUMMARY": place(summary, "summary.md")} if summary else {})}
+    with out.open("w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "verify", *argv], cwd=PROJECT, stdout=stdout, stderr=subprocess.PIPE, text=True,
+            timeout=60, env=env,
+        )  # fmt: skip
+    assert done.returncode in (0, 2), done.stderr
+    assert "Traceback" not in done.stderr
+    text = out.read_text()
+    if wants_json:
+        assert json.loads(text)["verdict"] in ("even", "error")  # one object, whole: nothing wrote over it
+    if done.returncode == 0:
+        assert done.stderr == ""
+        assert Path(argv[argv.index("--report") + 1]).read_text().startswith("<!DOCTYPE html>")
+        if not wants_json:
+            assert text.rstrip().splitlines()[-1].startswith("verdict: EVEN")
+        if summary is not None:
+            assert "### verify: EVEN" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    else:
+        said = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(said) == 1 and said[0].startswith("verify: "), done.stderr

@@ -212,7 +212,7 @@ def test_report_writes_the_page_beside_the_terminal_report(serve, capsys, tmp_pa
     ("where", "message"),
     [
         ("missing/report.html", "': the folder .* does not exist"),
-        (".", "' exists and is not a regular file"),
+        (".", "' is a folder, not a regular file"),
     ],
 )
 def test_a_bad_report_path_is_one_line_and_exit_2_before_any_request(capsys, tmp_path, free_port, where, message):

@@ -130,7 +130,7 @@ def test_a_missing_phases_file_is_exit_2_before_any_request(capsys, tmp_path, fr
     code = main([f"http://127.0.0.2:{free_port}/", "--phases", str(tmp_path / "none.txt"), *FAST])
     assert code == ExitCode.COULD_NOT_MEASURE
     assert capsys.readouterr().err == (
-        f"verify: --phases '{tmp_path}/none.txt' is not a readable file (one mark a line: UNIX_TIME TEXT, e.g."
+        f"verify: --phases '{tmp_path}/none.txt': No such file or directory (one mark a line: UNIX_TIME TEXT, e.g."
         " 1767225600.25 new replicas healthy)\n"
     )
 

@@ -11,11 +11,11 @@ Everything is bounded: the bytes read, the marks, the length of a text.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import read_regular, regular_file
 from verify.core.tally import Phase
 from verify.core.text import printable
 
@@ -29,17 +29,16 @@ _USAGE = "one mark a line: UNIX_TIME TEXT, e.g. 1767225600.25 new replicas healt
 
 
 def check_phases_file(path: str) -> None:
-    """Before measuring: the file must be there to read (the marking process creates it first)."""
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise CouldNotMeasure(f"--phases {printable(path, 512)!r} is not a readable file ({_USAGE})")
+    """Before measuring: the file must be there to read, a regular file (the marking process creates it first)."""
+    try:
+        regular_file(path, "--phases")
+    except CouldNotMeasure as error:
+        raise CouldNotMeasure(f"{error} ({_USAGE})") from None
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            return file.read(PHASES_READ_MAX + 1)
-    except OSError as error:
-        raise CouldNotMeasure(f"could not read --phases {printable(path, 512)!r}: {error.strerror or error}") from None
+    """Up to PHASES_READ_MAX + 1 bytes, from a regular file opened without waiting."""
+    return read_regular(path, "--phases", PHASES_READ_MAX)
 
 
 def _mark(line: str) -> tuple[float, str] | None:

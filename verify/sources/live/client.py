@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from verify.core.addresses import FAMILIES, node_address
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import read_regular
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
 from verify.core.text import printable, redact
 
@@ -51,6 +52,8 @@ _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
 # Informational answers (103 Early Hints, ...) skipped before one answer; more is a protocol error.
 INFORMATIONAL_MAX = 16
 SHORT_BODY = "answer shorter than its Content-Length"
+# A CA bundle verify reads for --cacert: the system's whole bundle is about 200 KiB.
+CACERT_READ_MAX = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Target:
     host: str
     port: int
     path: str  # path and query, as sent in the request line
+    # Headers sent with every request beyond verify's own: the deploy hook's test header, which a test
+    # listener rule routes on.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, url: str) -> Target:
@@ -122,14 +128,19 @@ class Workload:
     wait_s: float = 300.0  # budget for wait-for-ready
     identity: Identity = Identity("json", "replica")
     expected_replicas: int | None = None  # replicas to wait for; None: until no new one shows up
+    # The caller's bound on the measurement (the deploy hook's Lambda invocation): it stops there as at its
+    # own deadline, with what it has. None: the measurement's own bound only.
+    budget_s: float | None = None
 
     @property
     def deadline_s(self) -> float:
-        """The measurement's own bound: the duration, or every request taking the whole timeout, one after
-        another per connection."""
+        """The measurement's own bound (the duration, or every request taking the whole timeout, one after
+        another per connection), or the caller's budget when that is shorter."""
         if self.duration_s is not None:
-            return self.duration_s
-        return self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+            own = self.duration_s
+        else:
+            own = self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+        return own if self.budget_s is None else min(own, self.budget_s)
 
 
 class _Response(http.client.HTTPResponse):
@@ -279,14 +290,23 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 def tls_context(cacert: str | None) -> ssl.SSLContext:
-    """The system's trusted CAs, or those in `cacert` (a PEM file) for a certificate from a private CA."""
+    """The system's trusted CAs, or those in `cacert` (a PEM file) for a certificate from a private CA.
+
+    The file is read here, a regular file only and without waiting (ssl would open a FIFO and wait for good).
+    """
     if cacert is None:
         return ssl.create_default_context()
+    usage = "give a PEM file of CA certificates"
     try:
-        return ssl.create_default_context(cafile=cacert)
-    except (OSError, ssl.SSLError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CouldNotMeasure(f"bad --cacert {cacert!r}: {reason}; give a PEM file of CA certificates") from None
+        pem = read_regular(cacert, "--cacert", CACERT_READ_MAX)
+    except CouldNotMeasure as error:
+        raise CouldNotMeasure(f"bad {error}; {usage}") from None
+    if len(pem) > CACERT_READ_MAX:
+        raise CouldNotMeasure(f"bad --cacert {cacert!r}: over {CACERT_READ_MAX // 1024**2} MiB; {usage}")
+    try:
+        return ssl.create_default_context(cadata=pem.decode("ascii"))
+    except (UnicodeDecodeError, ssl.SSLError, ValueError) as error:
+        raise CouldNotMeasure(f"bad --cacert {cacert!r}: {error}; {usage}") from None
 
 
 def too_many_ids(identity: Identity) -> CouldNotMeasure:
@@ -309,7 +329,8 @@ class Fetcher:
         self, target: Target, address: str, workload: Workload, tls: ssl.SSLContext | None, *, warm_up: bool = False
     ) -> None:
         self.connection = open_connection(target, address, workload.timeout_s, tls)
-        self.headers = {**_HEADERS, "User-Agent": WARM_UP_USER_AGENT} if warm_up else _HEADERS
+        own = {**_HEADERS, "User-Agent": WARM_UP_USER_AGENT} if warm_up else _HEADERS
+        self.headers = {**own, **dict(target.headers)}
         self.address = address
         self.path = target.path
         self.identity = workload.identity

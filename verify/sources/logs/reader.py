@@ -12,18 +12,21 @@ kept per file, DuckDB's memory, and the query's time.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from verify.core.addresses import host_port, split_host_port
 from verify.core.errors import CouldNotMeasure
+from verify.core.files import kind_of
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_sort_key
 from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
 from verify.core.text import printable
@@ -56,6 +59,8 @@ DUCKDB_MEMORY = "512MB"
 # Rows of the counts query fetched at a time: a window with a million targets stops at the cap.
 _FETCH_ROWS = 10_000
 _GZIP_MAGIC = b"\x1f\x8b"
+# How long a stop signal waits for DuckDB to end its query once interrupted.
+_STOP_JOIN_S = 5.0
 
 # DuckDB's reject kinds, named for a person; any other kind is shown as DuckDB names it.
 _REJECT_NAMES = {
@@ -85,6 +90,7 @@ SKIPPED_UNPARSABLE_FILE = "file DuckDB could not parse"
 UNKNOWN_NODE = "(unknown node)"  # a file whose name is not in the ALB's layout
 SKIPPED_EMPTY_FILE = "empty file"
 SKIPPED_NOT_GZIP = "not a gzip file"
+SKIPPED_NAMED_AGAIN = "named again (read once)"
 
 
 @dataclass
@@ -94,36 +100,47 @@ class LogFiles:
     paths: list[Path] = field(default_factory=list)
     bytes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    seen: set[tuple[int, int]] = field(default_factory=set)  # (device, inode) of every file taken or set aside
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
 
 def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
     """The log files under folders (and files named directly) whose name's end time can hold the window.
 
-    A file whose name is not in the ALB's layout is read whatever its time (its lines are filtered).
-    Empty and non-gzip files are set aside here, counted; too many files or bytes is a CouldNotMeasure.
+    Each real file is read once, however often it is named (a folder and a file in it, the same folder
+    twice, a symlink to a file or a folder already named): each name after the first is counted as named
+    again. A symlinked folder is followed, each real folder walked once per location (a loop ends). Only
+    regular files are read: any other kind (a FIFO, a socket, a device) is set aside, counted by kind, and
+    never opened. A file whose name is not in the ALB's layout is read
+    whatever its time (its lines are filtered). Empty and non-gzip files are set aside here, counted;
+    too many files or bytes is a CouldNotMeasure.
     """
     found = LogFiles()
     listed = 0
     for location in locations:
-        path = Path(location)
-        if path.is_dir():
-            candidates: Iterable[Path] = _walk(path)
-        elif path.is_file():
-            candidates = [path]
+        try:
+            status = os.stat(location)
+        except OSError as error:
+            reason = "no such file or folder" if isinstance(error, FileNotFoundError) else error.strerror
+            raise CouldNotMeasure(f"--access-logs {printable(location, 512)!r}: {reason}") from None
+        if stat.S_ISDIR(status.st_mode):
+            candidates: Iterable[tuple[Path, os.stat_result | None]] = _walk(Path(location))
         else:
-            raise CouldNotMeasure(f"--access-logs {location!r}: no such file or folder")
-        for candidate in candidates:
+            candidates = [(Path(location), status)]
+        for candidate, candidate_status in candidates:
             listed += 1
             if listed > MAX_LISTED:
                 raise CouldNotMeasure(
                     f"more than {MAX_LISTED:,} entries under {location}: name the day's folder, or use --engine athena"
                 )
-            if path.is_dir() and not candidate.name.endswith((".log.gz", ".log")):
-                continue
+            if candidate_status is None and not candidate.name.endswith((".log.gz", ".log")):
+                continue  # in a folder, only names of log files are looked at
             end = end_time_of(candidate.name)
             if end is not None and not (window.since <= end <= window.until + FILE_SLACK):
                 continue
-            _take(found, candidate)
+            _take(found, candidate, candidate_status)
     if len(found.paths) > MAX_FILES:
         raise CouldNotMeasure(
             f"{len(found.paths):,} log files in the window, more than {MAX_FILES:,}: narrow --since/--until,"
@@ -137,27 +154,61 @@ def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
     return found
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
+def _walk(folder: Path) -> Iterator[tuple[Path, None]]:
+    """Every file name under `folder`, symlinked folders followed, each real folder once (a loop ends)."""
+    walked: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        try:
+            status = os.stat(root)
+        except OSError:
+            dirs.clear()
+            continue
+        if (status.st_dev, status.st_ino) in walked:
+            dirs.clear()
+            continue
+        walked.add((status.st_dev, status.st_ino))
         dirs.sort()
         for name in sorted(files):
-            yield Path(root, name)
+            yield Path(root, name), None
 
 
-def _take(found: LogFiles, path: Path) -> None:
+def _take(found: LogFiles, path: Path, status: os.stat_result | None) -> None:
+    """Read `path` if it is a regular file not seen yet: its size and gzip magic, opened without waiting."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as opened:
-            magic = opened.read(2)
+        status = status or os.stat(path)
+    except OSError as error:  # a broken symlink, a file removed meanwhile, a folder not readable
+        found.skip("broken symlink" if os.path.islink(path) else f"unreadable ({error.strerror})")
+        return
+    identity = (status.st_dev, status.st_ino)
+    if identity in found.seen:
+        found.skip(SKIPPED_NAMED_AGAIN)
+        return
+    found.seen.add(identity)
+    if not stat.S_ISREG(status.st_mode):
+        found.skip(f"{kind_of(status.st_mode)} (not a regular file)")
+        return
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
-        raise CouldNotMeasure(f"could not read {path}: {error.strerror}") from None
-    if size == 0:
-        found.skipped[SKIPPED_EMPTY_FILE] = found.skipped.get(SKIPPED_EMPTY_FILE, 0) + 1
+        found.skip(f"unreadable ({error.strerror})")
+        return
+    try:
+        opened = os.fstat(descriptor)
+        magic = os.read(descriptor, 2) if stat.S_ISREG(opened.st_mode) else b""
+    except OSError as error:
+        found.skip(f"unreadable ({error.strerror})")
+        return
+    finally:
+        os.close(descriptor)
+    if not stat.S_ISREG(opened.st_mode):  # swapped since it was listed
+        found.skip(f"{kind_of(opened.st_mode)} (not a regular file)")
+    elif opened.st_size == 0:
+        found.skip(SKIPPED_EMPTY_FILE)
     elif magic != _GZIP_MAGIC:
-        found.skipped[SKIPPED_NOT_GZIP] = found.skipped.get(SKIPPED_NOT_GZIP, 0) + 1
+        found.skip(SKIPPED_NOT_GZIP)
     else:
-        found.paths.append(path)
-        found.bytes += size
+        found.paths.append(Path(os.path.realpath(path)))
+        found.bytes += opened.st_size
 
 
 @dataclass(frozen=True)
@@ -187,42 +238,93 @@ def read_local_logs(
     files = find_log_files(locations, window)
     skipped = dict(files.skipped)
     described = source if source is not None else ", ".join(locations)
+    paths = [str(path) for path in files.paths]
+    rows: list[tuple] = []
+    order: list[OrderRow] | None = None
     with tempfile.TemporaryDirectory(prefix="verify-duckdb-") as spill:
         connection = duckdb.connect(
             config={"memory_limit": DUCKDB_MEMORY, "temp_directory": spill, "autoinstall_known_extensions": False}
         )
-        timer = threading.Timer(deadline_s, connection.interrupt)
-        timer.start()
-        try:
-            paths = [str(path) for path in files.paths]
-            rows: list[tuple] = []
-            source = duckdb_source(tolerant=True)
-            if paths:
-                paths, rows, source = _count_tolerating_bad_files(connection, paths, window, user_agent, skipped)
+
+        stopping = threading.Event()
+
+        def interrupt() -> None:
+            stopping.set()  # an error DuckDB raises from now on is the interrupt's, not a bad file's
+            connection.interrupt()
+
+        def query() -> None:
+            nonlocal paths, rows, order
+            if not paths:
+                return
+            paths, rows, sql_source = _count_tolerating_bad_files(
+                connection, paths, window, user_agent, skipped, stopping
+            )
             counted = sum(row[4] for row in rows if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
-            order: list[OrderRow] | None = None
             if paths and counted <= ORDER_MAX:
-                order = [
-                    OrderRow(*row)
-                    for row in connection.execute(
-                        order_sql(source, window, ORDER_MAX, user_agent), {"files": paths}
-                    ).fetchall()
-                ]
-        except duckdb.InterruptException:
+                ordered = connection.execute(order_sql(sql_source, window, ORDER_MAX, user_agent), {"files": paths})
+                order = [OrderRow(*row) for row in ordered.fetchall()]
+
+        try:
+            connection.execute("SET enable_progress_bar = false")  # DuckDB's bar would draw on the terminal
+            run_interruptibly(query, interrupt, deadline_s)
+        except TimeoutError:
             raise CouldNotMeasure(
                 f"reading the access logs took longer than {deadline_s:g} s: narrow --since/--until, or use"
                 " --engine athena"
             ) from None
         finally:
-            timer.cancel()
-            connection.close()
+            with contextlib.suppress(duckdb.Error):  # stopped: a result DuckDB still holds is let go with it
+                connection.close()
     since, until = window.bounds()
     reading = dict(source=described, engine=DUCKDB, since=since, until=until, files=len(paths), bytes_read=files.bytes)
     return tally_from_rows(rows, order, reading, skipped, order_max=ORDER_MAX, elapsed_s=time.perf_counter() - started)
 
 
+def run_interruptibly(work: Callable[[], None], interrupt: Callable[[], None], deadline_s: float) -> None:
+    """`work()` in a thread of its own while this one waits: a stop signal (Ctrl-C, SIGTERM) arrives here at
+    once, even while DuckDB runs in C, and ends `work` through `interrupt()`; so does the deadline (then
+    TimeoutError). What `work` raised is raised here; the stop signal's own exception once `work` ended."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the waiting thread as it is
+            failure.append(error)
+
+    worker = threading.Thread(target=run, name="verify-logs", daemon=True)
+    worker.start()
+    deadline = time.monotonic() + deadline_s
+    try:
+        while worker.is_alive() and time.monotonic() < deadline:
+            worker.join(min(0.2, max(deadline - time.monotonic(), 0)))  # a signal interrupts this wait, not DuckDB's
+    except BaseException:
+        _stop(worker, interrupt)
+        raise
+    if worker.is_alive():
+        _stop(worker, interrupt)
+        raise TimeoutError(f"took longer than {deadline_s:g} s")
+    if failure:
+        raise failure[0]
+
+
+def _stop(worker: threading.Thread, interrupt: Callable[[], None]) -> None:
+    """Interrupt until the worker has ended (at most _STOP_JOIN_S): an interrupt that falls between two
+    queries is lost, so it is sent again until the work stops."""
+    ends = time.monotonic() + _STOP_JOIN_S
+    while worker.is_alive() and time.monotonic() < ends:
+        with contextlib.suppress(Exception):  # DuckDB refuses while the worker switches calls: sent again
+            interrupt()
+        worker.join(0.05)
+
+
 def _count_tolerating_bad_files(
-    connection, paths: list[str], window: Window, user_agent: str | None, skipped: dict[str, int]
+    connection,
+    paths: list[str],
+    window: Window,
+    user_agent: str | None,
+    skipped: dict[str, int],
+    stopping: threading.Event,
 ) -> tuple[list[str], list[tuple], str]:
     """The counts query over every file: the files read, the rows, and the source that read them.
 
@@ -236,25 +338,25 @@ def _count_tolerating_bad_files(
     try:
         rows = _fetch_bounded(connection.execute(counts_sql(strict, window, user_agent), {"files": paths}))
         return paths, rows, strict
-    except duckdb.InterruptException:
-        raise
     except duckdb.Error:
-        pass  # a line or a file it cannot take: read again, tolerant
+        if stopping.is_set():
+            raise
+        # a line or a file it cannot take: read again, tolerant
     tolerant = duckdb_source(tolerant=True)
     sql = counts_sql(tolerant, window, user_agent)
     try:
         rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
-    except duckdb.InterruptException:
-        raise
     except duckdb.Error:
+        if stopping.is_set():
+            raise
         readable = []
         for path in paths:  # one file at a time, only after a failure: a bad file costs one more read
             try:
                 connection.execute(f"SELECT count(*) FROM ({tolerant})", {"files": [path]}).fetchall()
                 readable.append(path)
-            except duckdb.InterruptException:
-                raise
             except duckdb.Error as error:
+                if stopping.is_set():
+                    raise
                 message = str(error).lower()
                 kind = next((name for text, name in _FILE_ERRORS if text in message), SKIPPED_UNPARSABLE_FILE)
                 skipped[kind] = skipped.get(kind, 0) + 1
