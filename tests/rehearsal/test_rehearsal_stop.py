@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import pytest
 from rehearsal_helpers import VERIFY_QUICK, VerifyRun, quick_plan, run_verify
 
 from rehearsal import Plan, Rehearsal
+from rehearsal.configs import TARGET_GROUP, haproxy_server_name
 from rehearsal.interrupt import InterruptResult, interrupt_while_verifying
-from rehearsal.processes import http_status
+from rehearsal.processes import haproxy_command, http_status
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
 
@@ -85,6 +87,30 @@ def test_a_stopping_replica_fails_its_health_check_while_it_still_serves() -> No
 
     assert (503, 200) in seen, seen
     assert down_while_running
+
+
+def test_a_stopping_replica_waits_beyond_its_delay_until_no_node_routes_to_it() -> None:
+    """A node whose checks run late (here: not at all, until the test turns them on) still routes to the
+    replica after its stop delay: the replica keeps serving until that node too has taken it out. On a
+    busy machine the nodes' checks ran late, and a replica that stopped at its delay lost requests."""
+    plan = replace(quick_plan(2), time_scale=0.1)
+    with Rehearsal(plan) as running:
+        victim = plan.replicas[0]
+        late = f"{TARGET_GROUP}/{haproxy_server_name(0)}"
+        assert haproxy_command(running.admin_sockets[1], f"disable health {late}") == "\n"
+        stopped: list[bool] = []
+        stopping = threading.Thread(target=lambda: stopped.append(running.stop_replica(victim.ip)))
+        stopping.start()
+        deadline = time.monotonic() + 30
+        while running.server_states(0).get(victim.ip) != "DOWN":  # the first node took it out
+            assert time.monotonic() < deadline, running.server_states(0)
+            time.sleep(0.01)
+        time.sleep(plan.stop_delay_s)  # and its delay has passed since
+        assert running.server_states(1)[victim.ip] == "no check" and running.replicas[victim.ip].running
+        assert http_status(victim.ip, victim.port, "/") == 200, "it still serves the node that routes to it"
+        assert haproxy_command(running.admin_sockets[1], f"enable health {late}") == "\n"
+        stopping.join(30)
+    assert stopped == [True], "it stopped once the second node had taken it out, before its stop timeout"
 
 
 DEV_PLAN = Plan.from_settings(from_stack_file("dev"))
