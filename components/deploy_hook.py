@@ -21,7 +21,8 @@ from components.errors import SettingsError
 from components.lambda_package import handler_files
 from components.options import TEST_HEADER, DeploymentStrategy
 from stack_config import PROJECT_DIR
-from verify.sources.hook.payload import AFTER_PRODUCTION_SHIFT, AFTER_TEST_SHIFT, PRODUCTION_SHIFT, HookSettings
+from verify.hook import CALL_TIMEOUT_S
+from verify.sources.hook.payload import DEPLOY_ALPHA, GREEN_ERROR_RATE, STAGE_SECONDS, HookSettings, hook_stages
 
 HANDLER = "verify.hook.handler"
 # Lambda's Python runtime this project's code runs on (3.11 or later, docs: Prerequisites); AWS supports
@@ -48,15 +49,15 @@ class DeployHookArgs:
     """The target groups' routing algorithm. @default "round_robin"."""
     log_retention_days: int = 7
     """Days the hook's decisions are kept in its log group. @default 7."""
-    alpha: float = 0.01
+    alpha: float = DEPLOY_ALPHA
     """How often, at most, an even deploy is rolled back by chance: each judgement gets this over the
     number of judgements (Bonferroni). @default 0.01, verify's own alpha."""
-    green_error_rate: float = 0.01
+    green_error_rate: float = GREEN_ERROR_RATE
     """The largest fraction of green's requests that may fail. @default 0.01, verify's --max-error-rate."""
-    stage_seconds: int = 900
+    stage_seconds: float = STAGE_SECONDS
     """How long one stage's measurement may take over all its calls, then FAILED. @default 900: a canary of
     0.1 % needs about 300,000 requests."""
-    timeout_seconds: int = 300
+    timeout_seconds: int = CALL_TIMEOUT_S
     """One call's timeout (60 to 900); a longer measurement goes on in the next call. @default 300."""
     memory_mb: int = 1024
     """Memory, and with it CPU, of each call (128 to 10,240). @default 1024: verify's threads send faster."""
@@ -147,22 +148,16 @@ class DeployHook(pulumi.ComponentResource):
             opts=child_opts,
         )
 
-        self.stages = [
-            *([AFTER_TEST_SHIFT] if deployment.test_traffic else []),
-            PRODUCTION_SHIFT,
-            AFTER_PRODUCTION_SHIFT,
-        ]
-        judgements = (1 if deployment.test_traffic else 0) + len(deployment.green_shares()) + 1
+        self.stages = hook_stages(deployment.test_traffic)
         details = pulumi.Output.all(args.url, args.production_listener_rule_arn, args.test_listener_rule_arn).apply(
             lambda values: json.dumps(
-                HookSettings(
+                HookSettings.of_deploy(
                     url=values[0],
                     production_rule_arn=values[1],
-                    test_rule_arn=values[2],
-                    test_header=TEST_HEADER if values[2] else None,
+                    test_rule=(values[2], TEST_HEADER) if values[2] else None,
                     green_shares=tuple(deployment.green_shares()),
                     algorithm=args.algorithm,
-                    alpha=args.alpha / judgements,
+                    alpha=args.alpha,
                     green_error_rate=args.green_error_rate,
                     stage_seconds=args.stage_seconds,
                 ).details()

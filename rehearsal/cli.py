@@ -140,10 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--failing-revision",
-        choices=("health-checks", "5xx"),
+        choices=("health-checks", "5xx", "split", "weights"),
         help=(
             "with --deploy of blue-green, linear or canary: the green revision fails its health checks or answers "
-            "5xx; the rehearsal's alarms roll the deploy back to blue and it exits 3"
+            "5xx (the rehearsal's alarms roll the deploy back), one green replica answers as another (split) or "
+            "the production rule moves to half the share ECS set (weights), which the deploy hook rolls back "
+            "(deploymentVerify); exit 3"
         ),
     )
     parser.add_argument(
@@ -261,6 +263,13 @@ def _main(argv: list[str], out: TextIO) -> int:
         return ExitCode.CANNOT_RUN
     if args.deploy and not strategy.shifts_traffic and args.failing_revision:
         print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.failing_revision in ("split", "weights") and not strategy.hook:
+        print(
+            f"rehearsal: --failing-revision {args.failing_revision} is what the deploy hook rolls back, and the stack"
+            " runs none (deploymentVerify false)",
+            file=out,
+        )
         return ExitCode.CANNOT_RUN
     if args.deploy and strategy.shifts_traffic and args.no_drain:
         print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)

@@ -74,6 +74,9 @@ class ReplicaPlan:
     # A failing revision (a traffic-shifting deploy's rollback): "health-checks" answers the health
     # path 503, "5xx" answers every other path 500. None: a sound replica.
     fails: str | None = None
+    # The replica id it answers with instead of its own address (--failing-revision split: a green replica
+    # answering as another green one). None: its own.
+    answers_as: str | None = None
 
     @property
     def address(self) -> str:
@@ -107,6 +110,9 @@ class Plan:
     # the stop delay): --interrupt --no-drain.
     immediate_stop: bool = False
     access_logs: bool = False  # every node logs each request as the ALB does (`Running.access_logs`)
+    # The production listener rule moves to another share than the one ECS sets (--failing-revision weights):
+    # half of it (10 % set: 5 %), which the deploy hook reads and fails.
+    rule_drifts: bool = False
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -168,11 +174,19 @@ class Plan:
 
     def with_green_slots(self, fails: str | None = None) -> Plan:
         """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
-        for a blue/green, linear or canary deploy; `fails`: the green revision fails (ReplicaPlan.fails)."""
-        slots = self.with_deploy_slots().replicas[len(self.replicas) :]
-        return replace(
-            self, replicas=(*self.replicas, *(replace(r, fails=fails) for r in slots)), traffic_shifting=True
-        )
+        for a blue/green, linear or canary deploy. `fails`, how the green revision fails: "health-checks" or
+        "5xx" (ReplicaPlan.fails, every green replica), "split" (the last green replica answers as the first),
+        "weights" (the production rule drifts: `rule_drifts`)."""
+        slots = list(self.with_deploy_slots().replicas[len(self.replicas) :])
+        if fails in ("health-checks", "5xx"):
+            slots = [replace(r, fails=fails) for r in slots]
+        elif fails == "split" and len(slots) > 1:
+            slots[-1] = replace(slots[-1], answers_as=slots[0].ip)
+        return replace(self, replicas=(*self.replicas, *slots), traffic_shifting=True, rule_drifts=fails == "weights")
+
+    def rule_share(self, percent: float) -> float:
+        """The share the production rule moves to when ECS sets `percent`: that, or half of it (`rule_drifts`)."""
+        return percent / 2 if self.rule_drifts else percent
 
     @property
     def stop_timing(self) -> StopTiming:

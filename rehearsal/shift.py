@@ -31,11 +31,16 @@ from components.options import DeploymentStrategy
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS
 from rehearsal.deploy import deregister, new_slots, replaced, start_seconds
 from rehearsal.flow import Flow, verify_during
+from rehearsal.hook import DeployHook, HookFailed, production_weights
 from rehearsal.plan import Plan, ReplicaPlan
 from rehearsal.stage import Running
+from verify.sources.hook.payload import AFTER_PRODUCTION_SHIFT, AFTER_TEST_SHIFT, PRODUCTION_SHIFT, hook_stages
 
 ALARM_POLL_S = 0.1
 """How often the rehearsal's stand-in for the rollback alarms reads the nodes' counters."""
+HOOK_DECISION_S = 3.0
+"""What the plan gives the deploy hook's decision at each of its stages: a canary step of 3 + 3 replicas
+sends about 3,600 requests, under a second here (the flow's bound is five times the plan)."""
 
 
 class RolledBack(Exception):
@@ -49,6 +54,8 @@ class ShiftResult:
     rolled_back: str | None = None  # why the deploy was rolled back; None: it was not
     # (green's share set, green's share of the answers the nodes routed while it held), per production step
     shares: list[tuple[float, float]] = field(default_factory=list)
+    # The deploy hook's line of each call (verify --json's keys, stage, revision, hook_status, ...), in order
+    hook_lines: list[dict[str, object]] = field(default_factory=list)
 
 
 def expected_shift_seconds(plan: Plan, strategy: DeploymentStrategy) -> float:
@@ -59,7 +66,9 @@ def expected_shift_seconds(plan: Plan, strategy: DeploymentStrategy) -> float:
     steps = len(strategy.green_shares())
     bakes = plan.seconds((steps - 1) * strategy.step_bake_minutes * 60 + strategy.bake_minutes * 60)
     drain = plan.seconds(plan.deregistration_delay_seconds) + max(plan.node_lag(len(plan.zones) - 1), plan.stop_delay_s)
-    return to_healthy + bakes + drain
+    # The hook's stages (a stage a step): each a decision, which no time scale shortens.
+    hook = (len(hook_stages(strategy.test_traffic)) - 1 + steps) * HOOK_DECISION_S if strategy.hook else 0.0
+    return to_healthy + bakes + drain + hook
 
 
 def shift_while_verifying(
@@ -95,6 +104,8 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow)
     began = time.monotonic()
     shares: list[tuple[float, float]] = []
     alarm = _Alarm(running, green)
+    lines: list[dict[str, object]] = []
+    hook = DeployHook(running, strategy, flow, alarm.check, lines) if strategy.hook else None
     try:
         for replica in green:
             running.start_replica(replica.ip)
@@ -105,29 +116,39 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow)
         if strategy.test_traffic:
             running.shift_to_green(100, test=True)
             flow.say("test traffic: the test listener rule sends its requests to green")
+            if hook is not None:
+                hook.judge(AFTER_TEST_SHIFT)
         steps = strategy.green_shares()
         for number, percent in enumerate(steps, start=1):
             before = _routed(running)
-            running.shift_to_green(percent)
+            running.shift_to_green(plan.rule_share(percent))
             hold_s = plan.seconds(strategy.step_bake_minutes * 60) if number < len(steps) else 0.0
             what = f"production shift {number} of {len(steps)}: {percent:g} % to green"
+            if plan.rule_share(percent) != percent:
+                what += f" (the rule moved to {plan.rule_share(percent):g} %: --failing-revision weights)"
             flow.say(what + (f", step bake {hold_s:g} s" if hold_s else ""))
+            if hook is not None:
+                hook.judge(PRODUCTION_SHIFT, production_weights(percent))
             alarm.watch(hold_s)
             if hold_s:
                 shares.append((percent, _green_share(before, _routed(running))))
                 flow.say(f"  green answered {shares[-1][1]:.1%} of the requests in that step (set: {percent:g} %)")
+        if hook is not None:
+            hook.judge(AFTER_PRODUCTION_SHIFT)
         bake_s = plan.seconds(strategy.bake_minutes * 60)
         flow.say(f"bake: blue stays up {bake_s:g} s, ready for a rollback")
         alarm.watch(bake_s)
-    except RolledBack as reason:
+    except (RolledBack, HookFailed) as reason:
         _roll_back(running, green)
+        if hook is not None:
+            hook.rollback()
         flow.say(f"ROLLED BACK: {reason}; every rule back to blue, green deregistered and stopped")
-        return ShiftResult(time.monotonic() - began, False, str(reason), shares)
+        return ShiftResult(time.monotonic() - began, False, str(reason), shares, lines)
 
     delay_s = plan.seconds(plan.deregistration_delay_seconds)
     flow.say(f"deregistered {len(blue)} blue replicas; draining {delay_s:g} s, then their stop signal")
     deregister(running, blue, delay_s, stop=True)
-    return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares)
+    return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares, lines)
 
 
 class _Alarm:

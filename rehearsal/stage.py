@@ -176,6 +176,11 @@ class Running:
                     raise RehearsalError(f"HAProxy refused '{command}' on {self.admin_sockets[index]}: {answer!r}")
             self._green_ranges[(index, test)] = wanted or ""
 
+    def green_share(self, *, test: bool = False, node: int = 0) -> float:
+        """The percent of its requests the production (or test) rule of a node sends to green now."""
+        held = self._green_ranges.get((node, test))
+        return (int(held.split(":")[1]) + 1) * 100 / SHIFT_PERMILLE if held else 0.0
+
     def _command(self, ip: str, backend: str, setting: str, node: int | None = None) -> None:
         name = haproxy_server_name(self.plan.replicas.index(self._replica(ip)))
         for admin_socket in self.admin_sockets if node is None else [self.admin_sockets[node]]:
@@ -332,6 +337,7 @@ class Rehearsal:
                 scratch_dir=str(folder),
                 healthy=not self.plan.fail_health_checks and replica.fails != "health-checks",
                 failing_answers=replica.fails == "5xx",
+                answer_as=replica.answers_as,
                 # Run as root, nginx's workers would be nobody, who cannot see into this temp folder.
                 worker_user="root" if os.geteuid() == 0 else None,
             )

@@ -7,6 +7,7 @@ scratch files in /dev/shm because the root filesystem is read-only) and the loca
 
 from __future__ import annotations
 
+import re
 import shlex
 
 # The one writable path in the container. The root filesystem is read-only (ECS.5), and a task
@@ -21,6 +22,8 @@ CONFIG_ENV_VAR = "REPLICA_NGINX_CONF"
 STOP_DELAY_ENV_VAR = "REPLICA_STOP_DELAY_SECONDS"
 
 _RESPONSE = '{"replica":"$server_addr","hostname":"$hostname","ip":"$server_addr","port":"$server_port"}'
+# What `answer_as` may be: an address's characters, nothing nginx or JSON would read otherwise.
+_ANSWER_AS = re.compile(r"[0-9A-Fa-f.:]{2,45}")
 _HEALTHY = '{"status":"ok"}'
 _FAILING = '{"status":"failing"}'
 _STOPPING = '{"status":"stopping"}'
@@ -84,6 +87,7 @@ def nginx_config(
     healthy: bool = True,
     failing_answers: bool = False,
     worker_user: str | None = None,
+    answer_as: str | None = None,
 ) -> str:
     """A complete nginx.conf for one replica.
 
@@ -93,11 +97,16 @@ def nginx_config(
     `healthy=False` (the rehearsal's --fail-health-checks) answers the health path with 503 while
     every other path keeps serving the contract; so does a replica that is stopping (`stopping_flag`).
     `failing_answers=True` (the rehearsal's failing new revision) answers every other path with 500
-    while the health path stays as `healthy` says.
+    while the health path stays as `healthy` says. `answer_as` (the rehearsal's --failing-revision split)
+    is the replica id it answers with instead of its own address: a replica answering as another.
     """
     if not health_path_fits(health_path):
         raise ValueError(f"health path {health_path!r} {HEALTH_PATH_RULE}")
     health_answer = f"200 '{_HEALTHY}\\n'" if healthy else f"503 '{_FAILING}\\n'"
+    if answer_as is not None and not _ANSWER_AS.fullmatch(answer_as):
+        raise ValueError(f"answer_as {answer_as!r} is no replica id (an IP address)")
+    replica_id = answer_as if answer_as is not None else "$server_addr"
+    response = _RESPONSE.replace('"replica":"$server_addr"', f'"replica":"{replica_id}"')
     listen_lines = "\n        ".join(
         f"listen {address};" for address in ((listen,) if isinstance(listen, str) else listen)
     )
@@ -125,8 +134,8 @@ def nginx_config(
 
         location / {{
             add_header Cache-Control no-store always;
-            add_header X-Replica $server_addr always;
-            return {500 if failing_answers else 200} '{_RESPONSE}\\n';
+            add_header X-Replica {replica_id} always;
+            return {500 if failing_answers else 200} '{response}\\n';
         }}
     }}
 """

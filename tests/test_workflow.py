@@ -147,3 +147,19 @@ def test_up_runs_with_the_policy_pack_and_verify_gates_with_its_json_and_html_re
     kept = steps["Keep verify's report"]
     assert kept["if"].startswith("always()")
     assert kept["with"]["path"].splitlines() == ["verify-${{ inputs.stack }}.json", "verify-${{ inputs.stack }}.html"]
+
+
+def test_a_failed_up_shows_the_deploy_hook_s_reasons_from_its_log_group():
+    """pulumi up names ECS's reason for a rollback, not the hook's: the job prints the hook's FAILED lines."""
+    steps = load("stack.yml")["jobs"]["pulumi"]["steps"]
+    names = [step.get("name", step.get("uses")) for step in steps]
+    reasons = steps[names.index("The deploy hook's reasons, when pulumi up failed")]
+    assert names.index("The deploy hook's reasons, when pulumi up failed") > next(
+        index for index, name in enumerate(names) if str(name).startswith("pulumi ${{")
+    )
+    assert reasons["if"] == "failure() && steps.pulumi.outcome == 'failure' && inputs.command == 'up'"
+    assert reasons["env"]["STARTED_AT"] == "${{ steps.pulumi.outputs.started_at }}", "this up's lines, no older"
+    run = reasons["run"]
+    assert 'pulumi stack output --stack "$STACK" deploy_hook_log_group 2>/dev/null) || exit 0' in run
+    assert "--filter-pattern '{ $.hook_status = \"FAILED\" }'" in run and '"$GITHUB_STEP_SUMMARY"' in run
+    assert "s/%/%25/g" in run, "a reason is workflow command data: % escaped"

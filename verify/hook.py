@@ -47,6 +47,9 @@ from verify.sources.live.client import (
 from verify.sources.live.readiness import wait_for_ready
 from verify.sources.live.sending import send_requests
 
+# The function's timeout (components/deploy_hook.py): a call that has measured this long answers, and a
+# longer measurement goes on in the next call.
+CALL_TIMEOUT_S = 300
 # What a call keeps of its time for judging, answering and writing its line.
 MARGIN_S = 10.0
 # Seconds ECS waits before the next call of a measurement in progress (ECS's default is 30).

@@ -1,4 +1,5 @@
-"""Fixtures of the rehearsal tests: a resolver that never leaves the machine, a shared even rehearsal."""
+"""Fixtures of the rehearsal tests: a resolver that never leaves the machine, a shared even rehearsal, a
+shifting one with green healthy (canary_split)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,3 +73,19 @@ def short_tmp() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def canary_split() -> Iterator[Running]:
+    """Three blue and three green replicas, green healthy, the production rule not moved yet."""
+    plan = quick_plan(3).with_green_slots()
+    with Rehearsal(plan) as running:
+        green = [r for r in plan.replicas if not r.registered]
+        for replica in green:
+            running.start_replica(replica.ip)
+            running.register(replica.ip)
+        deadline = time.monotonic() + 10
+        while not all(running.server_states(node).get(r.ip) == "UP" for r in green for node in (0, 1)):
+            assert time.monotonic() < deadline, "green did not get healthy"
+            time.sleep(0.05)
+        yield running

@@ -38,6 +38,21 @@ AFTER_PRODUCTION_SHIFT = "POST_PRODUCTION_TRAFFIC_SHIFT"
 # and the production traffic once it has all moved.
 JUDGED_STAGES = (AFTER_TEST_SHIFT, PRODUCTION_SHIFT, AFTER_PRODUCTION_SHIFT)
 
+
+def hook_stages(test_traffic: bool) -> list[str]:
+    """The stages a deploy's hook is configured at: after the test traffic (with a test rule), each
+    production step, after the production shift."""
+    return [*([AFTER_TEST_SHIFT] if test_traffic else []), PRODUCTION_SHIFT, AFTER_PRODUCTION_SHIFT]
+
+
+# A deploy's judgements share one alpha (Bonferroni): an even deploy is rolled back by chance at most this
+# often. verify's own alpha. Green may fail at most GREEN_ERROR_RATE of its requests (verify's
+# --max-error-rate). A stage's measurement may go on over calls for STAGE_SECONDS: a canary of 0.1 % needs
+# about 300,000 requests.
+DEPLOY_ALPHA = 0.01
+GREEN_ERROR_RATE = 0.01
+STAGE_SECONDS = 900.0
+
 # hookDetails: the hook's settings under one key (the service definition gives them), its progress under
 # another (it returns that with IN_PROGRESS; ECS merges it back in on the next call).
 SETTINGS_KEY = "verify"
@@ -86,6 +101,34 @@ class HookSettings:
     """The largest fraction of green's requests that may fail: the bound on errors is this times green's share."""
     stage_seconds: float
     """How long one stage's measurement may take over all its calls before the hook gives up (FAILED)."""
+
+    @classmethod
+    def of_deploy(
+        cls,
+        *,
+        url: str,
+        production_rule_arn: str,
+        test_rule: tuple[str, tuple[str, str]] | None,
+        green_shares: tuple[float, ...],
+        algorithm: str,
+        alpha: float = DEPLOY_ALPHA,
+        green_error_rate: float = GREEN_ERROR_RATE,
+        stage_seconds: float = STAGE_SECONDS,
+    ) -> HookSettings:
+        """The settings of a deploy's hook: `test_rule` (its ARN and header) with test traffic, green's share
+        after each step; `alpha`, the deploy's, is split over its judgements (hook_stages, one per step)."""
+        judgements = len(hook_stages(test_rule is not None)) - 1 + len(green_shares)
+        return cls(
+            url=url,
+            production_rule_arn=production_rule_arn,
+            test_rule_arn=test_rule[0] if test_rule else None,
+            test_header=test_rule[1] if test_rule else None,
+            green_shares=green_shares,
+            algorithm=algorithm,
+            alpha=alpha / judgements,
+            green_error_rate=green_error_rate,
+            stage_seconds=stage_seconds,
+        )
 
     def details(self) -> dict[str, Any]:
         """The settings as hookDetails carries them."""
