@@ -2,13 +2,11 @@
 
 A line has the ALB's fields in the ALB's order (ELB user guide, "Access log entries for your
 Application Load Balancer"), up to conn_trace_id and the three transform fields of 2025; a file is
-gzip'd and named in the S3 key layout, one per balancer node per 5 minutes. `reference_counts` is
-the plain Python reading of the same files the benchmark times DuckDB against.
+gzip'd and named in the S3 key layout, one per balancer node per 5 minutes.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,24 +75,3 @@ def write_log(root: Path, node: str, end: datetime, lines: Iterable[str | bytes]
         for text in lines:
             out.write((text if isinstance(text, bytes) else text.encode()) + b"\n")
     return path
-
-
-def reference_counts(paths: Iterable[Path]) -> dict[str, list[float]]:
-    """Plain Python over the files: target -> [requests, sum of target_processing_time]; the benchmark's yardstick.
-
-    The csv module (C) splits each line as DuckDB's reader does: spaces, double quotes, backslash escapes.
-    """
-    counts: dict[str, list[float]] = {}
-    for path in paths:
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as text:
-            for fields in csv.reader(text, delimiter=" ", quotechar='"', escapechar="\\", doublequote=False):
-                if len(fields) < 22:
-                    continue
-                entry = counts.get(fields[4])
-                if entry is None:
-                    entry = counts[fields[4]] = [0, 0.0]
-                entry[0] += 1
-                work = float(fields[6])
-                if work >= 0:
-                    entry[1] += work
-    return counts

@@ -25,7 +25,7 @@ from verify.sources.logs.athena import (
     read_athena_logs,
     read_s3_logs,
 )
-from verify.sources.logs.query import Window
+from verify.sources.logs.query import COUNTS_COLUMNS, Window
 from verify.sources.stack import StackOutputs, parse_outputs
 
 START = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
@@ -44,18 +44,7 @@ def results(*rows: list[str | None]) -> dict:
     }
 
 
-COUNTS_HEADER = [
-    "node",
-    "target",
-    "place",
-    "elb_5xx",
-    "requests",
-    "target_5xx",
-    "dispatched",
-    "work_s",
-    "p95_s",
-    "per_target",
-]
+COUNTS_HEADER = list(COUNTS_COLUMNS)
 
 
 def stub_query(
@@ -78,12 +67,13 @@ def stub_query(
 def test_athena_counts_page_into_the_same_tally_with_bytes_scanned_and_cost() -> None:
     athena = client("athena")
     counts = [
-        ["10.0.1.5", "10.0.1.10:80", "counted", "", "100", "0", "100", "2.5", None, "0"],
-        ["10.0.2.6", "10.0.2.10:80", "counted", "", "99", "1", "99", "2.0", None, "0"],
-        ["10.0.2.6", "10.0.2.10:80", "counted", "502", "1", "0", "0", "0", None, "0"],
-        [None, "10.0.1.10:80", "counted", None, "100", "0", "100", "2.5", "149", "1"],  # 40 ms
-        [None, "10.0.2.10:80", "counted", None, "99", "1", "99", "2.0", "137", "1"],  # 30 ms
-        ["10.0.1.5", None, "incomplete", "", "2", "0", "0", "0", None, "0"],
+        ["10.0.1.5", "10.0.1.10:80", "counted", "200", "200", "100", "100", "2.5", None, "0", None, None, None],
+        ["10.0.2.6", "10.0.2.10:80", "counted", "200", "200", "98", "98", "1.96", None, "0", None, None, None],
+        ["10.0.2.6", "10.0.2.10:80", "counted", "200", "500", "1", "1", "0.04", None, "0", None, None, None],
+        ["10.0.2.6", "10.0.2.10:80", "counted", "502", "-", "1", "0", "0", None, "0", None, None, None],
+        [None, "10.0.1.10:80", "counted", "200", "200", "100", "100", "2.5", "149", "1", None, None, None],  # 40 ms
+        [None, "10.0.2.10:80", "counted", "200", "200", "99", "99", "2.0", "137", "1", None, None, None],  # 30 ms
+        ["10.0.1.5", None, "truncated or malformed line", None, None, "2", "0", "0", None, "0", None, None, None],
     ]
     order = [[PATH, "203.0.113.7:40000", f"2026-12-04T18:00:0{i}.000000Z", "10.0.1.10:80"] for i in range(5)]
     with Stubber(athena) as stubber:

@@ -11,6 +11,7 @@ fixed, bounded set; HYPOTHESIS_PROFILE=thorough runs ten times as many, at rando
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import math
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -614,3 +616,91 @@ def test_output_paths_that_collide_block_or_fill_are_refused_or_all_survive(
     else:
         said = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(said) == 1 and said[0].startswith("verify: "), done.stderr
+
+
+# The access-log reader against a plain reading (tests/verify/plain_logs.py): lines well-formed and not,
+# files as AWS writes them and not, windows and a user agent, drawn at random. Every count must agree.
+
+LOG_TIMES = st.sampled_from(
+    ["2026-12-04T18:00:00.000000Z", "2026-12-04T18:59:59.999999Z", "2026-12-04T19:00:00.000000Z",
+     "2026-12-04T17:59:59.999999Z", "2026-12-04T18:30:0a.000000Z", "2026-12-04T18:30:00Z", ""]
+)  # fmt: skip
+LOG_TARGETS = st.sampled_from(
+    ["10.0.1.10:80", "10.0.1.10:80", "10.0.1.10:81", "10.0.2.7:8080", "[fd00::10]:8080", "[FD00::0010]:8080",
+     "-", "10.0.1.10", "999.1.1.1:80", "10.0.1.010:80", "[fd00::1]:0", "host:80", "fd00::1:80", "[::ffff:1.2.3.4]:80"]
+)  # fmt: skip
+LOG_AGENTS = st.sampled_from(["curl/8", "alb-replicas-verify", 'say "hi" \\ there', "a b  c", "", "\\", "é\x00"])
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@st.composite
+def log_lines(draw) -> bytes:
+    """One line: the ALB's 34 fields, each drawn from well-formed and malformed values, then maybe mangled."""
+    target = draw(LOG_TARGETS)
+    fields = [
+        "http", draw(LOG_TIMES), "app/x/y", "203.0.113.7:40000", target, "0.001",
+        draw(st.sampled_from(["0.002", "-1", "12", "1e3", ".5", "0.", "x"])), "0.000",
+        draw(st.sampled_from(["200", "200", "502", "503", "-", "5x", "2000"])),
+        draw(st.sampled_from(["200", "500", "-", "abc"])), "120", "420",
+        _quoted("GET http://a/ HTTP/1.1"), _quoted(draw(LOG_AGENTS)), "-", "-", "arn:tg", _quoted("Root=1-2"),
+        _quoted("-"), _quoted("-"), "0", "2026-12-04T18:00:00.000000Z",
+        *draw(st.sampled_from([[], ['"forward"', '"-"', "TID_1"], ['"a b"'] * 14, ['"open']])),
+    ]  # fmt: skip
+    data = " ".join(fields).encode()
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(data)))
+        piece = draw(st.sampled_from([b'"', b"\\", b" ", b"\xff", b"\xc3", b"\r", b"", b'\\"', b"\x00"]))
+        data = data[:at] + piece + data[at:] if draw(st.booleans()) else data[:at]
+    return data
+
+
+@st.composite
+def log_files(draw) -> list[bytes]:
+    """1 to 3 gzip'd files of such lines, with CRLF or LF, a BOM, blank lines, a last line without a break."""
+    files = []
+    for _ in range(draw(st.integers(1, 3))):
+        lines = draw(st.lists(log_lines(), max_size=12))
+        text = draw(st.sampled_from([b"\n", b"\r\n", b"\n\n"])).join(lines)
+        text = (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text + draw(st.sampled_from([b"\n", b""]))
+        cut = draw(st.integers(0, len(text)))
+        members = [text[:cut], text[cut:]] if draw(st.booleans()) else [text]
+        files.append(b"".join(gzip.compress(member) for member in members))
+    return files
+
+
+@given(files=log_files(), agent=st.sampled_from([None, None, "alb-replicas-verify", 'say "hi" \\ there']))
+@settings(max_examples=examples(40))
+def test_the_log_reader_counts_what_a_plain_reading_counts(tmp_path_factory, files, agent) -> None:
+    from plain_logs import address, read
+
+    from verify.sources.logs.query import Window
+    from verify.sources.logs.reader import read_local_logs
+
+    root = tmp_path_factory.mktemp("logs")
+    for number, data in enumerate(files):
+        (root / f"file{number}.log.gz").write_bytes(data)
+    window = Window(datetime(2026, 12, 4, 18, tzinfo=UTC), datetime(2026, 12, 4, 19, tzinfo=UTC))
+    tally = read_local_logs([str(root)], window, user_agent=agent)
+    plain = read(files, *window.bounds(), user_agent=agent)
+    ports: dict[str, set[str]] = {}
+    for target in plain.targets:
+        ports.setdefault(address(target), set()).add(target.rsplit(":", 1)[1])
+
+    def replica(target: str) -> str:
+        host = address(target)
+        port = target.rsplit(":", 1)[1]
+        return host if len(ports[host]) == 1 else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+
+    answers: dict[str, int] = {}
+    for target, count in plain.answers.items():
+        answers[replica(target)] = answers.get(replica(target), 0) + count
+    reading = tally.access_logs
+    assert reading.skipped == plain.skipped
+    assert tally.counts == answers
+    assert tally.errors == plain.errors
+    assert reading.no_target == plain.no_target
+    assert reading.outside_window == plain.outside
+    assert tally.requests == plain.requests

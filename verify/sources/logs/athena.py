@@ -191,7 +191,7 @@ def read_athena_logs(
     source = athena_source(table.database, table.table, window)
     rows, scanned = _run(athena, table, counts_sql(source, window), started + deadline_s, sleep)
     counts = [_counts_row(row) for row in rows]
-    answered = sum(row[4] for row in counts if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
+    answered = sum(row[5] for row in counts if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
     order = None
     if answered <= ORDER_MAX:
         order_rows, order_scanned = _run(
@@ -217,12 +217,12 @@ def athena_cost_usd(scanned_bytes: int, queries: int = 1) -> float:
 
 
 def _counts_row(row: Sequence[str | None]) -> tuple:
-    """counts_sql's row from Athena's text: the numbers as numbers."""
-    node, target, place, elb_5xx, requests, target_5xx, dispatched, work_s, work_bucket, per_target = row
+    """counts_sql's row from Athena's text: the numbers as numbers (no line is handed back whole here)."""
+    node, target, place, elb_status, target_status, requests, dispatched, work_s, work_bucket, per_target = row[:10]
     return (
-        node or "", target or "-", place, elb_5xx or "", int(requests or 0), int(target_5xx or 0),
+        node or "", target or None, place, elb_status or None, target_status or None, int(requests or 0),
         int(dispatched or 0), float(work_s or 0), None if work_bucket in (None, "") else int(work_bucket),
-        int(per_target or 0),
+        int(per_target or 0), None, None, None,
     )  # fmt: skip
 
 

@@ -1,10 +1,10 @@
-"""The ALB's access-log format and the one SQL text that counts it, for DuckDB here and Athena at scale. No I/O.
+"""The one SQL text that counts the ALB's access logs, for DuckDB here and Athena at scale. No I/O.
 
 An access-log line is one request, fields separated by spaces, some in double quotes (ELB user guide,
-"Access log entries for your Application Load Balancer"). AWS appends new fields at the end (2024:
-conn_trace_id; 2025: three transform fields), so nothing here depends on how many fields a line has
-beyond the 22nd: DuckDB reads the first 22 and ignores the rest, and Athena's table ends its regex in
-the optional catch-all group AWS documents for that reason.
+"Access log entries for your Application Load Balancer"); `verify.sources.logs.line` defines how verify
+reads one. AWS appends new fields at the end (2024: conn_trace_id; 2025: three transform fields), so
+nothing here depends on how many fields a line has beyond the 22nd: DuckDB does not read past them,
+and Athena's table ends its regex in the optional catch-all group AWS documents for that reason.
 
 Both engines see the same relation, `logs`: the columns of `LOGS_COLUMNS`. Each engine builds it its
 own way (`duckdb_source`, `athena_source`); `counts_sql` and `order_sql` are the same text on both.
@@ -16,17 +16,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-# The fields of a line, in the ALB's order, up to request_creation_time (the 22nd): the first 22
-# space-separated (or quoted) fields. `client` and `target` are "ip:port" ("-" for no target).
-LINE_FIELDS = (
-    "type", "time", "elb", "client", "target", "request_processing_time", "target_processing_time",
-    "response_processing_time", "elb_status_code", "target_status_code", "received_bytes", "sent_bytes",
-    "request", "user_agent", "ssl_cipher", "ssl_protocol", "target_group_arn", "trace_id", "domain_name",
-    "chosen_cert_arn", "matched_rule_priority", "request_creation_time",
-)  # fmt: skip
+from verify.sources.logs.line import EXACT, duckdb_lines, parse_line
 
 # AWS's regex for the Athena table (Athena user guide, "Create the table for ALB access logs"), as the
 # SerDe reads it: `?( .*)?` at the end keeps lines with fields AWS adds later matching.
@@ -55,10 +49,11 @@ ATHENA_DAY_FORMAT = "%Y/%m/%d"
 
 # What `logs` holds, whatever the engine: text, but target_processing_time (a number). `path` is the
 # log file's (the node's address is in its name); `client` and `target` are "ip:port", `target` "-"
-# for none; a line Athena's regex does not match has every column NULL.
+# for none; `kind` '' for a well-formed line, else what is wrong with it (line.EXACT: the line is in
+# `raw`, to be read in Python, `more` true when it goes on past what is read).
 LOGS_COLUMNS = (
     "path", "client", "target", "target_processing_time", "elb_status_code", "target_status_code",
-    "user_agent", "time", "request_creation_time",
+    "user_agent", "time", "request_creation_time", "kind", "raw", "more",
 )  # fmt: skip
 
 # A log file's key: `..._app.<lb-name>.<lb-id>_<end-time>_<node-ip>_<random>.log.gz`.
@@ -70,7 +65,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 PLACE_COUNTED = "counted"  # complete, inside the window
 PLACE_OUTSIDE = "outside"  # complete, outside the window
-PLACE_INCOMPLETE = "incomplete"  # a field the count needs is missing: a truncated or malformed line
+PLACE_INCOMPLETE = "truncated or malformed line"  # Athena: a line AWS's regex does not match
 
 DUCKDB = "duckdb"
 ATHENA = "athena"
@@ -112,35 +107,20 @@ def _text(value: str) -> str:
 
 
 def duckdb_source(*, tolerant: bool, files_parameter: str = "$files") -> str:
-    """`logs` over gzip'd log files, read by DuckDB's CSV reader: spaces, double quotes, backslash escapes.
-
-    The first 22 fields are read; a line with more (appended fields) has them ignored (`strict_mode`
-    off), a shorter one is padded with NULLs (`null_padding`) and counted incomplete. A line the reader
-    cannot take (not UTF-8, a processing time that is not a number, too long) fails the query, or, when
-    `tolerant`, goes to the rejects table, counted by kind. Nothing is computed per line here:
-    splitting and naming happen on the counts.
-    """
-    errors = (
-        f"ignore_errors = true, store_rejects = true, rejects_limit = {REJECTS_STORED_PER_FILE}"
-        if tolerant
-        else "ignore_errors = false"
-    )
-    types = {name: "VARCHAR" for name in LINE_FIELDS} | {"target_processing_time": "DOUBLE"}
-    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
-    return f"""
-    SELECT filename AS path, client, target, target_processing_time, elb_status_code, target_status_code,
-        user_agent, time, request_creation_time
-    FROM read_csv({files_parameter}, columns = {columns}, delim = ' ', quote = '"', escape = '\\',
-        header = false, auto_detect = false, filename = true, null_padding = true, strict_mode = false,
-        {errors}, compression = 'gzip')"""
+    """`logs` over gzip'd log files, read by DuckDB line by line as `verify.sources.logs.line` defines a line:
+    one row per line whatever its quotes (one bad line never takes its neighbours with it). A line the
+    reader refuses (not UTF-8, too long) fails the query, or, when `tolerant`, goes to the rejects table
+    (REJECTS), counted by kind."""
+    return duckdb_lines(files_parameter, tolerant=tolerant, rejects=REJECTS)
 
 
-# Rejected lines DuckDB keeps per file, to count them by kind (each with its text): bounded memory.
-REJECTS_STORED_PER_FILE = 100_000
+# The rejects tables of a tolerant read: REJECTS + "_errors" and REJECTS + "_scans".
+REJECTS = "verify_rejects"
 
 
 def athena_source(database: str, table: str, window: Window) -> str:
-    """`logs` over the stack's Glue table: only the days of the window are read (partition projection)."""
+    """`logs` over the stack's Glue table: only the days of the window are read (partition projection). A line
+    AWS's regex does not match has every column NULL: kind PLACE_INCOMPLETE."""
     first, last = window.days()
     return f"""
     SELECT
@@ -148,60 +128,82 @@ def athena_source(database: str, table: str, window: Window) -> str:
         client_ip || ':' || CAST(client_port AS varchar) AS client,
         CASE WHEN target_ip = '' THEN '-' ELSE target_ip || ':' || CAST(target_port AS varchar) END AS target,
         target_processing_time, CAST(elb_status_code AS varchar) AS elb_status_code, target_status_code,
-        user_agent, time, request_creation_time
+        user_agent, time, request_creation_time,
+        CASE WHEN elb_status_code IS NULL OR time IS NULL OR request_creation_time IS NULL OR target_ip IS NULL
+            THEN '{PLACE_INCOMPLETE}' ELSE '' END AS kind,
+        CAST(NULL AS varchar) AS raw, CAST(NULL AS boolean) AS more
     FROM "{database}"."{table}"
     WHERE {ATHENA_PARTITION} BETWEEN {_text(first)} AND {_text(last)}"""
 
 
 def _placed(window: Window, user_agent: str | None) -> str:
+    """A line's place: its kind when it is malformed (or EXACT: to be read whole in Python), else counted or
+    outside the window."""
     since, until = window.bounds()
-    # A line that does not match AWS's regex is all NULLs in Athena; one cut short is NULL-padded here.
-    incomplete = "elb_status_code IS NULL OR time IS NULL OR request_creation_time IS NULL OR target IS NULL"
     agent = f" AND user_agent = {_text(user_agent)}" if user_agent is not None else ""
-    return f"""CASE WHEN {incomplete} THEN '{PLACE_INCOMPLETE}'
+    return f"""CASE WHEN kind <> '' THEN kind
             WHEN time >= {_text(since)} AND time < {_text(until)}{agent} THEN '{PLACE_COUNTED}'
             ELSE '{PLACE_OUTSIDE}' END"""
 
 
 def counts_sql(source: str, window: Window, user_agent: str | None = None) -> str:
-    """One row per (node, target, place, ELB 5xx code), and one per (target, place, work bucket).
+    """One row per (node, target, place, ELB status, target status), and one per (target, place, the statuses,
+    work bucket).
 
-    Columns: node, target ("ip:port" or "-"), place, elb_5xx, requests, target_5xx, dispatched,
-    work_s, work_bucket, per_target (not 0 on the rows of the work histogram: a target's requests per
-    bucket of target_processing_time, across nodes). The lines are grouped by their raw fields first:
-    the node's address is read from the file's path once per group, not once per line. `user_agent`
-    counts only requests of that client (the rehearsal tells verify's warm-up apart by it).
+    Columns (COUNTS_COLUMNS): node, target ("ip:port" or "-"), place, elb_status_code,
+    target_status_code, requests, dispatched, work_s, work_bucket, per_target (not 0 on the rows of the
+    work histogram: a target's requests per bucket of target_processing_time, across nodes), and, for the
+    lines to be read in Python (place line.EXACT), raw, more and their file's path, one row per distinct
+    line of a file. Only the window's counted lines keep their target and statuses (a line outside the
+    window or malformed is only counted). The lines are grouped by their raw fields first: the node's
+    address is read from the file's path once per group, not once per line. `user_agent` counts only
+    requests of that client (the rehearsal tells verify's warm-up apart by it).
     """
     node = _text(NODE_FROM_PATH)
+    exact_path = f"CASE WHEN place = '{EXACT}' THEN path END"
+    kept = f"CASE WHEN place = '{PLACE_COUNTED}' THEN"
     return f"""
 WITH logs AS ({source}
 ),
 placed AS (
     SELECT path, target, {_placed(window, user_agent)} AS place,
-        CASE WHEN elb_status_code LIKE '5%' THEN elb_status_code ELSE '' END AS elb_5xx,
-        target_status_code, TRY_CAST(target_processing_time AS DOUBLE) AS work
+        elb_status_code, target_status_code, target_processing_time, raw, more
     FROM logs
 ),
-bucketed AS (
-    SELECT path, target, place, elb_5xx, target_status_code, work,
-        CASE WHEN work >= 0 THEN CAST(round(ln(1 + 1000 * work) * {WORK_BUCKETS_PER_E}) AS INTEGER) END AS work_bucket
+counted AS (
+    SELECT path, place, raw, more, {kept} target END AS target, {kept} elb_status_code END AS elb_status_code,
+        {kept} target_status_code END AS target_status_code,
+        {kept} TRY_CAST(target_processing_time AS DOUBLE) END AS work
     FROM placed
 ),
+bucketed AS (
+    SELECT *,
+        CASE WHEN work >= 0 THEN CAST(round(ln(1 + 1000 * work) * {WORK_BUCKETS_PER_E}) AS INTEGER) END AS work_bucket
+    FROM counted
+),
 grouped AS (
-    SELECT path, target, place, elb_5xx, work_bucket,
+    SELECT path, target, place, elb_status_code, target_status_code, work_bucket, raw, more,
         count(*) AS requests,
-        count_if(target_status_code LIKE '5%') AS target_5xx,
         count_if(work >= 0) AS dispatched,
         sum(CASE WHEN work >= 0 THEN work ELSE 0 END) AS work_s
     FROM bucketed
-    GROUP BY GROUPING SETS ((path, target, place, elb_5xx), (target, place, work_bucket))
+    GROUP BY GROUPING SETS ((path, target, place, elb_status_code, target_status_code, raw, more),
+        (target, place, elb_status_code, target_status_code, work_bucket))
 )
-SELECT regexp_extract(path, {node}, 1) AS node, target, place, elb_5xx,
-    sum(requests) AS requests, sum(target_5xx) AS target_5xx, sum(dispatched) AS dispatched,
-    sum(work_s) AS work_s, work_bucket, CASE WHEN path IS NULL THEN 1 ELSE 0 END AS per_target
+SELECT regexp_extract(path, {node}, 1) AS node, target, place, elb_status_code, target_status_code,
+    sum(requests) AS requests, sum(dispatched) AS dispatched, sum(work_s) AS work_s, work_bucket,
+    CASE WHEN path IS NULL THEN 1 ELSE 0 END AS per_target, raw, more, {exact_path} AS path
 FROM grouped
-GROUP BY regexp_extract(path, {node}, 1), target, place, elb_5xx, work_bucket, CASE WHEN path IS NULL THEN 1 ELSE 0 END
+GROUP BY regexp_extract(path, {node}, 1), target, place, elb_status_code, target_status_code, work_bucket,
+    CASE WHEN path IS NULL THEN 1 ELSE 0 END, raw, more, {exact_path}
 """
+
+
+# The columns of a row of counts_sql, in order.
+COUNTS_COLUMNS = (
+    "node", "target", "place", "elb_status_code", "target_status_code", "requests", "dispatched", "work_s",
+    "work_bucket", "per_target", "raw", "more", "path",
+)  # fmt: skip
 
 
 def order_sql(source: str, window: Window, limit: int, user_agent: str | None = None) -> str:
@@ -209,7 +211,7 @@ def order_sql(source: str, window: Window, limit: int, user_agent: str | None = 
     return f"""
 WITH logs AS ({source}
 )
-SELECT path, client, request_creation_time, target
+SELECT path, client, request_creation_time, target, elb_status_code, target_status_code
 FROM logs
 WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target <> '-'
     AND elb_status_code NOT LIKE '5%'
@@ -244,3 +246,38 @@ def node_of(name: str) -> str | None:
     """The balancer node's address, from a log file's name; None for a name not in the ALB's layout."""
     match = LOG_FILE_NAME.search(name)
     return match.group(2) if match else None
+
+
+def rows_of_exact_line(row: Sequence, window: Window, user_agent: str | None) -> tuple[list[tuple], list[tuple]]:
+    """The rows `counts_sql` makes of lines it hands back whole (place EXACT), as if it had read them, and
+    their order rows (path, client, request_creation_time, target and the statuses) when counted.
+
+    `row` is one such row: `requests` copies of one line of one file, in `raw`. Placed as `_placed` places
+    a line: its fault, else counted inside the window (and of `user_agent`), else outside.
+    """
+    node, requests, raw, more, path = row[0], int(row[5]), row[10], bool(row[11]), row[12]
+    fields = parse_line(raw, more=more)
+    if isinstance(fields, str):
+        return [(node, None, fields, None, None, requests, 0, 0.0, None, 0, None, None, None)], []
+    since, until = window.bounds()
+    inside = since <= fields.time < until and (user_agent is None or fields.user_agent == user_agent)
+    if not inside:
+        return [(node, None, PLACE_OUTSIDE, None, None, requests, 0, 0.0, None, 0, None, None, None)], []
+    work = fields.target_processing_time
+    done = (requests, requests if work >= 0 else 0, work * requests if work >= 0 else 0.0)
+    statuses = (fields.elb_status_code, fields.target_status_code)
+    rows = [(node, fields.target, PLACE_COUNTED, *statuses, *done, None, 0, None, None, None)]
+    if work >= 0:  # and its row of the work histogram
+        rows.append((None, fields.target, PLACE_COUNTED, *statuses, *done, work_bucket(work), 1, None, None, None))
+    if fields.target == "-" or fields.elb_status_code.startswith("5"):
+        return rows, []
+    ordered = (path, fields.client, fields.request_creation_time, fields.target, *statuses)
+    return rows, [ordered] * requests
+
+
+def work_bucket(work_s: float) -> int:
+    """The work bucket `counts_sql` puts a request of `work_s` seconds in: round(ln(1 + ms) x WORK_BUCKETS_PER_E),
+    halves away from zero as SQL's round()."""
+    scaled = math.log(1 + 1000 * work_s) * WORK_BUCKETS_PER_E
+    whole = math.floor(scaled)
+    return int(whole + (1 if scaled - whole >= 0.5 else 0))

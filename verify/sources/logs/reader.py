@@ -23,25 +23,27 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from verify.core.addresses import host_port, split_host_port
+from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import kind_of
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_sort_key
 from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
 from verify.core.text import printable
+from verify.sources.logs.line import EXACT, NOT_UTF8, REJECTS_STORED_PER_FILE, TOO_LONG, target_address, value_fault
 from verify.sources.logs.query import (
     DUCKDB,
     PLACE_COUNTED,
-    PLACE_INCOMPLETE,
     PLACE_OUTSIDE,
-    REJECTS_STORED_PER_FILE,
+    REJECTS,
     Window,
     counts_sql,
     duckdb_source,
     end_time_of,
     node_of,
     order_sql,
+    rows_of_exact_line,
     work_of_bucket,
 )
 
@@ -55,29 +57,23 @@ FILE_SLACK = timedelta(minutes=15)
 # The order of requests (the balancer's pattern) is read for windows with up to this many requests.
 ORDER_MAX = 200_000
 QUERY_DEADLINE_S = 900.0
-DUCKDB_MEMORY = "512MB"
+# DuckDB's memory, shared out among the connections (each spills to a temporary folder beyond its share).
+DUCKDB_MEMORY_MB = 512
 # Rows of the counts query fetched at a time: a window with a million targets stops at the cap.
 _FETCH_ROWS = 10_000
 _GZIP_MAGIC = b"\x1f\x8b"
 # How long a stop signal waits for DuckDB to end its query once interrupted.
 _STOP_JOIN_S = 5.0
 
-# DuckDB's reject kinds, named for a person; any other kind is shown as DuckDB names it.
-_REJECT_NAMES = {
-    "INVALID ENCODING": "not UTF-8",
-    "INVALID UNICODE": "not UTF-8",
-    "UNQUOTED VALUE": "stray quote",
-    "UNTERMINATED QUOTES": "unterminated quote",
-    "LINE SIZE OVER MAXIMUM": "line too long",
-    "CAST": "processing time not a number",
-}
-# Rejected lines by kind, each line once (one line can fail twice: bad bytes shift its fields), and the
-# most kept for one file (at REJECTS_STORED_PER_FILE the count is a floor).
-_REJECTED_LINES = """
+# DuckDB's reject kinds, named as verify.sources.logs.line names them; any other as DuckDB names it.
+_REJECT_NAMES = {"INVALID ENCODING": NOT_UTF8, "INVALID UNICODE": NOT_UTF8, "LINE SIZE OVER MAXIMUM": TOO_LONG}
+# Rejected lines by kind, each line once (one line can fail twice: bad bytes and length), and the most kept
+# for one file (at REJECTS_STORED_PER_FILE the count is a floor).
+_REJECTED_LINES = f"""
 SELECT error_type, count(*), max(per_file) FROM (
-    SELECT arg_min(error_type, CASE WHEN error_type = 'INVALID ENCODING' THEN 0 ELSE 1 END) AS error_type,
+    SELECT arg_min(error_type, CASE WHEN error_type = 'LINE SIZE OVER MAXIMUM' THEN 0 ELSE 1 END) AS error_type,
         count(*) OVER (PARTITION BY scan_id, file_id) AS per_file
-    FROM reject_errors GROUP BY scan_id, file_id, line
+    FROM {REJECTS}_errors GROUP BY scan_id, file_id, line
 ) GROUP BY error_type
 """
 _FILE_ERRORS = (
@@ -85,7 +81,6 @@ _FILE_ERRORS = (
     ("input is not a gzip stream", "not a gzip file"),
     ("gzip", "corrupt gzip file"),
 )
-SKIPPED_INCOMPLETE = "truncated or malformed line"
 SKIPPED_UNPARSABLE_FILE = "file DuckDB could not parse"
 UNKNOWN_NODE = "(unknown node)"  # a file whose name is not in the ALB's layout
 SKIPPED_EMPTY_FILE = "empty file"
@@ -219,6 +214,8 @@ class OrderRow:
     client: str  # ip:port: one client connection
     received: str  # request_creation_time
     target: str  # ip:port
+    elb_status_code: str | None = None
+    target_status_code: str | None = None
 
 
 def read_local_logs(
@@ -229,7 +226,11 @@ def read_local_logs(
     deadline_s: float = QUERY_DEADLINE_S,
     source: str | None = None,
 ) -> Tally:
-    """The tally of the requests in local (or fetched) log files, read by DuckDB."""
+    """The tally of the requests in local (or fetched) log files, read by DuckDB.
+
+    The files are shared out among one DuckDB connection per processor (a gzip file is read by one
+    thread from start to end, so several files read at once use every core), each in a thread of its own.
+    """
     try:
         import duckdb
     except ImportError:
@@ -237,152 +238,196 @@ def read_local_logs(
     started = time.perf_counter()
     files = find_log_files(locations, window)
     skipped = dict(files.skipped)
-    described = source if source is not None else ", ".join(locations)
-    paths = [str(path) for path in files.paths]
-    rows: list[tuple] = []
-    order: list[OrderRow] | None = None
+    shares = [_Share(paths) for paths in _shared_out(files, len(os.sched_getaffinity(0)))]
     with tempfile.TemporaryDirectory(prefix="verify-duckdb-") as spill:
-        connection = duckdb.connect(
-            config={"memory_limit": DUCKDB_MEMORY, "temp_directory": spill, "autoinstall_known_extensions": False}
-        )
-
+        memory = f"{max(DUCKDB_MEMORY_MB // max(len(shares), 1), 64)}MB"
+        for number, share in enumerate(shares):
+            share.connection = duckdb.connect(
+                config={"memory_limit": memory, "temp_directory": os.path.join(spill, str(number)), "threads": 1,
+                        "autoinstall_known_extensions": False}
+            )  # fmt: skip
+            share.connection.execute("SET enable_progress_bar = false")  # DuckDB's bar would draw on the terminal
         stopping = threading.Event()
 
         def interrupt() -> None:
             stopping.set()  # an error DuckDB raises from now on is the interrupt's, not a bad file's
-            connection.interrupt()
+            for share in shares:
+                with contextlib.suppress(Exception):  # DuckDB refuses while a connection switches calls
+                    share.connection.interrupt()
 
-        def query() -> None:
-            nonlocal paths, rows, order
-            if not paths:
-                return
-            paths, rows, sql_source = _count_tolerating_bad_files(
-                connection, paths, window, user_agent, skipped, stopping
-            )
-            counted = sum(row[4] for row in rows if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
-            if paths and counted <= ORDER_MAX:
-                ordered = connection.execute(order_sql(sql_source, window, ORDER_MAX, user_agent), {"files": paths})
-                order = [OrderRow(*row) for row in ordered.fetchall()]
-
+        ends = time.monotonic() + deadline_s
         try:
-            connection.execute("SET enable_progress_bar = false")  # DuckDB's bar would draw on the terminal
-            run_interruptibly(query, interrupt, deadline_s)
+            run_interruptibly([lambda share=share: share.count(window, user_agent, stopping) for share in shares],
+                              interrupt, ends)  # fmt: skip
+            rows, order = _read_exact_lines([row for share in shares for row in share.rows], window, user_agent)
+            counted = sum(row[5] for row in rows if not row[9] and row[2] == PLACE_COUNTED and row[1] != "-")
+            if counted <= ORDER_MAX:
+                run_interruptibly([lambda share=share: share.order(window, user_agent) for share in shares],
+                                  interrupt, ends)  # fmt: skip
+                order = sorted(order + [tuple(row) for share in shares for row in share.ordered])
         except TimeoutError:
             raise CouldNotMeasure(
                 f"reading the access logs took longer than {deadline_s:g} s: narrow --since/--until, or use"
                 " --engine athena"
             ) from None
         finally:
-            with contextlib.suppress(duckdb.Error):  # stopped: a result DuckDB still holds is let go with it
-                connection.close()
+            for share in shares:
+                with contextlib.suppress(duckdb.Error):  # stopped: a result DuckDB still holds goes with it
+                    share.connection.close()
+    for share in shares:
+        for kind, count in share.skipped.items():
+            skipped[kind] = skipped.get(kind, 0) + count
     since, until = window.bounds()
-    reading = dict(source=described, engine=DUCKDB, since=since, until=until, files=len(paths), bytes_read=files.bytes)
-    return tally_from_rows(rows, order, reading, skipped, order_max=ORDER_MAX, elapsed_s=time.perf_counter() - started)
+    read = sum(len(share.paths) for share in shares)
+    reading = dict(
+        source=source if source is not None else ", ".join(locations),
+        engine=DUCKDB, since=since, until=until, files=read, bytes_read=files.bytes,
+    )  # fmt: skip
+    return tally_from_rows(
+        rows, [OrderRow(*row) for row in order] if counted <= ORDER_MAX else None, reading, skipped,
+        order_max=ORDER_MAX, elapsed_s=time.perf_counter() - started,
+    )  # fmt: skip
 
 
-def run_interruptibly(work: Callable[[], None], interrupt: Callable[[], None], deadline_s: float) -> None:
-    """`work()` in a thread of its own while this one waits: a stop signal (Ctrl-C, SIGTERM) arrives here at
-    once, even while DuckDB runs in C, and ends `work` through `interrupt()`; so does the deadline (then
-    TimeoutError). What `work` raised is raised here; the stop signal's own exception once `work` ended."""
-    failure: list[BaseException] = []
+def _shared_out(files: LogFiles, processors: int) -> list[list[str]]:
+    """The files in up to `processors` shares of about equal bytes, largest first (no share empty)."""
+    shares: list[tuple[int, list[str]]] = [(0, []) for _ in range(max(1, min(processors, len(files.paths))))]
+    for size, path in sorted(((os.stat(path).st_size, str(path)) for path in files.paths), reverse=True):
+        lightest = min(range(len(shares)), key=lambda number: shares[number][0])
+        shares[lightest] = (shares[lightest][0] + size, [*shares[lightest][1], path])
+    return [paths for _, paths in shares if paths]
 
-    def run() -> None:
+
+def _read_exact_lines(rows: list[tuple], window: Window, user_agent: str | None) -> tuple[list[tuple], list[tuple]]:
+    """The rows with every line DuckDB handed back whole read in Python, and the order rows of those counted."""
+    read: list[tuple] = []
+    order: list[tuple] = []
+    for row in rows:
+        if row[2] != EXACT:
+            read.append(row)
+        elif not row[9]:  # the histogram's rows of such lines say nothing: their own are made here
+            made, ordered = rows_of_exact_line(row, window, user_agent)
+            read += made
+            order += ordered
+    return read, order
+
+
+@dataclass
+class _Share:
+    """One connection's files and what it read of them."""
+
+    paths: list[str]
+    connection: Any = None
+    rows: list[tuple] = field(default_factory=list)
+    ordered: list[tuple] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+
+    def count(self, window: Window, user_agent: str | None, stopping: threading.Event) -> None:
+        """The counts query over the share's files: strictly first (every line readable, the common case:
+        keeping rejects costs more), again keeping the lines the reader refuses to count them by kind when
+        one fails, and, when a file cannot be read at all, over every file that can (each set aside, named)."""
+        import duckdb
+
+        self.source = duckdb_source(tolerant=False)
+        try:
+            self.rows = _fetch_bounded(self.connection.execute(counts_sql(self.source, window, user_agent),
+                                                               {"files": self.paths}))  # fmt: skip
+            return
+        except duckdb.Error:
+            if stopping.is_set():
+                raise
+        self.source = duckdb_source(tolerant=True)
+        sql = counts_sql(self.source, window, user_agent)
+        try:
+            self.rows = _fetch_bounded(self.connection.execute(sql, {"files": self.paths}))
+        except duckdb.Error:
+            if stopping.is_set():
+                raise
+            readable = []
+            for path in self.paths:  # one file at a time, only after a failure: a bad file costs one more read
+                try:
+                    self.connection.execute(f"SELECT count(*) FROM ({self.source})", {"files": [path]}).fetchall()
+                    readable.append(path)
+                except duckdb.Error as error:
+                    if stopping.is_set():
+                        raise
+                    message = str(error).lower()
+                    kind = next((name for text, name in _FILE_ERRORS if text in message), SKIPPED_UNPARSABLE_FILE)
+                    self.skipped[kind] = self.skipped.get(kind, 0) + 1
+            self.paths = readable
+            # The lines refused so far were refused while looking for the bad files: counted once, below.
+            self.connection.execute(f"DELETE FROM {REJECTS}_errors; DELETE FROM {REJECTS}_scans")
+            self.rows = _fetch_bounded(self.connection.execute(sql, {"files": self.paths})) if self.paths else []
+        for kind, count, most_per_file in self.connection.execute(_REJECTED_LINES).fetchall() if self.paths else ():
+            name = _REJECT_NAMES.get(str(kind), str(kind).lower())
+            if most_per_file >= REJECTS_STORED_PER_FILE:
+                name += f" (at least: {REJECTS_STORED_PER_FILE:,} kept per file)"
+            self.skipped[name] = self.skipped.get(name, 0) + count
+
+    def order(self, window: Window, user_agent: str | None) -> None:
+        if self.paths:
+            query = order_sql(self.source, window, ORDER_MAX, user_agent)
+            self.ordered = self.connection.execute(query, {"files": self.paths}).fetchall()
+
+
+def run_interruptibly(works: Sequence[Callable[[], None]], interrupt: Callable[[], None], ends: float) -> None:
+    """Each of `works` in a thread of its own while this one waits: a stop signal (Ctrl-C, SIGTERM) arrives
+    here at once, even while DuckDB runs in C, and ends them through `interrupt()`; so does the monotonic
+    time `ends` (then TimeoutError). What a work raised is raised here; the stop signal's own exception
+    once every work ended."""
+    failures: list[BaseException] = []
+
+    def run(work: Callable[[], None]) -> None:
         try:
             work()
         except BaseException as error:  # handed to the waiting thread as it is
-            failure.append(error)
+            failures.append(error)
+            interrupt()  # the others stop too: the reading has failed
 
-    worker = threading.Thread(target=run, name="verify-logs", daemon=True)
-    worker.start()
-    deadline = time.monotonic() + deadline_s
+    workers = [threading.Thread(target=run, args=(work,), name="verify-logs", daemon=True) for work in works]
+    for worker in workers:
+        worker.start()
     try:
-        while worker.is_alive() and time.monotonic() < deadline:
-            worker.join(min(0.2, max(deadline - time.monotonic(), 0)))  # a signal interrupts this wait, not DuckDB's
+        for worker in workers:
+            while worker.is_alive() and time.monotonic() < ends:
+                worker.join(min(0.2, max(ends - time.monotonic(), 0)))  # a signal interrupts this wait, not DuckDB's
     except BaseException:
-        _stop(worker, interrupt)
+        _stop(workers, interrupt)
         raise
-    if worker.is_alive():
-        _stop(worker, interrupt)
-        raise TimeoutError(f"took longer than {deadline_s:g} s")
-    if failure:
-        raise failure[0]
+    if any(worker.is_alive() for worker in workers):
+        _stop(workers, interrupt)
+        raise TimeoutError("past the deadline")
+    if failures:
+        raise next((failure for failure in failures if not _interrupted(failure)), failures[0])
 
 
-def _stop(worker: threading.Thread, interrupt: Callable[[], None]) -> None:
-    """Interrupt until the worker has ended (at most _STOP_JOIN_S): an interrupt that falls between two
+def _interrupted(error: BaseException) -> bool:
+    """An error a work raised because another's failure interrupted it (not the failure itself)."""
+    return type(error).__name__ == "InterruptException"
+
+
+def _stop(workers: Sequence[threading.Thread], interrupt: Callable[[], None]) -> None:
+    """Interrupt until every worker has ended (at most _STOP_JOIN_S): an interrupt that falls between two
     queries is lost, so it is sent again until the work stops."""
     ends = time.monotonic() + _STOP_JOIN_S
-    while worker.is_alive() and time.monotonic() < ends:
-        with contextlib.suppress(Exception):  # DuckDB refuses while the worker switches calls: sent again
-            interrupt()
-        worker.join(0.05)
-
-
-def _count_tolerating_bad_files(
-    connection,
-    paths: list[str],
-    window: Window,
-    user_agent: str | None,
-    skipped: dict[str, int],
-    stopping: threading.Event,
-) -> tuple[list[str], list[tuple], str]:
-    """The counts query over every file: the files read, the rows, and the source that read them.
-
-    First strictly (the common case: every line readable; keeping rejects costs a third more time);
-    when a line or a file fails, again keeping the rejected lines to count them by kind, and, when a
-    file cannot be read at all, over every file that can (each one set aside named).
-    """
-    import duckdb
-
-    strict = duckdb_source(tolerant=False)
-    try:
-        rows = _fetch_bounded(connection.execute(counts_sql(strict, window, user_agent), {"files": paths}))
-        return paths, rows, strict
-    except duckdb.Error:
-        if stopping.is_set():
-            raise
-        # a line or a file it cannot take: read again, tolerant
-    tolerant = duckdb_source(tolerant=True)
-    sql = counts_sql(tolerant, window, user_agent)
-    try:
-        rows = _fetch_bounded(connection.execute(sql, {"files": paths}))
-    except duckdb.Error:
-        if stopping.is_set():
-            raise
-        readable = []
-        for path in paths:  # one file at a time, only after a failure: a bad file costs one more read
-            try:
-                connection.execute(f"SELECT count(*) FROM ({tolerant})", {"files": [path]}).fetchall()
-                readable.append(path)
-            except duckdb.Error as error:
-                if stopping.is_set():
-                    raise
-                message = str(error).lower()
-                kind = next((name for text, name in _FILE_ERRORS if text in message), SKIPPED_UNPARSABLE_FILE)
-                skipped[kind] = skipped.get(kind, 0) + 1
-        paths = readable
-        # The lines rejected so far were rejected while looking for the bad files: counted once, below.
-        connection.execute("DELETE FROM reject_errors; DELETE FROM reject_scans")
-        rows = _fetch_bounded(connection.execute(sql, {"files": paths})) if paths else []
-    for kind, count, most_per_file in connection.execute(_REJECTED_LINES).fetchall() if paths else ():
-        name = _REJECT_NAMES.get(str(kind), str(kind).lower())
-        if most_per_file >= REJECTS_STORED_PER_FILE:
-            name += f" (at least: {REJECTS_STORED_PER_FILE:,} kept per file)"
-        skipped[name] = skipped.get(name, 0) + count
-    return paths, rows, tolerant
+    while any(worker.is_alive() for worker in workers) and time.monotonic() < ends:
+        interrupt()
+        for worker in workers:
+            worker.join(0.05)
 
 
 def _fetch_bounded(cursor) -> list[tuple]:
-    """Every row of the counts query, unless the targets outnumber MAX_REPLICA_IDS (then a CouldNotMeasure)."""
+    """Every row of the counts query, unless the window's targets outnumber MAX_REPLICA_IDS (a CouldNotMeasure)."""
     rows: list[tuple] = []
     targets: set[str] = set()
     while batch := cursor.fetchmany(_FETCH_ROWS):
-        targets.update(row[1] for row in batch)
+        targets.update(row[1] for row in batch if row[1] is not None)
         targets.discard("-")
         if len(targets) > MAX_REPLICA_IDS:
             raise CouldNotMeasure(
-                f"the logs name more than {MAX_REPLICA_IDS} distinct targets: a window over many deploys, or logs"
-                " of several load balancers; narrow --since/--until or the folder"
+                f"the logs name more than {MAX_REPLICA_IDS} distinct targets in the window: a window over many"
+                " deploys, or logs of several load balancers; narrow --since/--until or the folder"
             )
         rows.extend(batch)
     return rows
@@ -406,21 +451,23 @@ def tally_from_rows(
     target without a 5xx (a redirect, a fixed response, WAF) is neither, and is shown apart.
     """
     skipped = dict(skipped)
-    ports: dict[str, set[str]] = {}
-    for row in rows:
-        if row[1] != "-":
-            ip, port = split_host_port(str(row[1]))  # an IPv6 target is logged as [2600:1f18::5]:8080
-            ports.setdefault(ip, set()).add(port)
-
+    # Only the window's counted lines carry a target: the port rule and the cap are over them alone (a
+    # target not in the ALB's form makes its lines malformed: line.value_fault, below).
+    targets = {row[1] for row in rows if row[2] == PLACE_COUNTED and row[1] not in (None, "-")}
+    of_target = {target: target_address(target) for target in targets}
+    ports: dict[str, set[int]] = {}
+    for address in of_target.values():
+        if address is not None:
+            ports.setdefault(address[0], set()).add(address[1])
     if len(ports) > MAX_REPLICA_IDS:
         raise CouldNotMeasure(
-            f"the logs name {len(ports):,} distinct target addresses, more than {MAX_REPLICA_IDS}: a window over many"
-            " deploys, or logs of several load balancers; narrow --since/--until or the source"
+            f"the logs name {len(ports):,} distinct target addresses in the window, more than {MAX_REPLICA_IDS}: a"
+            " window over many deploys, or logs of several load balancers; narrow --since/--until or the source"
         )
 
     def replica_of(target: str) -> str:
-        ip, port = split_host_port(target)
-        return printable(ip if len(ports.get(ip, ())) <= 1 else host_port(ip, port))
+        address, port = of_target[target]  # type: ignore[misc]
+        return address if len(ports[address]) <= 1 else host_port(address, port)
 
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -430,18 +477,22 @@ def tally_from_rows(
     work: dict[str, list[float]] = {}  # replica -> [requests, elb_5xx, target_5xx, work_s]
     histograms: dict[str, dict[int, int]] = {}  # replica -> work bucket -> requests
     for row in rows:
-        node, target, place, elb_5xx, requests, target_5xx, _dispatched, work_s, work_bucket, per_target = row
-        requests, target_5xx = int(requests or 0), int(target_5xx or 0)
+        node, target, place, elb_status, target_status, requests, _, work_s, work_bucket, per_target = row[:10]
+        requests = int(requests or 0)
+        if place == PLACE_COUNTED:  # the forms checked once per value, here (line.value_fault)
+            place = value_fault(target, elb_status, target_status) or PLACE_COUNTED
+        elb_5xx = elb_status if place == PLACE_COUNTED and elb_status.startswith("5") else ""
+        target_5xx = requests if place == PLACE_COUNTED and target_status.startswith("5") else 0
         if per_target:
             if place == PLACE_COUNTED and target != "-" and work_bucket is not None:
                 histogram = histograms.setdefault(replica_of(target), {})
                 histogram[int(work_bucket)] = histogram.get(int(work_bucket), 0) + requests
             continue
-        if place == PLACE_INCOMPLETE:
-            skipped[SKIPPED_INCOMPLETE] = skipped.get(SKIPPED_INCOMPLETE, 0) + requests
-            continue
         if place == PLACE_OUTSIDE:
             outside += requests
+            continue
+        if place != PLACE_COUNTED:  # a malformed line, by its fault
+            skipped[place] = skipped.get(place, 0) + requests
             continue
         node_id = printable(node) if node else UNKNOWN_NODE
         per_node = nodes.setdefault(node_id, [0, 0, 0])
@@ -480,6 +531,8 @@ def tally_from_rows(
     else:
         by_connection: dict[tuple[str, str], ConnectionLog] = {}
         for row in order:
+            if value_fault(row.target, row.elb_status_code or "-", row.target_status_code or "-"):
+                continue  # a malformed line: counted apart, never an answer
             node = node_of(row.path)
             node_id = printable(node) if node else UNKNOWN_NODE
             log = by_connection.get((node_id, row.client))
