@@ -396,8 +396,8 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
     print(f"  {plan.url} resolves to every node, as the ALB's name does (verify --resolve)", file=out)
     stop = plan.stop_timing
     print(
-        f"rehearsal: on SIGTERM a replica fails its health checks while it serves for {plan.stop_delay_s:g} s, then "
-        f"stops gracefully (SIGKILL after {plan.stop_timeout_s:g} s)"
+        f"rehearsal: on SIGTERM a replica fails its health checks while it serves for {plan.stop_delay_s:g} s and "
+        f"until no node routes to it, then stops gracefully (SIGKILL after {plan.stop_timeout_s:g} s)"
         + (": --no-drain, it stops at once" if plan.immediate_stop else ""),
         file=out,
     )
@@ -545,6 +545,7 @@ def _wait_for_stop(running: Running, out: TextIO) -> None:
         while True:
             for balancer in running.balancers:
                 balancer.check()
+            running.release_stopping()
             replace_exited(running, say=lambda line: print(f"rehearsal: {line}", file=out, flush=True))
             time.sleep(0.2)
     except KeyboardInterrupt:
