@@ -20,6 +20,7 @@ from components.network import Network, NetworkArgs
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from components.rollback_alarms import RollbackAlarms, RollbackAlarmsArgs
 from components.service import Container, ReplicaService, ReplicaServiceArgs, TrafficShift
+from components.verify_access import VerifyAccess, VerifyAccessArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
 
@@ -93,9 +94,21 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ),
     )
 
+    # The rollback alarms exist for every strategy: a rolling service states them disabled (ReplicaService).
+    rollback_alarms = RollbackAlarms(
+        name,
+        RollbackAlarmsArgs(
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            timing=settings.rollback_alarm_timing,
+            target_group_arn_suffixes=[
+                load_balancer.target_group.arn_suffix,
+                load_balancer.alternate_target_group.arn_suffix,
+            ],
+        ),
+    )
     traffic_shift = None
     deploy_hook = None
-    if load_balancer.alternate_target_group is not None and load_balancer.production_listener_rule is not None:
+    if load_balancer.production_listener_rule is not None:
         if settings.deployment_strategy.hook:
             deploy_hook = DeployHook(
                 name,
@@ -110,21 +123,9 @@ def compose(settings: stack_settings.StackSettings) -> None:
                     log_retention_days=settings.log_retention_days,
                 ),
             )
-        rollback_alarms = RollbackAlarms(
-            name,
-            RollbackAlarmsArgs(
-                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
-                target_group_arn_suffixes=[
-                    load_balancer.target_group.arn_suffix,
-                    load_balancer.alternate_target_group.arn_suffix,
-                ],
-            ),
-        )
         traffic_shift = TrafficShift(
-            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
             production_listener_rule_arn=load_balancer.production_listener_rule.arn,
             test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
-            rollback_alarm_names=rollback_alarms.alarm_names,
             hook=deploy_hook,
         )
 
@@ -137,6 +138,8 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ipv6_only=network.ipv6,
             assign_public_ip=network.task_public_ipv4,
             target_group_arn=load_balancer.target_group.arn,
+            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
+            rollback_alarm_names=rollback_alarms.alarm_names,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
             container=Container(
@@ -177,6 +180,21 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ),
         )
 
+    # What `verify` may call on this stack, as a policy for whoever runs it (a CI role) to attach.
+    verify_access = VerifyAccess(
+        name,
+        VerifyAccessArgs(
+            logs_bucket=log_bucket.bucket_name,
+            logs_location=log_table.logs_location,
+            workgroup=log_table.workgroup.name,
+            database=log_table.database.name,
+            table=log_table.table.name,
+            results_bucket=log_table.results_bucket.bucket,
+        )
+        if log_table is not None
+        else VerifyAccessArgs(),
+    )
+
     # What `verify` reads (url, replicas, max_replicas, algorithm, replica_subnets) and what a
     # person needs to find the stack in the console or with the AWS CLI.
     pulumi.export("url", load_balancer.url)
@@ -191,6 +209,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("cluster_name", replicas.cluster.name)
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
+    pulumi.export("verify_policy_arn", verify_access.policy.arn)
     if deploy_hook is not None:
         # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
         pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)

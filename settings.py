@@ -64,6 +64,7 @@ from components.options import (
     HealthCheck,
     NatGateways,
     ReplicaAddressing,
+    RollbackAlarmTiming,
     StopTiming,
     subnet_prefix_length,
 )
@@ -201,6 +202,11 @@ class StackSettings:
         return StopTiming.of(self.health_check)
 
     @property
+    def rollback_alarm_timing(self) -> RollbackAlarmTiming:
+        """The rollback alarms' periods and data points, chosen with the replicas' stop (see RollbackAlarmTiming)."""
+        return RollbackAlarmTiming.of(self.stop_timing)
+
+    @property
     def seconds_to_healthy(self) -> int:
         """A new replica's passed checks before it gets traffic: interval x healthy threshold."""
         return self.health_check_interval_seconds * self.healthy_threshold
@@ -319,7 +325,11 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str, regio
             "deployment_strategy": _deployment_strategy(values),
         },
     )
-    problem = _deploy_wait_problem(settings) or _default_prefix_problem(settings, values["namePrefix"])
+    problem = (
+        _bake_decides_problem(settings)
+        or _deploy_wait_problem(settings)
+        or _default_prefix_problem(settings, values["namePrefix"])
+    )
     if problem:
         raise SettingsError("invalid stack settings:\n  " + problem)
     return settings
@@ -334,6 +344,28 @@ def _default_prefix_problem(settings: StackSettings, name_prefix: str | None) ->
         f"namePrefix: unset, and the default from project {shown(settings.project)} and stack"
         f" {shown(settings.stack)} does not fit: {problem}; set namePrefix"
     )
+
+
+def _bake_decides_problem(settings: StackSettings) -> str | None:
+    """A shifting deploy whose bake or step bake ends before the rollback alarms can fire: a bad canary (or step)
+    would be alarmed only after the rest of the traffic moved, a bad revision after blue stopped."""
+    strategy = settings.deployment_strategy
+    if not strategy.shifts_traffic:
+        return None
+    timing = settings.rollback_alarm_timing
+    least = timing.minutes_to_decide
+    steps = len(strategy.green_shares())
+    for key, minutes, applies in (
+        ("deploymentStepBakeMinutes", strategy.step_bake_minutes, steps > 1),
+        ("deploymentBakeMinutes", strategy.bake_minutes, True),
+    ):
+        if applies and minutes < least:
+            return (
+                f"{key}: {minutes} minutes is shorter than the rollback alarms take to fire ({timing.explained()}), "
+                f"so {strategy.label} would move on before an alarm could stop it; allowed: {least} to "
+                f"{BAKE_MINUTES.high:g}"
+            )
+    return None
 
 
 def _deploy_wait_problem(settings: StackSettings) -> str | None:

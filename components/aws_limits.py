@@ -647,6 +647,7 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
     DerivedName("aws:athena/workgroup:Workgroup", "-access-logs", given=True),
     DerivedName("aws:appautoscaling/policy:Policy", "-requests"),
     DerivedName("aws:appautoscaling/policy:Policy", "-cpu"),
+    DerivedName("aws:iam/policy:Policy", "-verify"),
     DerivedName("aws:lambda/function:Function", "-deploy-hook"),
     DerivedName("aws:iam/role:Role", "-hook"),
     DerivedName("aws:iam/role:Role", "-hook-invoke"),

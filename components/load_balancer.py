@@ -74,9 +74,10 @@ class LoadBalancerArgs:
     False keeps each node to its zone's replicas, and zones with unequal replica counts then split
     unevenly."""
     traffic_shifting: bool = False
-    """Declare what ECS's blue/green, linear and canary deploys move traffic with: an alternate target
-    group (same health check and drain) and a production listener rule forwarding to both groups.
-    @default False: rolling deploys, one target group, the listener forwards to it."""
+    """Declare the production listener rule ECS's blue/green, linear and canary deploys move traffic with: a
+    forward to both target groups, whose weights are ECS's from then on. @default False: rolling deploys, the
+    listener's default action forwards to the target group. The alternate target group exists in both cases
+    (see `alternate_target_group`)."""
     test_listener_rule: bool = False
     """With traffic_shifting, a test listener rule: requests carrying TEST_HEADER reach the new revision
     before production traffic does. @default False."""
@@ -106,7 +107,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     load_balancer: aws.lb.LoadBalancer
     target_group: aws.lb.TargetGroup
-    alternate_target_group: aws.lb.TargetGroup | None
+    alternate_target_group: aws.lb.TargetGroup
     production_listener_rule: aws.lb.ListenerRule | None
     test_listener_rule: aws.lb.ListenerRule | None
     security_group: aws.ec2.SecurityGroup
@@ -223,7 +224,16 @@ class LoadBalancer(pulumi.ComponentResource):
                 for suffix, record_type in record_types.items()
             ]
 
-        self.alternate_target_group = None
+        # Declared for every strategy (see the class's doc). "-alt", not "-tg-alt": "<name>-tg-alt" and Pulumi's
+        # 8 characters passed the 32 AWS takes for a name of 18 or more characters. The alias keeps a group
+        # declared under the old name (no replacement).
+        self.alternate_target_group = self._target_group(
+            f"{name}-alt",
+            args,
+            pulumi.ResourceOptions.merge(
+                child_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-tg-alt")])
+            ),
+        )
         self.production_listener_rule = None
         self.test_listener_rule = None
         if args.traffic_shifting:
@@ -284,19 +294,16 @@ class LoadBalancer(pulumi.ComponentResource):
         )
 
     def _traffic_shifting_rules(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> None:
-        """The alternate group and the rules ECS rewrites: a forward to both groups, weighted 100/0.
+        """The rules ECS rewrites: a forward to both groups, weighted 100/0.
 
         ECS rewrites the rules' forward weights at every deploy (and leaves the groups swapped after
         one), so Pulumi must not put them back: `ignore_changes` on the actions. An ALB's production
         listener rule must be a rule, not the listener's default action.
+
+        Rolling deploys declare neither: back from a shifting strategy, Pulumi deletes them once the service's
+        update is done, and the listener's default action then forwards to the primary group, where the rolling
+        service has registered its new tasks (as in the alternate: ReplicaService).
         """
-        # "-alt", not "-tg-alt": "<name>-tg-alt" and Pulumi's 8 characters passed the 32 AWS takes for a name
-        # of 18 or more characters. The alias keeps a group declared under the old name (no replacement).
-        self.alternate_target_group = self._target_group(
-            f"{name}-alt",
-            args,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-tg-alt")])),
-        )
         both_groups = [
             aws.lb.ListenerRuleActionArgs(
                 type="forward",

@@ -28,6 +28,7 @@ from rehearsal.plan import CHECK_TIMEOUT_FLOOR_S, DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
+from rehearsal.switch import switch_while_verifying
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
 from verify.cli import FROM_LOGS, PATH_MAX, TEXT_MAX, arguments_for, text_option
@@ -146,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--after",
+        type=text_option(TEXT_MAX),
+        metavar="STRATEGY",
+        help=(
+            "with --deploy --strategy rolling: first a deploy of this blue-green, linear or canary strategy, which "
+            "leaves production on the alternate target group, then the change back to rolling as the stack makes "
+            "it: new replicas registered in both groups, the old ones drained and stopped, then the production "
+            "rule deleted (the listener's default forwards to the primary group); exit 0 only when no request "
+            "failed and the new replicas took every request"
+        ),
+    )
+    parser.add_argument(
         "--failing-revision",
         choices=("health-checks", "5xx", "split", "weights"),
         help=(
@@ -163,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
             "N replicas stopped in Fargate Spot's order while verify measures all of it with --max-error-rate "
             "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
             "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
-            "replacement serves"
+            "replacement serves. With --deploy of blue-green, linear or canary: N green replicas so stopped during "
+            "its first bake, which must roll nothing back"
         ),
     )
     parser.add_argument(
@@ -238,13 +252,13 @@ def _main(argv: list[str], out: TextIO) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv[:split])
-        if args.deploy and args.interrupt is not None:
-            parser.error("--deploy and --interrupt go one at a time")
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
         if (args.strategy is not None or args.failing_revision) and not args.deploy:
             parser.error("--strategy and --failing-revision go with --deploy")
+        if args.after is not None and not args.deploy:
+            parser.error("--after goes with --deploy --strategy rolling")
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
@@ -266,13 +280,22 @@ def _main(argv: list[str], out: TextIO) -> int:
 
     try:
         settings = from_stack_file(args.stack)
-        strategy = (
-            deployment_strategy_of(args.strategy, settings)
-            if args.strategy is not None
-            else settings.deployment_strategy
-        )
+        strategy = settings.deployment_strategy
+        if args.strategy is not None:
+            strategy = deployment_strategy_of(args.strategy, settings)
+        after = deployment_strategy_of(args.after, settings) if args.after is not None else None
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
+        return ExitCode.CANNOT_RUN
+    if after is not None and (strategy.shifts_traffic or not after.shifts_traffic or args.failing_revision):
+        print(
+            "rehearsal: --after goes with --strategy rolling and names a blue-green, linear or canary strategy, "
+            "without --failing-revision (see python -m rehearsal --help)",
+            file=out,
+        )
+        return ExitCode.CANNOT_RUN
+    if after is not None and (args.interrupt is not None or args.no_drain):
+        print("rehearsal: --after goes without --interrupt and --no-drain", file=out)
         return ExitCode.CANNOT_RUN
     if args.deploy and not strategy.shifts_traffic and args.failing_revision:
         print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
@@ -286,6 +309,13 @@ def _main(argv: list[str], out: TextIO) -> int:
         return ExitCode.CANNOT_RUN
     if args.deploy and strategy.shifts_traffic and args.no_drain:
         print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and args.interrupt is not None and not strategy.shifts_traffic:
+        print(
+            "rehearsal: --deploy and --interrupt go together only for a blue-green, linear or canary --strategy "
+            "(see python -m rehearsal --help)",
+            file=out,
+        )
         return ExitCode.CANNOT_RUN
     if args.interrupt is not None and args.interrupt > settings.replicas:
         print(
@@ -311,8 +341,10 @@ def _main(argv: list[str], out: TextIO) -> int:
     )
     # Room for new tasks: a deploy's (green, for a shifting one), an interruption's replacements, and
     # --keep's for a replica that stops.
-    if args.deploy and strategy.shifts_traffic:
-        plan = plan.with_green_slots(args.failing_revision)
+    if after is not None:
+        plan = plan.with_green_slots().with_switch_back_slots()
+    elif args.deploy and strategy.shifts_traffic:
+        plan = plan.with_green_slots(args.failing_revision, spares=args.interrupt or 0)
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
@@ -322,8 +354,10 @@ def _main(argv: list[str], out: TextIO) -> int:
                 prepare_namespace(plan)
             with Rehearsal(plan) as running:
                 _describe(running, settings.stack, out)
-                if args.deploy and strategy.shifts_traffic:
-                    code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+                if after is not None:
+                    code = _switch_back(running, after, verify_extra=verify_extra, out=out)
+                elif args.deploy and strategy.shifts_traffic:
+                    code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
                 elif args.deploy:
                     code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
                 elif args.interrupt is not None:
@@ -374,8 +408,8 @@ def _describe(running: Running, stack: str, out: TextIO) -> None:
     print(f"  {plan.url} resolves to every node, as the ALB's name does (verify --resolve)", file=out)
     stop = plan.stop_timing
     print(
-        f"rehearsal: on SIGTERM a replica fails its health checks while it serves for {plan.stop_delay_s:g} s, then "
-        f"stops gracefully (SIGKILL after {plan.stop_timeout_s:g} s)"
+        f"rehearsal: on SIGTERM a replica fails its health checks while it serves for {plan.stop_delay_s:g} s and "
+        f"until no node routes to it, then stops gracefully (SIGKILL after {plan.stop_timeout_s:g} s)"
         + (": --no-drain, it stops at once" if plan.immediate_stop else ""),
         file=out,
     )
@@ -460,10 +494,12 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
 
 
-def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+def _shift(
+    running: Running, strategy: DeploymentStrategy, *, interrupt: int, verify_extra: list[str], out: TextIO
+) -> int:
     """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
     passed but green did not take every request."""
-    code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
+    code, result = shift_while_verifying(running, strategy, interrupt=interrupt, verify_extra=verify_extra, out=out)
     name = strategy.label
     if result.rolled_back is not None:
         print(
@@ -475,6 +511,28 @@ def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list
     print(
         f"rehearsal: {name} deploy took {result.seconds:.1f} s; "
         + ("green took every request, blue stopped" if result.completed else "NOT every request moved to green"),
+        file=out,
+    )
+    return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
+
+
+def _switch_back(running: Running, after: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+    """ROLLED_BACK when an alarm rolled the shifting deploy back; else verify's code, or NOT_REPLACED when verify
+    passed but the rolling replicas did not take every request through the primary group."""
+    code, result = switch_while_verifying(running, after, verify_extra=verify_extra, out=out)
+    if result.shift.rolled_back is not None:
+        print(
+            f"rehearsal: {after.label} deploy rolled back ({result.shift.rolled_back}); verify exited {code}", file=out
+        )
+        return ExitCode.ROLLED_BACK
+    print(
+        f"rehearsal: {after.label} deploy took {result.shift.seconds:.1f} s, then the change back to rolling "
+        f"{result.seconds:.1f} s; "
+        + (
+            "the rolling replicas took every request through the primary group, the old ones stopped"
+            if result.completed
+            else "NOT every request moved to the rolling replicas"
+        ),
         file=out,
     )
     return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
@@ -499,6 +557,7 @@ def _wait_for_stop(running: Running, out: TextIO) -> None:
         while True:
             for balancer in running.balancers:
                 balancer.check()
+            running.release_stopping()
             replace_exited(running, say=lambda line: print(f"rehearsal: {line}", file=out, flush=True))
             time.sleep(0.2)
     except KeyboardInterrupt:

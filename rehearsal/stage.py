@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -36,13 +37,16 @@ from rehearsal.processes import (
     start_process,
     wait_until,
 )
-from replica.nginx import STOP_DELAY_ENV_VAR, graceful_command, nginx_config
+from replica.nginx import STOP_DELAY_ENV_VAR, graceful_command, nginx_config, stopping_flag
 
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
 BALANCER_START_TIMEOUT_S = 5.0
 # HAProxy refuses a longer stats socket path ("socket path ... too long (max 97)").
 HAPROXY_SOCKET_PATH_MAX = 97
+# HAProxy's statuses of a server it sends new requests to: UP ("UP 1/2": one check failed), and
+# "no check" (its health checks turned off).
+ROUTED = ("UP", "no check")
 # What stops a rehearsal: Ctrl-C, and SIGTERM and SIGHUP, which the CLI turns into Ctrl-C.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -64,8 +68,12 @@ class Running:
     # Seconds one replica took to start and answer, on average, at the rehearsal's start: on this
     # machine, under its load; a deploy of many replicas plans its measurement with it.
     replica_start_s: float = 0.0
+    # Each replica's folder is scratch / its IP (its stopping flag there: `release_stopping`).
+    scratch: Path = Path()
     # A traffic-shifting plan: the range of draws each node's production and test ACL holds now.
     _green_ranges: dict[tuple[int, bool], str] = field(default_factory=dict, repr=False)
+    # Stopping replicas whose wait `release_stopping` has ended.
+    _released: set[str] = field(default_factory=set, repr=False)
 
     @property
     def url(self) -> str:
@@ -90,8 +98,33 @@ class Running:
         return deadline
 
     def wait_stopped(self, ips: list[str], deadline: float) -> bool:
-        """Wait until the replicas have stopped; SIGKILL at `deadline`. True if every one stopped in time."""
+        """Wait until the replicas have stopped, each released once every node has taken it out
+        (`release_stopping`); SIGKILL at `deadline`. True if every one stopped in time."""
+        while any(self.replicas[ip].running for ip in ips) and time.monotonic() < deadline:
+            self.release_stopping()
+            time.sleep(0.02)
         return all([self.replicas[ip].wait_stopped(deadline) for ip in ips])
+
+    def release_stopping(self) -> None:
+        """End the wait of each replica that has failed its health checks for the plan's stop delay and
+        that no node routes to any more (ROUTED): a second stop signal ends a replica's wait.
+        Its own wait is the stop timeout here, as a bound: the nodes' checks run on this machine, and on a
+        busy one they ran late, so a replica that stopped at its delay alone was still sent requests
+        (502s, at load 13); the ALB's nodes do not slow down with the machine a task runs on."""
+        delay_s = self.plan.stop_delay_s
+        stopping = []
+        for ip, process in self.replicas.items():
+            flag = Path(stopping_flag(str(self.scratch / ip)))
+            with contextlib.suppress(FileNotFoundError):  # not stopping, or stopped
+                if process.running and ip not in self._released and time.time() - flag.stat().st_mtime >= delay_s:
+                    stopping.append(ip)
+        if not stopping:
+            return
+        states = [self.server_states(node) for node in range(len(self.balancers))]
+        for ip in stopping:
+            if not any(node.get(ip, "").startswith(ROUTED) for node in states):
+                self._released.add(ip)
+                self.replicas[ip].signal_stop()
 
     def start_replica(self, ip: str) -> Process:
         """Start a replica of the plan that is not running yet (a new task of a deploy)."""
@@ -99,6 +132,7 @@ class Running:
         ensure_free([(replica.ip, replica.port)])
         process = self.starter(replica)
         self.replicas[ip] = process
+        self._released.discard(ip)  # a slot that runs again (--keep)
         wait_until(
             lambda: http_status(replica.ip, replica.port, self.plan.health.path) is not None,
             what=f"replica {replica.address} did not answer",
@@ -261,6 +295,7 @@ class Rehearsal:
             starter=self._start_replica,
             access_logs=[self._access_log(zone) for zone in plan.zones] if plan.access_logs else [],
             replica_start_s=(time.monotonic() - began) / max(len(started), 1),
+            scratch=self._scratch,
         )
 
         def routing() -> bool:
@@ -310,8 +345,11 @@ class Rehearsal:
         argv = graceful_command(
             [self._nginx, "-e", "stderr", "-p", str(folder), "-c", str(config)], scratch_dir=str(folder)
         )
-        # As the container definition sets it; the rehearsal's own stop (SIGINT) skips the delay.
-        env = {**os.environ, STOP_DELAY_ENV_VAR: f"{self.plan.stop_delay_s:g}"}
+        # The container definition's delay, as a bound (the stop timeout): `Running.release_stopping` ends
+        # it once every node has taken the replica out, at the delay at the earliest. The rehearsal's own
+        # stop (SIGINT) skips it; an immediate stop (--no-drain) has none.
+        delay_s = self.plan.stop_timeout_s if self.plan.stop_delay_s else 0.0
+        env = {**os.environ, STOP_DELAY_ENV_VAR: f"{delay_s:g}"}
         return self._started(
             f"replica {replica.address}",
             replica.address,

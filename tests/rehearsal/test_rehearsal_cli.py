@@ -235,7 +235,10 @@ def test_a_report_into_a_missing_folder_is_one_line_and_exit_2_before_anything_s
         (["--interrupt", "0"], "argument --interrupt: '0' is not a count of replicas from 1 to 100"),
         (["--interrupt", "x"], "argument --interrupt: 'x' is not a count of replicas from 1 to 100"),
         (["--interrupt", "4"], "--interrupt 4 is more than the stack's 3 replicas"),
-        (["--deploy", "--interrupt", "1"], "--deploy and --interrupt go one at a time"),
+        (
+            ["--deploy", "--interrupt", "1"],
+            "--deploy and --interrupt go together only for a blue-green, linear or canary --strategy",
+        ),
         (["--interrupt", "1", "--", "--duration", "1"], INTERRUPT_SETS_DURATION),
         (["--deply"], "unrecognized arguments: --deply"),
         (["--deploy", "--", "--duration", "1"], DEPLOY_SETS_DURATION),

@@ -61,6 +61,8 @@ class Declared:
     """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
     aliases: list[str] = field(default_factory=list)
     """The resource option aliases the SDK sent: each a URN, or an alias spec's name."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mocks answered (the inputs, an ARN, what AWS computes); empty for a remote component."""
 
 
 @dataclass
@@ -99,6 +101,7 @@ class StackMocks(pulumi.runtime.Mocks):
         self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False, partition: str = "aws"
     ) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self.preview = preview
         self.region = region
         # The account's Route 53 public hosted zones: getZone finds only these, as AWS finds only the account's.
@@ -112,6 +115,11 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        resource_id, outputs = self._answer(args)
+        self.outputs[(args.typ, args.name)] = outputs
+        return resource_id, outputs
+
+    def _answer(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name, inputs = args.name, args.inputs
         problem = self.network.refusal(args.typ, inputs)
         if problem:
@@ -496,6 +504,7 @@ def declare(
                 if getattr(request.customTimeouts, operation)
             },
             aliases=[alias.urn or alias.spec.name for alias in request.aliases if alias.urn or alias.spec.name],
+            outputs=mocks.outputs.get((request.type, request.name), {}),
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

@@ -82,7 +82,7 @@ def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
         )
 
     deployment = declare(program, {})
-    group = deployment.one("aws:lb/targetGroup:TargetGroup").inputs
+    group = deployment.one("aws:lb/targetGroup:TargetGroup", "web-tg").inputs
     assert group["loadBalancingAlgorithmType"] == "weighted_random"
     assert group["deregistrationDelay"] == 0
     assert (

@@ -97,7 +97,7 @@ def test_dev_alb_can_be_destroyed_and_keeps_no_access_logs(dev):
 
 
 def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(dev):
-    group = dev.one(TARGET_GROUP).inputs
+    group = dev.one(TARGET_GROUP, "alb-replicas-dev-tg").inputs
     assert (group["targetType"], group["protocol"], group["port"]) == ("ip", "HTTP", 8080)
     assert group["loadBalancingAlgorithmType"] == "round_robin"
     assert group["stickiness"]["enabled"] is False and group["slowStart"] == 0
@@ -111,7 +111,7 @@ def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(
 
 
 def test_cross_zone_off_reaches_the_target_group_as_false():
-    group = declare_stack("dev", crossZone=False).one(TARGET_GROUP).inputs
+    group = declare_stack("dev", crossZone=False).one(TARGET_GROUP, "alb-replicas-dev-tg").inputs
     assert group["loadBalancingCrossZoneEnabled"] == "false"
 
 
@@ -135,12 +135,15 @@ def test_service_runs_the_configured_replicas_behind_the_target_group(dev):
     service = dev.one(SERVICE).inputs
     assert service["desiredCount"] == 3
     assert service["platformVersion"] == "LATEST"
-    (attachment,) = service["loadBalancers"]
-    assert attachment == {
+    # Rolling: each task in both groups (whichever a shifting deploy left production on: test_strategy_change.py).
+    primary, alternate = service["loadBalancers"]
+    assert primary == {
         "targetGroupArn": dev.exports["target_group_arn"],
         "containerName": "replica",
         "containerPort": 8080,
     }
+    assert alternate == {**primary, "targetGroupArn": alternate["targetGroupArn"]}
+    assert alternate["targetGroupArn"].rsplit("/", 1)[-1] == "alb-replicas-dev-alt"
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert (service["deploymentMinimumHealthyPercent"], service["deploymentMaximumPercent"]) == (100, 200)
     assert service["waitForSteadyState"] is True
@@ -237,7 +240,7 @@ def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
     # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) first fails the health check.
     assert "trap 'stop=1' TERM QUIT" in replica["command"][2]
     assert "if (-f /dev/shm/stopping)" in variable[CONFIG_ENV_VAR]
-    assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
+    assert {g.inputs["healthCheck"]["path"] for g in deployment.all(TARGET_GROUP)} == {"/ready"}
 
 
 def test_a_stopping_replica_fails_its_checks_until_every_node_has_stopped_sending_within_the_stop_timeout():
@@ -552,7 +555,7 @@ def test_long_stack_name_still_gives_names_aws_accepts():
     assert deployment.one(ALB).name == "alb-replicas-dev-alb"
     long_stack = declare_stack("dev", namePrefix="x" * 20)
     assert len(long_stack.one(ALB).name) + len("-1234567") <= 32
-    assert len(long_stack.one(TARGET_GROUP).name) + len("-1234567") <= 32
+    assert all(len(group.name) + len("-1234567") <= 32 for group in long_stack.all(TARGET_GROUP))
 
 
 def test_in_govcloud_the_elb_account_is_named_in_the_partition_the_provider_reports():

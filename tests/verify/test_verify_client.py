@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
+from dataclasses import replace
 
 import pytest
 from verify_helpers import replica_answer, rotation
@@ -16,6 +18,8 @@ from verify.sources.live.readiness import wait_for_ready
 from verify.sources.live.sending import send_requests
 
 QUICK = Workload(requests=60, concurrency=6, timeout_s=2.0, wait_s=3.0)
+# The most a held answer waits for the other nodes' first requests: a bound, never waited out when all goes well.
+HELD_S = 10.0
 
 
 def resolving(mapping: dict[str, list[str]]):
@@ -48,9 +52,23 @@ def test_identity_parse() -> None:
 
 
 def test_connections_spread_over_every_address_and_keep_the_host_name(serve) -> None:
-    # Three balancer nodes behind one name (one port), each answering as its own replica.
-    first = serve("127.0.0.2", rotation("127.0.0.2"))
-    nodes = [first] + [serve(address, rotation(address), port=first.port) for address in ("127.0.0.3", "127.0.0.4")]
+    # Three balancer nodes behind one name (one port), each answering as its own replica. While measuring,
+    # each holds its answers until every node has had a request: the connections share the 60 requests, and
+    # a busy machine's slow connection must still send one (the fast ones took them all at load 10).
+    measuring = threading.Event()
+    asked = {address: threading.Event() for address in ("127.0.0.2", "127.0.0.3", "127.0.0.4")}
+
+    def node(address: str):
+        def answer(number: int):
+            if measuring.is_set():
+                asked[address].set()
+                assert all(event.wait(HELD_S) for event in asked.values()), "a node had no request"
+            return replica_answer(address)
+
+        return answer
+
+    first = serve("127.0.0.2", node("127.0.0.2"))
+    nodes = [first] + [serve(address, node(address), port=first.port) for address in ("127.0.0.3", "127.0.0.4")]
     target = Target.parse(f"http://alb.test:{first.port}/")
     resolver = resolving({"alb.test": ["127.0.0.2", "127.0.0.3", "127.0.0.4"]})
 
@@ -58,7 +76,8 @@ def test_connections_spread_over_every_address_and_keep_the_host_name(serve) -> 
     assert addresses == ("127.0.0.2", "127.0.0.3", "127.0.0.4")
     assert set(warmup) == set(addresses)
 
-    tally = send_requests(target, QUICK, addresses, warmup)
+    measuring.set()
+    tally = send_requests(target, replace(QUICK, timeout_s=2 * HELD_S), addresses, warmup)
     assert tally.requests == 60
     assert sum(tally.counts.values()) == 60
     assert set(tally.counts) == set(addresses)  # every node got connections

@@ -20,7 +20,7 @@ from verify.core.tally import Phase, Second
 from verify.judging.evidence import Expectation, WeightGroup
 from verify.judging.judge import judge
 from verify.rendering import outputs
-from verify.rendering.html import TIMELINE_POINTS_MAX, render_html
+from verify.rendering.html import TIMELINE_POINTS_MAX, TIMELINE_STEPS_MAX, render_html
 from verify.rendering.terminal import render_report, report_json
 
 EXPECT = Expectation(replica_range=(3, 3), subnets=(("10.0.1.0/24", "zone-a"), ("10.0.2.0/24", "zone-b")))
@@ -103,9 +103,14 @@ def test_the_page_shows_the_numbers_of_the_terminal_report_and_the_json() -> Non
     nodes = page.tables["nodes"][1:]
     assert nodes == [[n["address"], str(n["requests"]), str(n["answers"]), str(n["errors"])] for n in report["nodes"]]
 
+    # Every second (folded away) as the terminal lists them; above it only those where something happened.
     start = lines.index("timeline of 8 s (second: requests, answers, replicas answering; changes; errors):")
-    terminal_timeline = lines[start + 1 : start + 1 + len(page.tables["timeline-table"]) - 1]
-    for row, line in zip(page.tables["timeline-table"][1:], terminal_timeline, strict=True):
+    terminal_timeline = lines[start + 1 : start + 1 + len(page.tables["timeline-all"]) - 1]
+    eventful = page.tables["timeline-table"][1:]
+    # The first and the last second, each phase and its second, each change (3, 5), the errors (4, 5).
+    assert [row[0] for row in eventful] == ["0", "2", "2.6", "3", "4", "4.2", "5", "7"]
+    assert all(row in page.tables["timeline-all"] for row in eventful)
+    for row, line in zip(page.tables["timeline-all"][1:], terminal_timeline, strict=True):
         if row[1].startswith("P"):  # a phase: "P1 phase: text" here, "   2.6  phase: text" there
             assert line.split(None, 1) == [row[0], row[1].split(" ", 1)[1]]
             continue
@@ -180,6 +185,10 @@ def test_the_largest_runs_stay_within_a_bounded_size(replicas: int, seconds: int
     assert size < 2 * 1024 * 1024, size
     assert len(re.findall(r"<g id=\"replica-band-\d+\"", page.getvalue())) == replicas
     assert replicas * seconds > TIMELINE_POINTS_MAX  # so the seconds were averaged in buckets
+    # At most TIMELINE_STEPS_MAX buckets along the chart, and 1,000 replicas' points: 360 s each for those.
+    bucket = max(seconds // TIMELINE_STEPS_MAX, replicas * seconds // TIMELINE_POINTS_MAX)
+    assert f"(mean over {bucket} s)" in page.getvalue()
+    assert page.getvalue().count("<tr>") > seconds, "every second in the table folded away"
 
 
 def write_page(tmp_path, *extra: str):

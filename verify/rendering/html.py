@@ -16,12 +16,15 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import matplotlib
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter, MaxNLocator
 
 from verify.core.replica_ids import replica_sort_key
 from verify.core.tally import Phase, Second, Tally
@@ -38,14 +41,23 @@ from verify.rendering.terminal import (
     verdict_line,
 )
 
-# Points drawn on the timeline chart, over all its lines: beyond, seconds are averaged in buckets.
+# Points drawn on the timeline chart, over all its lines, and steps along it (about its width in pixels):
+# beyond either, seconds are averaged in buckets.
 TIMELINE_POINTS_MAX = 10_000
+TIMELINE_STEPS_MAX = 600
+# Space a tick label takes along an axis, in ems of its font: along x a count of up to 5 characters
+# ("12.5k") and a gap (matplotlib's own guess, 3 ems, ran the node chart's labels together:
+# "75000100000125000"), along y a line and a gap.
+TICK_LABEL_EMS = {"x": 4.5, "y": 3.0}
+# Marks (phases, changes) closer than this share of the timeline's width share one label: "P4-6".
+MARK_LABEL_GAP = 0.025
 # Replicas named in a chart's legend or tick labels; the tables below name every one.
 LEGEND_REPLICAS_MAX = 20
 BAR_LABELS_MAX = 60
 # Error kinds drawn apart; the rest are one "other" layer.
 ERROR_KINDS_MAX = 8
 LABEL_MAX = 32  # characters of an id in a chart (the tables give it whole)
+T = TypeVar("T")
 
 _GOOD, _BAD, _NEUTRAL, _PHASE, _ZONE = "#2ca02c", "#d62728", "#555555", "#6a3d9a", "#5b7fa6"
 # Replicas' colours: matplotlib's tab10 then tab20's light shades, leaving out green and red (which say
@@ -54,10 +66,12 @@ _PALETTE = (
     "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
     "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )  # fmt: skip
-# matplotlib's settings for every chart: text as SVG text (small, selectable, found by a search), no
-# mathtext (an id like "$x" must print as it came), and ids in the SVG that stay the same run to run.
+# matplotlib's settings for every chart: text as SVG text (small, selectable, found by a search) in the
+# page's font (one name: matplotlib writes its whole list of fallbacks into every text), no mathtext (an
+# id like "$x" must print as it came), and ids in the SVG that stay the same run to run.
 _STYLE = {
     "svg.fonttype": "none",
+    "font.sans-serif": ["DejaVu Sans"],
     "svg.hashsalt": "verify-report",
     "text.parse_math": False,
     "font.size": 10,
@@ -65,7 +79,8 @@ _STYLE = {
     "axes.spines.right": False,
 }
 _CSS = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.5em auto; max-width: 72em; color: #222; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.5em auto; max-width: 72em; color: #222;
+       padding: 0 1em; }
 header { padding: 0.6em 1em; border-radius: 6px; color: #fff; }
 header.even { background: #2c7a2c; } header.uneven { background: #b52222; }
 header h1 { margin: 0 0 0.2em; font-size: 2em; } header p { margin: 0.2em 0; }
@@ -74,6 +89,7 @@ table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; } td.outside { color: #b52222; font-weight: bold; }
 tr.phase td { color: #6a3d9a; } .chart svg { max-width: 100%; height: auto; }
+details summary { cursor: pointer; color: #444; }
 ul.lines { font-family: "DejaVu Sans Mono", monospace; font-size: 0.85em; padding-left: 1.2em; }
 """
 
@@ -185,6 +201,7 @@ def _zones_section(verdict: Verdict, tally: Tally, out: TextIO) -> None:
             ax.invert_yaxis()
             ax.set_title("answers judged per zone", fontsize=10)
             ax.margins(x=0.25)
+            _count_ticks(ax.xaxis)
         if nodes:
             ax = axes[-1]
             positions = range(len(nodes))
@@ -197,6 +214,7 @@ def _zones_section(verdict: Verdict, tally: Tally, out: TextIO) -> None:
                 ax.set_yticks(positions, [_label(node.address) for node in nodes])
             ax.invert_yaxis()
             ax.set_title("requests per balancer node (whole run)", fontsize=10)
+            _count_ticks(ax.xaxis)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
         out.write(_svg(fig))
     if verdict.zones:
@@ -214,38 +232,46 @@ def _timeline_section(verdict: Verdict, tally: Tally, colors: dict[str, str], ou
     if tally.timeline:
         out.write(_svg(_timeline_figure(verdict, tally, colors)))
     changed = {change.second: change for change in changes}
-    head = ["second", "requests", "answers", "replicas answering", "changes", "errors"]
-    rows: list[Sequence[str] | str] = []
     numbers = {phase: number for number, phase in enumerate(tally.phases or (), 1)}  # P1, P2... on the chart
-    listed = timeline_rows(tally, changes)
-    for row in listed:
-        if isinstance(row, Phase):
-            text = f"P{numbers[row]} phase: {row.text}"
-            rows.append(
-                f"<tr class='phase'>{_cell(f'{row.second:.1f}')}<td class='text' colspan='5'>{_e(text)}</td></tr>"
-            )
-            continue
-        rows.append([
-            _cell(str(row.second)),
-            _cell(str(row.requests)),
-            _cell(str(row.answers)),
-            _cell(str(len(row.replicas))),
-            _cell(" ".join(change_moves(changed.get(row.second))), "text"),
-            _cell(second_errors(row), "text"),
-        ])  # fmt: skip
-    out.write(_table("timeline-table", head, rows))
-    left_out = len(tally.timeline) - sum(not isinstance(row, Phase) for row in listed)
-    if left_out:
-        out.write(f"<p>{left_out} seconds without errors, changes or phases left out of the table (the chart and"
-                  " --json have them).</p>")  # fmt: skip
-    out.write("</section>\n")
+    head = ["second", "requests", "answers", "replicas answering", "changes", "errors"]
+
+    def rows(listed: list[Second | Phase]) -> list[Sequence[str] | str]:
+        made: list[Sequence[str] | str] = []
+        for row in listed:
+            if isinstance(row, Phase):
+                text = f"P{numbers[row]} phase: {row.text}"
+                made.append(
+                    f"<tr class='phase'>{_cell(f'{row.second:.1f}')}<td class='text' colspan='5'>{_e(text)}</td></tr>"
+                )
+                continue
+            made.append([
+                _cell(str(row.second)),
+                _cell(str(row.requests)),
+                _cell(str(row.answers)),
+                _cell(str(len(row.replicas))),
+                _cell(" ".join(change_moves(changed.get(row.second))), "text"),
+                _cell(second_errors(row), "text"),
+            ])  # fmt: skip
+        return made
+
+    eventful = timeline_rows(tally, changes, eventful=True)
+    shown = sum(not isinstance(row, Phase) for row in eventful)
+    out.write(
+        f"<p>The seconds where something happened ({shown} of {len(tally.timeline)}): the first and the last,"
+        " each change of the replica set, each with errors, each phase.</p>"
+    )
+    out.write(_table("timeline-table", head, rows(eventful)))
+    out.write(f"<details id='timeline-every-second'><summary>Every second ({len(tally.timeline)})</summary>")
+    out.write(_table("timeline-all", head, rows(timeline_rows(tally, changes, eventful=False))))
+    out.write("</details></section>\n")
 
 
 def _timeline_figure(verdict: Verdict, tally: Tally, colors: dict[str, str]) -> Figure:
     """Answers per replica per second above, errors per second by kind below; changes and phases marked."""
     seconds = [entry.second for entry in tally.timeline]
     replicas = sorted({r for entry in tally.timeline for r in entry.replicas}, key=replica_sort_key)
-    bucket = max(1, math.ceil(len(seconds) * max(1, len(replicas)) / TIMELINE_POINTS_MAX))
+    span = seconds[-1] - seconds[0] + 1
+    bucket = max(1, math.ceil(span * max(1, len(replicas)) / TIMELINE_POINTS_MAX), math.ceil(span / TIMELINE_STEPS_MAX))
     starts = list(range(seconds[0], seconds[-1] + 1, bucket))
 
     def per_bucket(counts_of: Callable[[Second], dict[str, int]], names: Sequence[str]) -> dict[str, list[int]]:
@@ -277,19 +303,29 @@ def _timeline_figure(verdict: Verdict, tally: Tally, colors: dict[str, str]) -> 
     judged = verdict.evidence.judged_after_second
     if judged is not None:
         top.axvspan(judged + 1, xs[-1], color=_GOOD, alpha=0.08, label="judged: after the last change", gid="judged")
-    for index, change in enumerate(verdict.evidence.replica_changes or ()):
+    changes = verdict.evidence.replica_changes or ()
+    for index, change in enumerate(changes):
         for ax, where in ((top, "top"), (bottom, "bottom")):
             ax.axvline(change.second, color=_NEUTRAL, linestyle=":", linewidth=1.2, gid=f"change-{index}-{where}")
-        top.annotate(f"+{len(change.appeared)} -{len(change.disappeared)}", (change.second, 1), xycoords=("data",
-                     "axes fraction"), fontsize=8, color=_NEUTRAL, ha="left", va="bottom")  # fmt: skip
-    for index, phase in enumerate(tally.phases or ()):
+    gap = MARK_LABEL_GAP * (xs[-1] - xs[0])
+    for group in _close(changes, lambda change: change.second, gap):
+        moves = f"+{sum(len(c.appeared) for c in group)} -{sum(len(c.disappeared) for c in group)}"
+        top.annotate(moves, (group[0].second, 1), xycoords=("data", "axes fraction"), fontsize=8, color=_NEUTRAL,
+                     ha="left", va="bottom")  # fmt: skip
+    phases = tally.phases or ()
+    for index, phase in enumerate(phases):
         for ax, where in ((top, "top"), (bottom, "bottom")):
             ax.axvline(phase.second, color=_PHASE, linestyle="--", linewidth=1.0, gid=f"phase-{index}-{where}")
-        top.annotate(f"P{index + 1}", (phase.second, 0.97), xycoords=("data", "axes fraction"), fontsize=8,
-                     color=_PHASE, ha="right", va="top", rotation=90)  # fmt: skip
+    numbers = {phase: number for number, phase in enumerate(phases, 1)}
+    for group in _close(phases, lambda phase: phase.second, gap):
+        first, last = numbers[group[0]], numbers[group[-1]]
+        top.annotate(f"P{first}" if first == last else f"P{first}-{last}", (group[0].second, 0.97),
+                     xycoords=("data", "axes fraction"), fontsize=8, color=_PHASE, ha="right", va="top",
+                     rotation=90)  # fmt: skip
     unit = "answers per second, per replica" + (f" (mean over {bucket} s)" if bucket > 1 else "")
     top.set_ylabel(unit)
     top.set_ylim(bottom=0)
+    _count_ticks(top.yaxis, bottom.yaxis, bottom.xaxis)
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="replicas")
 
     kinds = [kind for kind, _ in _error_totals(tally.timeline).most_common()]
@@ -320,6 +356,51 @@ def _timeline_figure(verdict: Verdict, tally: Tally, colors: dict[str, str]) -> 
     return fig
 
 
+def _close(marks: Sequence[T], second_of: Callable[[T], float], gap: float) -> list[list[T]]:
+    """Marks in time order, grouped where each is within `gap` seconds of the one before: one label each."""
+    groups: list[list[T]] = []
+    for mark in marks:
+        if groups and second_of(mark) - second_of(groups[-1][-1]) < gap:
+            groups[-1].append(mark)
+        else:
+            groups.append([mark])
+    return groups
+
+
+class _SpacedTicks(MaxNLocator):
+    """Whole-number ticks, no more than labels of TICK_LABEL_EMS fit along the axis at its drawn length."""
+
+    def __init__(self) -> None:
+        super().__init__(nbins=5, integer=True, min_n_ticks=2)
+
+    def __call__(self) -> Sequence[float]:
+        axis = self.axis
+        box = axis.axes.get_window_extent()
+        along_pt = (box.width if axis.axis_name == "x" else box.height) * 72 / axis.figure.dpi
+        label_pt = TICK_LABEL_EMS[axis.axis_name] * matplotlib.rcParams["font.size"]
+        self.set_params(nbins=max(1, math.floor(along_pt / label_pt)))
+        return super().__call__()
+
+
+def _count_ticks(*axes: Axis) -> None:
+    """Counts along these axes with readable ticks: spaced for their labels, and short (12.5k, 1.2M)."""
+    for axis in axes:
+        axis.set_major_locator(_SpacedTicks())
+        axis.set_major_formatter(_ShortCounts())
+
+
+class _ShortCounts(Formatter):
+    """A count in a few characters, in one unit along the axis: 0 8k 16k 24k; 0 250k 500k; 0 1.5M 3M."""
+
+    def __call__(self, value: float, position: int | None = None) -> str:
+        top = max(abs(end) for end in self.axis.get_view_interval())
+        if top < 1e4 or value == 0:
+            return f"{value:g}"
+        if top < 1e6:
+            return f"{round(value / 1e3, 1):g}k"
+        return f"{round(value / 1e6, 2):g}M"
+
+
 def _error_totals(timeline: Iterable) -> Counter[str]:
     totals: Counter[str] = Counter()
     for entry in timeline:
@@ -334,11 +415,18 @@ def _replica_colors(tally: Tally, verdict: Verdict) -> dict[str, str]:
 
 
 def _svg(fig: Figure) -> str:
-    """The figure as an <svg> element to inline (without the XML prolog and doctype of a file)."""
+    """The figure as an <svg> element to inline (without the XML prolog and doctype of a file), its
+    coordinates to 0.01 pt (matplotlib writes six decimals: a third of the page for an hour's timeline)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
-    return f"<div class='chart'>{text[text.index('<svg') :]}</div>\n"
+    text = _COORDINATES.sub(lambda found: found[1] + _DECIMALS.sub(r"\1", found[2]), text[text.index("<svg") :])
+    return f"<div class='chart'>{text}</div>\n"
+
+
+# The attributes whose values are coordinates (never a text from a server), and the digits beyond 0.01 in them.
+_COORDINATES = re.compile(r'(\s(?:d|x|y|transform)=")([^"]*)')
+_DECIMALS = re.compile(r"(\d\.\d\d)\d+")
 
 
 def _label(text: str) -> str:
@@ -350,7 +438,7 @@ def _e(text: str) -> str:
 
 
 def _cell(text: str, css: str = "") -> str:
-    return f"<td class='{css}'>{_e(text)}</td>" if css else f"<td>{_e(text)}</td>"
+    return f"<td class='{css}'>{_e(text)}</td>" if css and text else f"<td>{_e(text)}</td>"
 
 
 def _table(table_id: str, head: Sequence[str], rows: Sequence[Sequence[str] | str]) -> str:

@@ -193,15 +193,18 @@ def expected_share_line(verdict: Verdict) -> str:
     return line + f"; band {low:.1%} to {high:.1%} (a replica leaves it in at most --alpha of an even balancer's runs)"
 
 
-def timeline_rows(tally: Tally, changes: tuple[ReplicaChange, ...]) -> list[Second | Phase]:
-    """A --duration run's timeline as the reports list it: every second (beyond TIMELINE_LINES_MAX, only
-    those with errors, a change of the replica set or a phase), each phase after the second it fell in."""
+def timeline_rows(
+    tally: Tally, changes: tuple[ReplicaChange, ...], *, eventful: bool | None = None
+) -> list[Second | Phase]:
+    """A --duration run's timeline as the reports list it, each phase after the second it fell in: every
+    second, or (`eventful`; by default beyond TIMELINE_LINES_MAX) only those where something happened:
+    the first and the last, errors, a change of the replica set, a phase."""
+    eventful = len(tally.timeline) > TIMELINE_LINES_MAX if eventful is None else eventful
     changed = {change.second for change in changes}
     marked = {int(phase.second) for phase in tally.phases or ()}
+    ends = {tally.timeline[0].second, tally.timeline[-1].second} if tally.timeline else set()
     shown: list[Second | Phase] = [
-        entry
-        for entry in tally.timeline
-        if len(tally.timeline) <= TIMELINE_LINES_MAX or entry.errors or entry.second in changed | marked
+        entry for entry in tally.timeline if not eventful or entry.errors or entry.second in changed | marked | ends
     ]
     shown += tally.phases or ()
     return sorted(shown, key=lambda row: (row.second, isinstance(row, Phase)))

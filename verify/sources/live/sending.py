@@ -141,14 +141,16 @@ def send_requests(
             thread.start()
         try:
             # Joined with a short timeout so Ctrl-C reaches this thread and progress is reported.
-            while any(thread.is_alive() for thread in threads):
+            # The threads alive, read once a round: one that ends between two reads is no error (a `next()`
+            # over a second read raised StopIteration when the last one ended in between, at load 13).
+            while alive := [thread for thread in threads if thread.is_alive()]:
                 if time.perf_counter() >= deadline + workload.timeout_s:
                     deadline_hit.set()
                     break
                 if timed and until is not None and until():
                     ended_by_until = True
                     break
-                next(thread for thread in threads if thread.is_alive()).join(UNTIL_CHECK_S)
+                alive[0].join(UNTIL_CHECK_S)
                 if progress and timed:
                     total_s = math.ceil(workload.deadline_s)
                     progress(Measuring(min(int(time.perf_counter() - started), total_s), total_s, " s"))
