@@ -322,8 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SOURCE",
         help="read the balancer's target health at the start and the end; any unhealthy target fails the run:"
-        " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
-        " the stack's target_group_arn output)",
+        " haproxy:URL (its stats CSV), aws:TARGET_GROUP_ARN, or aws:LISTENER_RULE_ARN: the group(s) the rule"
+        " forwards to now, named in a note (boto3, else the aws CLI); repeatable (default: the stack's"
+        " production_listener_rule_arn output, else its target_group_arn)",
     )
     logs = parser.add_argument_group("judging the ALB's access logs instead of sending requests")
     logs.add_argument(
@@ -427,8 +428,10 @@ def _settle(args: argparse.Namespace) -> _Run:
         )
     resolver = family_resolver(pinned_resolver(pins) if pins else system_resolver, IP_VERSIONS[args.ip_version])
     health = [HealthSource.parse(spec) for spec in args.target_health]
-    if not health and stack is not None and stack.target_group_arn:
-        health = [HealthSource("aws", stack.target_group_arn)]
+    if not health and stack is not None and (stack.production_rule_arn or stack.target_group_arn):
+        # Where production is forwarded now: a shifting stack's rule (ECS moves it between the two groups), else
+        # the listener's default group, the primary.
+        health = [HealthSource("aws", stack.production_rule_arn or stack.target_group_arn)]
     if args.until_mark is not None and (args.phases is None or args.duration is None):
         raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
     until_mark = args.until_mark.strip() if args.until_mark is not None else None
