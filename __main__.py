@@ -63,7 +63,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     log_table = None
     if settings.access_logs:
         log_bucket = AccessLogBucket(name, AccessLogBucketArgs(retention_days=settings.access_log_retention_days))
-        access_logs = AccessLogs(bucket=log_bucket.bucket_name)
+        access_logs = AccessLogs(bucket=log_bucket.bucket_name, prefix=log_bucket.prefix)
         # Athena over the logs, where they lie: what `verify --access-logs --engine athena` queries.
         log_table = AccessLogTable(
             name,

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from components.aws_limits import name_problem
 from components.aws_tables import TLS_POLICY, Algorithm
 from components.errors import SettingsError
-from components.options import TEST_HEADER, HealthCheck
+from components.options import ACCESS_LOG_PREFIX, TEST_HEADER, HealthCheck
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class AccessLogs:
     bucket: pulumi.Input[str]
     """Bucket name; its policy must already let the region's ELB write, since AWS checks that when
     logging is turned on (pass an Output that depends on the bucket policy)."""
-    prefix: str = "alb"
-    """Key prefix of the log objects. @default "alb"."""
+    prefix: str = ACCESS_LOG_PREFIX
+    """Key prefix of the log objects. @default ACCESS_LOG_PREFIX, "alb"."""
 
 
 @dataclass(frozen=True)

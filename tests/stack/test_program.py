@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
+from components.options import ACCESS_LOG_PREFIX
 from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, OWN_DOMAIN, Deployment, StackMocks, declare_stack
@@ -490,6 +491,18 @@ def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOG_BUCKET).inputs["rules"]
     assert rule["expiration"]["days"] == 90 and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+
+
+def test_the_log_prefix_is_one_value_where_the_alb_writes_the_bucket_lets_it_and_athena_reads(prod):
+    """ACCESS_LOG_PREFIX: the bucket component's prefix, handed to the load balancer and the Glue table (each
+    had its own "alb" default before)."""
+    prefix = ACCESS_LOG_PREFIX
+    assert prod.one(ALB).inputs["accessLogs"]["prefix"] == prefix
+    (allow, _) = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])["Statement"]
+    assert allow["Resource"].endswith(f"/{prefix}/AWSLogs/123456789012/*")
+    table = prod.one("aws:glue/catalogTable:CatalogTable").inputs
+    assert f"/{prefix}/AWSLogs/123456789012/elasticloadbalancing/us-east-1/" in table["storageDescriptor"]["location"]
+    assert prod.exports["access_logs_location"].split("/", 3)[3].startswith(f"{prefix}/AWSLogs/")
 
 
 def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):
