@@ -80,9 +80,8 @@ def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
                 f"could not read target health from {source.location}: no whole stats page within --timeout"
                 f" {timeout_s:g} s"
             ) from None
-    read = read_aws_rule_health if _RULE_ARN.fullmatch(source.location) else read_aws_target_health
     try:
-        return within(AWS_TIMEOUT_S, lambda: read(source.location), "it")
+        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location), "it")
     except TimeoutError:
         return HealthReading(None, f"target health not read: AWS did not answer within {AWS_TIMEOUT_S} s")
 
@@ -163,12 +162,15 @@ def read_aws_target_health(
     which: Callable[[str], str | None] = shutil.which,
     run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> HealthReading:
-    """The target group's targets, through boto3 or the aws CLI; a note (not a failure) when neither can tell.
+    """The target group's targets, or those of the group(s) a listener rule forwards to now (`_rule_health`),
+    through boto3 or the aws CLI; a note (not a failure) when neither can tell.
 
     `elbv2_client(region)` gives boto3's client, or None without boto3 (default: `_boto3_elbv2`).
     """
-    match = _ARN.fullmatch(arn)
+    match = _ARN.fullmatch(arn) or _RULE_ARN.fullmatch(arn)
     region = match.group(1) if match else None
+    if _RULE_ARN.fullmatch(arn):
+        return _rule_health(arn, region, elbv2_client or _boto3_elbv2, which, run)
     try:
         client = (elbv2_client or _boto3_elbv2)(region)
         answer = client.describe_target_health(TargetGroupArn=arn) if client is not None else None
@@ -200,19 +202,17 @@ def _aws_targets(answer: Any) -> tuple[TargetState, ...]:
     )
 
 
-def read_aws_rule_health(
+def _rule_health(
     arn: str,
-    *,
-    elbv2_client: Callable[[str | None], Any | None] | None = None,
-    which: Callable[[str], str | None] = shutil.which,
-    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+    region: str | None,
+    elbv2_client: Callable[[str | None], Any | None],
+    which: Callable[[str], str | None],
+    run: Callable[..., subprocess.CompletedProcess[str]],
 ) -> HealthReading:
     """The targets of the group(s) the listener rule forwards to now (weight above 0), with a note saying which
-    and by what share; a note (not a failure) when neither boto3 nor the aws CLI can tell."""
-    match = _RULE_ARN.fullmatch(arn)
-    region = match.group(1) if match else None
+    and by what share."""
     try:
-        client = (elbv2_client or _boto3_elbv2)(region)
+        client = elbv2_client(region)
     except Exception as error:  # botocore raises many types: no credentials, a bad region
         return HealthReading(None, f"target health not read through boto3: {error}")
     if client is None:
