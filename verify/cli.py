@@ -48,6 +48,7 @@ from verify.judging.judge import judge
 from verify.rendering.job_summary import error_markdown, summary_markdown
 from verify.rendering.outputs import append_whole, check_apart, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sources.hook.fleet import read_rule
 from verify.sources.live.client import (
     IP_VERSIONS,
     Identity,
@@ -519,7 +520,9 @@ def _measure_and_report(
         workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
-    health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_start = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     phases, mark = run.phases, run.until_mark
     until = until_marked(phases, mark) if phases is not None and mark is not None else None
     try:
@@ -528,7 +531,9 @@ def _measure_and_report(
         progress.finish()
     if phases is not None and mark is not None and workload.duration_s is not None:
         check_marked(phases, mark, tally.started_at, workload.duration_s)
-    health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_end = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if on_tally is not None:
         on_tally(tally)

@@ -14,6 +14,7 @@ from verify_helpers import replica_answer
 from verify import cli
 from verify.cli import ExitCode, main
 from verify.core.tally import TargetState
+from verify.sources.hook.fleet import read_rule
 from verify.sources.live.health import HealthSource, read_aws_target_health
 from verify.sources.stack import StackOutputs
 
@@ -59,7 +60,7 @@ def elbv2(weights: dict[str, int], asked: list[tuple[str | None, str, str]]):
 
 def test_after_a_swap_the_alternate_group_is_read_and_named():
     asked: list[tuple[str | None, str, str]] = []
-    reading = read_aws_target_health(RULE, elbv2_client=elbv2({PRIMARY: 0, ALTERNATE: 1}, asked))
+    reading = read_aws_target_health(RULE, read_rule=read_rule, elbv2_client=elbv2({PRIMARY: 0, ALTERNATE: 1}, asked))
     assert asked[0] == ("eu-west-1", "describe_rules", RULE)
     assert reading.targets == (TargetState("10.0.1.9:8080", "healthy"), TargetState("10.0.2.9:8080", "unhealthy"))
     assert reading.note == (
@@ -69,14 +70,14 @@ def test_after_a_swap_the_alternate_group_is_read_and_named():
 
 
 def test_mid_canary_both_groups_are_read_with_their_shares():
-    reading = read_aws_target_health(RULE, elbv2_client=elbv2({PRIMARY: 900, ALTERNATE: 100}, []))
+    reading = read_aws_target_health(RULE, read_rule=read_rule, elbv2_client=elbv2({PRIMARY: 900, ALTERNATE: 100}, []))
     assert [target.target for target in reading.targets or ()] == ["10.0.1.5:8080", "10.0.1.9:8080", "10.0.2.9:8080"]
     assert reading.note is not None and "alb-replicas-prod-tg-1a2b3c4/73e2d6bc24d8a067 (90 %)" in reading.note
     assert "(10 %)" in reading.note
 
 
 def test_a_rule_that_forwards_nowhere_or_cannot_be_read_is_a_note_not_a_failure():
-    nowhere = read_aws_target_health(RULE, elbv2_client=elbv2({PRIMARY: 0, ALTERNATE: 0}, []))
+    nowhere = read_aws_target_health(RULE, read_rule=read_rule, elbv2_client=elbv2({PRIMARY: 0, ALTERNATE: 0}, []))
     assert (
         nowhere.targets is None
         and nowhere.note == f"target health not read: the rule {RULE} forwards to no group (all weights 0)"
@@ -88,7 +89,7 @@ def test_a_rule_that_forwards_nowhere_or_cannot_be_read_is_a_note_not_a_failure(
 
         return SimpleNamespace(describe_rules=describe_rules)
 
-    refused = read_aws_target_health(RULE, elbv2_client=refusing)
+    refused = read_aws_target_health(RULE, read_rule=read_rule, elbv2_client=refusing)
     assert refused.targets is None
     assert refused.note is not None and refused.note.startswith(
         "target health not read: elasticloadbalancing:DescribeRules failed (RuntimeError: AccessDenied"
@@ -106,7 +107,7 @@ def test_without_boto3_the_aws_cli_asks_the_same_two_questions():
             answer = health(command[command.index("--target-group-arn") + 1])
         return subprocess.CompletedProcess(command, 0, json.dumps(answer), "")
 
-    reading = read_aws_target_health(RULE, which=lambda name: "/usr/bin/aws", run=run)
+    reading = read_aws_target_health(RULE, read_rule=read_rule, which=lambda name: "/usr/bin/aws", run=run)
     assert commands[0] == [
         "aws",
         "elbv2",

@@ -15,7 +15,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from verify.core.addresses import host_port, split_host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import TargetState
 from verify.core.text import printable
-from verify.sources.hook.fleet import read_rule
 from verify.sources.live.client import Target, within
 
 # Bytes of a stats CSV read: HAProxy writes about 1 KiB a server, so this holds thousands.
@@ -70,8 +69,15 @@ class HealthReading:
     note: str | None = None
 
 
-def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
-    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles."""
+# A listener rule's forward, read through an elbv2 client: each group's ARN, weight and targets (`arn`, `weight`,
+# `targets` of each item). The caller hands it in (verify.sources.hook.fleet.read_rule, which the deploy hook reads
+# the production rule with), as this room imports no other source's.
+RuleReader = Callable[[Any, str], Sequence[Any]]
+
+
+def read_target_health(source: HealthSource, timeout_s: float, *, read_rule: RuleReader | None = None) -> HealthReading:
+    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles.
+    `read_rule` reads a listener rule's forward (needed for `aws:LISTENER_RULE_ARN`)."""
     if source.kind == "haproxy":
         try:
             return HealthReading(within(timeout_s, lambda: read_haproxy_stats(source.location, timeout_s), "it"))
@@ -81,7 +87,7 @@ def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
                 f" {timeout_s:g} s"
             ) from None
     try:
-        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location), "it")
+        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location, read_rule=read_rule), "it")
     except TimeoutError:
         return HealthReading(None, f"target health not read: AWS did not answer within {AWS_TIMEOUT_S} s")
 
@@ -161,6 +167,7 @@ def read_aws_target_health(
     elbv2_client: Callable[[str | None], Any | None] | None = None,
     which: Callable[[str], str | None] = shutil.which,
     run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+    read_rule: RuleReader | None = None,
 ) -> HealthReading:
     """The target group's targets, or those of the group(s) a listener rule forwards to now (`_rule_health`),
     through boto3 or the aws CLI; a note (not a failure) when neither can tell.
@@ -170,7 +177,9 @@ def read_aws_target_health(
     match = _ARN.fullmatch(arn) or _RULE_ARN.fullmatch(arn)
     region = match.group(1) if match else None
     if _RULE_ARN.fullmatch(arn):
-        return _rule_health(arn, region, elbv2_client or _boto3_elbv2, which, run)
+        if read_rule is None:
+            return HealthReading(None, "target health not read: no reader of listener rules was given")
+        return _rule_health(arn, region, elbv2_client or _boto3_elbv2, which, run, read_rule)
     try:
         client = (elbv2_client or _boto3_elbv2)(region)
         answer = client.describe_target_health(TargetGroupArn=arn) if client is not None else None
@@ -208,6 +217,7 @@ def _rule_health(
     elbv2_client: Callable[[str | None], Any | None],
     which: Callable[[str], str | None],
     run: Callable[..., subprocess.CompletedProcess[str]],
+    read_rule: RuleReader,
 ) -> HealthReading:
     """The targets of the group(s) the listener rule forwards to now (weight above 0), with a note saying which
     and by what share."""
