@@ -31,6 +31,7 @@ from rehearsal.stage import Rehearsal, Running
 from rehearsal.switch import switch_while_verifying
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.cli import FROM_LOGS, PATH_MAX, TEXT_MAX, arguments_for, text_option
 from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
@@ -97,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Arguments after -- go to verify, e.g. python -m rehearsal -- --json --strict",
     )
-    parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+    parser.add_argument(
+        "--stack",
+        type=text_option(TEXT_MAX),
+        default="dev",
+        help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)",
+    )
     parser.add_argument(
         "--port",
         type=_port,
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strategy",
+        type=text_option(TEXT_MAX),
         metavar="STRATEGY",
         help=(
             "with --deploy: rolling, blue-green, linear:STEP or canary:PERCENT, as the stack's deploymentStrategy "
@@ -141,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--after",
+        type=text_option(TEXT_MAX),
         metavar="STRATEGY",
         help=(
             "with --deploy --strategy rolling: first a deploy of this blue-green, linear or canary strategy, which "
@@ -182,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--access-logs",
+        type=text_option(PATH_MAX),
         metavar="DIR",
         help=(
             "every node logs each request as the ALB does; after verify, the logs are filed under DIR in the S3 "
@@ -191,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--report",
+        type=text_option(PATH_MAX),
         metavar="FILE.html",
         help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
     )
@@ -245,9 +255,9 @@ def _main(argv: list[str], out: TextIO) -> int:
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
-        if (args.strategy or args.failing_revision) and not args.deploy:
+        if (args.strategy is not None or args.failing_revision) and not args.deploy:
             parser.error("--strategy and --failing-revision go with --deploy")
-        if args.after and not args.deploy:
+        if args.after is not None and not args.deploy:
             parser.error("--after goes with --deploy --strategy rolling")
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
@@ -270,8 +280,10 @@ def _main(argv: list[str], out: TextIO) -> int:
 
     try:
         settings = from_stack_file(args.stack)
-        strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
-        after = deployment_strategy_of(args.after, settings) if args.after else None
+        strategy = settings.deployment_strategy
+        if args.strategy is not None:
+            strategy = deployment_strategy_of(args.strategy, settings)
+        after = deployment_strategy_of(args.after, settings) if args.after is not None else None
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
         return ExitCode.CANNOT_RUN
@@ -440,7 +452,7 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
     # Its report on stderr: stdout stays the live run's, one report (with --json, one object).
     with contextlib.redirect_stdout(out):
-        logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
+        logs_code = _run_verify([*logs_argv, *arguments_for(without_report(verify_extra), FROM_LOGS)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
     measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)

@@ -121,6 +121,8 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         raise CouldNotMeasure(f"{url} did not answer with a readable stats CSV: {error}") from None
     # A short row has None for the fields it lacks.
     servers = [{key: value or "" for key, value in row.items() if isinstance(key, str)} for row in servers]
+    if any(not row["status"] for row in servers):  # a row cut short: no state to judge, not an unhealthy one
+        raise CouldNotMeasure(f"{url}: a server row of HAProxy's stats CSV has no status; {_USAGE}")
     if any(not row["addr"] for row in servers):
         # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
         # address, and a target could not be matched to the replica answering from it.

@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
 from verify.sources.logs.query import (
+    ANY_BALANCER,
     ATHENA,
     FILE_SLACK,
     PLACE_COUNTED,
+    BalancerChoice,
     Window,
     athena_source,
     counts_sql,
@@ -110,8 +112,10 @@ def read_s3_logs(
     region: str | None = None,
     client: ClientFactory | None = None,
     user_agent: str | None = None,
+    choice: BalancerChoice = ANY_BALANCER,
 ) -> Tally:
-    """The log objects under the prefix whose name's end time can hold the window, fetched and read by DuckDB."""
+    """The log objects under the prefix whose name's end time can hold the window, fetched and read by DuckDB
+    (those of the balancer `choice` names, as local files are)."""
     s3 = (client if client is not None else boto3_client)("s3", region)
     wanted: list[tuple[str, int]] = []
     listed = 0
@@ -158,7 +162,7 @@ def read_s3_logs(
             except Exception as error:
                 raise _aws_error(f"could not fetch s3://{location.bucket}/{key}", error) from None
         source = f"s3://{location.bucket}/{location.prefix} ({len(wanted)} objects fetched)"
-        return read_local_logs([folder], window, user_agent=user_agent, source=source)
+        return read_local_logs([folder], window, user_agent=user_agent, source=source, choice=choice)
 
 
 @dataclass(frozen=True)

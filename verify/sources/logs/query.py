@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from verify.core.errors import CouldNotMeasure
+from verify.core.text import shown_value
 from verify.sources.logs.line import EXACT, duckdb_lines, parse_line
 
 # AWS's regex for the Athena table (Athena user guide, "Create the table for ALB access logs"), as the
@@ -251,6 +253,75 @@ def end_time_of(name: str) -> datetime | None:
     if match is None:
         return None
     return datetime.strptime(match.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """The load balancer a log file is of, from its name: the account, the region and `app.<name>.<id>`."""
+
+    account: str
+    region: str
+    load_balancer: str
+
+    @property
+    def name(self) -> str:
+        return self.load_balancer.split(".")[1]
+
+    def described(self) -> str:
+        return f"{self.load_balancer} in {self.region} (account {self.account})"
+
+
+# The whole key's name: `<account>_elasticloadbalancing_<region>_app.<lb-name>.<lb-id>_<end>_<node>_<random>`.
+_KEY_NAME = re.compile(
+    r"([0-9]{12})_elasticloadbalancing_([a-z0-9-]{1,32})_(app\.[A-Za-z0-9-]{1,32}\.[0-9a-f]{1,32})_[0-9]{8}T[0-9]{4}Z_"
+)
+
+
+def balancer_of(name: str) -> Balancer | None:
+    """The balancer a log file's name says it is of; None for a name not in the ALB's layout."""
+    match = _KEY_NAME.match(name)
+    return Balancer(*match.groups()) if match and LOG_FILE_NAME.search(name) else None
+
+
+@dataclass(frozen=True)
+class BalancerChoice:
+    """--balancer and --region: the one balancer to judge when the logs hold several (None: any)."""
+
+    name: str | None = None
+    id: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def parse(cls, balancer: str | None, region: str | None) -> BalancerChoice:
+        """From `NAME`, `app/NAME/ID` (the ALB's ARN suffix) or `app.NAME.ID` (the file names'), and a region."""
+        name = id_ = None
+        if balancer is not None:
+            found = re.fullmatch(r"app([./])([A-Za-z0-9-]{1,32})\1([0-9a-f]{1,32})|([A-Za-z0-9-]{1,32})", balancer)
+            if found is None:
+                raise CouldNotMeasure(
+                    f"--balancer {shown_value(balancer)}: use the balancer's name (1 to 32 letters, digits and"
+                    " hyphens), app/NAME/ID or app.NAME.ID"
+                )
+            name, id_ = (found.group(2), found.group(3)) if found.group(2) else (found.group(4), None)
+        if region is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", region):
+            raise CouldNotMeasure(f"--region {shown_value(region)}: use a region's name such as us-east-1")
+        return cls(name, id_, region)
+
+    def takes(self, balancer: Balancer | None) -> bool:
+        """Whether a file of `balancer` (None: a name not in the ALB's layout) is one of the chosen balancer's."""
+        if self == ANY_BALANCER:
+            return True
+        if balancer is None:
+            return False
+        _, name, id_ = balancer.load_balancer.split(".")
+        return (
+            (self.name is None or self.name == name)
+            and (self.id is None or self.id == id_)
+            and (self.region is None or self.region == balancer.region)
+        )
+
+
+ANY_BALANCER = BalancerChoice()  # neither --balancer nor --region: the logs must be of one balancer
 
 
 def node_of(name: str) -> str | None:
