@@ -19,7 +19,7 @@ from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
 from components.options import DeploymentStrategy
-from rehearsal.access_logs import disagreements, file_logs, wait_until_written
+from rehearsal.access_logs import check_log_folder, disagreements, file_logs, wait_until_written
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
 from rehearsal.netns import in_own_namespace, run_in_new_namespace
@@ -270,6 +270,8 @@ def _main(argv: list[str], out: TextIO) -> int:
         # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
         if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
             parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
+        if args.access_logs is not None:
+            check_log_folder(Path(args.access_logs))  # before anything starts
         if args.report is not None:
             check_writable(args.report, "--report")  # before anything starts
             # Absolute: --deploy and --interrupt run verify in the project's folder.
@@ -445,17 +447,22 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     live: list[Tally] = []
     code = _run_verify([*plan.verify_args(), *verify_extra], out, on_tally=live.append)
     wait_until_written(running.access_logs, USER_AGENT, live[0].requests if live else 0)
-    files = file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)
+    try:
+        files = [str(path) for path in file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)]
+    except OSError as error:  # the disk filled while the run went on: the folder took a file at the start
+        print(f"rehearsal: --access-logs {folder}: could not file the logs: {error.strerror or error}", file=out)
+        return ExitCode.CANNOT_RUN
     window = Window(since, datetime.now(UTC) + timedelta(minutes=1))
     first, last = (moment.isoformat() for moment in (window.since, window.until))
     print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
-    logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
+    # This run's files only: whatever else the folder holds (an earlier run's) is not this run's evidence.
+    logs_argv = ["--access-logs", *files, "--since", first, "--until", last, *plan.expectation_args()]
     # Its report on stderr: stdout stays the live run's, one report (with --json, one object).
     with contextlib.redirect_stdout(out):
         logs_code = _run_verify([*logs_argv, *arguments_for(without_report(verify_extra), FROM_LOGS)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
-    measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
+    measured = read_local_logs(files, window, user_agent=USER_AGENT)
     differences = disagreements(live[0], measured)
     if differences or logs_code != code:
         verdicts = f"; verify exited {code} live and {logs_code} over the logs" if logs_code != code else ""

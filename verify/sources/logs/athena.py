@@ -10,7 +10,6 @@ the data it scans, which the report gives with its cost at the list price.
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from verify.core.errors import CouldNotMeasure
+from verify.core.scratch import owned_folder
 from verify.core.tally import Tally
 from verify.sources.logs.query import (
     ANY_BALANCER,
@@ -149,7 +149,7 @@ def read_s3_logs(
             f"{len(wanted):,} log objects ({total / 1024**2:,.0f} MiB) in the window, more than {MAX_S3_OBJECTS:,}"
             f" objects or {MAX_S3_BYTES / 1024**3:.0f} GiB to fetch: narrow --since/--until, or use --engine athena"
         )
-    with tempfile.TemporaryDirectory(prefix="verify-s3-logs-") as folder:
+    with owned_folder("verify-s3-logs-") as folder:  # up to MAX_S3_BYTES: a killed run's is removed by the next
         for number, (key, size) in enumerate(wanted):
             # Named by number under the key's own name: a key cannot climb out of the folder.
             path = Path(folder) / f"{number:06d}" / key.rsplit("/", 1)[-1]

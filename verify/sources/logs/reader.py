@@ -16,7 +16,6 @@ import contextlib
 import math
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import kind_of
 from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id, replica_sort_key
+from verify.core.scratch import owned_folder
 from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
 from verify.core.text import printable
 from verify.sources.logs.line import EXACT, NOT_UTF8, REJECTS_STORED_PER_FILE, TOO_LONG, target_address, value_fault
@@ -271,7 +271,7 @@ def read_local_logs(
     files = find_log_files(locations, window, choice)
     skipped = dict(files.skipped)
     shares = [_Share(paths) for paths in _shared_out(files, len(os.sched_getaffinity(0)))]
-    with tempfile.TemporaryDirectory(prefix="verify-duckdb-") as spill:
+    with owned_folder("verify-duckdb-") as spill:  # a killed run's is removed by the next
         memory = f"{max(DUCKDB_MEMORY_MB // max(len(shares), 1), 64)}MB"
         for number, share in enumerate(shares):
             share.connection = duckdb.connect(
