@@ -64,7 +64,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     log_table = None
     if settings.access_logs:
         log_bucket = AccessLogBucket(name, AccessLogBucketArgs(retention_days=settings.access_log_retention_days))
-        access_logs = AccessLogs(bucket=log_bucket.bucket_name)
+        access_logs = AccessLogs(bucket=log_bucket.bucket_name, prefix=log_bucket.prefix)
         # Athena over the logs, where they lie: what `verify --access-logs --engine athena` queries.
         log_table = AccessLogTable(
             name,
@@ -131,6 +131,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             hook=deploy_hook,
         )
 
+    serving = load_balancer.serving_first()
     timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
         name,
@@ -139,8 +140,10 @@ def compose(settings: stack_settings.StackSettings) -> None:
             subnet_ids=network.replica_subnet_ids,
             ipv6_only=network.ipv6,
             assign_public_ip=network.task_public_ipv4,
-            target_group_arn=load_balancer.target_group.arn,
-            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
+            # Production's group first, as ECS last left it: `pulumi up` after a swap then declares no change to the
+            # service's load balancers, and tells ECS the truth where its record says otherwise (docs/configuration.md).
+            target_group_arn=serving.apply(lambda groups: groups[0]),
+            alternate_target_group_arn=serving.apply(lambda groups: groups[1]),
             rollback_alarm_names=rollback_alarms.alarm_names,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
@@ -174,7 +177,11 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ServiceAutoscalingArgs(
                 cluster_name=replicas.cluster.name,
                 service_name=replicas.service.name,
-                request_count_label=load_balancer.request_count_label,
+                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+                target_group_arn_suffixes=[
+                    load_balancer.target_group.arn_suffix,
+                    load_balancer.alternate_target_group.arn_suffix,
+                ],
                 min_replicas=settings.replicas,
                 max_replicas=settings.max_replicas,
                 requests_per_target=settings.requests_per_target,
@@ -212,6 +219,9 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
     pulumi.export("verify_policy_arn", verify_access.policy.arn)
+    if load_balancer.production_listener_rule is not None:
+        # Where production is forwarded now (ECS moves its weights): what `verify --target-health aws` reads.
+        pulumi.export("production_listener_rule_arn", load_balancer.production_listener_rule.arn)
     if deploy_hook is not None:
         # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
         pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)

@@ -188,6 +188,9 @@ ECS_STRATEGY: dict[str, str] = {
 # The test listener rule's condition (LoadBalancer, the rehearsal's nodes): a request with this header
 # and value reaches the new revision.
 TEST_HEADER = ("X-Deploy-Test", "green")
+# The key prefix the ALB writes its access logs under: the bucket policy lets it write there, the load balancer
+# writes there, the Glue table reads there (AccessLogBucket, AccessLogs, AccessLogTable default to it).
+ACCESS_LOG_PREFIX = "alb"
 
 
 @dataclass(frozen=True)

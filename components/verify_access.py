@@ -12,7 +12,7 @@ import pulumi_aws as aws
 # What `verify --target-health aws` calls (verify/sources/live/health.py): elasticloadbalancing's reads, which
 # take no resource ARN (Service Authorization Reference, Elastic Load Balancing V2: DescribeTargetHealth,
 # DescribeRules, DescribeListeners have no resource types, so "*").
-TARGET_HEALTH_ACTIONS = ("elasticloadbalancing:DescribeTargetHealth",)
+TARGET_HEALTH_ACTIONS = ("elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules")
 # What `verify --access-logs s3://...` calls (verify/sources/logs/athena.py, read_s3_logs): ListObjectsV2 under
 # the logs' prefix, GetObject of each file. Athena reads the same with the caller's credentials, and finds the
 # bucket's region first (Athena user guide, "Control access to Amazon S3 from Athena": s3:GetBucketLocation).

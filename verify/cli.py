@@ -48,6 +48,7 @@ from verify.judging.judge import judge
 from verify.rendering.job_summary import error_markdown, summary_markdown
 from verify.rendering.outputs import append_whole, check_apart, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sources.hook.fleet import read_rule
 from verify.sources.live.client import (
     IP_VERSIONS,
     Identity,
@@ -361,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SOURCE",
         help="read the balancer's target health at the start and the end; any unhealthy target fails the run:"
-        " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
-        " the stack's target_group_arn output)",
+        " haproxy:URL (its stats CSV), aws:TARGET_GROUP_ARN, or aws:LISTENER_RULE_ARN: the group(s) the rule"
+        " forwards to now, named in a note (boto3, else the aws CLI); repeatable (default: the stack's"
+        " production_listener_rule_arn output, else its target_group_arn)",
     )
     logs = parser.add_argument_group("judging the ALB's access logs instead of sending requests")
     logs.add_argument(
@@ -491,8 +493,10 @@ def _settle(args: argparse.Namespace) -> _Run:
         )
     resolver = family_resolver(pinned_resolver(pins) if pins else system_resolver, IP_VERSIONS[args.ip_version])
     health = [HealthSource.parse(spec) for spec in args.target_health]
-    if not health and stack is not None and stack.target_group_arn:
-        health = [HealthSource("aws", stack.target_group_arn)]
+    if not health and stack is not None and (stack.production_rule_arn or stack.target_group_arn):
+        # Where production is forwarded now: a shifting stack's rule (ECS moves it between the two groups), else
+        # the listener's default group, the primary.
+        health = [HealthSource("aws", stack.production_rule_arn or stack.target_group_arn)]
     if args.until_mark is not None and (args.phases is None or args.duration is None):
         raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
     until_mark = args.until_mark.strip() if args.until_mark is not None else None
@@ -578,7 +582,9 @@ def _measure_and_report(
         workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
-    health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_start = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     phases, mark = run.phases, run.until_mark
     until = until_marked(phases, mark) if phases is not None and mark is not None else None
     try:
@@ -587,7 +593,9 @@ def _measure_and_report(
         progress.finish()
     if phases is not None and mark is not None and workload.duration_s is not None:
         check_marked(phases, mark, tally.started_at, workload.duration_s)
-    health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_end = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if on_tally is not None:
         on_tally(tally)

@@ -21,7 +21,12 @@ Three parts, each from its source:
   for Amazon ECS service deployments").
 - `pulumi_up`: Pulumi's order: resources new in the program are created first, then the service is updated
   (`wait_for_steady_state`: the update returns once the deploy is done), then what the program no longer
-  declares is deleted (docs/configuration.md, "Changing the deployment strategy").
+  declares is deleted (docs/configuration.md, "Changing the deployment strategy"). Every `pulumi up` here
+  deploys (a new image, say: the task definition the model leaves out), and the program reads the production
+  rule as ECS left it (the mocks' `live_rules`, from `Ecs.rules`).
+
+A shifting deploy must put green in a group production is not on (ECS developer guide: the new revision in the
+alternate group while blue serves): `Ecs.check_green` fails one that would not.
 
 After every event `Ecs.check` asserts that each target group the listener sends production requests to holds
 targets: a group of weight above 0 in the production rule, or, without that rule, the listener's default group.
@@ -123,6 +128,11 @@ class Ecs:
         for group in self.production_groups():
             assert self.targets.get(group), f"after {event!r}: production is sent to {group}, which has no targets"
 
+    def check_green(self, group: str) -> None:
+        assert group not in self.production_groups(), (
+            f"green registered in {group.rsplit('/', 1)[-1]}, where production is: it gets production traffic at once"
+        )
+
     # --- ECS -------------------------------------------------------------------------------------------------
 
     def create(self, declared: dict[str, Any]) -> None:
@@ -192,6 +202,7 @@ class Ecs:
                 self._stop({self.revision}, f"{strategy} deploy rolled back: its lifecycle hook's function is gone")
                 self.revision -= 1
                 return
+        self.check_green(green_group)
         self.targets.setdefault(green_group, set()).add(self.revision)
         self.check(f"{strategy} deploy: green registered in {green_group.rsplit('/', 1)[-1]}")
         for rule in (advanced.get("testListenerRule"), advanced["productionListenerRule"]):

@@ -245,7 +245,8 @@ def test_autoscaling_alone():
             ServiceAutoscalingArgs(
                 cluster_name="c",
                 service_name="s",
-                request_count_label="app/a/1/targetgroup/t/2",
+                load_balancer_arn_suffix="app/a/1",
+                target_group_arn_suffixes=["targetgroup/t/2"],
                 min_replicas=2,
                 max_replicas=6,
                 requests_per_target=500,

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
+from components.options import ACCESS_LOG_PREFIX
 from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, OWN_DOMAIN, Deployment, StackMocks, declare_stack
@@ -415,22 +416,50 @@ def test_prod_as_a_fresh_fork_has_it_stops_in_one_line_naming_the_keys_to_set_be
 # --- autoscaling -------------------------------------------------------------------------------
 
 
-def test_prod_scales_on_requests_per_target_and_cpu(prod):
+def test_prod_scales_on_requests_per_target_over_both_groups_and_cpu(prod):
     target = prod.one("aws:appautoscaling/target:Target").inputs
     assert (target["minCapacity"], target["maxCapacity"]) == (3, 9)
     assert target["resourceId"] == "service/alb-replicas-prod-cluster/alb-replicas-prod-service"
     policies = {
-        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
-            "predefinedMetricType"
-        ]: p.inputs["targetTrackingScalingPolicyConfiguration"]
+        p.name: p.inputs["targetTrackingScalingPolicyConfiguration"]
         for p in prod.all("aws:appautoscaling/policy:Policy")
     }
-    requests = policies["ALBRequestCountPerTarget"]
-    assert requests["targetValue"] == 1000
-    assert requests["predefinedMetricSpecification"]["resourceLabel"] == (
-        "app/alb-replicas-prod-alb/50dc6c495c0c9188/targetgroup/alb-replicas-prod-tg/73e2d6bc24d8a067"
-    )
-    assert policies["ECSServiceAverageCPUUtilization"]["targetValue"] == 60
+    requests, cpu = policies["alb-replicas-prod-requests"], policies["alb-replicas-prod-cpu"]
+    assert requests["targetValue"] == 1000 and "predefinedMetricSpecification" not in requests
+    # AWS's blue/green autoscaling sample: RequestCountPerTarget summed over both groups, which follows production
+    # wherever ECS moved it (the group it is not on adds 0).
+    *groups, total = requests["customizedMetricSpecification"]["metrics"]
+    assert total == {
+        "id": "requests_per_target",
+        "expression": "group0 + group1",
+        "label": "Requests per target, every group",
+        "returnData": True,
+    }
+    alb = "app/alb-replicas-prod-alb/50dc6c495c0c9188"
+    assert [(g["id"], g["returnData"], g["metricStat"]["stat"]) for g in groups] == [
+        ("group0", False, "Sum"),
+        ("group1", False, "Sum"),
+    ]
+    assert [
+        (
+            g["metricStat"]["metric"]["namespace"],
+            g["metricStat"]["metric"]["metricName"],
+            g["metricStat"]["metric"]["dimensions"],
+        )
+        for g in groups
+    ] == [
+        (
+            "AWS/ApplicationELB",
+            "RequestCountPerTarget",
+            [
+                {"name": "TargetGroup", "value": f"targetgroup/{group}/73e2d6bc24d8a067"},
+                {"name": "LoadBalancer", "value": alb},
+            ],
+        )
+        for group in ("alb-replicas-prod-tg", "alb-replicas-prod-alt")
+    ]
+    assert cpu["targetValue"] == 60
+    assert cpu["predefinedMetricSpecification"]["predefinedMetricType"] == "ECSServiceAverageCPUUtilization"
     for policy in policies.values():
         assert policy["scaleInCooldown"] > policy["scaleOutCooldown"], "scale in slower than out"
 
@@ -462,6 +491,18 @@ def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOG_BUCKET).inputs["rules"]
     assert rule["expiration"]["days"] == 90 and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+
+
+def test_the_log_prefix_is_one_value_where_the_alb_writes_the_bucket_lets_it_and_athena_reads(prod):
+    """ACCESS_LOG_PREFIX: the bucket component's prefix, handed to the load balancer and the Glue table (each
+    had its own "alb" default before)."""
+    prefix = ACCESS_LOG_PREFIX
+    assert prod.one(ALB).inputs["accessLogs"]["prefix"] == prefix
+    (allow, _) = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])["Statement"]
+    assert allow["Resource"].endswith(f"/{prefix}/AWSLogs/123456789012/*")
+    table = prod.one("aws:glue/catalogTable:CatalogTable").inputs
+    assert f"/{prefix}/AWSLogs/123456789012/elasticloadbalancing/us-east-1/" in table["storageDescriptor"]["location"]
+    assert prod.exports["access_logs_location"].split("/", 3)[3].startswith(f"{prefix}/AWSLogs/")
 
 
 def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):

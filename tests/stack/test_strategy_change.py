@@ -4,7 +4,7 @@ what the provider sends, what ECS does with it and Pulumi's order)."""
 
 import pytest
 
-from tests.stack.harness import Deployment, declare_stack
+from tests.stack.harness import Deployment, StackMocks, declare_stack
 from tests.stack.strategy_change import (
     SERVICE,
     Ecs,
@@ -18,14 +18,24 @@ PRIMARY = "arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-dev-tg"
 ALTERNATE = "arn:aws:mock:us-east-1:123456789012:targetgroup/alb-replicas-dev-alt"
 
 
-def stack(strategy: str, **settings: object) -> Deployment:
-    return declare_stack("dev", deploymentStrategy=strategy, **settings)
+Step = tuple[str, dict[str, object]]
 
 
-def walk(*stacks: Deployment) -> tuple[Ecs, list[dict | None]]:
-    """`pulumi up` of each stack in turn, from an empty one; ECS.check holds production served at every event."""
+def stack(strategy: str, ecs: Ecs | None = None, **settings: object) -> Deployment:
+    """The program with `strategy`, reading the production rule where `ecs` left it."""
+    mocks = StackMocks()
+    if ecs is not None:
+        mocks.live_rules = {arn: dict(weights) for arn, weights in ecs.rules.items()}
+    return declare_stack("dev", mocks=mocks, deploymentStrategy=strategy, **settings)
+
+
+def walk(*steps: str | Step) -> tuple[Ecs, list[dict | None]]:
+    """`pulumi up` of each step (a strategy, or one with more settings) in turn, from an empty stack; ECS.check holds
+    production served at every event."""
     ecs, before, requests = None, None, []
-    for after in stacks:
+    for step in steps:
+        strategy, settings = (step, {}) if isinstance(step, str) else step
+        after = stack(strategy, ecs, **settings)
         ecs, request = pulumi_up(ecs, before, after)
         requests.append(request)
         before = after
@@ -33,18 +43,11 @@ def walk(*stacks: Deployment) -> tuple[Ecs, list[dict | None]]:
     return ecs, requests
 
 
-@pytest.fixture(scope="module")
-def rolling() -> Deployment:
-    return stack("rolling")
+CANARY: Step = ("canary:10", {"deploymentTestTraffic": True})
 
 
-@pytest.fixture(scope="module")
-def canary() -> Deployment:
-    return stack("canary:10", deploymentTestTraffic=True)
-
-
-def test_back_to_rolling_after_a_canary_left_production_on_the_alternate_group(rolling, canary):
-    ecs, (_, to_canary, to_rolling) = walk(rolling, canary, rolling)
+def test_back_to_rolling_after_a_canary_left_production_on_the_alternate_group():
+    ecs, (_, to_canary, to_rolling) = walk("rolling", CANARY, "rolling")
     # The canary's deploy ended with green, and production, in the alternate group.
     assert any("blue stopped" in event for event in ecs.events)
     assert to_canary["deploymentConfiguration"]["strategy"] == "CANARY"
@@ -64,42 +67,41 @@ def test_back_to_rolling_after_a_canary_left_production_on_the_alternate_group(r
     assert ecs.record["alarms"]["enable"] is False
 
 
-def test_the_round_trip_twice_and_shifting_to_shifting(rolling, canary):
-    blue_green = stack("blue-green")
-    linear = stack("linear:20", deploymentVerify=False)
-    ecs, requests = walk(rolling, canary, rolling, blue_green, linear, canary, rolling)
+def test_the_round_trip_twice_and_shifting_to_shifting():
+    linear = ("linear:20", {"deploymentVerify": False})
+    ecs, requests = walk("rolling", CANARY, "rolling", "blue-green", linear, CANARY, "rolling")
     strategies = [r and r.get("deploymentConfiguration", {}).get("strategy") for r in requests]
     assert strategies == [None, "CANARY", "ROLLING", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING"]
     assert ecs.rollbacks == [], "every deploy ran"
     assert ecs.record["deploymentConfiguration"]["strategy"] == "ROLLING"
 
 
-def test_the_lifecycle_hooks_the_provider_cannot_clear(rolling, canary):
+def test_the_lifecycle_hooks_the_provider_cannot_clear():
     """Known, and written in docs/configuration.md: the provider sends lifecycle hooks only when there are some.
     Back on rolling, ECS keeps the canary's hook (its stages are blue/green's, which a rolling deploy does not
     pass), and every `pulumi up` sends ROLLING again (the state has hooks, the program none). A later shifting
     strategy with `deploymentVerify` off then deploys with the deleted function as its hook: ECS rolls back."""
-    ecs, requests = walk(rolling, canary, rolling, rolling)
+    ecs, requests = walk("rolling", CANARY, "rolling", "rolling")
     assert ecs.record["deploymentConfiguration"]["lifecycleHooks"], "ECS still holds the canary's hook"
     assert requests[-1]["deploymentConfiguration"] == {"strategy": "ROLLING", "bakeTimeInMinutes": "5"}
-    ecs, _ = walk(rolling, canary, rolling, stack("linear:20", deploymentVerify=False))
+    ecs, _ = walk("rolling", CANARY, "rolling", ("linear:20", {"deploymentVerify": False}))
     assert ecs.rollbacks == [
         "hook arn:aws:lambda:us-east-1:123456789012:function:alb-replicas-dev-deploy-hook-a1b2c3d is gone"
     ]
 
 
-def test_a_rolling_deploy_with_nothing_changed_sends_only_the_forced_deployment(rolling):
-    _, requests = walk(rolling, rolling)
+def test_a_rolling_deploy_with_nothing_changed_sends_only_the_forced_deployment():
+    _, requests = walk("rolling", "rolling")
     assert requests[1] == {"forceNewDeployment": True}
 
 
-def test_what_the_provider_sent_when_rolling_left_its_blocks_out(rolling, canary):
+def test_what_the_provider_sent_when_rolling_left_its_blocks_out():
     """The kind version: rolling with no deployment_configuration and no alarms block, one group, against a
     service a canary left. The provider keeps both blocks (Optional+Computed; the missing alarms block
     suppressed): ECS hears only the new load balancer, stays on CANARY, and refuses it without the advanced
     configuration (where it took it instead, the same `pulumi up` went on to delete the rules)."""
-    ecs, _ = walk(rolling, canary)
-    declared = dict(rolling.one(SERVICE).inputs)
+    ecs, _ = walk("rolling", CANARY)
+    declared = dict(stack("rolling", ecs).one(SERVICE).inputs)
     del declared["deploymentConfiguration"], declared["alarms"]
     declared["loadBalancers"] = declared["loadBalancers"][:1]
     request = update_service_request(ecs.record, declared)
@@ -120,3 +122,37 @@ def test_the_provider_keeps_a_computed_bake_and_sends_it_only_with_a_strategy():
         {"deploymentConfiguration": state}, {"deploymentConfiguration": {"strategy": "ROLLING"}}
     )
     assert request["deploymentConfiguration"] == {"strategy": "ROLLING", "bakeTimeInMinutes": "5"}
+
+
+def test_a_pulumi_up_after_a_swap_declares_no_change_to_the_load_balancers():
+    """After a canary, production is on the alternate group and ECS records it as the service's target group. The
+    program reads the production rule and declares the same order: the provider sends no load balancers, and the
+    next canary puts green in the primary group, where production is not."""
+    ecs, requests = walk("rolling", CANARY, CANARY, CANARY)
+    assert "loadBalancers" in requests[1], "rolling to canary: the advanced configuration"
+    assert "loadBalancers" not in requests[2] and "loadBalancers" not in requests[3]
+    green_groups = [event for event in ecs.events if "green registered in" in event]
+    assert [event.rsplit(" ", 1)[-1] for event in green_groups] == [
+        "alb-replicas-dev-alt",
+        "alb-replicas-dev-tg",
+        "alb-replicas-dev-alt",
+    ]
+
+
+def test_what_the_provider_sent_when_the_program_declared_the_primary_first_after_a_swap():
+    """The kind version (the issue's open provider bug, terraform-provider-aws #45678): the primary declared first
+    whatever ECS did. After a swap the provider sends the load balancers back, ECS takes the primary for production
+    again, and its next deploy registers green in the alternate group, where production is."""
+    ecs, _ = walk("rolling", CANARY)
+    declared = dict(stack(CANARY[0], ecs, **CANARY[1]).one(SERVICE).inputs)
+    (balancer,) = declared["loadBalancers"]
+    assert balancer["targetGroupArn"] == ALTERNATE, "the program now declares production's group first"
+    balancer = {
+        **balancer,
+        "targetGroupArn": PRIMARY,
+        "advancedConfiguration": {**balancer["advancedConfiguration"], "alternateTargetGroupArn": ALTERNATE},
+    }
+    request = update_service_request(ecs.record, {**declared, "loadBalancers": [balancer]})
+    assert request["loadBalancers"] == [balancer]
+    with pytest.raises(AssertionError, match="green registered in alb-replicas-dev-alt, where production is"):
+        ecs.update(request)

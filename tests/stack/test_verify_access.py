@@ -24,7 +24,8 @@ def test_without_access_logs_verify_reads_target_health_only(dev):
             {
                 "Sid": "TargetHealth",
                 "Effect": "Allow",
-                "Action": ["elasticloadbalancing:DescribeTargetHealth"],
+                # DescribeRules: a shifting stack's production rule, the group(s) it forwards to now.
+                "Action": ["elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules"],
                 "Resource": "*",
             }
         ],

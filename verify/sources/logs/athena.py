@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from verify.core.tally import Tally
 from verify.sources.logs.query import (
     ANY_BALANCER,
     ATHENA,
+    FILE_SLACK,
     PLACE_COUNTED,
     BalancerChoice,
     Window,
@@ -33,7 +34,6 @@ from verify.sources.logs.query import (
     order_sql,
 )
 from verify.sources.logs.reader import (
-    FILE_SLACK,
     ORDER_MAX,
     QUERY_DEADLINE_S,
     OrderRow,
@@ -85,12 +85,12 @@ class S3Location:
     prefix: str
 
     def prefixes_for(self, window: Window) -> list[str]:
-        """The prefixes to list: the window's day folders when the prefix ends at a region's folder (as the
-        stack's `access_logs_location` does), so a bucket of months lists only the days asked for."""
+        """The prefixes to list: the day folders of the window's files (Window.file_dates: up to the day of
+        `until` + FILE_SLACK) when the prefix ends at a region's folder (as the stack's `access_logs_location`
+        does), so a bucket of months lists only the days asked for."""
         if not _REGION_FOLDER.search(self.prefix):
             return [self.prefix]
-        day = window.since.astimezone(UTC).date()
-        last = window.until.astimezone(UTC).date()
+        day, last = window.file_dates()
         days = []
         while day <= last:
             days.append(f"{self.prefix}{day:%Y/%m/%d}/")

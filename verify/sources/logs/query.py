@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from verify.core.errors import CouldNotMeasure
 from verify.core.text import shown_value
@@ -81,6 +81,12 @@ def work_of_bucket(bucket: int) -> float:
     return (math.exp(bucket / WORK_BUCKETS_PER_E) - 1) / 1000
 
 
+# A log file holds the 5 minutes before the end time in its name, and is filed under the day of that end time;
+# delivery can add a file for the same period later. Files ending up to this long after the window are read too
+# (their lines are filtered), and so is the day folder they fall in.
+FILE_SLACK = timedelta(minutes=15)
+
+
 @dataclass(frozen=True)
 class Window:
     """The requests counted: those whose `time` is at or after `since` and before `until` (UTC)."""
@@ -98,9 +104,14 @@ class Window:
         """Both ends as the ALB writes `time`, so that text comparison in SQL is time comparison."""
         return tuple(moment.astimezone(UTC).strftime(TIME_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
 
+    def file_dates(self) -> tuple[date, date]:
+        """The first and last day a log file holding the window's lines is filed under: `since`'s, and that of
+        `until` + FILE_SLACK (the lines of 23:57 are in a file ending after midnight, under the next day)."""
+        return self.since.astimezone(UTC).date(), (self.until + FILE_SLACK).astimezone(UTC).date()
+
     def days(self) -> tuple[str, str]:
-        """The first and last day of the window as the S3 key (and Athena's `day` partition) write it."""
-        return tuple(moment.astimezone(UTC).strftime(ATHENA_DAY_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
+        """`file_dates` as the S3 key (and Athena's `day` partition) write them."""
+        return tuple(day.strftime(ATHENA_DAY_FORMAT) for day in self.file_dates())  # type: ignore[return-value]
 
 
 def _text(value: str) -> str:

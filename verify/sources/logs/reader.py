@@ -35,6 +35,7 @@ from verify.sources.logs.line import EXACT, NOT_UTF8, REJECTS_STORED_PER_FILE, T
 from verify.sources.logs.query import (
     ANY_BALANCER,
     DUCKDB,
+    FILE_SLACK,
     PLACE_COUNTED,
     PLACE_OUTSIDE,
     REJECTS,
@@ -55,9 +56,6 @@ from verify.sources.logs.query import (
 MAX_FILES = 20_000
 MAX_BYTES = 20 * 1024**3  # compressed
 MAX_LISTED = 200_000  # directory entries looked at while finding the files
-# A log file holds the 5 minutes before the end time in its name; delivery can add a file for the same
-# period later. Files ending up to this long after the window are read too (their lines are filtered).
-FILE_SLACK = timedelta(minutes=15)
 # The order of requests (the balancer's pattern) is read for windows with up to this many requests.
 ORDER_MAX = 200_000
 QUERY_DEADLINE_S = 900.0
