@@ -20,6 +20,7 @@ from components.network import Network, NetworkArgs
 from components.options import DEPLOYMENT_MAXIMUM_PERCENT
 from components.rollback_alarms import RollbackAlarms, RollbackAlarmsArgs
 from components.service import Container, ReplicaService, ReplicaServiceArgs, TrafficShift
+from components.verify_access import VerifyAccess, VerifyAccessArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
 
@@ -62,7 +63,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
     log_table = None
     if settings.access_logs:
         log_bucket = AccessLogBucket(name, AccessLogBucketArgs(retention_days=settings.access_log_retention_days))
-        access_logs = AccessLogs(bucket=log_bucket.bucket_name)
+        access_logs = AccessLogs(bucket=log_bucket.bucket_name, prefix=log_bucket.prefix)
         # Athena over the logs, where they lie: what `verify --access-logs --engine athena` queries.
         log_table = AccessLogTable(
             name,
@@ -93,9 +94,21 @@ def compose(settings: stack_settings.StackSettings) -> None:
         ),
     )
 
+    # The rollback alarms exist for every strategy: a rolling service states them disabled (ReplicaService).
+    rollback_alarms = RollbackAlarms(
+        name,
+        RollbackAlarmsArgs(
+            load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+            timing=settings.rollback_alarm_timing,
+            target_group_arn_suffixes=[
+                load_balancer.target_group.arn_suffix,
+                load_balancer.alternate_target_group.arn_suffix,
+            ],
+        ),
+    )
     traffic_shift = None
     deploy_hook = None
-    if load_balancer.alternate_target_group is not None and load_balancer.production_listener_rule is not None:
+    if load_balancer.production_listener_rule is not None:
         if settings.deployment_strategy.hook:
             deploy_hook = DeployHook(
                 name,
@@ -110,24 +123,13 @@ def compose(settings: stack_settings.StackSettings) -> None:
                     log_retention_days=settings.log_retention_days,
                 ),
             )
-        rollback_alarms = RollbackAlarms(
-            name,
-            RollbackAlarmsArgs(
-                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
-                target_group_arn_suffixes=[
-                    load_balancer.target_group.arn_suffix,
-                    load_balancer.alternate_target_group.arn_suffix,
-                ],
-            ),
-        )
         traffic_shift = TrafficShift(
-            alternate_target_group_arn=load_balancer.alternate_target_group.arn,
             production_listener_rule_arn=load_balancer.production_listener_rule.arn,
             test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
-            rollback_alarm_names=rollback_alarms.alarm_names,
             hook=deploy_hook,
         )
 
+    serving = load_balancer.serving_first()
     timing = deploy_timing(settings, maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT)
     replicas = ReplicaService(
         name,
@@ -136,7 +138,11 @@ def compose(settings: stack_settings.StackSettings) -> None:
             subnet_ids=network.replica_subnet_ids,
             ipv6_only=network.ipv6,
             assign_public_ip=network.task_public_ipv4,
-            target_group_arn=load_balancer.target_group.arn,
+            # Production's group first, as ECS last left it: `pulumi up` after a swap then declares no change to the
+            # service's load balancers, and tells ECS the truth where its record says otherwise (docs/configuration.md).
+            target_group_arn=serving.apply(lambda groups: groups[0]),
+            alternate_target_group_arn=serving.apply(lambda groups: groups[1]),
+            rollback_alarm_names=rollback_alarms.alarm_names,
             load_balancer_security_group_id=load_balancer.security_group.id,
             listeners=load_balancer.listeners,
             container=Container(
@@ -169,13 +175,32 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ServiceAutoscalingArgs(
                 cluster_name=replicas.cluster.name,
                 service_name=replicas.service.name,
-                request_count_label=load_balancer.request_count_label,
+                load_balancer_arn_suffix=load_balancer.load_balancer.arn_suffix,
+                target_group_arn_suffixes=[
+                    load_balancer.target_group.arn_suffix,
+                    load_balancer.alternate_target_group.arn_suffix,
+                ],
                 min_replicas=settings.replicas,
                 max_replicas=settings.max_replicas,
                 requests_per_target=settings.requests_per_target,
                 cpu_target_percent=settings.cpu_target_percent,
             ),
         )
+
+    # What `verify` may call on this stack, as a policy for whoever runs it (a CI role) to attach.
+    verify_access = VerifyAccess(
+        name,
+        VerifyAccessArgs(
+            logs_bucket=log_bucket.bucket_name,
+            logs_location=log_table.logs_location,
+            workgroup=log_table.workgroup.name,
+            database=log_table.database.name,
+            table=log_table.table.name,
+            results_bucket=log_table.results_bucket.bucket,
+        )
+        if log_table is not None
+        else VerifyAccessArgs(),
+    )
 
     # What `verify` reads (url, replicas, max_replicas, algorithm, replica_subnets) and what a
     # person needs to find the stack in the console or with the AWS CLI.
@@ -191,6 +216,10 @@ def compose(settings: stack_settings.StackSettings) -> None:
     pulumi.export("cluster_name", replicas.cluster.name)
     pulumi.export("service_name", replicas.service.name)
     pulumi.export("log_group_name", replicas.log_group.name)
+    pulumi.export("verify_policy_arn", verify_access.policy.arn)
+    if load_balancer.production_listener_rule is not None:
+        # Where production is forwarded now (ECS moves its weights): what `verify --target-health aws` reads.
+        pulumi.export("production_listener_rule_arn", load_balancer.production_listener_rule.arn)
     if deploy_hook is not None:
         # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
         pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)

@@ -48,7 +48,7 @@ from components.aws_tables import (
     ipv6_image_problem,
     ipv6_only_region_problem,
 )
-from components.errors import SettingsError
+from components.errors import SettingsError, shown
 from components.options import (
     DEPLOYMENT_MAXIMUM_PERCENT,
     FARGATE_MAX_STOP_TIMEOUT_SECONDS,
@@ -64,6 +64,7 @@ from components.options import (
     HealthCheck,
     NatGateways,
     ReplicaAddressing,
+    RollbackAlarmTiming,
     StopTiming,
     subnet_prefix_length,
 )
@@ -201,6 +202,11 @@ class StackSettings:
         return StopTiming.of(self.health_check)
 
     @property
+    def rollback_alarm_timing(self) -> RollbackAlarmTiming:
+        """The rollback alarms' periods and data points, chosen with the replicas' stop (see RollbackAlarmTiming)."""
+        return RollbackAlarmTiming.of(self.stop_timing)
+
+    @property
     def seconds_to_healthy(self) -> int:
         """A new replica's passed checks before it gets traffic: interval x healthy threshold."""
         return self.health_check_interval_seconds * self.healthy_threshold
@@ -319,7 +325,11 @@ def parse_settings(raw: Mapping[str, object], *, project: str, stack: str, regio
             "deployment_strategy": _deployment_strategy(values),
         },
     )
-    problem = _deploy_wait_problem(settings) or _default_prefix_problem(settings, values["namePrefix"])
+    problem = (
+        _bake_decides_problem(settings)
+        or _deploy_wait_problem(settings)
+        or _default_prefix_problem(settings, values["namePrefix"])
+    )
     if problem:
         raise SettingsError("invalid stack settings:\n  " + problem)
     return settings
@@ -331,9 +341,31 @@ def _default_prefix_problem(settings: StackSettings, name_prefix: str | None) ->
     if problem is None:
         return None
     return (
-        f"namePrefix: unset, and the default from project {settings.project!r} and stack {settings.stack!r} does not "
-        f"fit: {problem}; set namePrefix"
+        f"namePrefix: unset, and the default from project {shown(settings.project)} and stack"
+        f" {shown(settings.stack)} does not fit: {problem}; set namePrefix"
     )
+
+
+def _bake_decides_problem(settings: StackSettings) -> str | None:
+    """A shifting deploy whose bake or step bake ends before the rollback alarms can fire: a bad canary (or step)
+    would be alarmed only after the rest of the traffic moved, a bad revision after blue stopped."""
+    strategy = settings.deployment_strategy
+    if not strategy.shifts_traffic:
+        return None
+    timing = settings.rollback_alarm_timing
+    least = timing.minutes_to_decide
+    steps = len(strategy.green_shares())
+    for key, minutes, applies in (
+        ("deploymentStepBakeMinutes", strategy.step_bake_minutes, steps > 1),
+        ("deploymentBakeMinutes", strategy.bake_minutes, True),
+    ):
+        if applies and minutes < least:
+            return (
+                f"{key}: {minutes} minutes is shorter than the rollback alarms take to fire ({timing.explained()}), "
+                f"so {strategy.label} would move on before an alarm could stop it; allowed: {least} to "
+                f"{BAKE_MINUTES.high:g}"
+            )
+    return None
 
 
 def _deploy_wait_problem(settings: StackSettings) -> str | None:
@@ -428,8 +460,8 @@ def _check(values: dict[str, Any]) -> list[str]:
 
     def one_of(key: str, allowed: tuple[object, ...]) -> None:
         if values[key] not in allowed:
-            shown = ", ".join(str(a) for a in allowed)
-            problems.append(f"{key}: {values[key]!r} is not allowed; allowed: {shown}")
+            choices = ", ".join(str(a) for a in allowed)
+            problems.append(f"{key}: {shown(values[key])} is not allowed; allowed: {choices}")
 
     one_of("algorithm", ALGORITHMS)
     one_of("natGateways", NAT_GATEWAYS)
@@ -451,7 +483,7 @@ def _check(values: dict[str, Any]) -> list[str]:
     # The target group takes up to 1024 characters; the replica's nginx config, not every character.
     path = values["healthCheckPath"] or ""
     if not health_path_fits(path) or len(path) > 1024:
-        problems.append(f"healthCheckPath: {path!r} {HEALTH_PATH_RULE}, and have at most 1024 characters")
+        problems.append(f"healthCheckPath: {shown(path)} {HEALTH_PATH_RULE}, and have at most 1024 characters")
 
     max_replicas, replicas = values["maxReplicas"], values["replicas"]
     if max_replicas != 0 and not replicas <= max_replicas <= _MAX_REPLICAS:
@@ -469,7 +501,7 @@ def _check(values: dict[str, Any]) -> list[str]:
 
     user = values["containerUser"]
     if not user or not _CONTAINER_USER.match(user) or user.split(":")[0] == "0":
-        problems.append(f"containerUser: {user!r} must be a numeric non-root uid or uid:gid, e.g. 101:101")
+        problems.append(f"containerUser: {shown(user)} must be a numeric non-root uid or uid:gid, e.g. 101:101")
 
     prefix = values["namePrefix"]
     problem = name_problem(prefix) if prefix is not None else None
@@ -505,7 +537,7 @@ def _check_capacity(text: str | None, replicas: int) -> list[str]:
     if mixed and 1 <= int(mixed.group(1)) <= replicas:
         return []
     return [
-        f"capacity: {text or ''!r} is not allowed; allowed: on-demand, spot, or mixed:N with N from 1 to "
+        f"capacity: {shown(text or '')} is not allowed; allowed: on-demand, spot, or mixed:N with N from 1 to "
         f"replicas ({replicas}): N tasks on demand, the rest on Spot"
     ]
 
@@ -554,17 +586,17 @@ def _check_deployment_strategy(text: str | None) -> list[str]:
         rule = LINEAR_STEP_PERCENT if shifting.group(1) == "linear" else CANARY_PERCENT
         if rule.problem(float(shifting.group(2))) is None:
             return []
-        return [f"deploymentStrategy: {text!r} is out of range; {allowed}"]
-    return [f"deploymentStrategy: {text or ''!r} is not allowed; {allowed}"]
+        return [f"deploymentStrategy: {shown(text)} is out of range; {allowed}"]
+    return [f"deploymentStrategy: {shown(text or '')} is not allowed; {allowed}"]
 
 
 def _check_vpc_cidr(cidr: str | None) -> list[str]:
     try:
         network = ipaddress.ip_network(cidr or "", strict=True)
     except ValueError:
-        return [f"vpcCidr: {cidr!r} is not an IPv4 network such as 10.0.0.0/16 (host bits must be zero)"]
+        return [f"vpcCidr: {shown(cidr)} is not an IPv4 network such as 10.0.0.0/16 (host bits must be zero)"]
     if network.version != 4 or not 16 <= network.prefixlen <= 24:
-        return [f"vpcCidr: {cidr!r} must be an IPv4 network with a prefix from /16 to /24"]
+        return [f"vpcCidr: {shown(cidr)} must be an IPv4 network with a prefix from /16 to /24"]
     return []
 
 
@@ -588,7 +620,7 @@ def _check_room_for_tasks(values: dict[str, Any]) -> list[str]:
         f" and the load balancer's {ALB_FREE_ADDRESSES}" if shares_alb_subnet else ""
     )
     return [
-        f"vpcCidr: {cidr!r} leaves room for {room} tasks per zone in the replicas' /{prefix} subnets ({addresses} "
+        f"vpcCidr: {shown(cidr)} leaves room for {room} tasks per zone in the replicas' /{prefix} subnets ({addresses} "
         f"addresses, less {kept}); a deploy at {DEPLOYMENT_MAXIMUM_PERCENT} % of {most} replicas needs {needed} "
         "per zone; allowed: a larger vpcCidr, fewer azCount or fewer (max)replicas"
     ]
@@ -599,7 +631,7 @@ def _check_addressing(values: dict[str, Any], region: str | None) -> list[str]:
     an image from a registry's dual-stack name, and no NAT gateway, which they could not use."""
     addressing = values["replicaAddressing"]
     if addressing not in REPLICA_ADDRESSINGS:
-        return [f"replicaAddressing: {addressing!r} is not allowed; allowed: {', '.join(REPLICA_ADDRESSINGS)}"]
+        return [f"replicaAddressing: {shown(addressing)} is not allowed; allowed: {', '.join(REPLICA_ADDRESSINGS)}"]
     if addressing != "ipv6-only":
         return []
     problems = []
@@ -610,11 +642,11 @@ def _check_addressing(values: dict[str, Any], region: str | None) -> list[str]:
     image = values["image"]
     image_problem = ipv6_image_problem(image_registry(image)) if image and not _check_image(image) else None
     if image_problem:
-        problems.append(f"image: {image!r} with replicaAddressing ipv6-only: {image_problem}")
+        problems.append(f"image: {shown(image)} with replicaAddressing ipv6-only: {image_problem}")
     if values["natGateways"] != "none":
         problems.append(
-            f"natGateways: {values['natGateways']!r} with replicaAddressing ipv6-only: IPv6-only replicas reach out "
-            "through the egress-only internet gateway and cannot use a NAT gateway; allowed: none, or "
+            f"natGateways: {shown(values['natGateways'])} with replicaAddressing ipv6-only: IPv6-only replicas reach"
+            " out through the egress-only internet gateway and cannot use a NAT gateway; allowed: none, or "
             "replicaAddressing ipv4"
         )
     return problems
@@ -631,12 +663,12 @@ def image_registry(image: str) -> str:
 
 def _check_image(image: str | None) -> list[str]:
     if not image or re.search(r"\s", image):
-        return [f"image: {image!r} is not an image reference"]
+        return [f"image: {shown(image)} is not an image reference"]
     pinned_by_digest = "@sha256:" in image
     tag = image[len(image_repository(image)) + 1 :] if not pinned_by_digest else ""
     if not pinned_by_digest and tag in ("", "latest"):
         return [
-            f"image: {image!r} pins nothing (a moved tag changes the replicas silently and the same "
+            f"image: {shown(image)} pins nothing (a moved tag changes the replicas silently and the same "
             "tag never redeploys); use a version tag such as nginx:1.30.8-alpine or a @sha256: digest"
         ]
     return []
@@ -647,23 +679,23 @@ def _check_domain(domain: str | None, zone: str | None) -> list[str]:
         return []
     if domain is None or zone is None:
         missing = "zone" if zone is None else "domain"
-        return [f"{missing}: unset, but domain and zone go together (domain {domain!r}, zone {zone!r})"]
+        return [f"{missing}: unset, but domain and zone go together (domain {shown(domain)}, zone {shown(zone)})"]
     if any(_is_reserved(name.lower()) for name in (domain, zone)):
         return [
-            f"domain: {domain!r} in zone {zone!r} is a name reserved for examples (RFC 2606, RFC 6761), which no "
-            f"Route 53 zone of yours can hold; set your own: {_SET_DOMAIN}"
+            f"domain: {shown(domain)} in zone {shown(zone)} is a name reserved for examples (RFC 2606, RFC 6761),"
+            f" which no Route 53 zone of yours can hold; set your own: {_SET_DOMAIN}"
         ]
     problems = [
-        f"{key}: {name!r} is not a DNS name (lowercase labels of letters, digits and hyphens, dot-separated)"
+        f"{key}: {shown(name)} is not a DNS name (lowercase labels of letters, digits and hyphens, dot-separated)"
         for key, name in (("domain", domain), ("zone", zone))
         if not _is_dns_name(name)
     ]
     if not problems and domain != zone and not domain.endswith("." + zone):
-        problems.append(f"domain: {domain!r} is outside zone {zone!r}; it must be {zone} or end in .{zone}")
+        problems.append(f"domain: {shown(domain)} is outside zone {shown(zone)}; it must be {zone} or end in .{zone}")
     certificate = CERTIFICATE_DOMAIN.problem(domain) if not problems else None
     if certificate:
         problems.append(
-            f"domain: {domain!r} is not a name ACM issues a certificate for: {certificate} "
+            f"domain: {shown(domain)} is not a name ACM issues a certificate for: {certificate} "
             f"({CERTIFICATE_DOMAIN.source}: a certificate's domain is its common name, at most 64 characters)"
         )
     return problems

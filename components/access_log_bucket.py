@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_tables import ELB_ACCOUNT_IDS, ELB_LOG_DELIVERY
+from components.options import ACCESS_LOG_PREFIX
 from components.private_bucket import deny_plain_http, private_bucket
 
 
@@ -23,8 +24,8 @@ def log_writer(region: str, partition: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AccessLogBucketArgs:
-    prefix: str = "alb"
-    """Key prefix the load balancer writes under. @default "alb"."""
+    prefix: str = ACCESS_LOG_PREFIX
+    """Key prefix the load balancer writes under. @default ACCESS_LOG_PREFIX, "alb"."""
     retention_days: int = 90
     """Days a log object is kept before it expires (S3.13). @default 90."""
     force_destroy: bool = True
@@ -40,12 +41,13 @@ class AccessLogBucket(pulumi.ComponentResource):
 
     `bucket_name` resolves once the policy is in place: AWS checks that it may write when access
     logging is turned on, so pass `bucket_name` (not `bucket.bucket`) to the load balancer.
-    Exposes `bucket`, `policy` and `bucket_name`.
+    Exposes `bucket`, `policy`, `bucket_name` and `prefix` (where the policy lets the ALB write).
     """
 
     bucket: aws.s3.Bucket
     policy: aws.s3.BucketPolicy
     bucket_name: pulumi.Output[str]
+    prefix: str
 
     def __init__(self, name: str, args: AccessLogBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("alb-replicas:access_log_bucket:AccessLogBucket", name, None, opts)
@@ -59,6 +61,7 @@ class AccessLogBucket(pulumi.ComponentResource):
             opts=child_opts,
         )
         self.bucket = created.bucket
+        self.prefix = args.prefix
         public_access_block = created.public_access_block
 
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)

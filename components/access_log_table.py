@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from components.aws_limits import ATHENA_SCAN_CUTOFF, GLUE_NAME
 from components.errors import SettingsError
+from components.options import ACCESS_LOG_PREFIX
 from components.private_bucket import deny_plain_http, private_bucket
 from verify.sources.logs.query import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_REGEX
 
@@ -23,8 +24,8 @@ class AccessLogTableArgs:
     lower case)."""
     workgroup_name: str
     """The Athena workgroup `verify --access-logs --engine athena` runs in."""
-    log_prefix: str = "alb"
-    """The key prefix the ALB writes under. @default "alb"."""
+    log_prefix: str = ACCESS_LOG_PREFIX
+    """The key prefix the ALB writes under. @default ACCESS_LOG_PREFIX, "alb"."""
     table_name: str = "access_logs"
     """The Glue table. @default "access_logs"."""
     projection_start: str = "2026/01/01"

@@ -116,6 +116,13 @@ ALARM_DESCRIPTION = NameRule(
 METRIC_QUERY_ID = NameRule(
     "metric math query id", 255, r"[a-z][A-Za-z0-9_]*", source="botocore cloudwatch MetricDataQuery.Id"
 )
+SCALING_QUERY_ID = NameRule(
+    "scaling policy metric query id",
+    255,
+    r"[a-z][A-Za-z0-9_]*",
+    source="botocore application-autoscaling TargetTrackingMetricDataQuery.Id (a lowercase letter, then letters,"
+    " numbers and underscores)",
+)
 FUNCTION_NAME = NameRule(
     "Lambda function name", 64, r"[a-zA-Z0-9_-]+", source="botocore lambda FunctionName (its name part: 64 characters)"
 )
@@ -434,6 +441,11 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(_ALARM, "metricQueries[].metric.period", ALARM_PERIOD),
     Field(_ALARM, "metricQueries[].id", METRIC_QUERY_ID),
+    Field(
+        "aws:appautoscaling/policy:Policy",
+        "targetTrackingScalingPolicyConfiguration.customizedMetricSpecification.metrics[].id",
+        SCALING_QUERY_ID,
+    ),
     Field(_ALARM, "evaluationPeriods", AT_LEAST_ONE),
     Field(_ALARM, "datapointsToAlarm", AT_LEAST_ONE),
     Field(_ALARM, "alarmDescription", ALARM_DESCRIPTION),
@@ -647,6 +659,7 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
     DerivedName("aws:athena/workgroup:Workgroup", "-access-logs", given=True),
     DerivedName("aws:appautoscaling/policy:Policy", "-requests"),
     DerivedName("aws:appautoscaling/policy:Policy", "-cpu"),
+    DerivedName("aws:iam/policy:Policy", "-verify"),
     DerivedName("aws:lambda/function:Function", "-deploy-hook"),
     DerivedName("aws:iam/role:Role", "-hook"),
     DerivedName("aws:iam/role:Role", "-hook-invoke"),

@@ -22,3 +22,16 @@ class SettingsError(ValueError):
         its problems, one per line, become the heading and the problems joined by '; '."""
         heading, *problems = str(self).splitlines()
         return " ".join([heading, "; ".join(problem.strip() for problem in problems)]).strip()
+
+
+# How much of a bad value a refusal echoes: a 5,000-digit deploymentStrategy was echoed whole.
+SHOWN_MAX = 60
+
+
+def shown(value: object) -> str:
+    """A value as a refusal quotes it: its repr, cut to SHOWN_MAX characters saying how long it was."""
+    text = repr(value)
+    if len(text) <= SHOWN_MAX:
+        return text
+    length = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters written out"
+    return f"{text[:SHOWN_MAX]}... ({length})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,7 +15,7 @@ import pulumi_aws as aws
 from components.aws_limits import name_problem
 from components.aws_tables import TLS_POLICY, Algorithm
 from components.errors import SettingsError
-from components.options import TEST_HEADER, HealthCheck
+from components.options import ACCESS_LOG_PREFIX, TEST_HEADER, HealthCheck
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class AccessLogs:
     bucket: pulumi.Input[str]
     """Bucket name; its policy must already let the region's ELB write, since AWS checks that when
     logging is turned on (pass an Output that depends on the bucket policy)."""
-    prefix: str = "alb"
-    """Key prefix of the log objects. @default "alb"."""
+    prefix: str = ACCESS_LOG_PREFIX
+    """Key prefix of the log objects. @default ACCESS_LOG_PREFIX, "alb"."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ class LoadBalancerArgs:
     False keeps each node to its zone's replicas, and zones with unequal replica counts then split
     unevenly."""
     traffic_shifting: bool = False
-    """Declare what ECS's blue/green, linear and canary deploys move traffic with: an alternate target
-    group (same health check and drain) and a production listener rule forwarding to both groups.
-    @default False: rolling deploys, one target group, the listener forwards to it."""
+    """Declare the production listener rule ECS's blue/green, linear and canary deploys move traffic with: a
+    forward to both target groups, whose weights are ECS's from then on. @default False: rolling deploys, the
+    listener's default action forwards to the target group. The alternate target group exists in both cases
+    (see `alternate_target_group`)."""
     test_listener_rule: bool = False
     """With traffic_shifting, a test listener rule: requests carrying TEST_HEADER reach the new revision
     before production traffic does. @default False."""
@@ -97,16 +99,19 @@ class LoadBalancer(pulumi.ComponentResource):
     """The single point of access: an internet-facing ALB in the public subnets whose target group
     holds the replicas by IP (Fargate tasks register by their private IP).
 
-    Exposes `load_balancer`, `target_group`, `security_group`, `listener` (the one that forwards
-    to the target group), `listeners` (all of them: a service attached to the target group must
-    wait for these), `url` and `request_count_label` (for ALBRequestCountPerTarget scaling); with
-    traffic shifting also `alternate_target_group`, `production_listener_rule` and
-    `test_listener_rule` (None unless asked for), otherwise all three None.
+    Exposes `load_balancer`, `target_group` (the primary), `security_group`, `listener` (the one that forwards
+    to the target group), `listeners` (all of them: a service attached to the target group must wait for these),
+    `url` and `alternate_target_group`, the second group with the same health check and drain, declared for every
+    strategy: ECS moves production between the two in a shifting deploy, and a rolling service registers its tasks
+    in both, so a change of strategy never leaves production on a group without them (docs/configuration.md,
+    "Changing the deployment strategy"). With traffic shifting also `production_listener_rule` and
+    `test_listener_rule` (None unless asked for), otherwise both None; `serving_first()` orders the two groups by
+    where production is forwarded now.
     """
 
     load_balancer: aws.lb.LoadBalancer
     target_group: aws.lb.TargetGroup
-    alternate_target_group: aws.lb.TargetGroup | None
+    alternate_target_group: aws.lb.TargetGroup
     production_listener_rule: aws.lb.ListenerRule | None
     test_listener_rule: aws.lb.ListenerRule | None
     security_group: aws.ec2.SecurityGroup
@@ -115,7 +120,6 @@ class LoadBalancer(pulumi.ComponentResource):
     alias_records: list[aws.route53.Record]
     dns_name: pulumi.Output[str]
     url: pulumi.Output[str]
-    request_count_label: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problem = name_problem(name, types=_NAMED_HERE)
@@ -223,7 +227,16 @@ class LoadBalancer(pulumi.ComponentResource):
                 for suffix, record_type in record_types.items()
             ]
 
-        self.alternate_target_group = None
+        # Declared for every strategy (see the class's doc). "-alt", not "-tg-alt": "<name>-tg-alt" and Pulumi's
+        # 8 characters passed the 32 AWS takes for a name of 18 or more characters. The alias keeps a group
+        # declared under the old name (no replacement).
+        self.alternate_target_group = self._target_group(
+            f"{name}-alt",
+            args,
+            pulumi.ResourceOptions.merge(
+                child_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-tg-alt")])
+            ),
+        )
         self.production_listener_rule = None
         self.test_listener_rule = None
         if args.traffic_shifting:
@@ -235,9 +248,6 @@ class LoadBalancer(pulumi.ComponentResource):
             if args.https
             else self.dns_name.apply(lambda dns: f"http://{dns}")
         )
-        self.request_count_label = pulumi.Output.concat(
-            self.load_balancer.arn_suffix, "/", self.target_group.arn_suffix
-        )
 
         self.register_outputs(
             {
@@ -247,6 +257,34 @@ class LoadBalancer(pulumi.ComponentResource):
                 "security_group_id": self.security_group.id,
             }
         )
+
+    def serving_first(self) -> pulumi.Output[tuple[str, str]]:
+        """The two groups' ARNs, the one production is forwarded to now first.
+
+        With traffic shifting, read from the production rule as ECS last left it (elasticloadbalancing:DescribeRules,
+        through the provider's aws_lb_listener_rule data source): after every other shifting deploy production is on
+        the alternate group. A rule created by this `pulumi up` reads as declared, the primary first. Without the
+        rule (rolling), the listener's default action forwards to the primary group."""
+        groups = pulumi.Output.all(self.target_group.arn, self.alternate_target_group.arn)
+        if self.production_listener_rule is None:
+            return groups.apply(lambda arns: (arns[0], arns[1]))
+        live = aws.lb.get_listener_rule_output(
+            arn=self.production_listener_rule.arn, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+
+        def ordered(values: list[Any]) -> tuple[str, str]:
+            (primary, alternate), actions = values
+            order = _serving_first(primary, alternate, actions)
+            if order[0] == alternate:
+                pulumi.log.info(
+                    "production is on the alternate target group, where ECS's last deploy left it: the service names "
+                    "it first, as ECS records it, and its load balancers do not change (docs/configuration.md, "
+                    '"The serving group")',
+                    resource=self,
+                )
+            return order
+
+        return pulumi.Output.all(groups, live.actions).apply(ordered)
 
     @staticmethod
     def _target_group(resource_name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> aws.lb.TargetGroup:
@@ -284,19 +322,16 @@ class LoadBalancer(pulumi.ComponentResource):
         )
 
     def _traffic_shifting_rules(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions) -> None:
-        """The alternate group and the rules ECS rewrites: a forward to both groups, weighted 100/0.
+        """The rules ECS rewrites: a forward to both groups, weighted 100/0.
 
         ECS rewrites the rules' forward weights at every deploy (and leaves the groups swapped after
         one), so Pulumi must not put them back: `ignore_changes` on the actions. An ALB's production
         listener rule must be a rule, not the listener's default action.
+
+        Rolling deploys declare neither: back from a shifting strategy, Pulumi deletes them once the service's
+        update is done, and the listener's default action then forwards to the primary group, where the rolling
+        service has registered its new tasks (as in the alternate: ReplicaService).
         """
-        # "-alt", not "-tg-alt": "<name>-tg-alt" and Pulumi's 8 characters passed the 32 AWS takes for a name
-        # of 18 or more characters. The alias keeps a group declared under the old name (no replacement).
-        self.alternate_target_group = self._target_group(
-            f"{name}-alt",
-            args,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-tg-alt")])),
-        )
         both_groups = [
             aws.lb.ListenerRuleActionArgs(
                 type="forward",
@@ -335,3 +370,20 @@ class LoadBalancer(pulumi.ComponentResource):
                 actions=both_groups,
                 opts=moved_by_ecs,
             )
+
+
+def _serving_first(primary: str, alternate: str, actions: Sequence[Any]) -> tuple[str, str]:
+    """(the group the rule forwards more of production to, the other); the primary first on a tie."""
+    weights: dict[str, int] = {}
+    for action in actions:
+        for forward in _field(action, "forwards") or []:
+            for group in _field(forward, "target_groups") or []:
+                weights[_field(group, "arn")] = int(_field(group, "weight") or 0)
+    if weights.get(alternate, 0) > weights.get(primary, 0):
+        return alternate, primary
+    return primary, alternate
+
+
+def _field(value: Any, name: str) -> Any:
+    """A field of an invoke's result, an object in a deployment and a dict under the mocks."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)

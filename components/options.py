@@ -93,6 +93,57 @@ class StopTiming:
         )
 
 
+# When a rollback alarm can fire, after what it watches has gone wrong. The ALB's metrics are one data point a
+# minute, sent only while requests flow (ELB user guide, "CloudWatch metrics for your Application Load
+# Balancer": "Elastic Load Balancing measures and sends its metrics in 60-second intervals"), so a period's data
+# point reaches CloudWatch up to a minute after the period ends; CloudWatch evaluates an alarm of a period of
+# 60 s or more once a minute (CloudWatch user guide, "Using Amazon CloudWatch alarms"): up to a minute more.
+ALB_METRIC_PERIOD_SECONDS = 60
+ALB_METRIC_DELAY_SECONDS = 60
+ALARM_EVALUATION_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class RollbackAlarmTiming:
+    """The rollback alarms' period and data points, and how long each takes to fire: chosen with the stop of a
+    replica, so a deploy's bake and step bake can be held to it.
+
+    The 5xx alarm fires on one period with a 5xx answer. The unhealthy-hosts alarm judges each period by its
+    Minimum (every sample of the period saw an unhealthy target) over `unhealthy_hosts_datapoints` periods in a
+    row: a replica stopping on its own signal (a Fargate Spot interruption, a rolling deploy's old task) fails
+    its checks at most until its stop timeout, and samples a period apart can find it failing in at most
+    timeout // period + 1 periods, one fewer than it takes; a green revision whose tasks keep failing does fire.
+    """
+
+    unhealthy_hosts_datapoints: int
+    target_5xx_datapoints: int = 1
+    period_seconds: int = ALB_METRIC_PERIOD_SECONDS
+
+    @classmethod
+    def of(cls, stop: StopTiming) -> RollbackAlarmTiming:
+        return cls(unhealthy_hosts_datapoints=stop.timeout_seconds // ALB_METRIC_PERIOD_SECONDS + 2)
+
+    def seconds_to_fire(self, datapoints: int) -> int:
+        """From the start of the first breaching period to the alarm in ALARM, at the latest."""
+        return datapoints * self.period_seconds + ALB_METRIC_DELAY_SECONDS + ALARM_EVALUATION_SECONDS
+
+    @property
+    def slowest_seconds_to_fire(self) -> int:
+        return self.seconds_to_fire(max(self.unhealthy_hosts_datapoints, self.target_5xx_datapoints))
+
+    @property
+    def minutes_to_decide(self) -> int:
+        """The shortest bake (and step bake) in which both alarms can fire: whole minutes, as ECS takes them."""
+        return math.ceil(self.slowest_seconds_to_fire / 60)
+
+    def explained(self) -> str:
+        return (
+            f"the unhealthy-hosts alarm needs {self.unhealthy_hosts_datapoints} periods of {self.period_seconds} s, "
+            f"plus up to {ALB_METRIC_DELAY_SECONDS} s for the ALB's metric to reach CloudWatch and "
+            f"{ALARM_EVALUATION_SECONDS} s for CloudWatch to evaluate it: {self.slowest_seconds_to_fire} s"
+        )
+
+
 @dataclass(frozen=True)
 class Capacity:
     """Which Fargate capacity the tasks run on: on demand, Spot, or Spot above an on-demand base."""
@@ -137,6 +188,9 @@ ECS_STRATEGY: dict[str, str] = {
 # The test listener rule's condition (LoadBalancer, the rehearsal's nodes): a request with this header
 # and value reaches the new revision.
 TEST_HEADER = ("X-Deploy-Test", "green")
+# The key prefix the ALB writes its access logs under: the bucket policy lets it write there, the load balancer
+# writes there, the Glue table reads there (AccessLogBucket, AccessLogs, AccessLogTable default to it).
+ACCESS_LOG_PREFIX = "alb"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.errors import SettingsError
+from components.options import HealthCheck, RollbackAlarmTiming, StopTiming
 
 _NAMESPACE = "AWS/ApplicationELB"
+# The alarms of the default health check's replicas (RollbackAlarmsArgs.timing).
+_DEFAULT_TIMING = RollbackAlarmTiming.of(StopTiming.of(HealthCheck()))
 
 
 @dataclass(frozen=True)
@@ -21,8 +24,9 @@ class RollbackAlarmsArgs:
     target_group_arn_suffixes: Sequence[pulumi.Input[str]]
     """`targetgroup/<tg>/<id>` of every group a revision may serve from: the primary and the
     alternate. ECS swaps their roles at each deploy, so each alarm watches both."""
-    period_seconds: int = 60
-    """Seconds of one evaluation period. @default 60: the finest ALB metrics CloudWatch keeps."""
+    timing: RollbackAlarmTiming = _DEFAULT_TIMING
+    """Period and data points of each alarm. @default: the default health check's stop, a minute (the ALB's
+    metrics are one a minute), the 5xx alarm on 1 data point and the unhealthy-hosts alarm on 2 in a row."""
     target_5xx_threshold: int = 1
     """5xx answers from the replicas in one period that roll a deploy back. @default 1: a deploy
     that fails any request is rolled back."""
@@ -31,9 +35,10 @@ class RollbackAlarmsArgs:
 
 
 class RollbackAlarms(pulumi.ComponentResource):
-    """Two alarms over the target groups: replicas answering 5xx (HTTPCode_Target_5XX_Count, summed)
-    and replicas failing their health checks (UnHealthyHostCount, the larger of the groups).
-    Missing data (no traffic) is not breaching.
+    """Two alarms over the target groups: replicas answering 5xx (HTTPCode_Target_5XX_Count, summed) and
+    replicas failing their health checks (UnHealthyHostCount, each group's Minimum of the period, the larger of
+    the groups, over `timing.unhealthy_hosts_datapoints` periods in a row: a replica failing its checks on its
+    stop signal, as long as its stop lasts, does not fire it). Missing data (no traffic) is not breaching.
 
     Exposes `target_5xx`, `unhealthy_hosts` and `alarm_names` (for the service's `alarms`).
     """
@@ -45,8 +50,11 @@ class RollbackAlarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: RollbackAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         if not args.target_group_arn_suffixes:
             raise SettingsError("no target group to watch; allowed: one or more", argument="target_group_arn_suffixes")
+        timing = args.timing
         for key, value in (
-            ("period_seconds", args.period_seconds),
+            ("timing.period_seconds", timing.period_seconds),
+            ("timing.target_5xx_datapoints", timing.target_5xx_datapoints),
+            ("timing.unhealthy_hosts_datapoints", timing.unhealthy_hosts_datapoints),
             ("target_5xx_threshold", args.target_5xx_threshold),
             ("unhealthy_hosts_threshold", args.unhealthy_hosts_threshold),
         ):
@@ -62,6 +70,7 @@ class RollbackAlarms(pulumi.ComponentResource):
             stat="Sum",
             combine="SUM",
             threshold=args.target_5xx_threshold,
+            datapoints=timing.target_5xx_datapoints,
             description="Replicas answered 5xx: ECS rolls a blue/green, linear or canary deploy back",
             opts=child_opts,
         )
@@ -69,9 +78,10 @@ class RollbackAlarms(pulumi.ComponentResource):
             f"{name}-unhealthy-hosts",
             args,
             metric="UnHealthyHostCount",
-            stat="Maximum",
+            stat="Minimum",
             combine="MAX",
             threshold=args.unhealthy_hosts_threshold,
+            datapoints=timing.unhealthy_hosts_datapoints,
             description="Replicas fail their health checks: ECS rolls a blue/green, linear or canary deploy back",
             opts=child_opts,
         )
@@ -87,10 +97,12 @@ class RollbackAlarms(pulumi.ComponentResource):
         stat: str,
         combine: str,
         threshold: int,
+        datapoints: int,
         description: str,
         opts: pulumi.ResourceOptions,
     ) -> aws.cloudwatch.MetricAlarm:
-        """One alarm on `metric` of every target group, combined by metric math (SUM or MAX)."""
+        """One alarm on `metric` of every target group, combined by metric math (SUM or MAX), firing on
+        `datapoints` breaching periods in a row."""
         ids = [f"group{index}" for index in range(len(args.target_group_arn_suffixes))]
         per_group = [
             aws.cloudwatch.MetricAlarmMetricQueryArgs(
@@ -100,7 +112,7 @@ class RollbackAlarms(pulumi.ComponentResource):
                     namespace=_NAMESPACE,
                     metric_name=metric,
                     stat=stat,
-                    period=args.period_seconds,
+                    period=args.timing.period_seconds,
                     dimensions={"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": suffix},
                 ),
             )
@@ -114,8 +126,9 @@ class RollbackAlarms(pulumi.ComponentResource):
             alarm_description=description,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=threshold,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
+            # M out of N with M = N: `datapoints` breaching periods in a row.
+            evaluation_periods=datapoints,
+            datapoints_to_alarm=datapoints,
             treat_missing_data="notBreaching",
             metric_queries=[*per_group, combined],
             opts=opts,

@@ -68,14 +68,10 @@ class Container:
 
 @dataclass(frozen=True)
 class TrafficShift:
-    """What ECS moves traffic with in a blue/green, linear or canary deploy (see LoadBalancer)."""
+    """The listener rules ECS moves traffic with in a blue/green, linear or canary deploy (see LoadBalancer)."""
 
-    alternate_target_group_arn: pulumi.Input[str]
-    """The second target group: the new revision registers there while the old serves."""
     production_listener_rule_arn: pulumi.Input[str]
     """The listener rule ECS rewrites from the one group to the other."""
-    rollback_alarm_names: pulumi.Input[Sequence[str]]
-    """CloudWatch alarms that roll a deploy back when they fire (see RollbackAlarms)."""
     test_listener_rule_arn: pulumi.Input[str] | None = None
     """The rule that sends test traffic to the new revision first. @default None: no test traffic."""
     hook: DeployHook | None = None
@@ -89,7 +85,7 @@ class ReplicaServiceArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     """Subnets the tasks run in; ECS spreads tasks over their zones."""
     target_group_arn: pulumi.Input[str]
-    """Target group the tasks register in, by IP."""
+    """Target group the tasks register in, by IP: the primary."""
     load_balancer_security_group_id: pulumi.Input[str]
     """The ALB's security group: the only source allowed to reach the replicas."""
     listeners: Sequence[pulumi.Resource]
@@ -127,9 +123,20 @@ class ReplicaServiceArgs:
     deployment: DeploymentStrategy = DeploymentStrategy()
     """How a deploy moves traffic to the new revision. @default DeploymentStrategy(): ECS's rolling
     update. Any other strategy needs `traffic_shift`."""
+    alternate_target_group_arn: pulumi.Input[str] | None = None
+    """The second target group. A shifting deploy registers the new revision there while the old serves; a
+    rolling service registers every task in both groups, so whichever of the two a shifting deploy left
+    production on holds the new tasks before the old ones stop (a rolling deploy starts the new tasks, then
+    stops the old). @default None: one group, for a service no shifting strategy ever deployed; required with
+    `traffic_shift`."""
+    rollback_alarm_names: pulumi.Input[Sequence[str]] | None = None
+    """CloudWatch alarms that roll a shifting deploy back when they fire (see RollbackAlarms). A rolling
+    service states them disabled: the provider sends nothing for an alarms block left out, and ECS would keep
+    rolling back on them. @default None: no alarms block, for a service no shifting strategy ever deployed;
+    required with `traffic_shift`."""
     traffic_shift: TrafficShift | None = None
-    """The alternate group, listener rule(s) and alarms ECS shifts traffic with. @default None:
-    exactly when `deployment` is rolling (ECS refuses a shifting strategy without them)."""
+    """The listener rule(s) ECS shifts traffic with. @default None: exactly when `deployment` is rolling (ECS
+    refuses a shifting strategy without them)."""
     steady_state_timeout_seconds: int = 1200
     """How long `pulumi up` waits for the service to be steady after a create or update, then fails.
     @default 1200, the provider's own 20 minutes; the stack passes its deploy's worst case plus a
@@ -184,6 +191,12 @@ class ReplicaService(pulumi.ComponentResource):
                 "traffic_shift exactly for blue-green, linear and canary",
                 argument="deployment",
             )
+        if args.traffic_shift is not None:
+            for argument in ("alternate_target_group_arn", "rollback_alarm_names"):
+                if getattr(args, argument) is None:
+                    raise SettingsError(
+                        f"None with {deployment.kind}; allowed: given with traffic_shift", argument=argument
+                    )
         if not 1 <= args.steady_state_timeout_seconds <= STEADY_STATE_TIMEOUT_MAX_SECONDS:
             raise SettingsError(
                 f"{args.steady_state_timeout_seconds}; allowed: 1 to {STEADY_STATE_TIMEOUT_MAX_SECONDS} seconds",
@@ -351,22 +364,13 @@ class ReplicaService(pulumi.ComponentResource):
                 security_groups=[self.security_group.id],
                 assign_public_ip=args.assign_public_ip,
             ),
-            load_balancers=[
-                aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn=args.target_group_arn,
-                    container_name=CONTAINER_NAME,
-                    container_port=container.port,
-                    advanced_configuration=self._advanced_configuration(args.traffic_shift),
-                )
-            ],
+            # A change of strategy either way is one update (docs/configuration.md, "Changing the deployment
+            # strategy"): the provider sends loadBalancers, strategy and alarms as they changed (the strategy stated,
+            # the alarms block stated: see _deployment_configuration and _alarms), and Pulumi deletes the rules and
+            # role a rolling service no longer names only after this update is steady.
+            load_balancers=self._load_balancers(args),
             deployment_configuration=_deployment_configuration(deployment, hook),
-            alarms=(
-                aws.ecs.ServiceAlarmsArgs(
-                    alarm_names=args.traffic_shift.rollback_alarm_names, enable=True, rollback=True
-                )
-                if args.traffic_shift is not None
-                else None
-            ),
+            alarms=_alarms(args),
             health_check_grace_period_seconds=args.health_check_grace_period_seconds,
             deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
             deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
@@ -409,32 +413,64 @@ class ReplicaService(pulumi.ComponentResource):
             }
         )
 
-    def _advanced_configuration(
-        self, shift: TrafficShift | None
-    ) -> aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None:
-        if shift is None or self.infrastructure_role is None:
-            return None
-        return aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
-            alternate_target_group_arn=shift.alternate_target_group_arn,
-            production_listener_rule=shift.production_listener_rule_arn,
-            test_listener_rule=shift.test_listener_rule_arn,
-            role_arn=self.infrastructure_role.arn,
-        )
+    def _load_balancers(self, args: ReplicaServiceArgs) -> list[aws.ecs.ServiceLoadBalancerArgs]:
+        """Shifting: the primary group with ECS's advanced configuration (the alternate group, the rules, the
+        infrastructure role). Rolling: each task in the primary and the alternate group, plain. ECS's API
+        reference, UpdateService's loadBalancers: a rolling service may go from one target group to several and
+        back, and a change "starts new tasks with the updated Elastic Load Balancing configuration, and then stops
+        the old tasks when the new tasks are running"; ECS's developer guide, "Registering multiple target groups
+        with a service"."""
+        container = args.container
+
+        def balancer(
+            target_group_arn: pulumi.Input[str],
+            advanced: aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs | None = None,
+        ) -> aws.ecs.ServiceLoadBalancerArgs:
+            return aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=target_group_arn,
+                container_name=CONTAINER_NAME,
+                container_port=container.port,
+                advanced_configuration=advanced,
+            )
+
+        shift = args.traffic_shift
+        if shift is not None and self.infrastructure_role is not None and args.alternate_target_group_arn is not None:
+            return [
+                balancer(
+                    args.target_group_arn,
+                    aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
+                        alternate_target_group_arn=args.alternate_target_group_arn,
+                        production_listener_rule=shift.production_listener_rule_arn,
+                        test_listener_rule=shift.test_listener_rule_arn,
+                        role_arn=self.infrastructure_role.arn,
+                    ),
+                )
+            ]
+        groups = [args.target_group_arn]
+        if args.alternate_target_group_arn is not None:
+            groups.append(args.alternate_target_group_arn)
+        return [balancer(group) for group in groups]
 
     def _service_role(self, name: str, description: str, account_id: pulumi.Output[str], service: str) -> aws.iam.Role:
-        """A role only `service` (ecs-tasks: the tasks; ecs: ECS itself) can assume for this account
-        (the condition stops a confused deputy)."""
+        """A role only `service` can assume: "ecs-tasks" the tasks' (execution and task roles), for this account
+        only (the ECS developer guide's "Amazon ECS task IAM role" trust policy, whose aws:SourceAccount condition
+        stops a confused deputy); "ecs" ECS's own infrastructure role for load balancers, with the trust policy
+        AWS documents for it, as written there ("Amazon ECS infrastructure IAM role for load balancers"): no
+        condition, since no AWS page says ECS sends aws:SourceAccount when it assumes that role, and a condition
+        on a key it does not send would refuse ECS at its first traffic shift."""
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": f"{service}.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
         trust_policy = account_id.apply(
             lambda account: json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": f"{service}.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
+                        {"Sid": "AllowAccessToECSForInfrastructureManagement", **statement}
+                        if service == "ecs"
+                        else {**statement, "Condition": {"StringEquals": {"aws:SourceAccount": account}}}
                     ],
                 }
             )
@@ -446,11 +482,18 @@ class ReplicaService(pulumi.ComponentResource):
 
 def _deployment_configuration(
     deployment: DeploymentStrategy, hook: DeployHook | None = None
-) -> aws.ecs.ServiceDeploymentConfigurationArgs | None:
-    """ECS's traffic shifting as the provider takes it (minutes as strings), with the hook at its stages;
-    None for rolling, ECS's default."""
+) -> aws.ecs.ServiceDeploymentConfigurationArgs:
+    """ECS's deployment strategy as the provider takes it (minutes as strings), with the hook at its stages;
+    rolling stated too.
+
+    terraform-provider-aws (internal/service/ecs/service.go), which pulumi-aws bridges: `deployment_configuration`
+    is Optional and Computed, so a block left out keeps the strategy last read from ECS and UpdateService is never
+    told; a rolling service therefore states "ROLLING". Its bake minutes are not stated: they too are Computed, and
+    the provider sends the value it holds (ECS's own, read back) only with a strategy it sends. Lifecycle hooks are
+    sent only when there are some (`len(hooks) > 0`): the provider cannot clear them (docs/configuration.md,
+    "Changing the deployment strategy")."""
     if not deployment.shifts_traffic:
-        return None
+        return aws.ecs.ServiceDeploymentConfigurationArgs(strategy=deployment.ecs_strategy)
     step_bake = str(deployment.step_bake_minutes)
     return aws.ecs.ServiceDeploymentConfigurationArgs(
         strategy=deployment.ecs_strategy,
@@ -471,6 +514,17 @@ def _deployment_configuration(
         ),
         lifecycle_hooks=[hook.lifecycle_hook] if hook is not None else None,
     )
+
+
+def _alarms(args: ReplicaServiceArgs) -> aws.ecs.ServiceAlarmsArgs | None:
+    """Shifting: the rollback alarms, enabled. Rolling: the same alarms disabled, stated. The provider's `alarms`
+    block has DiffSuppressFunc SuppressMissingOptionalConfigurationBlock (terraform-provider-aws,
+    internal/service/ecs/service.go): a block left out is no change, UpdateService is not told, and ECS would go on
+    watching them (its DeploymentAlarms: alarmNames, enable and rollback all required)."""
+    if args.rollback_alarm_names is None:
+        return None
+    shifting = args.deployment.shifts_traffic
+    return aws.ecs.ServiceAlarmsArgs(alarm_names=args.rollback_alarm_names, enable=shifting, rollback=shifting)
 
 
 def _container_definition(container: Container, *, log_group: str, region: str) -> dict:

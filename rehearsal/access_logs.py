@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from verify.core.errors import CouldNotMeasure
+from verify.core.files import shown
 from verify.core.tally import Tally
+from verify.rendering.outputs import check_folder_takes_files
 from verify.sources.logs.query import log_key, period_end
 
 ACCOUNT = "000000000000"
@@ -37,6 +40,19 @@ def wait_until_written(paths: Sequence[Path], user_agent: str, requests: int) ->
         if sum(path.read_bytes().count(field) for path in paths if path.exists()) >= requests:
             return
         time.sleep(0.05)
+
+
+def check_log_folder(folder: Path) -> None:
+    """Before anything starts: the folder is there (made if it is not) and takes a file (a read-only file
+    system or a full disk refuses it now, not after the run); CouldNotMeasure naming --access-logs."""
+    named = f"--access-logs {shown(str(folder))}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CouldNotMeasure(f"{named}: {error.strerror or error}") from None
+    if not folder.is_dir():
+        raise CouldNotMeasure(f"{named} is not a folder")
+    check_folder_takes_files(str(folder), f"{named}: the folder")
 
 
 def file_logs(nodes: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:

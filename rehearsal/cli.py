@@ -19,7 +19,7 @@ from typing import NoReturn, TextIO
 
 from components.errors import SettingsError
 from components.options import DeploymentStrategy
-from rehearsal.access_logs import disagreements, file_logs, wait_until_written
+from rehearsal.access_logs import check_log_folder, disagreements, file_logs, wait_until_written
 from rehearsal.deploy import deploy_while_verifying
 from rehearsal.interrupt import interrupt_while_verifying, replace_exited
 from rehearsal.netns import in_own_namespace, run_in_new_namespace
@@ -28,8 +28,10 @@ from rehearsal.plan import CHECK_TIMEOUT_FLOOR_S, DEFAULT_PORT, Plan
 from rehearsal.processes import RehearsalError
 from rehearsal.shift import shift_while_verifying
 from rehearsal.stage import Rehearsal, Running
+from rehearsal.switch import switch_while_verifying
 from settings import RANGES, deployment_strategy_of, from_stack_file
 from verify.boundary import Sink
+from verify.cli import FROM_LOGS, PATH_MAX, TEXT_MAX, arguments_for, text_option
 from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Tally
@@ -96,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Arguments after -- go to verify, e.g. python -m rehearsal -- --json --strict",
     )
-    parser.add_argument("--stack", default="dev", help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)")
+    parser.add_argument(
+        "--stack",
+        type=text_option(TEXT_MAX),
+        default="dev",
+        help="the stack whose Pulumi.<stack>.yaml to rehearse (default: dev)",
+    )
     parser.add_argument(
         "--port",
         type=_port,
@@ -130,12 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strategy",
+        type=text_option(TEXT_MAX),
         metavar="STRATEGY",
         help=(
             "with --deploy: rolling, blue-green, linear:STEP or canary:PERCENT, as the stack's deploymentStrategy "
             "(default: the stack's); the shifting ones run ECS's stages on two target groups per node (blue, "
             "green): scale up green, test traffic, production shifts with the step bake time, the bake time, "
             "blue drained and stopped; exit 0 only when no request failed and green took every request"
+        ),
+    )
+    parser.add_argument(
+        "--after",
+        type=text_option(TEXT_MAX),
+        metavar="STRATEGY",
+        help=(
+            "with --deploy --strategy rolling: first a deploy of this blue-green, linear or canary strategy, which "
+            "leaves production on the alternate target group, then the change back to rolling as the stack makes "
+            "it: new replicas registered in both groups, the old ones drained and stopped, then the production "
+            "rule deleted (the listener's default forwards to the primary group); exit 0 only when no request "
+            "failed and the new replicas took every request"
         ),
     )
     parser.add_argument(
@@ -156,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
             "N replicas stopped in Fargate Spot's order while verify measures all of it with --max-error-rate "
             "0: SIGTERM while still registered (each fails its health checks while it serves, then stops), "
             "deregistered once stopped, then ECS's replacement; exit 0 only when no request failed and every "
-            "replacement serves"
+            "replacement serves. With --deploy of blue-green, linear or canary: N green replicas so stopped during "
+            "its first bake, which must roll nothing back"
         ),
     )
     parser.add_argument(
@@ -169,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--access-logs",
+        type=text_option(PATH_MAX),
         metavar="DIR",
         help=(
             "every node logs each request as the ALB does; after verify, the logs are filed under DIR in the S3 "
@@ -178,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--report",
+        type=text_option(PATH_MAX),
         metavar="FILE.html",
         help="verify also writes its HTML report there (--deploy and --interrupt mark each step on its timeline)",
     )
@@ -229,13 +252,13 @@ def _main(argv: list[str], out: TextIO) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv[:split])
-        if args.deploy and args.interrupt is not None:
-            parser.error("--deploy and --interrupt go one at a time")
         flow = "--deploy" if args.deploy else "--interrupt" if args.interrupt is not None else None
         if args.no_drain and flow is None:
             parser.error("--no-drain goes with --deploy or --interrupt")
-        if (args.strategy or args.failing_revision) and not args.deploy:
+        if (args.strategy is not None or args.failing_revision) and not args.deploy:
             parser.error("--strategy and --failing-revision go with --deploy")
+        if args.after is not None and not args.deploy:
+            parser.error("--after goes with --deploy --strategy rolling")
         if args.access_logs is not None and flow is not None:
             parser.error(f"--access-logs goes without {flow} (verify runs apart from the rehearsal there)")
         verify_extra = argv[split + 1 :]
@@ -247,6 +270,8 @@ def _main(argv: list[str], out: TextIO) -> int:
         # verify takes the last --max-error-rate too: one after -- would pass a deploy that lost requests.
         if flow and any(arg.split("=", 1)[0] == "--max-error-rate" for arg in verify_extra):
             parser.error(f"{flow} judges with verify's --max-error-rate 0 (no request may fail); do not pass another")
+        if args.access_logs is not None:
+            check_log_folder(Path(args.access_logs))  # before anything starts
         if args.report is not None:
             check_writable(args.report, "--report")  # before anything starts
             # Absolute: --deploy and --interrupt run verify in the project's folder.
@@ -257,9 +282,22 @@ def _main(argv: list[str], out: TextIO) -> int:
 
     try:
         settings = from_stack_file(args.stack)
-        strategy = deployment_strategy_of(args.strategy, settings) if args.strategy else settings.deployment_strategy
+        strategy = settings.deployment_strategy
+        if args.strategy is not None:
+            strategy = deployment_strategy_of(args.strategy, settings)
+        after = deployment_strategy_of(args.after, settings) if args.after is not None else None
     except SettingsError as error:
         print(f"rehearsal: {error.one_line()}", file=out)
+        return ExitCode.CANNOT_RUN
+    if after is not None and (strategy.shifts_traffic or not after.shifts_traffic or args.failing_revision):
+        print(
+            "rehearsal: --after goes with --strategy rolling and names a blue-green, linear or canary strategy, "
+            "without --failing-revision (see python -m rehearsal --help)",
+            file=out,
+        )
+        return ExitCode.CANNOT_RUN
+    if after is not None and (args.interrupt is not None or args.no_drain):
+        print("rehearsal: --after goes without --interrupt and --no-drain", file=out)
         return ExitCode.CANNOT_RUN
     if args.deploy and not strategy.shifts_traffic and args.failing_revision:
         print("rehearsal: --failing-revision goes with a blue-green, linear or canary --strategy", file=out)
@@ -273,6 +311,13 @@ def _main(argv: list[str], out: TextIO) -> int:
         return ExitCode.CANNOT_RUN
     if args.deploy and strategy.shifts_traffic and args.no_drain:
         print("rehearsal: --no-drain goes with a rolling deploy (a shifting one drains blue after the bake)", file=out)
+        return ExitCode.CANNOT_RUN
+    if args.deploy and args.interrupt is not None and not strategy.shifts_traffic:
+        print(
+            "rehearsal: --deploy and --interrupt go together only for a blue-green, linear or canary --strategy "
+            "(see python -m rehearsal --help)",
+            file=out,
+        )
         return ExitCode.CANNOT_RUN
     if args.interrupt is not None and args.interrupt > settings.replicas:
         print(
@@ -298,8 +343,10 @@ def _main(argv: list[str], out: TextIO) -> int:
     )
     # Room for new tasks: a deploy's (green, for a shifting one), an interruption's replacements, and
     # --keep's for a replica that stops.
-    if args.deploy and strategy.shifts_traffic:
-        plan = plan.with_green_slots(args.failing_revision)
+    if after is not None:
+        plan = plan.with_green_slots().with_switch_back_slots()
+    elif args.deploy and strategy.shifts_traffic:
+        plan = plan.with_green_slots(args.failing_revision, spares=args.interrupt or 0)
     elif args.deploy or args.interrupt is not None or args.keep:
         plan = plan.with_deploy_slots()
 
@@ -309,8 +356,10 @@ def _main(argv: list[str], out: TextIO) -> int:
                 prepare_namespace(plan)
             with Rehearsal(plan) as running:
                 _describe(running, settings.stack, out)
-                if args.deploy and strategy.shifts_traffic:
-                    code = _shift(running, strategy, verify_extra=verify_extra, out=out)
+                if after is not None:
+                    code = _switch_back(running, after, verify_extra=verify_extra, out=out)
+                elif args.deploy and strategy.shifts_traffic:
+                    code = _shift(running, strategy, interrupt=args.interrupt or 0, verify_extra=verify_extra, out=out)
                 elif args.deploy:
                     code = _deploy(running, drain=not args.no_drain, verify_extra=verify_extra, out=out)
                 elif args.interrupt is not None:
@@ -398,17 +447,22 @@ def _verify_with_access_logs(running: Running, folder: Path, verify_extra: list[
     live: list[Tally] = []
     code = _run_verify([*plan.verify_args(), *verify_extra], out, on_tally=live.append)
     wait_until_written(running.access_logs, USER_AGENT, live[0].requests if live else 0)
-    files = file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)
+    try:
+        files = [str(path) for path in file_logs(list(zip(plan.node_ips, running.access_logs, strict=True)), folder)]
+    except OSError as error:  # the disk filled while the run went on: the folder took a file at the start
+        print(f"rehearsal: --access-logs {folder}: could not file the logs: {error.strerror or error}", file=out)
+        return ExitCode.CANNOT_RUN
     window = Window(since, datetime.now(UTC) + timedelta(minutes=1))
     first, last = (moment.isoformat() for moment in (window.since, window.until))
     print(f"rehearsal: {len(files)} access-log file(s) under {folder}", file=out)
-    logs_argv = ["--access-logs", str(folder), "--since", first, "--until", last, *plan.expectation_args()]
+    # This run's files only: whatever else the folder holds (an earlier run's) is not this run's evidence.
+    logs_argv = ["--access-logs", *files, "--since", first, "--until", last, *plan.expectation_args()]
     # Its report on stderr: stdout stays the live run's, one report (with --json, one object).
     with contextlib.redirect_stdout(out):
-        logs_code = _run_verify([*logs_argv, *without_report(verify_extra)], out)
+        logs_code = _run_verify([*logs_argv, *arguments_for(without_report(verify_extra), FROM_LOGS)], out)
     if not live:  # verify stopped before it measured: nothing to hold the logs against
         return code
-    measured = read_local_logs([str(folder)], window, user_agent=USER_AGENT)
+    measured = read_local_logs(files, window, user_agent=USER_AGENT)
     differences = disagreements(live[0], measured)
     if differences or logs_code != code:
         verdicts = f"; verify exited {code} live and {logs_code} over the logs" if logs_code != code else ""
@@ -447,10 +501,12 @@ def _deploy(running: Running, *, drain: bool, verify_extra: list[str], out: Text
     return code if code != 0 or result.replaced else ExitCode.NOT_REPLACED
 
 
-def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+def _shift(
+    running: Running, strategy: DeploymentStrategy, *, interrupt: int, verify_extra: list[str], out: TextIO
+) -> int:
     """ROLLED_BACK when an alarm rolled the deploy back; else verify's code, or NOT_REPLACED when verify
     passed but green did not take every request."""
-    code, result = shift_while_verifying(running, strategy, verify_extra=verify_extra, out=out)
+    code, result = shift_while_verifying(running, strategy, interrupt=interrupt, verify_extra=verify_extra, out=out)
     name = strategy.label
     if result.rolled_back is not None:
         print(
@@ -462,6 +518,28 @@ def _shift(running: Running, strategy: DeploymentStrategy, *, verify_extra: list
     print(
         f"rehearsal: {name} deploy took {result.seconds:.1f} s; "
         + ("green took every request, blue stopped" if result.completed else "NOT every request moved to green"),
+        file=out,
+    )
+    return code if code != 0 or result.completed else ExitCode.NOT_REPLACED
+
+
+def _switch_back(running: Running, after: DeploymentStrategy, *, verify_extra: list[str], out: TextIO) -> int:
+    """ROLLED_BACK when an alarm rolled the shifting deploy back; else verify's code, or NOT_REPLACED when verify
+    passed but the rolling replicas did not take every request through the primary group."""
+    code, result = switch_while_verifying(running, after, verify_extra=verify_extra, out=out)
+    if result.shift.rolled_back is not None:
+        print(
+            f"rehearsal: {after.label} deploy rolled back ({result.shift.rolled_back}); verify exited {code}", file=out
+        )
+        return ExitCode.ROLLED_BACK
+    print(
+        f"rehearsal: {after.label} deploy took {result.shift.seconds:.1f} s, then the change back to rolling "
+        f"{result.seconds:.1f} s; "
+        + (
+            "the rolling replicas took every request through the primary group, the old ones stopped"
+            if result.completed
+            else "NOT every request moved to the rolling replicas"
+        ),
         file=out,
     )
     return code if code != 0 or result.completed else ExitCode.NOT_REPLACED

@@ -108,8 +108,11 @@ def shift_acl_files(admin_socket: Path) -> tuple[Path, Path]:
 
 
 def routing_backends(plan: Plan, replica: ReplicaPlan) -> tuple[str, ...]:
-    """The routing backends that hold `replica`: green ones only GREEN_TARGETS in a traffic-shifting plan."""
-    if plan.traffic_shifting and not replica.registered:
+    """The routing backends that hold `replica`: green ones only GREEN_TARGETS in a traffic-shifting plan, a
+    rolling deploy's after a switch back both groups' or the primary's (ReplicaPlan.switch)."""
+    if replica.switch == "both":
+        return (NODE_TARGETS, FAIL_OPEN, GREEN_TARGETS)
+    if plan.traffic_shifting and not replica.registered and replica.switch is None:
         return (GREEN_TARGETS,)
     return (NODE_TARGETS, FAIL_OPEN)
 

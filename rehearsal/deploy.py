@@ -69,8 +69,9 @@ def deploy_while_verifying(
 
 
 def new_slots(plan: Plan) -> list[ReplicaPlan]:
-    """The plan's replicas a deploy registers: its slots, not registered at the start."""
-    return [r for r in plan.replicas if not r.registered]
+    """The plan's replicas a deploy registers: its slots, not registered at the start (a switch back's aside:
+    rehearsal.switch)."""
+    return [r for r in plan.replicas if not r.registered and r.switch is None]
 
 
 def rolling_deploy(running: Running, *, drain: bool, flow: Flow) -> DeployResult:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,7 +113,8 @@ def verify_during(
             f" ({MAX_DURATION_S} s): shorten it with --time-scale"
         )
     duration_s = LEAD_S + bound_s + UNTIL_MARK_TAIL_S + VERIFY_BOUND_SLACK_S
-    with tempfile.NamedTemporaryFile("w", prefix="rehearsal-phases-", suffix=".txt") as phases:
+    # In the rehearsal's scratch folder, gone with it (a killed run's with the next run's start).
+    with running.scratch_file("phases-") as phases:
         timing = ["--duration", f"{duration_s:.1f}", "--max-error-rate", "0", "--wait", f"{VERIFY_WAIT_S:g}"]
         following = ["--phases", phases.name, "--until-mark", END_MARK]
         verify_argv = [*plan.verify_args(), *timing, *following, *verify_extra]

@@ -63,7 +63,8 @@ class RehearsalAws:
         self.running = running
         plan = running.plan
         self.blue = [r for r in plan.replicas if r.registered]
-        self.green = [r for r in plan.replicas if not r.registered]
+        # Green's group: the deploy's slots and spares, not a later switch back's (ReplicaPlan.switch).
+        self.green = [r for r in plan.replicas if not r.registered and r.switch is None]
 
     def describe_services(self, *, cluster: str, services: list[str]) -> dict[str, Any]:
         found = [

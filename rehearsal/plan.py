@@ -74,6 +74,10 @@ class ReplicaPlan:
     # A failing revision (a traffic-shifting deploy's rollback): "health-checks" answers the health
     # path 503, "5xx" answers every other path 500. None: a sound replica.
     fails: str | None = None
+    # A slot of the rolling deploy that follows a shifting one (`Plan.with_switch_back_slots`): "both" registers
+    # in both target groups (a traffic-shifting plan's blue and green), as the stack's rolling service does;
+    # "primary" in the primary group only, as its one target group did before. None: no such slot.
+    switch: str | None = None
     # The replica id it answers with instead of its own address (--failing-revision split: a green replica
     # answering as another green one). None: its own.
     answers_as: str | None = None
@@ -168,25 +172,46 @@ class Plan:
 
     def with_deploy_slots(self) -> Plan:
         """The plan with room for a rolling deploy at 200 %: a slot per replica on the next addresses."""
-        count, port = len(self.replicas), self.replicas[0].port
-        slots = (replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(count, 2 * count))
-        return replace(self, replicas=(*self.replicas, *slots))
+        return replace(self, replicas=(*self.replicas, *self._slots(len(self.replicas))))
 
-    def with_green_slots(self, fails: str | None = None) -> Plan:
+    def _slots(self, count: int) -> list[ReplicaPlan]:
+        """`count` slots on the addresses after the replicas', out of the target group until registered."""
+        first, port = len(self.replicas), self.replicas[0].port
+        return [
+            replace(_replica(j, self.zones, port), start=False, registered=False) for j in range(first, first + count)
+        ]
+
+    def with_green_slots(self, fails: str | None = None, *, spares: int = 0) -> Plan:
         """The plan with an alternate target group of deploy slots (green) beside the replicas (blue),
         for a blue/green, linear or canary deploy. `fails`, how the green revision fails: "health-checks" or
         "5xx" (ReplicaPlan.fails, every green replica), "split" (the last green replica answers as the first),
-        "weights" (the production rule drifts: `rule_drifts`)."""
-        slots = list(self.with_deploy_slots().replicas[len(self.replicas) :])
+        "weights" (the production rule drifts: `rule_drifts`); `spares`: that many slots more in green's group,
+        for ECS's replacements of interrupted green tasks."""
+        count = len(self.replicas)
+        slots = self._slots(count + spares)
+        green = slots[:count]
         if fails in ("health-checks", "5xx"):
-            slots = [replace(r, fails=fails) for r in slots]
-        elif fails == "split" and len(slots) > 1:
-            slots[-1] = replace(slots[-1], answers_as=slots[0].ip)
-        return replace(self, replicas=(*self.replicas, *slots), traffic_shifting=True, rule_drifts=fails == "weights")
+            green = [replace(r, fails=fails) for r in green]
+        elif fails == "split" and len(green) > 1:
+            green[-1] = replace(green[-1], answers_as=green[0].ip)
+        return replace(
+            self,
+            replicas=(*self.replicas, *green, *slots[count:]),
+            traffic_shifting=True,
+            rule_drifts=fails == "weights",
+        )
 
     def rule_share(self, percent: float) -> float:
         """The share the production rule moves to when ECS sets `percent`: that, or half of it (`rule_drifts`)."""
         return percent / 2 if self.rule_drifts else percent
+
+    def with_switch_back_slots(self, groups: str = "both") -> Plan:
+        """A traffic-shifting plan (`with_green_slots`) with a slot per replica more for the change back to rolling
+        after a shifting deploy (rehearsal.switch), registered in `groups` once deployed (ReplicaPlan.switch)."""
+        if not self.traffic_shifting:
+            raise ValueError("switching back needs a traffic-shifting plan: Plan.with_green_slots()")
+        count = sum(r.registered for r in self.replicas)
+        return replace(self, replicas=(*self.replicas, *(replace(r, switch=groups) for r in self._slots(count))))
 
     @property
     def stop_timing(self) -> StopTiming:

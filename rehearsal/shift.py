@@ -13,12 +13,15 @@ ECS's stages, in its order (ECS developer guide, "blue/green", "linear" and "can
 5. blue is deregistered, drained and stopped, as in a rolling deploy.
 Bake times are the stack's minutes at the rehearsal's time scale.
 
-Rollback, as the stack's alarms make ECS do it: from the scale-up on, the rehearsal reads each node's
-counters every ALARM_POLL_S: a green replica that answered 5xx (HTTPCode_Target_5XX_Count) or is down
-in the target group (UnHealthyHostCount) sends every rule back to blue, takes green out and stops it.
-CloudWatch evaluates a 60 s period and takes about as long again to deliver it: on AWS more requests
-fail before the rollback than here. Green tasks that never pass their health checks fail the deploy
-the same way, before any production traffic reaches them.
+Rollback, as the stack's alarms make ECS do it (RollbackAlarms, RollbackAlarmTiming), at the rehearsal's time
+scale: from the scale-up on, the rehearsal reads each node's counters and health states every ALARM_POLL_S and
+makes each period's data points of both target groups, the 5xx answers (HTTPCode_Target_5XX_Count, Sum) and the
+fewest targets a read found failing their checks (UnHealthyHostCount, Minimum); an alarm fires once as many
+periods in a row breach as it needs, as late as the ALB's metric delay and CloudWatch's evaluation allow. Then
+every rule goes back to blue, green out and stopped. Green tasks that never pass their health checks fail the
+deploy before any production traffic reaches them. With `interrupt`, green replicas get a Fargate Spot
+interruption during the first bake (interrupt.py's order, replaced from the plan's spare slots): they fail
+their checks while they serve, which must roll nothing back.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import IO, TextIO
 
-from components.options import DeploymentStrategy
+from components.options import (
+    ALARM_EVALUATION_SECONDS,
+    ALB_METRIC_DELAY_SECONDS,
+    DeploymentStrategy,
+    RollbackAlarmTiming,
+)
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS
 from rehearsal.deploy import deregister, new_slots, replaced, start_seconds
 from rehearsal.flow import Flow, verify_during
@@ -37,7 +45,7 @@ from rehearsal.stage import Running
 from verify.sources.hook.payload import AFTER_PRODUCTION_SHIFT, AFTER_TEST_SHIFT, PRODUCTION_SHIFT, hook_stages
 
 ALARM_POLL_S = 0.1
-"""How often the rehearsal's stand-in for the rollback alarms reads the nodes' counters."""
+"""How often the rehearsal's stand-in for the rollback alarms reads the nodes' counters and health states."""
 HOOK_DECISION_S = 3.0
 """What the plan gives the deploy hook's decision at each of its stages: a canary step of 3 + 3 replicas
 sends about 3,600 requests, under a second here (the flow's bound is five times the plan)."""
@@ -78,12 +86,13 @@ def shift_while_verifying(
     verify_extra: list[str],
     out: TextIO,
     verify_stdout: IO[str] | None = None,
+    interrupt: int = 0,
 ) -> tuple[int, ShiftResult]:
     """The deploy while verify measures all of it (--max-error-rate 0): verify's exit code and the deploy's
-    result (not completed if verify ended first)."""
+    result (not completed if verify ended first). `interrupt`: see shift_traffic."""
     code, result, measured = verify_during(
         running,
-        lambda flow: shift_traffic(running, strategy, flow=flow),
+        lambda flow: shift_traffic(running, strategy, flow=flow, interrupt=interrupt),
         planned_s=expected_shift_seconds(running.plan, strategy) + start_seconds(running, len(new_slots(running.plan))),
         what="deploy",
         verify_extra=verify_extra,
@@ -93,17 +102,23 @@ def shift_while_verifying(
     return code, result if measured else replace(result, completed=False)
 
 
-def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow) -> ShiftResult:
-    """Move every request from blue (the replicas registered at the start) to green (the plan's
-    slots) in ECS's stages; roll back to blue when an alarm fires."""
+def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow, interrupt: int = 0) -> ShiftResult:
+    """Move every request from blue (the replicas registered at the start) to green (the plan's slots) in ECS's
+    stages; roll back to blue when one of the stack's rollback alarms fires (the plan's stop decides their data
+    points, as the stack's settings do). `interrupt`: that many green replicas get a Spot interruption during
+    the first bake, replaced from the plan's spare slots (Plan.with_green_slots)."""
     plan = running.plan
     if not plan.traffic_shifting or not strategy.shifts_traffic:
         raise ValueError("a traffic-shifting deploy needs Plan.with_green_slots() and a shifting strategy")
     blue = [r for r in plan.replicas if r.registered]
-    green = new_slots(plan)
+    slots = new_slots(plan)
+    green, spares = slots[: len(blue)], slots[len(blue) :]
+    if len(spares) < interrupt:
+        raise ValueError(f"{interrupt} interruptions need as many spare slots: Plan.with_green_slots(spares=...)")
     began = time.monotonic()
     shares: list[tuple[float, float]] = []
-    alarm = _Alarm(running, green)
+    alarm = _RollbackAlarms(running, RollbackAlarmTiming.of(plan.stop_timing))
+    stops = _SpotStops(running, green[:interrupt], spares[:interrupt], flow) if interrupt else None
     lines: list[dict[str, object]] = []
     hook = DeployHook(running, strategy, flow, alarm.check, lines) if strategy.hook else None
     try:
@@ -129,7 +144,9 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow)
             flow.say(what + (f", step bake {hold_s:g} s" if hold_s else ""))
             if hook is not None:
                 hook.judge(PRODUCTION_SHIFT, production_weights(percent))
-            alarm.watch(hold_s)
+            if stops and hold_s:
+                stops.begin()
+            alarm.watch(hold_s, stops)
             if hold_s:
                 shares.append((percent, _green_share(before, _routed(running))))
                 flow.say(f"  green answered {shares[-1][1]:.1%} of the requests in that step (set: {percent:g} %)")
@@ -137,9 +154,14 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow)
             hook.judge(AFTER_PRODUCTION_SHIFT)
         bake_s = plan.seconds(strategy.bake_minutes * 60)
         flow.say(f"bake: blue stays up {bake_s:g} s, ready for a rollback")
-        alarm.watch(bake_s)
+        if stops:
+            stops.begin()
+        alarm.watch(bake_s, stops)
+        if stops:
+            alarm.watch_until(stops, flow)
+            green = stops.serving(green)
     except (RolledBack, HookFailed) as reason:
-        _roll_back(running, green)
+        _roll_back(running, stops.serving(green) if stops else green)
         if hook is not None:
             hook.rollback()
         flow.say(f"ROLLED BACK: {reason}; every rule back to blue, green deregistered and stopped")
@@ -151,47 +173,144 @@ def shift_traffic(running: Running, strategy: DeploymentStrategy, *, flow: Flow)
     return ShiftResult(time.monotonic() - began, replaced(running, blue, green), None, shares, lines)
 
 
-class _Alarm:
-    """The stack's two rollback alarms, read from the nodes: green's 5xx answers (HTTPCode_Target_5XX_Count)
-    and green's unhealthy hosts (UnHealthyHostCount: failed past the unhealthy threshold; HAProxy's
-    "UP 1/2", one check failed, is still healthy, as an ALB target is)."""
+class _RollbackAlarms:
+    """The stack's two rollback alarms, read from the nodes at the rehearsal's time scale: each period's data
+    points over both target groups, the 5xx answers (HTTPCode_Target_5XX_Count: Sum) and the fewest targets any
+    read of the period found failing their checks (UnHealthyHostCount: each group's Minimum, the larger group).
+    A target counts as failing once HAProxy has it DOWN after it was UP there: a new target that has not passed
+    its checks yet is not unhealthy, as an ALB target in "initial" is not. An alarm fires when its data points
+    breach in a row, the scaled ALB metric delay and CloudWatch evaluation after its last period ended."""
 
-    def __init__(self, running: Running, green: list[ReplicaPlan]) -> None:
+    def __init__(self, running: Running, timing: RollbackAlarmTiming) -> None:
+        plan = running.plan
         self.running = running
-        self.green = [r.ip for r in green]
+        self.timing = timing
+        self.period_s = plan.seconds(timing.period_seconds)
+        self.late_s = plan.seconds(ALB_METRIC_DELAY_SECONDS + ALARM_EVALUATION_SECONDS)
+        self.seen_up: set[tuple[int, str]] = set()
+        self.period_began = time.monotonic()
+        self.five_xx_before = self._five_xx()
+        self.fewest_failing: int | None = None
+        self.datapoints: list[tuple[float, int, int]] = []  # (period end, 5xx answers, unhealthy targets)
 
-    def states(self) -> list[dict[str, str]]:
-        """Each node's health status of each green replica."""
-        return [
-            {ip: states.get(ip, "") for ip in self.green}
-            for states in (self.running.server_states(node) for node in range(len(self.running.balancers)))
-        ]
-
-    def check(self, *, green_healthy: bool = True) -> None:
-        """Raise RolledBack when an alarm fires; the unhealthy hosts alarm only once green was healthy."""
-        five_xx = sum(
+    def _five_xx(self) -> int:
+        return sum(
             int(row.get("hrsp_5xx") or 0)
             for node in range(len(self.running.balancers))
-            for ip, row in self.running.server_stats(node, GREEN_TARGETS).items()
-            if ip in self.green
+            for backend in (NODE_TARGETS, GREEN_TARGETS)
+            for row in self.running.server_stats(node, backend).values()
         )
-        if five_xx:
-            raise RolledBack(f"the 5xx alarm fired: green answered {five_xx} requests with 5xx")
-        if green_healthy:
-            down = sorted(
-                {ip for states in self.states() for ip, state in states.items() if not state.startswith("UP")}
-            )
-            if down:
-                raise RolledBack(f"the unhealthy hosts alarm fired: green {', '.join(down)} failing its health checks")
 
-    def watch(self, seconds: float) -> None:
-        """Hold for `seconds`, checking the alarms every ALARM_POLL_S (and once even for 0 s)."""
+    def _failing(self) -> int:
+        """This read's UnHealthyHostCount: the larger group's targets failing their checks, on the node where
+        most are (each node's view is a sample of its own)."""
+        plan = self.running.plan
+        counts = []
+        for node in range(len(self.running.balancers)):
+            states = self.running.server_states(node)
+            for ip, state in states.items():
+                if state == "UP":
+                    self.seen_up.add((node, ip))
+            failing = [ip for ip, state in states.items() if state.startswith("DOWN") and (node, ip) in self.seen_up]
+            groups = [
+                sum(1 for ip in failing if _registered_at_start(plan, ip) == blue) for blue in (True, False)
+            ]  # blue's group and green's
+            counts.append(max(groups))
+        return min(counts)
+
+    def check(self) -> None:
+        """Read the nodes once; close each period that has ended; raise RolledBack when an alarm fires."""
+        failing = self._failing()
+        self.fewest_failing = failing if self.fewest_failing is None else min(self.fewest_failing, failing)
+        now = time.monotonic()
+        while now >= self.period_began + self.period_s:
+            ended = self.period_began + self.period_s
+            five_xx = self._five_xx()
+            self.datapoints.append((ended, five_xx - self.five_xx_before, self.fewest_failing or 0))
+            self.period_began, self.five_xx_before, self.fewest_failing = ended, five_xx, failing
+        # What CloudWatch has of them by now: the data points of periods that ended `late_s` ago or more.
+        delivered = [point for point in self.datapoints if now >= point[0] + self.late_s]
+        for what, index, needed in (
+            ("the 5xx alarm", 1, self.timing.target_5xx_datapoints),
+            ("the unhealthy hosts alarm", 2, self.timing.unhealthy_hosts_datapoints),
+        ):
+            last = delivered[-needed:]
+            if len(last) == needed and all(point[index] >= 1 for point in last):
+                seen = ", ".join(str(point[index]) for point in last)
+                raise RolledBack(
+                    f"{what} fired: {needed} period(s) of {self.period_s:g} s in a row breached ({seen}), "
+                    f"{self.late_s:g} s late as CloudWatch is"
+                )
+
+    def watch(self, seconds: float, stops: _SpotStops | None = None) -> None:
+        """Hold for `seconds`, reading the alarms (and moving `stops` on) every ALARM_POLL_S, once even for 0 s."""
         until = time.monotonic() + seconds
         while True:
             self.check()
+            if stops:
+                stops.advance()
             if time.monotonic() >= until:
                 return
             time.sleep(min(ALARM_POLL_S, max(0.0, until - time.monotonic())))
+
+    def watch_until(self, stops: _SpotStops, flow: Flow) -> None:
+        """Hold until every interrupted replica is replaced, reading the alarms meanwhile, within the flow's bound."""
+        while not stops.done:
+            if time.monotonic() > flow.deadline:
+                raise flow.overran("the interrupted green replicas' replacements to pass their checks")
+            self.watch(ALARM_POLL_S, stops)
+
+
+def _registered_at_start(plan: Plan, ip: str) -> bool:
+    return next(r.registered for r in plan.replicas if r.ip == ip)
+
+
+class _SpotStops:
+    """Green replicas stopped in Fargate Spot's order while the deploy bakes (interrupt.py's order): SIGTERM
+    while registered; each fails its checks while it serves, then stops; ECS deregisters it and starts a
+    replacement in a spare slot, in green's group. Moved on a step at a time (`advance`), between reads of the
+    alarms."""
+
+    def __init__(self, running: Running, victims: list[ReplicaPlan], slots: list[ReplicaPlan], flow: Flow) -> None:
+        self.running, self.victims, self.slots, self.say = running, victims, slots, flow.say
+        self.kill_at: float | None = None
+        self.replaced: dict[str, ReplicaPlan] = {}  # interrupted replica's address -> its replacement
+        self.done = False
+
+    def begin(self) -> None:
+        if self.kill_at is not None:
+            return
+        ips = [r.ip for r in self.victims]
+        self.kill_at = self.running.send_stop_signal(ips)
+        self.say(f"Spot interruption: SIGTERM to green {_ips(self.victims)}, still registered, while the deploy bakes")
+
+    def advance(self) -> None:
+        if self.kill_at is None or self.done:
+            return
+        running = self.running
+        for victim, slot in zip(self.victims, self.slots, strict=True):
+            if victim.ip in self.replaced:
+                continue
+            process = running.replicas[victim.ip]
+            if process.running and time.monotonic() >= self.kill_at:
+                process.kill()  # SIGKILL at the stop timeout, as ECS
+            if process.running:
+                continue
+            running.set_state(victim.ip, "maint")  # a stopped task: ECS deregisters it, nothing left to drain
+            running.start_replica(slot.ip)
+            running.register(slot.ip)
+            self.replaced[victim.ip] = slot
+            self.say(f"{victim.ip} stopped; ECS deregistered it and started {slot.ip} in green's group")
+        nodes = range(len(running.balancers))
+        if len(self.replaced) == len(self.slots) and all(
+            running.server_states(node).get(slot.ip) == "UP" for node in nodes for slot in self.slots
+        ):
+            self.done = True
+            self.say(f"replacements {_ips(self.slots)} healthy on every node; no alarm fired")
+
+    def serving(self, green: list[ReplicaPlan]) -> list[ReplicaPlan]:
+        """Green as it serves now: the interrupted replicas out, their replacements in."""
+        return [self.replaced.get(r.ip, r) for r in green]
 
 
 # What HAProxy's last check of a server says when the server answered, or refused, and failed: a wrong
@@ -199,7 +318,7 @@ class _Alarm:
 FAILED_CHECKS = ("L7STS", "L7RSP", "L4CON", "SOCKERR")
 
 
-def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _Alarm, flow: Flow) -> None:
+def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _RollbackAlarms, flow: Flow) -> None:
     """Wait until every node counts every green replica UP, within the flow's bound. The deploy fails (a
     rollback), as ECS's does for tasks that never pass, once a green replica's checks have failed for
     `unhealthy_threshold` intervals on a node: HAProxy counts no failure of a server that is down already,
@@ -208,17 +327,19 @@ def _until_green_healthy(running: Running, green: list[ReplicaPlan], alarm: _Ala
     health = plan.health
     failing_for_s = plan.seconds(health.interval_seconds * health.unhealthy_threshold)
     failing_since: dict[tuple[int, str], float] = {}
+    green_ips = {r.ip for r in green}
+    nodes = range(len(running.balancers))
     while True:
-        states = alarm.states()
-        if all(state == "UP" for node_states in states for state in node_states.values()):
+        states = [running.server_states(node) for node in nodes]
+        if all(node_states.get(ip) == "UP" for node_states in states for ip in green_ips):
             return
-        alarm.check(green_healthy=False)
+        alarm.check()
         for balancer in running.balancers:
             balancer.check()
         now = time.monotonic()
         for node in range(len(running.balancers)):
             for ip, row in running.server_stats(node).items():
-                if ip not in alarm.green:
+                if ip not in green_ips:
                     continue
                 if row.get("check_status") in FAILED_CHECKS and not row.get("status", "").startswith("UP"):
                     since = failing_since.setdefault((node, ip), now)

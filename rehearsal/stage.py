@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from rehearsal.configs import (
     FAIL_OPEN,
@@ -38,6 +39,7 @@ from rehearsal.processes import (
     wait_until,
 )
 from replica.nginx import STOP_DELAY_ENV_VAR, graceful_command, nginx_config, stopping_flag
+from verify.core.scratch import new_owned_folder
 
 # Bounds on start-up: nginx and HAProxy start in milliseconds; these only catch a hang.
 REPLICA_START_TIMEOUT_S = 10.0
@@ -78,6 +80,10 @@ class Running:
     @property
     def url(self) -> str:
         return self.plan.url
+
+    def scratch_file(self, prefix: str) -> IO[str]:
+        """A new file to write, named `prefix...`, in the scratch folder (removed with it, whatever ends the run)."""
+        return tempfile.NamedTemporaryFile("w", dir=self.scratch, prefix=prefix, suffix=".txt", delete=False)
 
     def stop_replica(self, ip: str) -> bool:
         """Stop one replica as ECS stops a task: its stop signal, SIGKILL after the stop timeout. It
@@ -393,39 +399,32 @@ class Rehearsal:
 
 
 SCRATCH_PREFIX = "rehearsal-"
-_PID_FILE = "pid"
+# What the rehearsal's deploys marked verify's timeline with, before the marks lived in the scratch folder.
+_OLD_PHASES = "rehearsal-phases-*.txt"
 
 
 def _new_scratch() -> Path:
-    """A temporary folder for this run, named SCRATCH_PREFIX..., holding a file with this process's id.
+    """A temporary folder for this run, named SCRATCH_PREFIX..., marked with this process as its owner.
 
-    Folders of earlier runs whose process is gone (killed outright: no cleanup ran) are removed first.
+    What earlier runs killed outright left (no cleanup ran) is removed first: their folders, and the
+    marks files the rehearsal kept beside them before, which no process holds open any more.
     """
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        if _owner_is_gone(folder):
-            shutil.rmtree(folder, ignore_errors=True)
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-    try:
-        (scratch / _PID_FILE).write_text(str(os.getpid()))
-    except OSError:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return scratch
+    _remove_old_phases()
+    return new_owned_folder(SCRATCH_PREFIX)
 
 
-def _owner_is_gone(folder: Path) -> bool:
-    """A rehearsal folder whose pid file names a process that no longer runs (a folder without one is left)."""
-    try:
-        pid = int((folder / _PID_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's process: it runs
-        return False
-    return False
+def _remove_old_phases() -> None:
+    left = list(Path(tempfile.gettempdir()).glob(_OLD_PHASES))
+    if not left:
+        return
+    held = set()
+    for descriptor in Path("/proc").glob("[0-9]*/fd/*"):  # what every process holds open
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(descriptor))
+    for path in left:
+        if str(path) not in held:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _settled(replica: ReplicaPlan, server: dict[str, str], failing: bool) -> bool:

@@ -42,12 +42,13 @@ from verify.core.numbers import (
     read_number,
 )
 from verify.core.tally import Tally
-from verify.core.text import redact
+from verify.core.text import redact, shown_value
 from verify.judging.evidence import ALGORITHMS, ROUND_ROBIN, Expectation, WeightGroup, default_requests, expected_shares
 from verify.judging.judge import judge
 from verify.rendering.job_summary import error_markdown, summary_markdown
 from verify.rendering.outputs import append_whole, check_apart, check_writable, write_atomically
 from verify.rendering.terminal import ProgressPrinter, error_json, render_report, report_json, write_json
+from verify.sources.hook.fleet import read_rule
 from verify.sources.live.client import (
     IP_VERSIONS,
     Identity,
@@ -63,7 +64,7 @@ from verify.sources.live.health import AWS_TIMEOUT_S, HealthReading, HealthSourc
 from verify.sources.live.readiness import wait_for_ready
 from verify.sources.live.sending import send_requests
 from verify.sources.logs.athena import AthenaTable, S3Location, read_athena_logs, read_s3_logs
-from verify.sources.logs.query import ATHENA, DUCKDB, Window
+from verify.sources.logs.query import ATHENA, DUCKDB, BalancerChoice, Window
 from verify.sources.logs.reader import parse_window, read_local_logs
 from verify.sources.phases import (
     PHASE_TEXT_MAX,
@@ -85,6 +86,13 @@ class ExitCode(IntEnum):
     QUIT = 131  # SIGQUIT: 128 + 3
     TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process it ended
 
+
+# The longest text an option takes: a name, a spec, a time (longer is refused, echoed cut); a path (Linux's
+# PATH_MAX); a URL (an ALB's request line is at most 16 KiB, which Target.parse says in its own words).
+TEXT_MAX = 512
+PATH_MAX = 4096
+URL_TEXT_MAX = 64 * 1024
+WEIGHTS_TEXT_MAX = 64 * 1024  # up to MAX_REPLICAS ids and weights
 
 # Beyond the measurement's own bounds: thread start-up, the verdict, the report.
 _BOUND_SLACK_S = 5.0
@@ -121,6 +129,27 @@ def _number(kind: Callable[[str], float], low: float, high: float, *, above: boo
             return read_number(text, low, high, whole=kind is int, above=above)
         except BadNumber as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def text_option(
+    most: int, then: Callable[[str], object] | None = None, *, printable: bool = True
+) -> Callable[[str], object]:
+    """An argparse type for a text value: not empty, at most `most` characters, printable (unless `printable`
+    is False: the URL, whose own check says why); then `then`.
+
+    The one place a value's size is checked: a refusal echoes it cut (`shown_value`), never whole.
+    """
+
+    def parse(text: str) -> object:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("an empty value; give one")
+        if len(text) > most:
+            raise argparse.ArgumentTypeError(f"{shown_value(text)} is longer than {most:,} characters")
+        if printable and not text.isprintable():
+            raise argparse.ArgumentTypeError(f"{shown_value(text)} holds a control character")
+        return then(text) if then is not None else text
 
     return parse
 
@@ -194,9 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "url", nargs="?", help="http:// or https:// URL to measure; without it, the Pulumi stack's outputs are read"
+        "url",
+        nargs="?",
+        type=text_option(URL_TEXT_MAX, printable=False),
+        help="http:// or https:// URL to measure; without it, the Pulumi stack's outputs are read",
     )
-    parser.add_argument("--stack", metavar="NAME", help="Pulumi stack to read outputs from (default: the current one)")
+    parser.add_argument(
+        "--stack",
+        type=text_option(TEXT_MAX),
+        metavar="NAME",
+        help="Pulumi stack to read outputs from (default: the current one)",
+    )
     amount = parser.add_mutually_exclusive_group()
     amount.add_argument(
         "--requests",
@@ -236,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--resolve",
-        type=_pin,
+        type=text_option(TEXT_MAX, _pin),
         action="append",
         default=[],
         metavar="HOST:ADDR[,ADDR...]",
@@ -260,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     expected.add_argument(
         "--expect-weights",
-        type=_weights,
+        type=text_option(WEIGHTS_TEXT_MAX, _weights),
         metavar="ID=W[,ID=W...]",
         help="judge the split against these weights instead of an even split (a canary: the new replicas"
         " 10, the old 90): each replica id as it answers with its weight, or ID+ID+...=W for replicas that"
@@ -269,13 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--identity",
+        type=text_option(TEXT_MAX),
         default="json:replica",
         metavar="SPEC",
         help="how to tell which replica answered: json:FIELD, header:NAME or body (default json:replica)",
     )
     parser.add_argument(
         "--subnet",
-        type=_subnet,
+        type=text_option(TEXT_MAX, _subnet),
         action="append",
         default=[],
         metavar="CIDR=ZONE",
@@ -313,22 +351,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--cacert",
+        type=text_option(PATH_MAX),
         metavar="FILE",
         help="PEM file of the CA certificates to trust for an https URL (default: the system's)",
     )
     parser.add_argument(
         "--target-health",
+        type=text_option(URL_TEXT_MAX),
         action="append",
         default=[],
         metavar="SOURCE",
         help="read the balancer's target health at the start and the end; any unhealthy target fails the run:"
-        " haproxy:URL (its stats CSV) or aws:TARGET_GROUP_ARN (boto3, else the aws CLI); repeatable (default:"
-        " the stack's target_group_arn output)",
+        " haproxy:URL (its stats CSV), aws:TARGET_GROUP_ARN, or aws:LISTENER_RULE_ARN: the group(s) the rule"
+        " forwards to now, named in a note (boto3, else the aws CLI); repeatable (default: the stack's"
+        " production_listener_rule_arn output, else its target_group_arn)",
     )
     logs = parser.add_argument_group("judging the ALB's access logs instead of sending requests")
     logs.add_argument(
         "--access-logs",
         nargs="*",
+        type=text_option(PATH_MAX),
         metavar="SOURCE",
         help="count the requests in the ALB's access logs instead: log folders, .log.gz files or s3://BUCKET/PREFIX"
         " (default: the stack's log bucket); AWS logs best effort (nearly every request, not all); judged by the"
@@ -343,36 +385,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.add_argument(
         "--athena-table",
+        type=text_option(TEXT_MAX),
         metavar="DATABASE.TABLE",
         help="with --engine athena: the Glue table of the logs (default: the stack's athena_database and athena_table)",
     )
     logs.add_argument(
         "--athena-workgroup",
+        type=text_option(TEXT_MAX),
         metavar="NAME",
         help="with --engine athena: the workgroup to run in (default: the stack's athena_workgroup)",
     )
     logs.add_argument(
         "--since",
+        type=text_option(TEXT_MAX),
         metavar="TIME",
         help="with --access-logs: the window's start, ISO 8601 (UTC unless it says) or a time ago: 90m, 2h, 1d"
         " (default: an hour before --until)",
     )
-    logs.add_argument("--until", metavar="TIME", help="with --access-logs: the window's end (default: now)")
+    logs.add_argument(
+        "--until",
+        type=text_option(TEXT_MAX),
+        metavar="TIME",
+        help="with --access-logs: the window's end (default: now)",
+    )
+    logs.add_argument(
+        "--balancer",
+        type=text_option(TEXT_MAX),
+        metavar="NAME",
+        help="with --access-logs read here: judge only this balancer's files (its name, app/NAME/ID or app.NAME.ID,"
+        " as the files' names write it); one judgement is of one balancer, so logs of several need it",
+    )
+    logs.add_argument(
+        "--region",
+        type=text_option(TEXT_MAX),
+        metavar="REGION",
+        help="with --access-logs read here: judge only the files of this region (their names say it)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else there")
     parser.add_argument(
         "--report",
+        type=text_option(PATH_MAX),
         metavar="FILE.html",
         help="also write the report as one self-contained HTML page with charts (opens offline): written whole"
         " or not at all; its folder is checked before measuring",
     )
     parser.add_argument(
         "--phases",
+        type=text_option(PATH_MAX),
         metavar="FILE",
         help="lines 'UNIX_TIME TEXT' that another process appends while verify measures (the rehearsal's deploy"
         " does): marked on the --duration timeline of every report",
     )
     parser.add_argument(
         "--until-mark",
+        type=text_option(PHASE_TEXT_MAX),
         metavar="TEXT",
         help="with --phases and --duration: measure until the other process marks TEXT (a line of --phases whose"
         f" text is exactly TEXT), then {UNTIL_MARK_TAIL_S:g} s more for the verdict on what runs after it;"
@@ -427,13 +493,13 @@ def _settle(args: argparse.Namespace) -> _Run:
         )
     resolver = family_resolver(pinned_resolver(pins) if pins else system_resolver, IP_VERSIONS[args.ip_version])
     health = [HealthSource.parse(spec) for spec in args.target_health]
-    if not health and stack is not None and stack.target_group_arn:
-        health = [HealthSource("aws", stack.target_group_arn)]
+    if not health and stack is not None and (stack.production_rule_arn or stack.target_group_arn):
+        # Where production is forwarded now: a shifting stack's rule (ECS moves it between the two groups), else
+        # the listener's default group, the primary.
+        health = [HealthSource("aws", stack.production_rule_arn or stack.target_group_arn)]
     if args.until_mark is not None and (args.phases is None or args.duration is None):
         raise CouldNotMeasure("--until-mark goes with --phases FILE and --duration SECONDS (its bound)")
     until_mark = args.until_mark.strip() if args.until_mark is not None else None
-    if until_mark is not None and not (0 < len(until_mark) <= PHASE_TEXT_MAX and until_mark.isprintable()):
-        raise CouldNotMeasure(f"--until-mark needs a printable text of 1 to {PHASE_TEXT_MAX} characters, as a mark has")
     return _Run(
         target, workload, args.requests, expectation, tls, args.json, resolver, tuple(health),
         report=args.report, phases=args.phases, until_mark=until_mark, step_summary=_step_summary(),
@@ -516,7 +582,9 @@ def _measure_and_report(
         workload = dataclasses.replace(run.workload, requests=requests)
     else:
         workload = run.workload
-    health_at_start = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_start = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     phases, mark = run.phases, run.until_mark
     until = until_marked(phases, mark) if phases is not None and mark is not None else None
     try:
@@ -525,7 +593,9 @@ def _measure_and_report(
         progress.finish()
     if phases is not None and mark is not None and workload.duration_s is not None:
         check_marked(phases, mark, tally.started_at, workload.duration_s)
-    health_at_end = [read_target_health(source, workload.timeout_s) for source in run.health_sources]
+    health_at_end = [
+        read_target_health(source, workload.timeout_s, read_rule=read_rule) for source in run.health_sources
+    ]
     _add_target_health(tally, {"start": health_at_start, "end": health_at_end})
     if on_tally is not None:
         on_tally(tally)
@@ -560,20 +630,77 @@ def _report(
     return (ExitCode.EVEN if verdict.even else ExitCode.UNEVEN), text.getvalue()
 
 
-# The flags that only mean something with --access-logs -> their argparse names.
-_LOGS_ONLY = {
-    "--since": "since", "--until": "until", "--engine": "engine",
-    "--athena-table": "athena_table", "--athena-workgroup": "athena_workgroup",
-}  # fmt: skip
+# The sources verify reads, and where each option applies; an option not named here judges or reports, and
+# applies to every source. The deploy hook (verify.hook) takes no command line: its settings come in the
+# payload's hookDetails, read strictly by verify.sources.hook.payload (a key it does not know is refused).
+FROM_LIVE = "a live run (a URL, or the stack's)"
+FROM_LOGS = "--access-logs read here"
+FROM_ATHENA = "--access-logs --engine athena"
+_LIVE_ONLY = ("url", "--requests", "--duration", "--concurrency", "--timeout", "--wait", "--resolve", "--ip-version",
+              "--identity", "--cacert", "--target-health", "--phases", "--until-mark")  # fmt: skip
+_APPLIES_TO = {
+    **dict.fromkeys(_LIVE_ONLY, (FROM_LIVE,)),
+    **dict.fromkeys(("--access-logs", "--since", "--until", "--engine"), (FROM_LOGS, FROM_ATHENA)),
+    **dict.fromkeys(("--balancer", "--region"), (FROM_LOGS,)),
+    **dict.fromkeys(("--athena-table", "--athena-workgroup"), (FROM_ATHENA,)),
+}
+
+
+def _source_of(args: argparse.Namespace) -> str:
+    if args.access_logs is None:
+        return FROM_LIVE
+    return FROM_ATHENA if args.engine == ATHENA else FROM_LOGS
+
+
+def _check_options_apply(argv: list[str], args: argparse.Namespace) -> None:
+    """Every option given applies to the source the run reads, or the run is refused in one line naming it:
+    none is silently left unused (--requests with --access-logs read no request, --target-health checked
+    no target)."""
+    source = _source_of(args)
+    for option in _given(argv):
+        applies = _APPLIES_TO.get(option)
+        if applies is not None and source not in applies:
+            named = "a URL" if option == "url" else option
+            raise CouldNotMeasure(f"{named} applies to {' and '.join(applies)}, not to {source}")
+
+
+def arguments_for(argv: list[str], source: str) -> list[str]:
+    """`argv` without the options that do not apply to `source`, values and all: for a caller that runs verify
+    twice from one command line (the rehearsal: live, then over the access logs it filed)."""
+    actions = build_parser()._option_string_actions
+    kept: list[str] = []
+    at = 0
+    while at < len(argv):
+        option = argv[at].split("=", 1)[0]
+        action = actions.get(option)
+        if action is None or "=" in argv[at] or action.nargs == 0:  # (no action: the URL, or what the parser refuses)
+            taken, at = [argv[at]], at + 1
+        elif action.nargs == "*":
+            end = next((index for index in range(at + 1, len(argv)) if argv[index].startswith("--")), len(argv))
+            taken, at = argv[at:end], end
+        else:
+            taken, at = argv[at : at + 2], at + 2
+        name = "url" if action is None and not taken[0].startswith("-") else option
+        if source in _APPLIES_TO.get(name, (source,)):
+            kept += taken
+    return kept
+
+
+def _given(argv: list[str]) -> list[str]:
+    """The options given on the command line, in the parser's order (not those left at their default)."""
+    parser = build_parser()
+    for action in parser._actions:  # every default None: what is not None was given
+        action.default = None
+    given = parser.parse_args(argv)
+    return [
+        action.option_strings[0] if action.option_strings else action.dest
+        for action in parser._actions
+        if action.dest != "help" and getattr(given, action.dest, None) is not None
+    ]
 
 
 def _judge_access_logs(args: argparse.Namespace) -> tuple[ExitCode, str]:
     """--access-logs: the same checks and report over the requests the ALB logged in the window."""
-    if args.url:
-        raise CouldNotMeasure("give either a URL to measure or --access-logs, not both")
-    if args.phases is not None or args.until_mark is not None:
-        flag = "--phases" if args.phases is not None else "--until-mark"
-        raise CouldNotMeasure(f"{flag} marks a live run's timeline; it goes without --access-logs")
     _check_files(args)
     window = parse_window(args.since, args.until)
     stack = read_stack_outputs(args.stack) if args.stack or not args.access_logs else None
@@ -603,6 +730,7 @@ def _read_access_logs(args: argparse.Namespace, window: Window, outputs: AccessL
                 " DATABASE.TABLE and --athena-workgroup NAME"
             )
         return read_athena_logs(AthenaTable(database, table, workgroup, outputs.region if outputs else None), window)
+    choice = BalancerChoice.parse(args.balancer, args.region)
     sources = args.access_logs or ([outputs.location] if outputs else [])
     if not sources:
         raise CouldNotMeasure("the stack has no access-log bucket (accessLogs off): give --access-logs SOURCE")
@@ -610,8 +738,9 @@ def _read_access_logs(args: argparse.Namespace, window: Window, outputs: AccessL
     if remote:
         if len(sources) > 1:
             raise CouldNotMeasure("give one s3://BUCKET/PREFIX, alone, to --access-logs")
-        return read_s3_logs(S3Location.parse(remote[0]), window, region=outputs.region if outputs else None)
-    return read_local_logs(sources, window)
+        region = outputs.region if outputs else None
+        return read_s3_logs(S3Location.parse(remote[0]), window, region=region, choice=choice)
+    return read_local_logs(sources, window, choice=choice)
 
 
 def _add_target_health(tally: Tally, readings: dict[str, list[HealthReading]]) -> None:
@@ -653,13 +782,11 @@ def main(
             parser = build_parser()
             parser.help_out = stderr if wants_json else stdout  # type: ignore[attr-defined]
             args = parser.parse_args(argv)
+            _check_options_apply(argv, args)
             if args.access_logs is not None:
                 url = " ".join(args.access_logs) or None
                 code, report = _judge_access_logs(args)
             else:
-                logs_only = [flag for flag, name in _LOGS_ONLY.items() if getattr(args, name) not in (None, DUCKDB)]
-                if logs_only:
-                    raise CouldNotMeasure(f"{logs_only[0]} goes with --access-logs (see python -m verify --help)")
                 url = args.url
                 _check_files(args)
                 run = _settle(args)

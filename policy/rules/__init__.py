@@ -6,7 +6,7 @@ Two kinds of rule, both free of `pulumi_policy` so the program's unit tests can 
 - `StackRule`: called as `rule(resources) -> list[str]`, on every `PlannedResource` of the stack, for
   relations between resources (a bucket and its public access block, a VPC and its flow log).
 
-The rules are grouped by service, one module each (`elb`, `ecs`, `ec2`, `s3`, `acm`, `cloudwatch`), and
+The rules are grouped by service, one module each (`elb`, `ecs`, `ec2`, `s3`, `acm`, `cloudwatch`, `iam`), and
 each is declared with its id, control, description and whether dev runs it right below its check: a
 module-level `ResourceRule(...)` or `StackRule(...)`, which `ALL_RULES` collects in the order declared.
 Type tokens are checked against pulumi-aws 7 (`super().__init__('aws:...')` in each resource module);
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Final
 
-from . import acm, cloudwatch, ec2, ecs, elb, s3
+from . import acm, cloudwatch, ec2, ecs, elb, iam, s3
 from .core import UNKNOWN, PlannedResource, ResourceRule, Rule, StackRule, Unknown
 from .elb import RECOMMENDED_TLS_POLICY
 
@@ -47,7 +47,7 @@ def _declared_in(module: ModuleType) -> list[Rule]:
 
 
 ALL_RULES: Final[tuple[Rule, ...]] = tuple(
-    rule for module in (elb, ecs, ec2, s3, acm, cloudwatch) for rule in _declared_in(module)
+    rule for module in (elb, ecs, ec2, s3, acm, cloudwatch, iam) for rule in _declared_in(module)
 )
 
 

@@ -24,6 +24,7 @@ from rehearsal import Plan
 from rehearsal.processes import ensure_free
 from settings import from_stack_file
 from stack_config import PROJECT_DIR
+from tests.small_filesystem import in_small_filesystem
 from verify.sources.logs.query import ATHENA_REGEX, node_of
 from verify.sources.phases import UNTIL_MARK_TAIL_S
 
@@ -235,7 +236,10 @@ def test_a_report_into_a_missing_folder_is_one_line_and_exit_2_before_anything_s
         (["--interrupt", "0"], "argument --interrupt: '0' is not a count of replicas from 1 to 100"),
         (["--interrupt", "x"], "argument --interrupt: 'x' is not a count of replicas from 1 to 100"),
         (["--interrupt", "4"], "--interrupt 4 is more than the stack's 3 replicas"),
-        (["--deploy", "--interrupt", "1"], "--deploy and --interrupt go one at a time"),
+        (
+            ["--deploy", "--interrupt", "1"],
+            "--deploy and --interrupt go together only for a blue-green, linear or canary --strategy",
+        ),
         (["--interrupt", "1", "--", "--duration", "1"], INTERRUPT_SETS_DURATION),
         (["--deply"], "unrecognized arguments: --deply"),
         (["--deploy", "--", "--duration", "1"], DEPLOY_SETS_DURATION),
@@ -330,6 +334,33 @@ def test_access_logs_are_filed_as_s3_files_them_and_agree_with_verify_request_fo
     # stdout stays the live run's report; the one over the logs follows on stderr.
     assert done.stdout.count("verdict: EVEN") == 1 and "skipped:" not in done.stdout
     assert "skipped: none" in done.stderr and done.stderr.count("verdict: EVEN") == 1
+
+
+def test_access_logs_into_a_folder_of_an_earlier_run_judge_this_runs_files_only(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    first = run_rehearsal(*quick_ports(), "--access-logs", str(logs), "--", "--requests", "300")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = run_rehearsal(*quick_ports(), "--access-logs", str(logs), "--", "--requests", "300")
+    assert again.returncode == 0, again.stdout + again.stderr  # was 4: 886 logged against 443 live
+    assert "the access logs agree with verify, request for request: 300 measured requests" in again.stderr
+
+
+@pytest.mark.parametrize("option", ["--access-logs", "--report"])
+@pytest.mark.parametrize(("kind", "why"), [("read-only", "Read-only file system"), ("full", "No space left")])
+def test_a_destination_that_takes_no_file_is_refused_before_anything_starts(tmp_path, option, kind, why) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    where = str(folder / "logs") if option == "--access-logs" else str(folder / "report.html")
+    if option == "--access-logs" and kind == "read-only":
+        where = str(folder)  # a read-only file system takes no new folder either: the folder itself
+    done = in_small_filesystem(
+        [*rehearsal_argv(*quick_ports(), option, where)], folder, full=kind == "full", read_only=kind == "read-only"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith(f"rehearsal: {option} "), said  # naming the option, not only
+    assert why in said[0]  # "No space left on device" after the whole run, as before
+    assert "stack dev" not in done.stderr  # nothing started
 
 
 def test_with_access_logs_and_json_stdout_is_still_one_json_object(tmp_path: Path) -> None:

@@ -18,23 +18,35 @@ import pytest
 
 from rehearsal import stage
 from rehearsal.cli import main
+from verify.core.scratch import owner_mark
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def test_a_folder_of_a_run_killed_outright_is_removed_by_the_next(monkeypatch, tmp_path: Path) -> None:
+def test_what_a_run_killed_outright_left_is_removed_by_the_next(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     left = tmp_path / f"{stage.SCRATCH_PREFIX}left"
     left.mkdir()
-    (left / "pid").write_text(str(dead.pid))
+    (left / "owner").write_text(str(dead.pid))
+    older = tmp_path / f"{stage.SCRATCH_PREFIX}older"  # a folder of a version before the owner file
+    older.mkdir()
+    (older / "pid").write_text(str(dead.pid))
+    reused = tmp_path / f"{stage.SCRATCH_PREFIX}reused"  # its pid now another process's (ours): another start
+    reused.mkdir()
+    (reused / "owner").write_text(f"{os.getpid()} 1")
     alive = tmp_path / f"{stage.SCRATCH_PREFIX}alive"
     alive.mkdir()
-    (alive / "pid").write_text(str(os.getpid()))
-    scratch = stage._new_scratch()
-    assert not left.exists() and alive.exists()
-    assert (scratch / "pid").read_text() == str(os.getpid())
+    (alive / "owner").write_text(owner_mark())
+    phases = tmp_path / "rehearsal-phases-abcd1234.txt"  # a killed --deploy's marks, before they moved
+    phases.write_text("1 a mark\n")
+    held = tmp_path / "rehearsal-phases-held0000.txt"  # one a running rehearsal of before still writes
+    with held.open("w"):
+        scratch = stage._new_scratch()
+    assert not left.exists() and not older.exists() and not reused.exists() and not phases.exists()
+    assert alive.exists() and held.exists()
+    assert (scratch / "owner").read_text() == owner_mark()
 
 
 @pytest.mark.rehearsal

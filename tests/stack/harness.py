@@ -61,6 +61,8 @@ class Declared:
     """The resource option customTimeouts the SDK sent (create, update, delete), the ones set."""
     aliases: list[str] = field(default_factory=list)
     """The resource option aliases the SDK sent: each a URN, or an alias spec's name."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mocks answered (the inputs, an ARN, what AWS computes); empty for a remote component."""
 
 
 @dataclass
@@ -99,6 +101,9 @@ class StackMocks(pulumi.runtime.Mocks):
         self, region: str = REGION, zones: dict[str, str] | None = None, preview: bool = False, partition: str = "aws"
     ) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+        # Listener rule ARN -> target group ARN -> weight: where ECS left a rule's forward (getListenerRule reads it).
+        self.live_rules: dict[str, dict[str, int]] = {}
         self.preview = preview
         self.region = region
         # The account's Route 53 public hosted zones: getZone finds only these, as AWS finds only the account's.
@@ -112,6 +117,11 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        resource_id, outputs = self._answer(args)
+        self.outputs[(args.typ, args.name)] = outputs
+        return resource_id, outputs
+
+    def _answer(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         name, inputs = args.name, args.inputs
         problem = self.network.refusal(args.typ, inputs)
         if problem:
@@ -214,9 +224,34 @@ class StackMocks(pulumi.runtime.Mocks):
             if name not in self.hosted_zones:
                 raise ValueError(f"no matching Route 53 Hosted Zone found for {name!r}")  # as the provider fails
             answers[args.token] = {"zoneId": self.hosted_zones[name], "id": self.hosted_zones[name], "name": name}
+        if args.token == "aws:lb/getListenerRule:getListenerRule":
+            answers[args.token] = self._listener_rule(str(args.args["arn"]))
         if args.token not in answers:
             raise NotImplementedError(f"the mocks do not answer {args.token}")
         return answers[args.token]
+
+    def _listener_rule(self, arn: str) -> dict[str, Any]:
+        """DescribeRules of a rule, as the provider's data source gives it: its forward's weights where ECS last
+        left them (`live_rules`: ARN -> group ARN -> weight), else as the program declared the rule."""
+        if arn in self.live_rules:
+            groups = [{"arn": group, "weight": weight} for group, weight in self.live_rules[arn].items()]
+        else:
+            declared = next(
+                (
+                    inputs
+                    for (typ, name), inputs in self.inputs.items()
+                    if self.outputs.get((typ, name), {}).get("arn") == arn
+                ),
+                None,
+            )
+            if declared is None:
+                raise ValueError(f"no listener rule {arn}")  # as DescribeRules answers RuleNotFound
+            groups = [
+                {"arn": group["arn"], "weight": group["weight"]}
+                for action in declared["actions"]
+                for group in action["forward"]["targetGroups"]
+            ]
+        return {"arn": arn, "actions": [{"type": "forward", "forwards": [{"targetGroups": groups}]}]}
 
 
 # Lambda's CreateFunction beyond its names and numbers (components/aws_limits.py): a runtime and one
@@ -496,6 +531,7 @@ def declare(
                 if getattr(request.customTimeouts, operation)
             },
             aliases=[alias.urn or alias.spec.name for alias in request.aliases if alias.urn or alias.spec.name],
+            outputs=mocks.outputs.get((request.type, request.name), {}),
         )
         for request, urn in requests
         if request.type != "pulumi:pulumi:Stack"

@@ -189,6 +189,16 @@ def test_every_name_the_program_makes_from_the_prefix_is_in_the_table():
         ("aws:iam/role:Role", "r", {"description": "caf\u00e9 \u2603"}, "description"),
         ("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {"metricQueries": [{"id": "Group0"}]}, "MetricDataQuery.Id"),
         (
+            "aws:appautoscaling/policy:Policy",
+            "p",
+            {
+                "targetTrackingScalingPolicyConfiguration": {
+                    "customizedMetricSpecification": {"metrics": [{"id": "0g"}]}
+                }
+            },
+            "TargetTrackingMetricDataQuery.Id",
+        ),
+        (
             "aws:cloudwatch/metricAlarm:MetricAlarm",
             "a",
             {"metricQueries": [{"id": "g", "metric": {"period": 90}}]},

@@ -82,7 +82,7 @@ def test_load_balancer_alone_exposes_its_children_and_honours_its_options():
         )
 
     deployment = declare(program, {})
-    group = deployment.one("aws:lb/targetGroup:TargetGroup").inputs
+    group = deployment.one("aws:lb/targetGroup:TargetGroup", "web-tg").inputs
     assert group["loadBalancingAlgorithmType"] == "weighted_random"
     assert group["deregistrationDelay"] == 0
     assert (
@@ -245,7 +245,8 @@ def test_autoscaling_alone():
             ServiceAutoscalingArgs(
                 cluster_name="c",
                 service_name="s",
-                request_count_label="app/a/1/targetgroup/t/2",
+                load_balancer_arn_suffix="app/a/1",
+                target_group_arn_suffixes=["targetgroup/t/2"],
                 min_replicas=2,
                 max_replicas=6,
                 requests_per_target=500,

@@ -6,7 +6,7 @@ import json
 
 import pulumi
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import settings
@@ -16,6 +16,9 @@ from components.options import (
     STEADY_STATE_TIMEOUT_MAX_SECONDS,
     TEST_HEADER,
     DeploymentStrategy,
+    HealthCheck,
+    RollbackAlarmTiming,
+    StopTiming,
 )
 from estimate.deploy_timing import deploy_timing
 from tests.stack.harness import ACCOUNT_ID, OWN_DOMAIN, Deployment, StackMocks, declare, declare_stack
@@ -38,13 +41,21 @@ def blue_green() -> Deployment:
     return declare_stack("dev", deploymentStrategy="blue-green", deploymentBakeMinutes=10)
 
 
-def test_rolling_by_default_declares_no_second_group_rule_role_or_alarm():
+def test_rolling_by_default_registers_in_both_groups_states_rolling_and_its_alarms_off_and_has_no_rule_or_role():
     dev = declare_stack("dev")
-    assert len(dev.all(TARGET_GROUP)) == 1
-    assert dev.all(LISTENER_RULE) == [] and dev.all(ALARM) == []
+    assert sorted(group.name for group in dev.all(TARGET_GROUP)) == ["alb-replicas-dev-alt", "alb-replicas-dev-tg"]
+    assert dev.all(LISTENER_RULE) == []
     service = dev.one(SERVICE).inputs
-    assert "deploymentConfiguration" not in service and "alarms" not in service
-    assert "advancedConfiguration" not in service["loadBalancers"][0]
+    # Stated, not left out: the provider keeps a strategy or alarms block left out as ECS last had it.
+    assert service["deploymentConfiguration"] == {"strategy": "ROLLING"}
+    alarm_names = sorted(alarm.name for alarm in dev.all(ALARM))
+    assert len(alarm_names) == 2
+    assert service["alarms"] == {"alarmNames": alarm_names, "enable": False, "rollback": False}
+    assert [lb["targetGroupArn"].rsplit("/", 1)[-1] for lb in service["loadBalancers"]] == [
+        "alb-replicas-dev-tg",
+        "alb-replicas-dev-alt",
+    ]
+    assert not any("advancedConfiguration" in lb for lb in service["loadBalancers"])
     assert not any("ecs.amazonaws.com" in r.inputs["assumeRolePolicy"] for r in dev.all(ROLE))
 
 
@@ -79,9 +90,19 @@ def test_the_service_shifts_through_both_groups_with_ecs_s_own_role(blue_green):
     assert configuration == {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": "10"}
     role = blue_green.one(ROLE, "alb-replicas-dev-infrastructure")
     assert advanced["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}"
-    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "ecs.amazonaws.com"}]
-    assert trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    # AWS's documented trust policy for this role, as written (ECS developer guide, "Amazon ECS infrastructure
+    # IAM role for load balancers"): no aws:SourceAccount condition, which no AWS page says ECS sends for it.
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowAccessToECSForInfrastructureManagement",
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
     (attachment,) = [a for a in blue_green.all(ATTACHMENT) if a.inputs["role"] == role.name]
     assert attachment.inputs["policyArn"] == MANAGED_POLICY
     assert attachment.urn in service.dependencies, "ECS must be allowed to move the rule before the first deploy"
@@ -100,17 +121,94 @@ def test_the_service_rolls_back_on_alarms_of_5xx_and_unhealthy_hosts_over_both_g
         assert (alarm["threshold"], alarm["comparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
         assert alarm["treatMissingData"] == "notBreaching"
     assert set(metrics) == {"HTTPCode_Target_5XX_Count", "UnHealthyHostCount"}
+    # (statistic, data points in a row): a 5xx fires in its minute; an unhealthy target needs every sample of 2
+    # minutes in a row, which the dev replicas' stop (13 s failing, within a 43 s stop timeout) cannot give.
+    shapes = {
+        name: (alarm["metricQueries"][0]["metric"]["stat"], alarm["evaluationPeriods"], alarm["datapointsToAlarm"])
+        for name, alarm in metrics.items()
+    }
+    assert shapes == {"HTTPCode_Target_5XX_Count": ("Sum", 1, 1), "UnHealthyHostCount": ("Minimum", 2, 2)}
+
+
+def breaching_periods(failing: tuple[float, float], sampled_at: float, stat: str, period: int = 60) -> list[int]:
+    """The periods an alarm on UnHealthyHostCount finds breaching when one target fails its checks over `failing`
+    (seconds), the ALB sampling once a period `sampled_at` seconds into it (the worst case for `Minimum`: one
+    sample decides; `Maximum` breaches on any sample in the failure)."""
+    start, end = failing
+    breaching = []
+    for index in range(int(start // period), int(end // period) + 1):
+        sample = index * period + sampled_at
+        if start <= sample <= end and stat in ("Minimum", "Maximum"):
+            breaching.append(index)
+    return breaching
+
+
+def fires(breaching: list[int], datapoints: int) -> bool:
+    return any(all(first + n in breaching for n in range(datapoints)) for first in breaching)
+
+
+@given(
+    interval=st.integers(5, 43),
+    threshold=st.integers(2, 10),
+    starts=st.floats(0, 600),
+    sampled_at=st.floats(0, 59.99),
+    failing_for=st.floats(0, 1),
+)
+def test_no_replica_stopping_on_its_signal_fires_the_unhealthy_hosts_alarm_at_any_health_check(
+    interval, threshold, starts, sampled_at, failing_for
+):
+    """Any health check settings take: a replica failing its checks for at most its stop timeout breaches fewer
+    periods in a row than the alarm needs; the alarm it had (Maximum over 1 period) fired on such a stop."""
+    stop = StopTiming.of(HealthCheck(interval_seconds=interval, unhealthy_threshold=threshold))
+    assume(stop.problem() is None)
+    timing = RollbackAlarmTiming.of(stop)
+    failing = (starts, starts + failing_for * stop.timeout_seconds)
+    assert not fires(breaching_periods(failing, sampled_at, "Minimum"), timing.unhealthy_hosts_datapoints)
+    # A revision whose tasks keep failing: every period breaches, and the alarm fires.
+    assert fires(breaching_periods((starts, starts + 3600), sampled_at, "Minimum"), timing.unhealthy_hosts_datapoints)
+
+
+def test_the_alarm_it_had_rolled_back_a_good_deploy_for_one_interrupted_replica():
+    """Maximum over one minute: 13 s of failing checks with a sample in them was a rollback."""
+    assert fires(breaching_periods((50.0, 63.0), 55.0, "Maximum"), datapoints=1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "refused"),
+    [
+        ({"deploymentStrategy": "canary:10", "deploymentStepBakeMinutes": 1}, "deploymentStepBakeMinutes: 1 minutes"),
+        ({"deploymentStrategy": "linear:50", "deploymentStepBakeMinutes": 0}, "deploymentStepBakeMinutes: 0 minutes"),
+        ({"deploymentStrategy": "blue-green", "deploymentBakeMinutes": 3}, "deploymentBakeMinutes: 3 minutes"),
+        # Slower checks, a longer stop: 3 periods in a row, 5 minutes to decide.
+        (
+            {"deploymentStrategy": "canary:10", "deploymentStepBakeMinutes": 4, "healthCheckIntervalSeconds": 40},
+            "allowed: 5 to 1440",
+        ),
+    ],
+)
+def test_a_bake_the_rollback_alarms_cannot_fire_within_is_refused_in_one_line_saying_why(raw, refused):
+    with pytest.raises(SettingsError) as raised:
+        parse(**raw)
+    line = raised.value.one_line()
+    assert refused in line and "shorter than the rollback alarms take to fire" in line
+    assert "60 s for the ALB's metric to reach CloudWatch" in line and len(line.splitlines()) == 1
+
+
+def test_a_step_bake_is_not_held_to_the_alarms_where_there_is_no_second_step():
+    assert parse(deploymentStrategy="blue-green", deploymentStepBakeMinutes=0).deployment_strategy.kind == "blue-green"
+    assert parse(deploymentStrategy="canary:100", deploymentStepBakeMinutes=0).deployment_strategy.percent == 100
+    assert parse(deploymentStepBakeMinutes=0, deploymentBakeMinutes=0).deployment_strategy.kind == "rolling"
 
 
 @pytest.mark.parametrize(
     ("strategy", "block", "expected"),
     [
-        ("linear:10", "linearConfiguration", {"stepPercent": 10.0, "stepBakeTimeInMinutes": "2"}),
-        ("canary:5.5", "canaryConfiguration", {"canaryPercent": 5.5, "canaryBakeTimeInMinutes": "2"}),
+        ("linear:10", "linearConfiguration", {"stepPercent": 10.0, "stepBakeTimeInMinutes": "6"}),
+        ("canary:5.5", "canaryConfiguration", {"canaryPercent": 5.5, "canaryBakeTimeInMinutes": "6"}),
     ],
 )
 def test_linear_and_canary_carry_their_percent_and_step_bake_time(strategy, block, expected):
-    service = declare_stack("dev", deploymentStrategy=strategy, deploymentStepBakeMinutes=2).one(SERVICE).inputs
+    service = declare_stack("dev", deploymentStrategy=strategy, deploymentStepBakeMinutes=6).one(SERVICE).inputs
     assert service["deploymentConfiguration"][block] == expected
     assert service["deploymentConfiguration"]["strategy"] == strategy.split(":")[0].upper()
 

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from components.aws_tables import FARGATE_REGIONS_PAGE, FARGATE_ZONE_IDS, TLS_POLICY
+from components.options import ACCESS_LOG_PREFIX
 from estimate.cli import estimates
 from replica.nginx import CONFIG_ENV_VAR, STOP_DELAY_ENV_VAR
 from tests.stack.harness import HOSTED_ZONE_ID, OWN_DOMAIN, Deployment, StackMocks, declare_stack
@@ -97,7 +98,7 @@ def test_dev_alb_can_be_destroyed_and_keeps_no_access_logs(dev):
 
 
 def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(dev):
-    group = dev.one(TARGET_GROUP).inputs
+    group = dev.one(TARGET_GROUP, "alb-replicas-dev-tg").inputs
     assert (group["targetType"], group["protocol"], group["port"]) == ("ip", "HTTP", 8080)
     assert group["loadBalancingAlgorithmType"] == "round_robin"
     assert group["stickiness"]["enabled"] is False and group["slowStart"] == 0
@@ -111,7 +112,7 @@ def test_target_group_holds_replicas_by_ip_round_robin_with_fast_honest_timings(
 
 
 def test_cross_zone_off_reaches_the_target_group_as_false():
-    group = declare_stack("dev", crossZone=False).one(TARGET_GROUP).inputs
+    group = declare_stack("dev", crossZone=False).one(TARGET_GROUP, "alb-replicas-dev-tg").inputs
     assert group["loadBalancingCrossZoneEnabled"] == "false"
 
 
@@ -135,12 +136,15 @@ def test_service_runs_the_configured_replicas_behind_the_target_group(dev):
     service = dev.one(SERVICE).inputs
     assert service["desiredCount"] == 3
     assert service["platformVersion"] == "LATEST"
-    (attachment,) = service["loadBalancers"]
-    assert attachment == {
+    # Rolling: each task in both groups (whichever a shifting deploy left production on: test_strategy_change.py).
+    primary, alternate = service["loadBalancers"]
+    assert primary == {
         "targetGroupArn": dev.exports["target_group_arn"],
         "containerName": "replica",
         "containerPort": 8080,
     }
+    assert alternate == {**primary, "targetGroupArn": alternate["targetGroupArn"]}
+    assert alternate["targetGroupArn"].rsplit("/", 1)[-1] == "alb-replicas-dev-alt"
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert (service["deploymentMinimumHealthyPercent"], service["deploymentMaximumPercent"]) == (100, 200)
     assert service["waitForSteadyState"] is True
@@ -237,7 +241,7 @@ def test_nginx_replica_gets_the_contract_config_for_its_port_and_health_path():
     # ECS's stop signal (SIGTERM by users' reports, SIGQUIT by the image) first fails the health check.
     assert "trap 'stop=1' TERM QUIT" in replica["command"][2]
     assert "if (-f /dev/shm/stopping)" in variable[CONFIG_ENV_VAR]
-    assert deployment.one(TARGET_GROUP).inputs["healthCheck"]["path"] == "/ready"
+    assert {g.inputs["healthCheck"]["path"] for g in deployment.all(TARGET_GROUP)} == {"/ready"}
 
 
 def test_a_stopping_replica_fails_its_checks_until_every_node_has_stopped_sending_within_the_stop_timeout():
@@ -412,22 +416,50 @@ def test_prod_as_a_fresh_fork_has_it_stops_in_one_line_naming_the_keys_to_set_be
 # --- autoscaling -------------------------------------------------------------------------------
 
 
-def test_prod_scales_on_requests_per_target_and_cpu(prod):
+def test_prod_scales_on_requests_per_target_over_both_groups_and_cpu(prod):
     target = prod.one("aws:appautoscaling/target:Target").inputs
     assert (target["minCapacity"], target["maxCapacity"]) == (3, 9)
     assert target["resourceId"] == "service/alb-replicas-prod-cluster/alb-replicas-prod-service"
     policies = {
-        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"][
-            "predefinedMetricType"
-        ]: p.inputs["targetTrackingScalingPolicyConfiguration"]
+        p.name: p.inputs["targetTrackingScalingPolicyConfiguration"]
         for p in prod.all("aws:appautoscaling/policy:Policy")
     }
-    requests = policies["ALBRequestCountPerTarget"]
-    assert requests["targetValue"] == 1000
-    assert requests["predefinedMetricSpecification"]["resourceLabel"] == (
-        "app/alb-replicas-prod-alb/50dc6c495c0c9188/targetgroup/alb-replicas-prod-tg/73e2d6bc24d8a067"
-    )
-    assert policies["ECSServiceAverageCPUUtilization"]["targetValue"] == 60
+    requests, cpu = policies["alb-replicas-prod-requests"], policies["alb-replicas-prod-cpu"]
+    assert requests["targetValue"] == 1000 and "predefinedMetricSpecification" not in requests
+    # AWS's blue/green autoscaling sample: RequestCountPerTarget summed over both groups, which follows production
+    # wherever ECS moved it (the group it is not on adds 0).
+    *groups, total = requests["customizedMetricSpecification"]["metrics"]
+    assert total == {
+        "id": "requests_per_target",
+        "expression": "group0 + group1",
+        "label": "Requests per target, every group",
+        "returnData": True,
+    }
+    alb = "app/alb-replicas-prod-alb/50dc6c495c0c9188"
+    assert [(g["id"], g["returnData"], g["metricStat"]["stat"]) for g in groups] == [
+        ("group0", False, "Sum"),
+        ("group1", False, "Sum"),
+    ]
+    assert [
+        (
+            g["metricStat"]["metric"]["namespace"],
+            g["metricStat"]["metric"]["metricName"],
+            g["metricStat"]["metric"]["dimensions"],
+        )
+        for g in groups
+    ] == [
+        (
+            "AWS/ApplicationELB",
+            "RequestCountPerTarget",
+            [
+                {"name": "TargetGroup", "value": f"targetgroup/{group}/73e2d6bc24d8a067"},
+                {"name": "LoadBalancer", "value": alb},
+            ],
+        )
+        for group in ("alb-replicas-prod-tg", "alb-replicas-prod-alt")
+    ]
+    assert cpu["targetValue"] == 60
+    assert cpu["predefinedMetricSpecification"]["predefinedMetricType"] == "ECSServiceAverageCPUUtilization"
     for policy in policies.values():
         assert policy["scaleInCooldown"] > policy["scaleOutCooldown"], "scale in slower than out"
 
@@ -459,6 +491,18 @@ def test_prod_alb_is_protected_and_logs_to_a_private_encrypted_bucket(prod):
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     (rule,) = prod.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", LOG_BUCKET).inputs["rules"]
     assert rule["expiration"]["days"] == 90 and rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+
+
+def test_the_log_prefix_is_one_value_where_the_alb_writes_the_bucket_lets_it_and_athena_reads(prod):
+    """ACCESS_LOG_PREFIX: the bucket component's prefix, handed to the load balancer and the Glue table (each
+    had its own "alb" default before)."""
+    prefix = ACCESS_LOG_PREFIX
+    assert prod.one(ALB).inputs["accessLogs"]["prefix"] == prefix
+    (allow, _) = json.loads(prod.one("aws:s3/bucketPolicy:BucketPolicy", LOG_BUCKET).inputs["policy"])["Statement"]
+    assert allow["Resource"].endswith(f"/{prefix}/AWSLogs/123456789012/*")
+    table = prod.one("aws:glue/catalogTable:CatalogTable").inputs
+    assert f"/{prefix}/AWSLogs/123456789012/elasticloadbalancing/us-east-1/" in table["storageDescriptor"]["location"]
+    assert prod.exports["access_logs_location"].split("/", 3)[3].startswith(f"{prefix}/AWSLogs/")
 
 
 def test_log_bucket_policy_lets_elb_write_and_refuses_plain_http(prod):
@@ -552,7 +596,7 @@ def test_long_stack_name_still_gives_names_aws_accepts():
     assert deployment.one(ALB).name == "alb-replicas-dev-alb"
     long_stack = declare_stack("dev", namePrefix="x" * 20)
     assert len(long_stack.one(ALB).name) + len("-1234567") <= 32
-    assert len(long_stack.one(TARGET_GROUP).name) + len("-1234567") <= 32
+    assert all(len(group.name) + len("-1234567") <= 32 for group in long_stack.all(TARGET_GROUP))
 
 
 def test_in_govcloud_the_elb_account_is_named_in_the_partition_the_provider_reports():

@@ -80,3 +80,10 @@ def test_the_docs_outputs_table_lists_every_export_and_every_key_of_the_two_esti
         assert set(prod.exports[output]) <= keys, (
             f"docs/configuration.md's {output} row lacks {set(prod.exports[output]) - keys}"
         )
+
+
+def test_a_shifting_stack_names_its_production_rule_where_verify_reads_target_health():
+    canary = declare_stack("dev", deploymentStrategy="canary:10")
+    outputs = read_stack_outputs("dev", run=pulumi_printing(canary.exports))
+    rule = canary.one("aws:lb/listenerRule:ListenerRule", "alb-replicas-dev-production")
+    assert outputs.production_rule_arn == rule.outputs["arn"] == canary.exports["production_listener_rule_arn"]

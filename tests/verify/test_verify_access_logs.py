@@ -224,9 +224,9 @@ def test_the_log_benchmark_runs_small_and_both_readings_agree() -> None:
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["http://127.0.0.1:9/", "--since", "1h"], "--since goes with --access-logs"),
-        (["--engine", "athena"], "--engine goes with --access-logs"),
-        (["http://127.0.0.1:9/", "--access-logs", "logs"], "give either a URL to measure or --access-logs"),
+        (["http://127.0.0.1:9/", "--since", "1h"], "--since applies to --access-logs read here and --access-logs"),
+        (["--engine", "athena"], "--engine applies to --access-logs read here and --access-logs --engine athena, not"),
+        (["http://127.0.0.1:9/", "--access-logs", "logs"], "a URL applies to a live run (a URL, or the stack's), not"),
     ],
 )
 def test_log_flags_without_logs_and_a_url_with_them_are_one_line(capsys, argv, says) -> None:
@@ -260,7 +260,7 @@ def test_the_html_report_of_access_logs_says_what_they_held(tmp_path, capsys) ->
 
 def test_phases_go_without_access_logs(tmp_path, capsys) -> None:
     code, _, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--phases", str(tmp_path / "p"))
-    assert code == ExitCode.COULD_NOT_MEASURE and "--phases marks a live run's timeline" in err
+    assert code == ExitCode.COULD_NOT_MEASURE and "--phases applies to a live run (a URL, or the stack's), not" in err
 
 
 def test_ipv6_targets_logged_in_brackets_count_as_their_replicas_and_zones(tmp_path, capsys) -> None:

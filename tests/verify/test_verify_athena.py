@@ -249,7 +249,7 @@ def test_without_a_source_the_stacks_log_bucket_is_read_in_its_region(monkeypatc
         "access_logs_region": "eu-west-1"})  # fmt: skip
     asked: list[tuple[S3Location, str | None]] = []
 
-    def fake_s3(location: S3Location, window: Window, *, region: str | None = None) -> Any:
+    def fake_s3(location: S3Location, window: Window, *, region: str | None = None, choice: Any = None) -> Any:
         asked.append((location, region))
         raise CouldNotMeasure("stop here")
 

@@ -704,3 +704,68 @@ def test_the_log_reader_counts_what_a_plain_reading_counts(tmp_path_factory, fil
     assert reading.no_target == plain.no_target
     assert reading.outside_window == plain.outside
     assert tally.requests == plain.requests
+
+
+# Options across sources: each option applies to the source the run reads, or the run is refused before
+# anything is read, in one line naming it (verify.cli._APPLIES_TO).
+
+OPTION_SAMPLES = {
+    "--requests": "8", "--duration": "0.2", "--concurrency": "2", "--timeout": "0.3", "--wait": "0.3",
+    "--resolve": "alb.test:127.0.0.2", "--ip-version": "4", "--identity": "json:replica", "--cacert": "ca.pem",
+    "--target-health": "haproxy:http://127.0.0.3:1/stats;csv", "--since": "2026-12-04T18:00:00Z",
+    "--until": "2026-12-04T19:00:00Z", "--engine": "duckdb", "--balancer": "alb-replicas", "--region": "us-east-1",
+    "--athena-table": "db.table", "--athena-workgroup": "wg", "--alpha": "0.01", "--max-error-rate": "0.5",
+    "--expect-replicas": "3", "--algorithm": "round_robin", "--nodes": "2", "--subnet": "10.0.1.0/24=zone-a",
+}  # fmt: skip
+
+
+@given(
+    source=st.sampled_from(["live", "logs", "athena"]),
+    chosen=st.lists(st.sampled_from(sorted(OPTION_SAMPLES)), max_size=4, unique=True),
+)
+@settings(max_examples=examples(30))
+def test_any_option_applies_to_the_source_or_the_run_is_refused_naming_it(hostile, tmp_path_factory, source, chosen):
+    from alb_log_helpers import rotation, write
+
+    from verify.cli import _APPLIES_TO, FROM_ATHENA, FROM_LIVE, FROM_LOGS
+
+    hostile.script = [Answer(0.0, 0, 200, (), json.dumps({"replica": r}).encode(), "length", True) for r in "abc"]
+    argv = [arg for option in chosen for arg in (option, OPTION_SAMPLES[option])]
+    if source == "live":
+        argv.insert(0, f"http://127.0.0.2:{hostile.port}/")
+    else:
+        folder = tmp_path_factory.mktemp("logs")
+        write(folder, rotation(30))
+        argv = ["--access-logs", str(folder), *argv] if source == "logs" else ["--access-logs", *argv]
+        if source == "athena":
+            argv = [arg for arg in argv if arg not in ("--engine", "duckdb")] + ["--engine", "athena"]
+    reads = {"live": FROM_LIVE, "logs": FROM_LOGS, "athena": FROM_ATHENA}[source]
+    misplaced = [option for option in chosen if option != "--engine" and reads not in _APPLIES_TO.get(option, (reads,))]
+    code, _, err, elapsed = run_in_process(argv)
+    assert code in EXIT_CODES and "Traceback" not in err
+    said = [line for line in err.splitlines() if line.strip() and not line.startswith("verify: waiting (")]
+    if misplaced:
+        assert code == 2 and len(said) == 1, err
+        assert any(said[0].startswith(f"verify: {option} applies to ") for option in misplaced), said
+    else:
+        assert not any("applies to" in line for line in said), said
+    assert elapsed < 30
+
+
+@given(weights=st.lists(st.floats(1e-12, 1e12), min_size=2, max_size=6))
+@settings(max_examples=examples(60))
+def test_any_weights_give_a_default_request_count_within_bounds_or_a_refusal(weights) -> None:
+    from verify.cli import build_parser
+    from verify.core.errors import CouldNotMeasure
+    from verify.core.numbers import MAX_REQUESTS
+    from verify.judging.evidence import default_requests, expected_shares
+
+    text = ",".join(f"r{number}={weight!r}" for number, weight in enumerate(weights))
+    try:
+        groups = build_parser().parse_args(["--expect-weights", text]).expect_weights
+    except CouldNotMeasure as refused:
+        assert "must be a finite number above 0 and at most 1e+06" in str(refused) and len(str(refused)) < 400
+        assert max(weights) > 1e6
+        return
+    shares = tuple(expected_shares(groups).values())
+    assert 1 <= default_requests(len(shares), shares=shares) <= MAX_REQUESTS

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,45 @@ def test_a_stop_signal_while_duckdb_reads_is_its_exit_code_and_one_line(tmp_path
     assert process.returncode == 143, err
     assert json.loads(out)["verdict"] == "interrupted"
     assert one_line_error(err.decode()) == "verify: terminated (SIGTERM)"
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def test_what_a_killed_run_left_in_the_temporary_folder_is_removed_by_the_next(logs, tmp_path, monkeypatch) -> None:
+    import tempfile
+
+    from verify.core.scratch import owned_folder, owner_mark
+    from verify.sources.logs.query import Window
+    from verify.sources.logs.reader import read_local_logs
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    dead = _dead_pid()
+    for prefix in ("verify-duckdb-", "verify-s3-logs-"):
+        left = scratch / f"{prefix}left"  # DuckDB's spill, S3 objects fetched: up to 5 GiB of them
+        left.mkdir()
+        (left / "owner").write_text(f"{dead} 1")
+    (scratch / "verify-duckdb-running").mkdir()
+    (scratch / "verify-duckdb-running" / "owner").write_text(owner_mark())
+    read_local_logs([str(logs)], Window(START, START + timedelta(hours=1)))
+    assert sorted(path.name for path in scratch.iterdir()) == ["verify-duckdb-running", "verify-s3-logs-left"]
+    with owned_folder("verify-s3-logs-"):  # as the next read of S3 makes its folder
+        pass
+    assert sorted(path.name for path in scratch.iterdir()) == ["verify-duckdb-running"]
+
+
+def test_the_temporary_report_a_killed_write_left_is_removed_by_the_next(tmp_path) -> None:
+    from verify.core.scratch import owned_file_prefix
+    from verify.rendering.outputs import write_atomically
+
+    left = tmp_path / f".report.html.{_dead_pid()}-1.abcd1234.tmp"
+    left.write_text("half a page")
+    mine = tmp_path / f"{owned_file_prefix('.report.html.')}0000aaaa.tmp"  # a writer that still runs
+    mine.write_text("being written")
+    write_atomically(str(tmp_path / "report.html"), "<html></html>", "--report")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, "report.html"])

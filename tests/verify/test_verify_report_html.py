@@ -9,11 +9,13 @@ import io
 import json
 import os
 import re
+import sys
 from html.parser import HTMLParser
 
 import pytest
-from verify_helpers import build_tally, rolling_deploy, rotation
+from verify_helpers import build_tally, one_line_error, rolling_deploy, rotation
 
+from tests.small_filesystem import in_small_filesystem
 from verify.cli import ExitCode, main
 from verify.core.errors import CouldNotMeasure
 from verify.core.tally import Phase, Second
@@ -224,12 +226,16 @@ def test_a_bad_report_path_is_one_line_and_exit_2_before_any_request(capsys, tmp
     assert json.loads(captured.out)["verdict"] == "error"
 
 
-def test_a_folder_that_takes_no_file_is_refused(capsys, tmp_path, free_port, monkeypatch) -> None:
-    # Root writes into a read-only folder, so the folder's answer is given here as a user would get it.
-    monkeypatch.setattr(os, "access", lambda path, mode: False)
-    code = main([f"http://127.0.0.2:{free_port}/", "--report", str(tmp_path / "r.html"), *FAST])
-    assert code == ExitCode.COULD_NOT_MEASURE
-    assert capsys.readouterr().err == f"verify: --report '{tmp_path}/r.html': the folder '{tmp_path}' is not writable\n"
+@pytest.mark.parametrize(("kind", "why"), [("read-only", "Read-only file system"), ("full", "No space left")])
+def test_a_folder_that_takes_no_file_is_refused_before_any_request(tmp_path, free_port, kind, why) -> None:
+    # A real file system of each kind: os.access says yes to root even on a read-only one.
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    argv = [sys.executable, "-m", "verify", f"http://127.0.0.2:{free_port}/", "--report", str(folder / "r.html")]
+    done = in_small_filesystem([*argv, *FAST], folder, full=kind == "full", read_only=kind == "read-only")
+    assert done.returncode == ExitCode.COULD_NOT_MEASURE, done.stderr
+    said = one_line_error(done.stderr)
+    assert said.startswith(f"verify: --report '{folder}/r.html': the folder '{folder}' takes no file: {why}"), said
 
 
 def test_a_full_disk_leaves_the_old_report_whole_and_no_temporary_file(tmp_path, monkeypatch) -> None:

@@ -181,8 +181,8 @@ def test_a_flow_that_never_marks_its_end_is_exit_2_naming_its_last_mark(serve, c
     [
         (["--duration", "5"], "--until-mark goes with --phases FILE and --duration SECONDS (its bound)"),
         (["--phases", "PHASES"], "--until-mark goes with --phases FILE and --duration SECONDS (its bound)"),
-        (["--phases", "PHASES", "--duration", "5", "--until-mark", " "], "--until-mark needs a printable text"),
-        (["--phases", "PHASES", "--duration", "5", "--until-mark", "a\tb"], "--until-mark needs a printable text"),
+        (["--phases", "PHASES", "--duration", "5", "--until-mark", " "], "argument --until-mark: an empty value"),
+        (["--phases", "PHASES", "--duration", "5", "--until-mark", "a\tb"], "argument --until-mark: 'a\\tb' holds a"),
     ],
 )
 def test_until_mark_needs_phases_a_duration_and_a_text(capsys, tmp_path, free_port, flags, message) -> None:

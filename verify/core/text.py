@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 
-# A replica id (or cookie name) is cut to this many characters (an id is a name, not a document).
+# A name from a server (a cookie's, a target state) is cut to this many characters where it is shown.
 ID_MAX = 64
-_USER_INFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
-_QUERY_VALUE = re.compile(r"(?P<key>[?&][^=&#\s'\"]*=)[^&#\s'\"]+")
+# Both linear in the text's length: a scheme is tried only where a run of its letters starts, and a query
+# key ends at the next `?` (each position tried once would otherwise scan to the end: a 100 KB URL of
+# letters took 40 s).
+_USER_INFO = re.compile(r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
+_QUERY_VALUE = re.compile(r"(?P<key>[?&][^=&#?\s'\"]*=)[^&#\s'\"]+")
 
 
 def printable(text: str, limit: int = ID_MAX) -> str:
@@ -23,6 +26,14 @@ def printable(text: str, limit: int = ID_MAX) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def shown_value(value: str, limit: int = 40) -> str:
+    """A value a refusal echoes: quoted and escaped (as Python writes it), cut to `limit` characters, saying
+    how long it was."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value):,} characters)"
 
 
 def redact(text: str) -> str:

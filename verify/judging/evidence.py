@@ -6,7 +6,9 @@ that gets HOT_RATIO (1.5) times what each other replica gets, relative to the ex
 even split over 3 replicas: 1.5 : 1 : 1, i.e. 43 % against 29 % and 29 %), from the power of the test
 as a scaled noncentral chi-square with k - 1 degrees of freedom (`verify.judging.stats.power_against`): 367
 requests for 2 replicas, 443 for 3, 552 for 4, 675 for 5, 1,399 for 10, 26,896 for 100. The reported
-power is against the same alternative. The floor of 300 gives the order of the answers enough to judge.
+power is against the same alternative. The floor of 300 gives the order of the answers enough to judge;
+the count is at most MAX_REQUESTS (1,000,000), as a count a user types: a split with a replica expected
+to get a millionth of the requests reaches less than 90 % there, and the report says how much.
 
 The expected split is even unless weights are given (`WeightGroup`: replicas that share a weight, as
 a canary's green replicas share 10 % and its blue ones 90 %).
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from verify.core.numbers import MAX_REQUESTS
 from verify.core.replica_ids import replica_sort_key
 from verify.core.tally import Second, Tally
 from verify.judging.pattern import balancer_pattern, is_balancer_cookie
@@ -46,9 +49,20 @@ def default_requests(
     expected_replicas: int, alpha: float = DEFAULT_ALPHA, shares: tuple[float, ...] | None = None
 ) -> int:
     """The fewest requests (at least REQUESTS_FLOOR) that catch one replica at HOT_RATIO : 1 against the
-    others 90 % of the time; `shares` is the expected split (default: even over expected_replicas)."""
+    others 90 % of the time; `shares` is the expected split (default: even over expected_replicas). Bounded
+    like a count a user types: at most MAX_REQUESTS, whatever the split (`requests_and_power` says what
+    power that reaches)."""
+    return requests_and_power(expected_replicas, alpha, shares)[0]
+
+
+def requests_and_power(
+    expected_replicas: int, alpha: float = DEFAULT_ALPHA, shares: tuple[float, ...] | None = None
+) -> tuple[int, float | None]:
+    """`default_requests` and the power it reaches: TARGET_POWER or more, or less when MAX_REQUESTS falls
+    short (a replica expected to get a millionth of the requests is caught only with more than a million);
+    None for fewer than 2 replicas (no split to test)."""
     if expected_replicas < 2:
-        return REQUESTS_FLOOR
+        return REQUESTS_FLOOR, None
     expected = shares if shares is not None else (1 / expected_replicas,) * expected_replicas
 
     def power(requests: int) -> float:
@@ -56,14 +70,17 @@ def default_requests(
 
     low, high = 1, REQUESTS_FLOOR
     while power(high) < TARGET_POWER:
-        low, high = high, high * 2
+        if high >= MAX_REQUESTS:
+            return MAX_REQUESTS, power(MAX_REQUESTS)
+        low, high = high, min(high * 2, MAX_REQUESTS)
     while high - low > 1:  # power grows with the request count: bisect to the fewest that reach the target
         middle = (low + high) // 2
         if power(middle) >= TARGET_POWER:
             high = middle
         else:
             low = middle
-    return max(REQUESTS_FLOOR, high)
+    requests = max(REQUESTS_FLOOR, high)
+    return requests, power(requests)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from verify.judging.evidence import (
     WEIGHTED_RANDOM,
     Evidence,
     Expectation,
-    default_requests,
     gather_evidence,
     replica_changes,
+    requests_and_power,
     share_band,
     steady_tail,
 )
@@ -239,11 +239,16 @@ def check_power(tally: Tally, evidence: Evidence, expectation: Expectation) -> F
         return Finding()
     cells = len(evidence.counts)
     shares = tuple(evidence.shares.values()) if evidence.shares is not None else None
+    needed, reached = requests_and_power(cells, expectation.alpha, shares)
+    more = (
+        f"--requests {needed} reaches {TARGET_POWER:.0%}"
+        if reached is not None and reached >= TARGET_POWER
+        else f"even --requests {needed:,} (the most) reaches only {reached or 0:.0%}"
+    )
     return Finding(
         notes=(
             f"too few answers to judge well: {evidence.answers} answers over {cells} replicas catch {ALTERNATIVE}"
-            f" only {evidence.power:.0%} of the time at alpha {expectation.alpha:g};"
-            f" --requests {default_requests(cells, expectation.alpha, shares)} reaches {TARGET_POWER:.0%}",
+            f" only {evidence.power:.0%} of the time at alpha {expectation.alpha:g}; {more}",
         )
     )
 

@@ -13,9 +13,11 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
+from pathlib import Path
 
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import check_regular_if_there, open_for_append, shown
+from verify.core.scratch import owned_file_prefix, remove_left
 
 
 def check_writable(path: str, option: str) -> None:
@@ -24,9 +26,31 @@ def check_writable(path: str, option: str) -> None:
     folder = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(folder):
         raise CouldNotMeasure(f"{option} {shown(path)}: the folder {shown(folder)} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CouldNotMeasure(f"{option} {shown(path)}: the folder {shown(folder)} is not writable")
     check_regular_if_there(path, option)
+    check_folder_takes_files(folder, f"{option} {shown(path)}: the folder {shown(folder)}")
+
+
+# What a folder must take before a run starts that will write into it: a read-only file system or a full
+# disk refuses it then, not after the run (os.access says yes to root on a read-only file system).
+PROBE_BYTES = 64 * 1024
+
+
+def check_folder_takes_files(folder: str, named: str) -> None:
+    """A file of PROBE_BYTES written, synced and removed in `folder`, or CouldNotMeasure `named ...: why`."""
+    probe = os.path.join(folder, f"{owned_file_prefix('.verify-probe.')}{secrets.token_hex(4)}.tmp")
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            written = 0
+            while written < PROBE_BYTES:
+                written += os.write(descriptor, bytes(PROBE_BYTES - written))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+    except OSError as error:
+        raise CouldNotMeasure(f"{named} takes no file: {error.strerror or error}") from None
 
 
 def check_apart(files: Mapping[str, str | None], streams: Mapping[str, int | None]) -> None:
@@ -62,7 +86,8 @@ def _identity(status) -> tuple[int, int] | None:
 def write_atomically(path: str, text: str, option: str) -> None:
     """Write `text` to `path` whole: a temporary file in the same folder, flushed, then renamed over it."""
     folder, name = os.path.split(os.path.realpath(path))  # through a symlink: the file it names is replaced
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    remove_left(f".{name}.", Path(folder))  # what a run killed mid-write left
+    temporary = os.path.join(folder, f"{owned_file_prefix(f'.{name}.')}{secrets.token_hex(4)}.tmp")
     try:
         # 0o666 less the umask, as open() gives a new file (mkstemp's 0o600 would hide the report from others).
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

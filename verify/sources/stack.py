@@ -26,7 +26,9 @@ class StackOutputs:
     max_replicas: int | None
     algorithm: str | None
     subnets: tuple[tuple[str, str], ...]  # (CIDR, zone name) of the replicas' subnets
-    target_group_arn: str | None = None  # where the target health is read (aws elbv2 describe-target-health)
+    target_group_arn: str | None = None  # the primary group: target health read there without the rule below
+    # A shifting stack's production listener rule: target health is read from the group(s) it forwards to now
+    production_rule_arn: str | None = None
     access_logs: AccessLogOutputs | None = None  # where the ALB's access logs lie (the stack's accessLogs on)
 
 
@@ -82,6 +84,7 @@ def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> Stack
             ) from None
     algorithm = outputs.get("algorithm")
     target_group_arn = outputs.get("target_group_arn")
+    production_rule_arn = outputs.get("production_listener_rule_arn")
     return StackOutputs(
         url=url,
         replicas=_count(outputs, "replicas", which),
@@ -89,6 +92,9 @@ def parse_outputs(outputs: dict[str, object], which: str = "the stack") -> Stack
         algorithm=algorithm if isinstance(algorithm, str) else None,
         subnets=tuple((str(cidr), zone) for cidr, zone in subnets.items()),
         target_group_arn=target_group_arn if isinstance(target_group_arn, str) and target_group_arn else None,
+        production_rule_arn=production_rule_arn
+        if isinstance(production_rule_arn, str) and production_rule_arn
+        else None,
         access_logs=_access_log_outputs(outputs),
     )
 

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from verify.core.addresses import FAMILIES, node_address
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import read_regular
-from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id
-from verify.core.text import printable, redact
+from verify.core.replica_ids import MAX_REPLICA_IDS, ReplicaIdTooLong, replica_id
+from verify.core.text import printable, redact, shown_value
 
 Resolver = Callable[[str, int], list[str]]
 T = TypeVar("T")
@@ -52,6 +52,15 @@ _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json, */*"}
 # Informational answers (103 Early Hints, ...) skipped before one answer; more is a protocol error.
 INFORMATIONAL_MAX = 16
 SHORT_BODY = "answer shorter than its Content-Length"
+# The error kind of an answer whose id is too long to be a name (verify.core.replica_ids): the run ends.
+ID_TOO_LONG = "replica id too long"
+# --identity body: the id is the body's first characters.
+BODY_ID_CHARS = 64
+# The longest request line an ALB takes (ELB user guide, "Quotas for your Application Load Balancers",
+# HTTP headers: request line 16K); a longer one it answers 414.
+REQUEST_LINE_MAX = 16 * 1024
+# How much of a bad URL a refusal echoes.
+URL_SHOWN_MAX = 200
 # A CA bundle verify reads for --cacert: the system's whole bundle is about 200 KiB.
 CACERT_READ_MAX = 4 * 1024 * 1024
 
@@ -72,29 +81,36 @@ class Target:
     @classmethod
     def parse(cls, url: str) -> Target:
         hint = "give an http:// or https:// URL such as http://my-alb-123.us-east-1.elb.amazonaws.com/"
+        shown = shown_value(url, URL_SHOWN_MAX)
         # urlsplit silently drops tabs and newlines, and http.client would send a space: refuse them here.
         if any(char.isspace() or not char.isprintable() for char in url):
-            raise CouldNotMeasure(f"bad URL {url!r}: it contains a space or control character; {hint}")
+            raise CouldNotMeasure(f"bad URL {shown}: it contains a space or control character; {hint}")
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as error:
-            raise CouldNotMeasure(f"bad URL {url!r} ({error}): {hint}") from None
+            raise CouldNotMeasure(f"bad URL {shown} ({error}): {hint}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CouldNotMeasure(f"bad URL {url!r}: {hint}")
+            raise CouldNotMeasure(f"bad URL {shown}: {hint}")
         host_and_port = parts.netloc.rpartition("@")[2]
         after_bracket = host_and_port.partition("]")[2] if host_and_port.startswith("[") else ""
         if after_bracket and not after_bracket.startswith(":"):  # urlsplit lets "[::1]x" through
-            raise CouldNotMeasure(f"bad URL {url!r}: after an IPv6 address in brackets comes :PORT or nothing; {hint}")
+            raise CouldNotMeasure(f"bad URL {shown}: after an IPv6 address in brackets comes :PORT or nothing; {hint}")
         if ":" in parts.hostname:  # an IPv6 literal: one a balancer node can have (no zone id, not IPv4-mapped)
             try:
                 node_address(parts.hostname)
             except ValueError as error:
-                raise CouldNotMeasure(f"bad URL {url!r}: {error}; {hint}") from None
+                raise CouldNotMeasure(f"bad URL {shown}: {error}; {hint}") from None
         if port == 0:
-            raise CouldNotMeasure(f"bad URL {url!r}: port 0 is not a port to connect to; allowed: 1 to 65535")
+            raise CouldNotMeasure(f"bad URL {shown}: port 0 is not a port to connect to; allowed: 1 to 65535")
         default_port = 443 if parts.scheme == "https" else 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if len(f"GET {path} HTTP/1.1".encode()) > REQUEST_LINE_MAX:
+            raise CouldNotMeasure(
+                f"bad URL {shown}: its path and query make a request line of"
+                f" {len(f'GET {path} HTTP/1.1'.encode()):,} bytes; an ALB takes at most {REQUEST_LINE_MAX:,}"
+                " (it answers 414)"
+            )
         # `url` is what verify shows: user info and query values redacted (the query is still sent).
         return cls(redact(url), parts.scheme, parts.hostname, port if port is not None else default_port, path)
 
@@ -309,6 +325,11 @@ def tls_context(cacert: str | None) -> ssl.SSLContext:
         raise CouldNotMeasure(f"bad --cacert {cacert!r}: {error}; {usage}") from None
 
 
+def id_too_long(target: Target, error: BaseException | None) -> CouldNotMeasure:
+    """The error for an id too long to name a replica (verify.core.replica_ids): waiting does not shorten it."""
+    return CouldNotMeasure(f"{target.url} answered with {error}; use --identity with a field that names the replica")
+
+
 def too_many_ids(identity: Identity) -> CouldNotMeasure:
     """The error for ids that never repeat: counting each as a replica would only grow the run."""
     return CouldNotMeasure(
@@ -375,7 +396,11 @@ class Fetcher:
             location = response.getheader("Location")
             self.location = printable(location, LOCATION_MAX) if location else None
             return None, f"HTTP {response.status}", cookies
-        replica = self._replica_of(response, body)
+        try:
+            replica = self._replica_of(response, body)
+        except ReplicaIdTooLong as error:
+            self.last_error = error
+            return None, ID_TOO_LONG, cookies
         if replica is None and len(body) > BODY_READ_MAX and self.identity.kind == "json":
             return None, f"answer over {BODY_READ_MAX // 1024} KiB", cookies
         if replica is None:
@@ -389,13 +414,13 @@ class Fetcher:
         if body in self._ids:
             return self._ids[body]
         if self.identity.kind == "body":  # its start is the id, however long the body
-            replica = replica_id(body[:BODY_READ_MAX].decode("utf-8", "replace"))
+            replica = replica_id(body[:BODY_READ_MAX].decode("utf-8", "replace")[:BODY_ID_CHARS])
         elif len(body) > BODY_READ_MAX:
             replica = None  # cut: not the whole JSON
         else:
             replica = _json_field(body, self.identity.name)
         if len(body) <= _ID_CACHE_BODY_MAX and len(self._ids) < _ID_CACHE_MAX:
-            self._ids[body] = replica
+            self._ids[body] = replica  # (an id too long raised before: never remembered)
         return replica
 
     def cut(self, number: int) -> None:

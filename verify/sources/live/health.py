@@ -1,8 +1,10 @@
 """Target health: what the balancer's own health checks say of each registered target.
 
-From HAProxy's stats CSV (the rehearsal) or from AWS (`describe-target-health` of the stack's target
-group, through boto3 when it is importable, else the `aws` CLI). Only reads: judging the states is
-`judge`'s. Everything is bounded: the HTTP read by `--timeout` and a size cap, the CLI by a timeout.
+From HAProxy's stats CSV (the rehearsal) or from AWS, through boto3 when it is importable, else the `aws` CLI:
+`describe-target-health` of a target group, or of the group(s) a listener rule forwards production to now
+(`describe-rules`: the groups of weight above 0; ECS moves a shifting stack's production rule from group to group).
+Only reads: judging the states is `judge`'s. Everything is bounded: the HTTP read by `--timeout` and a size cap,
+the CLI by a timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,10 @@ STATS_READ_MAX = 4 * 1024 * 1024
 # Bound on one `aws elbv2 describe-target-health` (the CLI alone takes a second or two to start).
 AWS_TIMEOUT_S = 30
 _ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:targetgroup/[\w-]+/[0-9a-f]+")
-_USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN"
+_RULE_ARN = re.compile(
+    r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:listener-rule/app/[\w-]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+"
+)
+_USAGE = "use haproxy:http://HOST:PORT/stats;csv or aws:TARGET_GROUP_ARN (or aws:LISTENER_RULE_ARN: its groups now)"
 # A stats page is a one-shot fetch, what requests is for. Straight to the URL, as verify's own requests go:
 # no proxy and no ~/.netrc credentials taken from the environment (trust_env), no redirect followed.
 _DIRECT = requests.Session()
@@ -39,7 +44,8 @@ _DIRECT.trust_env = False
 
 @dataclass(frozen=True)
 class HealthSource:
-    """Where target health is read: `haproxy:URL` (its stats CSV) or `aws:TARGET_GROUP_ARN`."""
+    """Where target health is read: `haproxy:URL` (its stats CSV), `aws:TARGET_GROUP_ARN` or
+    `aws:LISTENER_RULE_ARN` (the groups the rule forwards to now)."""
 
     kind: str  # "haproxy" or "aws"
     location: str  # the stats URL or the target group's ARN
@@ -50,7 +56,7 @@ class HealthSource:
         if kind == "haproxy" and location.startswith(("http://", "https://")):
             Target.parse(location)  # the same checks as verify's URL: no space, a host, a port in range
             return cls(kind, location)
-        if kind == "aws" and _ARN.fullmatch(location):
+        if kind == "aws" and (_ARN.fullmatch(location) or _RULE_ARN.fullmatch(location)):
             return cls(kind, location)
         raise CouldNotMeasure(f"bad --target-health {spec!r}: {_USAGE}")
 
@@ -63,8 +69,15 @@ class HealthReading:
     note: str | None = None
 
 
-def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
-    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles."""
+# A listener rule's forward, read through an elbv2 client: each group's ARN, weight and targets (`arn`, `weight`,
+# `targets` of each item). The caller hands it in (verify.sources.hook.fleet.read_rule, which the deploy hook reads
+# the production rule with), as this room imports no other source's.
+RuleReader = Callable[[Any, str], Sequence[Any]]
+
+
+def read_target_health(source: HealthSource, timeout_s: float, *, read_rule: RuleReader | None = None) -> HealthReading:
+    """What the source says, within `timeout_s` for a stats page and AWS_TIMEOUT_S for AWS, whatever it trickles.
+    `read_rule` reads a listener rule's forward (needed for `aws:LISTENER_RULE_ARN`)."""
     if source.kind == "haproxy":
         try:
             return HealthReading(within(timeout_s, lambda: read_haproxy_stats(source.location, timeout_s), "it"))
@@ -74,7 +87,7 @@ def read_target_health(source: HealthSource, timeout_s: float) -> HealthReading:
                 f" {timeout_s:g} s"
             ) from None
     try:
-        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location), "it")
+        return within(AWS_TIMEOUT_S, lambda: read_aws_target_health(source.location, read_rule=read_rule), "it")
     except TimeoutError:
         return HealthReading(None, f"target health not read: AWS did not answer within {AWS_TIMEOUT_S} s")
 
@@ -108,6 +121,8 @@ def read_haproxy_stats(url: str, timeout_s: float) -> tuple[TargetState, ...]:
         raise CouldNotMeasure(f"{url} did not answer with a readable stats CSV: {error}") from None
     # A short row has None for the fields it lacks.
     servers = [{key: value or "" for key, value in row.items() if isinstance(key, str)} for row in servers]
+    if any(not row["status"] for row in servers):  # a row cut short: no state to judge, not an unhealthy one
+        raise CouldNotMeasure(f"{url}: a server row of HAProxy's stats CSV has no status; {_USAGE}")
     if any(not row["addr"] for row in servers):
         # HAProxy fills `addr` only for a stats page with `stats show-legends`; without it no server has an
         # address, and a target could not be matched to the replica answering from it.
@@ -154,13 +169,19 @@ def read_aws_target_health(
     elbv2_client: Callable[[str | None], Any | None] | None = None,
     which: Callable[[str], str | None] = shutil.which,
     run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+    read_rule: RuleReader | None = None,
 ) -> HealthReading:
-    """The target group's targets, through boto3 or the aws CLI; a note (not a failure) when neither can tell.
+    """The target group's targets, or those of the group(s) a listener rule forwards to now (`_rule_health`),
+    through boto3 or the aws CLI; a note (not a failure) when neither can tell.
 
     `elbv2_client(region)` gives boto3's client, or None without boto3 (default: `_boto3_elbv2`).
     """
-    match = _ARN.fullmatch(arn)
+    match = _ARN.fullmatch(arn) or _RULE_ARN.fullmatch(arn)
     region = match.group(1) if match else None
+    if _RULE_ARN.fullmatch(arn):
+        if read_rule is None:
+            return HealthReading(None, "target health not read: no reader of listener rules was given")
+        return _rule_health(arn, region, elbv2_client or _boto3_elbv2, which, run, read_rule)
     try:
         client = (elbv2_client or _boto3_elbv2)(region)
         answer = client.describe_target_health(TargetGroupArn=arn) if client is not None else None
@@ -170,19 +191,14 @@ def read_aws_target_health(
         return HealthReading(_aws_targets(answer))
     if which("aws") is None:
         return HealthReading(None, "target health not checked: neither boto3 nor the aws CLI is installed")
-    command = ["aws", "elbv2", "describe-target-health", "--target-group-arn", arn, "--output", "json"]
-    if region:
-        command += ["--region", region]
     try:
-        finished = run(command, capture_output=True, text=True, timeout=AWS_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        answer = _CliElbv2(region, run).describe_target_health(TargetGroupArn=arn)
+    except (OSError, subprocess.TimeoutExpired, RuntimeError) as error:
         return HealthReading(None, f"target health not read: aws elbv2 describe-target-health: {error}")
-    if finished.returncode != 0:
-        lines = [line.strip() for line in (finished.stderr or "").splitlines() if line.strip()]
-        detail = lines[-1] if lines else f"exit code {finished.returncode}"
-        return HealthReading(None, f"target health not read: aws elbv2 describe-target-health: {detail}")
+    except ValueError as error:
+        return HealthReading(None, f"target health not read: the aws CLI printed no target list ({error!r})")
     try:
-        return HealthReading(_aws_targets(json.loads(finished.stdout)))
+        return HealthReading(_aws_targets(answer))
     except (ValueError, TypeError, KeyError) as error:
         return HealthReading(None, f"target health not read: the aws CLI printed no target list ({error!r})")
 
@@ -195,3 +211,68 @@ def _aws_targets(answer: Any) -> tuple[TargetState, ...]:
         )
         for item in answer["TargetHealthDescriptions"]
     )
+
+
+def _rule_health(
+    arn: str,
+    region: str | None,
+    elbv2_client: Callable[[str | None], Any | None],
+    which: Callable[[str], str | None],
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    read_rule: RuleReader,
+) -> HealthReading:
+    """The targets of the group(s) the listener rule forwards to now (weight above 0), with a note saying which
+    and by what share."""
+    try:
+        client = elbv2_client(region)
+    except Exception as error:  # botocore raises many types: no credentials, a bad region
+        return HealthReading(None, f"target health not read through boto3: {error}")
+    if client is None:
+        if which("aws") is None:
+            return HealthReading(None, "target health not checked: neither boto3 nor the aws CLI is installed")
+        client = _CliElbv2(region, run)
+    try:
+        groups = read_rule(client, arn)
+    except CouldNotMeasure as error:
+        return HealthReading(None, f"target health not read: {error}")
+    total = sum(group.weight for group in groups)
+    serving = [group for group in groups if group.weight > 0]
+    if not serving:
+        return HealthReading(None, f"target health not read: the rule {arn} forwards to no group (all weights 0)")
+    shares = ", ".join(f"{_group_name(group.arn)} ({100 * group.weight / total:.3g} %)" for group in serving)
+    targets = tuple(
+        TargetState(printable(_bracketed(state.target)), printable(state.state))
+        for group in serving
+        for state in group.targets
+    )
+    return HealthReading(targets, f"target health of the group(s) the production rule forwards to now: {shares}")
+
+
+def _group_name(arn: str) -> str:
+    """`targetgroup/<name>/<id>` of a target group's ARN, what the ALB's console and metrics call it."""
+    return printable(arn.split(":", 5)[-1])
+
+
+class _CliElbv2:
+    """elbv2's DescribeRules and DescribeTargetHealth through the aws CLI, answered as boto3's client answers."""
+
+    def __init__(self, region: str | None, run: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.region = region
+        self.run = run
+
+    def describe_rules(self, *, RuleArns: list[str]) -> dict[str, Any]:
+        return self._call("describe-rules", "--rule-arns", *RuleArns)
+
+    def describe_target_health(self, *, TargetGroupArn: str) -> dict[str, Any]:
+        return self._call("describe-target-health", "--target-group-arn", TargetGroupArn)
+
+    def _call(self, *arguments: str) -> dict[str, Any]:
+        command = ["aws", "elbv2", *arguments, "--output", "json", *(["--region", self.region] if self.region else [])]
+        finished = self.run(command, capture_output=True, text=True, timeout=AWS_TIMEOUT_S, check=False)
+        if finished.returncode != 0:
+            lines = [line.strip() for line in (finished.stderr or "").splitlines() if line.strip()]
+            raise RuntimeError(lines[-1] if lines else f"exit code {finished.returncode}")
+        answer = json.loads(finished.stdout)
+        if not isinstance(answer, dict):
+            raise RuntimeError(f"the aws CLI printed {type(answer).__name__}, not an object")
+        return answer

@@ -10,12 +10,14 @@ from verify.core.errors import CouldNotMeasure
 from verify.core.progress import Progress, Waiting
 from verify.sources.live.client import (
     BODY_READ_MAX,
+    ID_TOO_LONG,
     MAX_REPLICA_IDS,
     Fetcher,
     Resolver,
     Target,
     Watchdog,
     Workload,
+    id_too_long,
     system_resolver,
     too_many_ids,
     within,
@@ -32,6 +34,9 @@ SETTLE_EXTRA = 10
 # Answers in a row without the identity, with none carrying it, that prove it absent.
 IDENTITY_PROOF = 10
 _BALANCER_NOT_READY = (502, 503, 504)
+# The 3xx answers that redirect (RFC 9110, 15.4: 301, 302, 303, 307, 308; 300 offers choices, 304 is
+# "not modified", 305 and 306 are no longer used).
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def _not_ready_reason(error: str, address: str, target: Target, workload: Workload) -> str:
@@ -51,8 +56,14 @@ def resolve_within(resolver: Resolver, target: Target, seconds: float) -> list[s
 
 
 def fail_fast(error: str, fetcher: Fetcher, target: Target) -> None:
-    """Raise CouldNotMeasure for an answer that waiting cannot change: a redirect, a client error (4xx but 429),
-    a protocol or TLS error, a body over the cap."""
+    """Raise CouldNotMeasure for an answer that waiting cannot change: a redirect, another 3xx, a client error
+    (4xx but 429), a protocol or TLS error, a body over the cap, an id too long to be a name."""
+    if error.startswith("HTTP 3") and int(error[5:]) not in _REDIRECTS:
+        raise CouldNotMeasure(
+            f"{target.url} answered {error[5:]}, which is no redirect and names no replica (verify sends no"
+            " conditional request, so a 304 comes from something in front of the balancer answering for it);"
+            " waiting does not change it"
+        )
     if error.startswith("HTTP 3"):
         location = fetcher.location or "(no Location header)"
         final = urljoin(target.url, fetcher.location) if fetcher.location else None
@@ -61,6 +72,8 @@ def fail_fast(error: str, fetcher: Fetcher, target: Target) -> None:
             f"{target.url} answered {error[5:]} with Location {location}: verify does not follow redirects"
             f" (prod's port 80 redirects to HTTPS){suggest}"
         )
+    if error == ID_TOO_LONG:
+        raise id_too_long(target, fetcher.last_error)
     if error == "TLS certificate rejected":
         raise CouldNotMeasure(
             f"the TLS certificate of {target.host} was rejected ({fetcher.last_error}): for a private CA pass"

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from verify.core.progress import Measuring, Progress
 from verify.core.replica_ids import MAX_REPLICA_IDS
 from verify.core.tally import ConnectionLog, Second, Tally
-from verify.sources.live.client import COOKIE_NAMES_MAX, Fetcher, Target, Watchdog, Workload, too_many_ids
+from verify.sources.live.client import (
+    COOKIE_NAMES_MAX,
+    ID_TOO_LONG,
+    Fetcher,
+    Target,
+    Watchdog,
+    Workload,
+    id_too_long,
+    too_many_ids,
+)
 
 # Answers whose order and latency are kept, over all connections: a --duration run sends as many
 # requests as the balancer answers in that time, and memory must stay bounded whatever that is. The
@@ -71,6 +80,7 @@ def send_requests(
     ended_by_until = False
     ids: dict[str, None] = {}  # every replica id any connection saw: shared, to cap them
     too_many_ids_seen = threading.Event()
+    too_long_id: list[BaseException | None] = []
     error_suffix = " from {}" if len(addresses) > 1 else ""
 
     def work(fetcher: Fetcher, result: _WorkerResult) -> None:
@@ -96,6 +106,10 @@ def send_requests(
                     if cookie in cookie_counts or len(cookie_counts) < COOKIE_NAMES_MAX:
                         cookie_counts[cookie] += 1
                 second.requests += 1
+                if error == ID_TOO_LONG:  # not a name: the run ends, as for ids that never repeat
+                    too_long_id.append(fetcher.last_error)
+                    stop.set()
+                    return
                 if replica is None:
                     kind = f"{error}{from_address}"
                     errors[kind] += 1
@@ -152,6 +166,8 @@ def send_requests(
 
     if too_many_ids_seen.is_set():
         raise too_many_ids(workload.identity)
+    if too_long_id:
+        raise id_too_long(target, too_long_id[0])
     tally = Tally(url=target.url, addresses=addresses, warmup_replicas=warmup, duration_s=workload.duration_s)
     timeline: dict[int, Second] = {}
     for result in results:

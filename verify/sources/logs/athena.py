@@ -10,20 +10,23 @@ the data it scans, which the report gives with its cost at the list price.
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from verify.core.errors import CouldNotMeasure
+from verify.core.scratch import owned_folder
 from verify.core.tally import Tally
 from verify.sources.logs.query import (
+    ANY_BALANCER,
     ATHENA,
+    FILE_SLACK,
     PLACE_COUNTED,
+    BalancerChoice,
     Window,
     athena_source,
     counts_sql,
@@ -31,7 +34,6 @@ from verify.sources.logs.query import (
     order_sql,
 )
 from verify.sources.logs.reader import (
-    FILE_SLACK,
     ORDER_MAX,
     QUERY_DEADLINE_S,
     OrderRow,
@@ -83,12 +85,12 @@ class S3Location:
     prefix: str
 
     def prefixes_for(self, window: Window) -> list[str]:
-        """The prefixes to list: the window's day folders when the prefix ends at a region's folder (as the
-        stack's `access_logs_location` does), so a bucket of months lists only the days asked for."""
+        """The prefixes to list: the day folders of the window's files (Window.file_dates: up to the day of
+        `until` + FILE_SLACK) when the prefix ends at a region's folder (as the stack's `access_logs_location`
+        does), so a bucket of months lists only the days asked for."""
         if not _REGION_FOLDER.search(self.prefix):
             return [self.prefix]
-        day = window.since.astimezone(UTC).date()
-        last = window.until.astimezone(UTC).date()
+        day, last = window.file_dates()
         days = []
         while day <= last:
             days.append(f"{self.prefix}{day:%Y/%m/%d}/")
@@ -110,8 +112,10 @@ def read_s3_logs(
     region: str | None = None,
     client: ClientFactory | None = None,
     user_agent: str | None = None,
+    choice: BalancerChoice = ANY_BALANCER,
 ) -> Tally:
-    """The log objects under the prefix whose name's end time can hold the window, fetched and read by DuckDB."""
+    """The log objects under the prefix whose name's end time can hold the window, fetched and read by DuckDB
+    (those of the balancer `choice` names, as local files are)."""
     s3 = (client if client is not None else boto3_client)("s3", region)
     wanted: list[tuple[str, int]] = []
     listed = 0
@@ -145,7 +149,7 @@ def read_s3_logs(
             f"{len(wanted):,} log objects ({total / 1024**2:,.0f} MiB) in the window, more than {MAX_S3_OBJECTS:,}"
             f" objects or {MAX_S3_BYTES / 1024**3:.0f} GiB to fetch: narrow --since/--until, or use --engine athena"
         )
-    with tempfile.TemporaryDirectory(prefix="verify-s3-logs-") as folder:
+    with owned_folder("verify-s3-logs-") as folder:  # up to MAX_S3_BYTES: a killed run's is removed by the next
         for number, (key, size) in enumerate(wanted):
             # Named by number under the key's own name: a key cannot climb out of the folder.
             path = Path(folder) / f"{number:06d}" / key.rsplit("/", 1)[-1]
@@ -158,7 +162,7 @@ def read_s3_logs(
             except Exception as error:
                 raise _aws_error(f"could not fetch s3://{location.bucket}/{key}", error) from None
         source = f"s3://{location.bucket}/{location.prefix} ({len(wanted)} objects fetched)"
-        return read_local_logs([folder], window, user_agent=user_agent, source=source)
+        return read_local_logs([folder], window, user_agent=user_agent, source=source, choice=choice)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from verify.core.errors import CouldNotMeasure
+from verify.core.text import shown_value
 from verify.sources.logs.line import EXACT, duckdb_lines, parse_line
 
 # AWS's regex for the Athena table (Athena user guide, "Create the table for ALB access logs"), as the
@@ -79,6 +81,12 @@ def work_of_bucket(bucket: int) -> float:
     return (math.exp(bucket / WORK_BUCKETS_PER_E) - 1) / 1000
 
 
+# A log file holds the 5 minutes before the end time in its name, and is filed under the day of that end time;
+# delivery can add a file for the same period later. Files ending up to this long after the window are read too
+# (their lines are filtered), and so is the day folder they fall in.
+FILE_SLACK = timedelta(minutes=15)
+
+
 @dataclass(frozen=True)
 class Window:
     """The requests counted: those whose `time` is at or after `since` and before `until` (UTC)."""
@@ -96,9 +104,14 @@ class Window:
         """Both ends as the ALB writes `time`, so that text comparison in SQL is time comparison."""
         return tuple(moment.astimezone(UTC).strftime(TIME_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
 
+    def file_dates(self) -> tuple[date, date]:
+        """The first and last day a log file holding the window's lines is filed under: `since`'s, and that of
+        `until` + FILE_SLACK (the lines of 23:57 are in a file ending after midnight, under the next day)."""
+        return self.since.astimezone(UTC).date(), (self.until + FILE_SLACK).astimezone(UTC).date()
+
     def days(self) -> tuple[str, str]:
-        """The first and last day of the window as the S3 key (and Athena's `day` partition) write it."""
-        return tuple(moment.astimezone(UTC).strftime(ATHENA_DAY_FORMAT) for moment in (self.since, self.until))  # type: ignore[return-value]
+        """`file_dates` as the S3 key (and Athena's `day` partition) write them."""
+        return tuple(day.strftime(ATHENA_DAY_FORMAT) for day in self.file_dates())  # type: ignore[return-value]
 
 
 def _text(value: str) -> str:
@@ -240,6 +253,75 @@ def end_time_of(name: str) -> datetime | None:
     if match is None:
         return None
     return datetime.strptime(match.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """The load balancer a log file is of, from its name: the account, the region and `app.<name>.<id>`."""
+
+    account: str
+    region: str
+    load_balancer: str
+
+    @property
+    def name(self) -> str:
+        return self.load_balancer.split(".")[1]
+
+    def described(self) -> str:
+        return f"{self.load_balancer} in {self.region} (account {self.account})"
+
+
+# The whole key's name: `<account>_elasticloadbalancing_<region>_app.<lb-name>.<lb-id>_<end>_<node>_<random>`.
+_KEY_NAME = re.compile(
+    r"([0-9]{12})_elasticloadbalancing_([a-z0-9-]{1,32})_(app\.[A-Za-z0-9-]{1,32}\.[0-9a-f]{1,32})_[0-9]{8}T[0-9]{4}Z_"
+)
+
+
+def balancer_of(name: str) -> Balancer | None:
+    """The balancer a log file's name says it is of; None for a name not in the ALB's layout."""
+    match = _KEY_NAME.match(name)
+    return Balancer(*match.groups()) if match and LOG_FILE_NAME.search(name) else None
+
+
+@dataclass(frozen=True)
+class BalancerChoice:
+    """--balancer and --region: the one balancer to judge when the logs hold several (None: any)."""
+
+    name: str | None = None
+    id: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def parse(cls, balancer: str | None, region: str | None) -> BalancerChoice:
+        """From `NAME`, `app/NAME/ID` (the ALB's ARN suffix) or `app.NAME.ID` (the file names'), and a region."""
+        name = id_ = None
+        if balancer is not None:
+            found = re.fullmatch(r"app([./])([A-Za-z0-9-]{1,32})\1([0-9a-f]{1,32})|([A-Za-z0-9-]{1,32})", balancer)
+            if found is None:
+                raise CouldNotMeasure(
+                    f"--balancer {shown_value(balancer)}: use the balancer's name (1 to 32 letters, digits and"
+                    " hyphens), app/NAME/ID or app.NAME.ID"
+                )
+            name, id_ = (found.group(2), found.group(3)) if found.group(2) else (found.group(4), None)
+        if region is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", region):
+            raise CouldNotMeasure(f"--region {shown_value(region)}: use a region's name such as us-east-1")
+        return cls(name, id_, region)
+
+    def takes(self, balancer: Balancer | None) -> bool:
+        """Whether a file of `balancer` (None: a name not in the ALB's layout) is one of the chosen balancer's."""
+        if self == ANY_BALANCER:
+            return True
+        if balancer is None:
+            return False
+        _, name, id_ = balancer.load_balancer.split(".")
+        return (
+            (self.name is None or self.name == name)
+            and (self.id is None or self.id == id_)
+            and (self.region is None or self.region == balancer.region)
+        )
+
+
+ANY_BALANCER = BalancerChoice()  # neither --balancer nor --region: the logs must be of one balancer
 
 
 def node_of(name: str) -> str | None:

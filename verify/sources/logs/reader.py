@@ -16,7 +16,6 @@ import contextlib
 import math
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,16 +27,22 @@ from typing import Any
 from verify.core.addresses import host_port
 from verify.core.errors import CouldNotMeasure
 from verify.core.files import kind_of
-from verify.core.replica_ids import MAX_REPLICA_IDS, replica_sort_key
+from verify.core.replica_ids import MAX_REPLICA_IDS, replica_id, replica_sort_key
+from verify.core.scratch import owned_folder
 from verify.core.tally import ConnectionLog, LogReading, NodeCounts, Tally, TargetWork
 from verify.core.text import printable
 from verify.sources.logs.line import EXACT, NOT_UTF8, REJECTS_STORED_PER_FILE, TOO_LONG, target_address, value_fault
 from verify.sources.logs.query import (
+    ANY_BALANCER,
     DUCKDB,
+    FILE_SLACK,
     PLACE_COUNTED,
     PLACE_OUTSIDE,
     REJECTS,
+    Balancer,
+    BalancerChoice,
     Window,
+    balancer_of,
     counts_sql,
     duckdb_source,
     end_time_of,
@@ -51,9 +56,6 @@ from verify.sources.logs.query import (
 MAX_FILES = 20_000
 MAX_BYTES = 20 * 1024**3  # compressed
 MAX_LISTED = 200_000  # directory entries looked at while finding the files
-# A log file holds the 5 minutes before the end time in its name; delivery can add a file for the same
-# period later. Files ending up to this long after the window are read too (their lines are filtered).
-FILE_SLACK = timedelta(minutes=15)
 # The order of requests (the balancer's pattern) is read for windows with up to this many requests.
 ORDER_MAX = 200_000
 QUERY_DEADLINE_S = 900.0
@@ -86,6 +88,7 @@ UNKNOWN_NODE = "(unknown node)"  # a file whose name is not in the ALB's layout
 SKIPPED_EMPTY_FILE = "empty file"
 SKIPPED_NOT_GZIP = "not a gzip file"
 SKIPPED_NAMED_AGAIN = "named again (read once)"
+SKIPPED_OTHER_BALANCER = "another load balancer's file (--balancer, --region)"
 
 
 @dataclass
@@ -96,12 +99,13 @@ class LogFiles:
     bytes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     seen: set[tuple[int, int]] = field(default_factory=set)  # (device, inode) of every file taken or set aside
+    balancers: dict[Balancer | None, int] = field(default_factory=dict)  # of the files taken (None: no layout)
 
     def skip(self, kind: str) -> None:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
 
-def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
+def find_log_files(locations: Sequence[str], window: Window, choice: BalancerChoice = ANY_BALANCER) -> LogFiles:
     """The log files under folders (and files named directly) whose name's end time can hold the window.
 
     Each real file is read once, however often it is named (a folder and a file in it, the same folder
@@ -111,6 +115,10 @@ def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
     never opened. A file whose name is not in the ALB's layout is read
     whatever its time (its lines are filtered). Empty and non-gzip files are set aside here, counted;
     too many files or bytes is a CouldNotMeasure.
+
+    One judgement is of one balancer: the files of balancers (or regions) other than `choice` names are set
+    aside, counted; files of more than one balancer left is a CouldNotMeasure naming them (a file whose
+    name is not in the ALB's layout counts as a balancer of its own).
     """
     found = LogFiles()
     listed = 0
@@ -135,7 +143,14 @@ def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
             end = end_time_of(candidate.name)
             if end is not None and not (window.since <= end <= window.until + FILE_SLACK):
                 continue
-            _take(found, candidate, candidate_status)
+            balancer = balancer_of(candidate.name)
+            if not choice.takes(balancer):
+                found.skip(SKIPPED_OTHER_BALANCER)
+                continue
+            if _take(found, candidate, candidate_status):
+                found.balancers[balancer] = found.balancers.get(balancer, 0) + 1
+    if len(found.balancers) > 1:
+        raise CouldNotMeasure(_several_balancers(found.balancers))
     if len(found.paths) > MAX_FILES:
         raise CouldNotMeasure(
             f"{len(found.paths):,} log files in the window, more than {MAX_FILES:,}: narrow --since/--until,"
@@ -147,6 +162,19 @@ def find_log_files(locations: Sequence[str], window: Window) -> LogFiles:
             " narrow --since/--until, or use --engine athena"
         )
     return found
+
+
+def _several_balancers(balancers: dict[Balancer | None, int]) -> str:
+    """The refusal of logs of several balancers: each named with its files (the first few), and the way out."""
+    named = sorted(balancers.items(), key=lambda item: -item[1])
+    listed = ", ".join(
+        f"{balancer.described() if balancer else 'files named outside the ALB layout'} ({count:,} files)"
+        for balancer, count in named[:4]
+    ) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+    return (
+        f"the logs in the window are of {len(named)} load balancers: {listed}; one judgement is of one balancer:"
+        " choose it with --balancer NAME (and --region REGION), or name its own folder"
+    )
 
 
 def _walk(folder: Path) -> Iterator[tuple[Path, None]]:
@@ -167,32 +195,33 @@ def _walk(folder: Path) -> Iterator[tuple[Path, None]]:
             yield Path(root, name), None
 
 
-def _take(found: LogFiles, path: Path, status: os.stat_result | None) -> None:
-    """Read `path` if it is a regular file not seen yet: its size and gzip magic, opened without waiting."""
+def _take(found: LogFiles, path: Path, status: os.stat_result | None) -> bool:
+    """Take `path` if it is a regular gzip file not seen yet (its size and magic read, opened without waiting);
+    whether it was taken."""
     try:
         status = status or os.stat(path)
     except OSError as error:  # a broken symlink, a file removed meanwhile, a folder not readable
         found.skip("broken symlink" if os.path.islink(path) else f"unreadable ({error.strerror})")
-        return
+        return False
     identity = (status.st_dev, status.st_ino)
     if identity in found.seen:
         found.skip(SKIPPED_NAMED_AGAIN)
-        return
+        return False
     found.seen.add(identity)
     if not stat.S_ISREG(status.st_mode):
         found.skip(f"{kind_of(status.st_mode)} (not a regular file)")
-        return
+        return False
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         found.skip(f"unreadable ({error.strerror})")
-        return
+        return False
     try:
         opened = os.fstat(descriptor)
         magic = os.read(descriptor, 2) if stat.S_ISREG(opened.st_mode) else b""
     except OSError as error:
         found.skip(f"unreadable ({error.strerror})")
-        return
+        return False
     finally:
         os.close(descriptor)
     if not stat.S_ISREG(opened.st_mode):  # swapped since it was listed
@@ -204,6 +233,8 @@ def _take(found: LogFiles, path: Path, status: os.stat_result | None) -> None:
     else:
         found.paths.append(Path(os.path.realpath(path)))
         found.bytes += opened.st_size
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -225,8 +256,9 @@ def read_local_logs(
     user_agent: str | None = None,
     deadline_s: float = QUERY_DEADLINE_S,
     source: str | None = None,
+    choice: BalancerChoice = ANY_BALANCER,
 ) -> Tally:
-    """The tally of the requests in local (or fetched) log files, read by DuckDB.
+    """The tally of the requests in local (or fetched) log files of one balancer (`choice`), read by DuckDB.
 
     The files are shared out among one DuckDB connection per processor (a gzip file is read by one
     thread from start to end, so several files read at once use every core), each in a thread of its own.
@@ -236,10 +268,10 @@ def read_local_logs(
     except ImportError:
         raise CouldNotMeasure("duckdb is not installed: pip install -r requirements.txt") from None
     started = time.perf_counter()
-    files = find_log_files(locations, window)
+    files = find_log_files(locations, window, choice)
     skipped = dict(files.skipped)
     shares = [_Share(paths) for paths in _shared_out(files, len(os.sched_getaffinity(0)))]
-    with tempfile.TemporaryDirectory(prefix="verify-duckdb-") as spill:
+    with owned_folder("verify-duckdb-") as spill:  # a killed run's is removed by the next
         memory = f"{max(DUCKDB_MEMORY_MB // max(len(shares), 1), 64)}MB"
         for number, share in enumerate(shares):
             share.connection = duckdb.connect(
@@ -467,7 +499,7 @@ def tally_from_rows(
 
     def replica_of(target: str) -> str:
         address, port = of_target[target]  # type: ignore[misc]
-        return address if len(ports[address]) <= 1 else host_port(address, port)
+        return replica_id(address if len(ports[address]) <= 1 else host_port(address, port))  # type: ignore[return-value]
 
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
