@@ -23,6 +23,7 @@ from components.service import Container, ReplicaService, ReplicaServiceArgs, Tr
 from components.verify_access import VerifyAccess, VerifyAccessArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
+from stack_config import PROJECT_DIR
 
 
 def main() -> None:
@@ -119,6 +120,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
                     if load_balancer.test_listener_rule
                     else None,
                     deployment=settings.deployment_strategy,
+                    source_dir=PROJECT_DIR,
                     algorithm=settings.algorithm,
                     log_retention_days=settings.log_retention_days,
                 ),

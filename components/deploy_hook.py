@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -20,7 +21,6 @@ from components.aws_limits import deploy_hook_log_group
 from components.errors import SettingsError
 from components.lambda_package import handler_files
 from components.options import TEST_HEADER, DeploymentStrategy
-from stack_config import PROJECT_DIR
 from verify.hook import CALL_TIMEOUT_S
 from verify.sources.hook.payload import DEPLOY_ALPHA, GREEN_ERROR_RATE, STAGE_SECONDS, HookSettings, hook_stages
 
@@ -43,6 +43,9 @@ class DeployHookArgs:
     """The listener rule ECS moves between the target groups."""
     deployment: DeploymentStrategy
     """The deploy the hook judges: its steps (green's shares) and whether test traffic comes first."""
+    source_dir: Path
+    """The folder the handler's package is built from: the project's root, where `verify/` lives (the
+    program passes its own; a component does not guess where it was checked out)."""
     test_listener_rule_arn: pulumi.Input[str] | None = None
     """The test listener rule, exactly when `deployment.test_traffic`. @default None."""
     algorithm: str = "round_robin"
@@ -116,7 +119,7 @@ class DeployHook(pulumi.ComponentResource):
             ),
             opts=child_opts,
         )
-        root = PROJECT_DIR
+        root = args.source_dir
         archive = pulumi.AssetArchive(
             {path: pulumi.FileAsset(str(root / path)) for path in handler_files(HANDLER, root)}
         )

@@ -140,7 +140,7 @@ def test_the_settings_the_stack_gives_the_hook_are_what_the_hook_reads(canary):
 def test_the_package_is_the_handler_s_modules_and_nothing_else(canary):
     code = canary.one(FUNCTION).inputs["code"]
     files = sorted(code.assets)
-    assert files == handler_files(HANDLER)
+    assert files == handler_files(HANDLER, PROJECT_DIR)
     assert all(path.startswith("verify/") and path.endswith(".py") for path in files)
     assert not any(part in path for path in files for part in ("tests/", "rendering/html", "sources/logs", "cli.py"))
     for path, asset in code.assets.items():
