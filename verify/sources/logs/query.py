@@ -149,14 +149,17 @@ def athena_source(database: str, table: str, window: Window) -> str:
     WHERE {ATHENA_PARTITION} BETWEEN {_text(first)} AND {_text(last)}"""
 
 
-def _placed(window: Window, user_agent: str | None) -> str:
-    """A line's place: its kind when it is malformed (or EXACT: to be read whole in Python), else counted or
-    outside the window."""
+def _inside(window: Window, user_agent: str | None) -> str:
+    """Whether a line's time is in the window (and of `user_agent`, when given): SQL over `logs`' columns."""
     since, until = window.bounds()
     agent = f" AND user_agent = {_text(user_agent)}" if user_agent is not None else ""
-    return f"""CASE WHEN kind <> '' THEN kind
-            WHEN time >= {_text(since)} AND time < {_text(until)}{agent} THEN '{PLACE_COUNTED}'
-            ELSE '{PLACE_OUTSIDE}' END"""
+    return f"time >= {_text(since)} AND time < {_text(until)}{agent}"
+
+
+def _place(kind: str, inside: str) -> str:
+    """A line's place: its kind when it is malformed (or EXACT: to be read whole in Python), else counted or
+    outside the window."""
+    return f"CASE WHEN {kind} <> '' THEN {kind} WHEN {inside} THEN '{PLACE_COUNTED}' ELSE '{PLACE_OUTSIDE}' END"
 
 
 def counts_sql(source: str, window: Window, user_agent: str | None = None) -> str:
@@ -168,38 +171,46 @@ def counts_sql(source: str, window: Window, user_agent: str | None = None) -> st
     work histogram: a target's requests per bucket of target_processing_time, across nodes), and, for the
     lines to be read in Python (place line.EXACT), raw, more and their file's path, one row per distinct
     line of a file. Only the window's counted lines keep their target and statuses (a line outside the
-    window or malformed is only counted). The lines are grouped by their raw fields first: the node's
-    address is read from the file's path once per group, not once per line. `user_agent` counts only
-    requests of that client (the rehearsal tells verify's warm-up apart by it).
+    window or malformed is only counted). Each line is looked at once: its values as they are, grouped
+    (one pass, few and cheap expressions per line); placing, the node's address (from the file's path) and
+    the two kinds of rows are made of the groups, which are few. `user_agent` counts only requests of that
+    client (the rehearsal tells verify's warm-up apart by it).
     """
     node = _text(NODE_FROM_PATH)
     exact_path = f"CASE WHEN place = '{EXACT}' THEN path END"
     kept = f"CASE WHEN place = '{PLACE_COUNTED}' THEN"
+    line_keys = "path, kind, inside, target, elb_status_code, target_status_code, work_bucket, raw, more"
     return f"""
 WITH logs AS ({source}
 ),
+lines AS (
+    SELECT path, kind, {_inside(window, user_agent)} AS inside, target, elb_status_code, target_status_code, raw,
+        more, work, CASE WHEN work >= 0 THEN CAST(round(ln(1 + 1000 * work) * {WORK_BUCKETS_PER_E}) AS INTEGER) END
+            AS work_bucket
+    FROM (SELECT *, TRY_CAST(target_processing_time AS DOUBLE) AS work FROM logs)
+),
+line_groups AS (
+    SELECT {line_keys}, count(*) AS requests, sum(work) AS work_s
+    FROM lines
+    GROUP BY {line_keys}
+),
 placed AS (
-    SELECT path, target, {_placed(window, user_agent)} AS place,
-        elb_status_code, target_status_code, target_processing_time, raw, more
-    FROM logs
+    SELECT path, {_place("kind", "inside")} AS place, target, elb_status_code, target_status_code, work_bucket,
+        raw, more, requests, work_s
+    FROM line_groups
 ),
 counted AS (
-    SELECT path, place, raw, more, {kept} target END AS target, {kept} elb_status_code END AS elb_status_code,
-        {kept} target_status_code END AS target_status_code,
-        {kept} TRY_CAST(target_processing_time AS DOUBLE) END AS work
+    SELECT path, place, raw, more, requests, {kept} target END AS target,
+        {kept} elb_status_code END AS elb_status_code, {kept} target_status_code END AS target_status_code,
+        {kept} work_bucket END AS work_bucket,
+        CASE WHEN place = '{PLACE_COUNTED}' AND work_bucket IS NOT NULL THEN requests ELSE 0 END AS dispatched,
+        CASE WHEN place = '{PLACE_COUNTED}' AND work_bucket IS NOT NULL THEN work_s ELSE 0 END AS work_s
     FROM placed
-),
-bucketed AS (
-    SELECT *,
-        CASE WHEN work >= 0 THEN CAST(round(ln(1 + 1000 * work) * {WORK_BUCKETS_PER_E}) AS INTEGER) END AS work_bucket
-    FROM counted
 ),
 grouped AS (
     SELECT path, target, place, elb_status_code, target_status_code, work_bucket, raw, more,
-        count(*) AS requests,
-        count_if(work >= 0) AS dispatched,
-        sum(CASE WHEN work >= 0 THEN work ELSE 0 END) AS work_s
-    FROM bucketed
+        sum(requests) AS requests, sum(dispatched) AS dispatched, sum(work_s) AS work_s
+    FROM counted
     GROUP BY GROUPING SETS ((path, target, place, elb_status_code, target_status_code, raw, more),
         (target, place, elb_status_code, target_status_code, work_bucket))
 )
@@ -226,7 +237,7 @@ WITH logs AS ({source}
 )
 SELECT path, client, request_creation_time, target, elb_status_code, target_status_code
 FROM logs
-WHERE ({_placed(window, user_agent)}) = '{PLACE_COUNTED}' AND target <> '-'
+WHERE kind = '' AND {_inside(window, user_agent)} AND target <> '-'
     AND elb_status_code NOT LIKE '5%'
 ORDER BY path, request_creation_time
 LIMIT {int(limit)}
@@ -334,7 +345,7 @@ def rows_of_exact_line(row: Sequence, window: Window, user_agent: str | None) ->
     """The rows `counts_sql` makes of lines it hands back whole (place EXACT), as if it had read them, and
     their order rows (path, client, request_creation_time, target and the statuses) when counted.
 
-    `row` is one such row: `requests` copies of one line of one file, in `raw`. Placed as `_placed` places
+    `row` is one such row: `requests` copies of one line of one file, in `raw`. Placed as `_place` places
     a line: its fault, else counted inside the window (and of `user_agent`), else outside.
     """
     node, requests, raw, more, path = row[0], int(row[5]), row[10], bool(row[11]), row[12]
