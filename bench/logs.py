@@ -5,7 +5,8 @@ files, one per balancer node, in a temporary folder; then, each in a process of 
 (`verify.sources.logs.reader.read_local_logs`, what `verify --access-logs` runs: every line judged as
 `verify.sources.logs.line` defines one) and the simplest plain loop (`gzip.open(path, "rt")`, then
 `line.split(" ", 9)` per line, counting field 5). Prints the machine's load average before and after,
-lines per second of each, the ratio and each one's peak memory (the process's max RSS), and checks both
+seconds, CPU-seconds (the process's, all threads: what moves little with the machine's load) and lines
+per second of each, the ratio and each one's peak memory (the process's max RSS), and checks both
 counted the same requests per target.
 
     python bench/logs.py [--lines 8000000] [--files 4]
@@ -90,8 +91,9 @@ def measure(engine: str, root: Path) -> dict:
         counted = sum(counts.values())
         per_target = {target.rsplit(":", 1)[0]: count for target, count in counts.items() if target != "-"}
     seconds = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"engine": engine, "lines": counted, "seconds": seconds, "peak_mib": peak_mib, "per_target": per_target}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"engine": engine, "lines": counted, "seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_mib": usage.ru_maxrss / 1024, "per_target": per_target}  # fmt: skip
 
 
 def main() -> int:
@@ -121,7 +123,7 @@ def main() -> int:
                 capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=True,
             )  # fmt: skip
             result = results[engine] = json.loads(finished.stdout)
-            print(f"{engine:>6}: {result['lines']:,} lines in {result['seconds']:.2f} s,"
+            print(f"{engine:>6}: {result['lines']:,} lines in {result['seconds']:.2f} s ({result['cpu_s']:.2f} CPU-s),"
                   f" {result['lines'] / result['seconds']:,.0f} lines/s, peak memory {result['peak_mib']:.0f} MiB",
                   flush=True)  # fmt: skip
         print("load average after: {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*os.getloadavg()), flush=True)
