@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from rehearsal_helpers import VERIFY_QUICK, VerifyRun, quick_plan, run_verify, slow_replica
+from rehearsal_helpers import FLOW_VERIFY, VERIFY_QUICK, VerifyRun, quick_plan, run_verify, slow_replica
 
 from rehearsal import Rehearsal, Running
 from rehearsal.deploy import deploy_while_verifying
@@ -238,7 +238,7 @@ def test_a_deploy_that_stops_replicas_before_every_node_learned_of_the_drain_los
     plan = quick_plan(3, deregistration_delay_seconds=0, immediate_stop=True).with_deploy_slots()
     with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as report_file:
         code, result = deploy_while_verifying(
-            running, drain=True, verify_extra=["--json"], out=io.StringIO(), verify_stdout=report_file
+            running, drain=True, verify_extra=FLOW_VERIFY, out=io.StringIO(), verify_stdout=report_file
         )
         report_file.seek(0)
         report = json.load(report_file)

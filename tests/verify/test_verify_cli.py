@@ -11,6 +11,7 @@ from verify_helpers import replica_answer, rotation
 
 from verify import cli
 from verify.cli import ExitCode, build_parser, main
+from verify.sources.live.client import Workload
 from verify.sources.stack import StackOutputs
 
 FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
@@ -102,6 +103,29 @@ def test_duration_sends_for_that_long_and_judges_the_replicas_after_the_change(s
     assert set(report["replicas"]) == {"c", "d"}  # judged after the last change
 
 
+def test_rate_spaces_the_requests_evenly_whichever_connection_sends_them(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("a", "b", "c"))  # 4 connections: each meets every replica
+    url = f"http://127.0.0.2:{server.port}/"
+    code, out, _ = run(capsys, url, "--requests", "60", "--rate", "40", "--concurrency", "4", "--json")
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    assert report["requests"] == 60
+    # The n-th request leaves no sooner than n / 40 s after the start: a floor a busy machine only raises.
+    assert report["elapsed_s"] >= 59 / 40
+    code, out, _ = run(capsys, url, "--duration", "2", "--rate", "40", "--concurrency", "4", "--json")
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    sent_by_then = 0
+    for entry in report["timeline"]:
+        sent_by_then += entry["requests"]
+        assert sent_by_then <= 40 * (entry["second"] + 1), report["timeline"]  # never ahead of the pace
+
+
+def test_the_measurement_s_bound_includes_the_time_the_rate_spaces_it_over() -> None:
+    paced = Workload(requests=100, concurrency=10, timeout_s=1.0, rate=10.0)
+    assert paced.deadline_s == Workload(requests=100, concurrency=10, timeout_s=1.0).deadline_s + 100 / 10
+
+
 def test_missing_replica_exits_1(serve, capsys) -> None:
     server = serve("127.0.0.2", rotation("a", "b"))
     code, out, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--expect-replicas", "3", "--wait", "0.3")
@@ -123,6 +147,11 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
         (["http://127.0.0.1/", "--duration", "0"], "verify: argument --duration: 0 must be a finite number above 0"),
         (["http://127.0.0.1/", "--duration", "nan"], "verify: argument --duration: nan must be a finite number"),
         (["http://127.0.0.1/", "--duration", "3601"], "verify: argument --duration: 3601 must be a finite number"),
+        (
+            ["http://127.0.0.1/", "--rate", "0"],
+            "verify: argument --rate: 0 must be a finite number above 0",
+        ),
+        (["http://127.0.0.1/", "--rate", "inf"], "verify: argument --rate: inf must be a finite number above 0 and"),
         (
             ["http://127.0.0.1/", "--duration", "1", "--requests", "9"],
             "verify: argument --requests: not allowed with argument --duration",
