@@ -23,6 +23,7 @@ from components.service import Container, ReplicaService, ReplicaServiceArgs, Tr
 from components.verify_access import VerifyAccess, VerifyAccessArgs
 from estimate.cost import monthly_cost
 from estimate.deploy_timing import deploy_timing
+from stack_config import PROJECT_DIR
 
 
 def main() -> None:
@@ -112,7 +113,10 @@ def compose(settings: stack_settings.StackSettings) -> None:
     deploy_hook = DeployHook(
         name,
         DeployHookArgs(
-            url=load_balancer.url, algorithm=settings.algorithm, log_retention_days=settings.log_retention_days
+            url=load_balancer.url,
+            source_dir=PROJECT_DIR,
+            algorithm=settings.algorithm,
+            log_retention_days=settings.log_retention_days,
         ),
     )
     traffic_shift = None

@@ -41,7 +41,7 @@ _DECISION = re.compile(r"hook at (\w+)(?: \((.*?)\))?: (\w+) after ([\d.]+) s")
 
 
 def package_line() -> str:
-    files = handler_files(HANDLER)
+    files = handler_files(HANDLER, PROJECT_DIR)
     raw = sum((PROJECT_DIR / path).stat().st_size for path in files)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -26,7 +27,6 @@ from components.aws_limits import deploy_hook_log_group
 from components.errors import SettingsError
 from components.lambda_package import handler_files
 from components.options import TEST_HEADER, DeploymentStrategy
-from stack_config import PROJECT_DIR
 from verify.hook import CALL_TIMEOUT_S
 from verify.sources.hook.payload import DEPLOY_ALPHA, GREEN_ERROR_RATE, STAGE_SECONDS, HookSettings, hook_stages
 
@@ -45,6 +45,9 @@ MEMORY_RANGE = (128, 10_240)
 class DeployHookArgs:
     url: pulumi.Input[str]
     """Where the replicas are reached: the stack's url."""
+    source_dir: Path
+    """The folder the handler's package is built from: the project's root, where `verify/` lives (the
+    program passes its own; a component does not guess where it was checked out)."""
     algorithm: str = "round_robin"
     """The target groups' routing algorithm. @default "round_robin"."""
     log_retention_days: int = 7
@@ -108,7 +111,7 @@ class DeployHook(pulumi.ComponentResource):
             ),
             opts=child_opts,
         )
-        root = PROJECT_DIR
+        root = args.source_dir
         archive = pulumi.AssetArchive(
             {path: pulumi.FileAsset(str(root / path)) for path in handler_files(HANDLER, root)}
         )

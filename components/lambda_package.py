@@ -16,8 +16,6 @@ import gc
 import sys
 from pathlib import Path
 
-from stack_config import PROJECT_DIR
-
 RUNTIME_PACKAGES = frozenset({"boto3", "botocore"})
 """What Lambda's Python runtime provides beyond the standard library."""
 
@@ -26,7 +24,7 @@ class PackageError(Exception):
     """The handler imports what its package cannot hold."""
 
 
-def handler_files(handler: str, root: Path = PROJECT_DIR) -> list[str]:
+def handler_files(handler: str, root: Path) -> list[str]:
     """The files (relative to `root`, sorted) of the package for `handler` ("verify.hook.handler")."""
     module = handler.rsplit(".", 1)[0]
     package = module.split(".")[0]

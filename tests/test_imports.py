@@ -41,8 +41,11 @@ def test_settings_the_estimate_and_the_rehearsal_read_their_tables_without_loadi
     assert loaded.stdout.strip() == "[]"
 
 
-def test_components_import_no_settings():
-    assert {path: names for path, names in project_imports("components").items() if "settings" in names} == {}
+def test_components_import_neither_the_settings_nor_the_stack_files_reader():
+    """Components get typed values and paths from the program; stack_config imports components' errors, so a
+    component importing it would be an arrow back up."""
+    readers = {"settings", "stack_config"}
+    assert {path: names & readers for path, names in project_imports("components").items() if names & readers} == {}
 
 
 def test_verify_and_the_replica_config_import_nothing_of_the_project_but_themselves():

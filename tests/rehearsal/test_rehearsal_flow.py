@@ -45,10 +45,10 @@ def test_a_deploy_whose_new_replicas_never_pass_their_checks_overruns_in_one_lin
     told: list[str] = []
     with Rehearsal(plan) as running:
         with pytest.raises(RehearsalError) as raised:
-            rolling_deploy(running, drain=True, flow=Flow("deploy", 0.5, tell=told.append, bound_s=2.0))
+            rolling_deploy(running, drain=True, flow=Flow("deploy", 0.5, tell=told.append, bound_s=1.0))
         assert all(running.replicas[r.ip].running for r in plan.replicas if r.registered), "the old ones still serve"
     assert re.fullmatch(
-        r"deploy overran its bound of 2\.0 s \(planned: 0\.5 s\) waiting for the new replicas to pass their health"
+        r"deploy overran its bound of 1\.0 s \(planned: 0\.5 s\) waiting for the new replicas to pass their health"
         r" checks \(UP on every node\); its last step: started and registered 2 new replicas: [\d., ]+",
         str(raised.value),
     ), raised.value

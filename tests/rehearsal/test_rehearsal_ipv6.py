@@ -106,7 +106,7 @@ def test_stopped_or_killed_outright_an_ipv6_rehearsal_leaves_no_process_and_no_n
         assert os.readlink("/proc/self/ns/net") not in namespaces, "every process of the run is in its namespace"
         keeper.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGKILL)
         code = keeper.wait(timeout=20)
-        gone_by = time.monotonic() + 5
+        gone_by = time.monotonic() + 30  # a bound for a busy machine; they go at once when all is well
         while alive(started) and time.monotonic() < gone_by:
             time.sleep(0.05)
         assert alive(started) == set()

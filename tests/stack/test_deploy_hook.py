@@ -167,7 +167,7 @@ def test_the_settings_the_stack_gives_the_hook_are_what_the_hook_reads(canary):
 def test_the_package_is_the_handler_s_modules_and_nothing_else(canary):
     code = canary.one(FUNCTION).inputs["code"]
     files = sorted(code.assets)
-    assert files == handler_files(HANDLER)
+    assert files == handler_files(HANDLER, PROJECT_DIR)
     assert all(path.startswith("verify/") and path.endswith(".py") for path in files)
     assert not any(part in path for path in files for part in ("tests/", "rendering/html", "sources/logs", "cli.py"))
     for path, asset in code.assets.items():
@@ -197,7 +197,7 @@ def test_the_package_is_read_while_the_collector_finalizes_futures_nobody_retrie
                 cycle.append(cycle)  # freed only by a collection
             del future, cycle
             gc.set_threshold(5)
-            assert handler_files(HANDLER)
+            assert handler_files(HANDLER, PROJECT_DIR)
     finally:
         gc.set_threshold(*threshold)
         gc.collect()
