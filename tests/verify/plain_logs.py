@@ -51,7 +51,10 @@ def read(files: list[bytes], since: str, until: str, user_agent: str | None = No
             continue
         try:
             text = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
+        except EOFError:  # the data ends inside a member
+            reading.skip("truncated gzip file")
+            continue
+        except (OSError, zlib.error):
             reading.skip("corrupt gzip file")
             continue
         text = text.removeprefix(b"\xef\xbb\xbf")

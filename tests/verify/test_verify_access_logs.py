@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -123,6 +124,32 @@ def test_hostile_lines_and_files_each_get_a_named_count(tmp_path, capsys) -> Non
     assert len(skipped) == 7, list(skipped.items())[4:]
     assert code == ExitCode.EVEN
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("spoil", "kind"),
+    [
+        (lambda whole: whole[: len(whole) // 2], "truncated gzip file"),
+        (lambda whole: whole[:-4], "truncated gzip file"),  # the trailer's length cut
+        (lambda whole: b"\x1f\x8b\x08" + b"\x00" * 40, "corrupt gzip file"),
+    ],
+)
+def test_a_connection_whose_every_file_is_unreadable_counts_them_and_the_others_are_read(
+    tmp_path, capsys, monkeypatch, spoil, kind
+) -> None:
+    # A gzip error fails the strict read and the tolerant one alike. With two processors each file is a
+    # connection's share of its own: the bad one's share then has no file left to read (its tolerant read
+    # never made the rejects tables; emptying them was an internal error, exit 2).
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    good = rotation(300, nodes=NODES[:1])
+    write(tmp_path, good)
+    whole = gzip.compress(("\n".join(line(request) for _, request in good) + "\n").encode())
+    write_log(tmp_path, NODES[1], START, []).write_bytes(spoil(whole))
+    code, out, err = run(capsys, "--access-logs", str(tmp_path), *WINDOW, "--json")
+    assert code == ExitCode.EVEN, err
+    report = json.loads(out)
+    assert report["access_logs"]["skipped"] == {kind: 1}
+    assert report["requests"] == 300 and report["access_logs"]["files"] == 1
 
 
 def test_lines_outside_the_window_are_counted_apart(tmp_path, capsys) -> None:

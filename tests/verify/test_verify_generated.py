@@ -659,7 +659,8 @@ def log_lines(draw) -> bytes:
 
 @st.composite
 def log_files(draw) -> list[bytes]:
-    """1 to 3 gzip'd files of such lines, with CRLF or LF, a BOM, blank lines, a last line without a break."""
+    """1 to 3 gzip'd files of such lines, with CRLF or LF, a BOM, blank lines, a last line without a break;
+    some cut short."""
     files = []
     for _ in range(draw(st.integers(1, 3))):
         lines = draw(st.lists(log_lines(), max_size=12))
@@ -667,7 +668,10 @@ def log_files(draw) -> list[bytes]:
         text = (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text + draw(st.sampled_from([b"\n", b""]))
         cut = draw(st.integers(0, len(text)))
         members = [text[:cut], text[cut:]] if draw(st.booleans()) else [text]
-        files.append(b"".join(gzip.compress(member) for member in members))
+        data = b"".join(gzip.compress(member) for member in members)
+        if draw(st.integers(0, 3)) == 0:  # cut short: truncated (cut at a member's end: whole; in the magic: not gzip)
+            data = data[: draw(st.integers(0, len(data) - 1))]
+        files.append(data)
     return files
 
 

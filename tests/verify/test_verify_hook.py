@@ -547,6 +547,10 @@ MALFORMED = {
         _with("PRODUCTION_TRAFFIC_SHIFT", lambda p: p["hookDetails"]["verify"].update(alpha=float("inf"))),
         "alpha inf must be",
     ),
+    "judge as text": (
+        _with("PRODUCTION_TRAFFIC_SHIFT", lambda p: p["hookDetails"]["verify"].update(judge="false")),
+        "judge 'false' is not true or false",
+    ),
     "shares not rising to 100": (
         _with("PRODUCTION_TRAFFIC_SHIFT", lambda p: p["hookDetails"]["verify"].update(greenShares=[10, 50])),
         "do not rise to 100",

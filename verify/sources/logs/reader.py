@@ -13,12 +13,14 @@ kept per file, DuckDB's memory, and the query's time.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import math
 import os
 import stat
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,12 +86,10 @@ SELECT error_type, count(*), max(per_file) FROM (
     FROM {REJECTS}_errors GROUP BY scan_id, file_id, line
 ) GROUP BY error_type
 """
-_FILE_ERRORS = (
-    ("unexpected end of gzip stream", "truncated gzip file"),
-    ("input is not a gzip stream", "not a gzip file"),
-    ("gzip", "corrupt gzip file"),
-)
+SKIPPED_TRUNCATED_GZIP = "truncated gzip file"
+SKIPPED_CORRUPT_GZIP = "corrupt gzip file"
 SKIPPED_UNPARSABLE_FILE = "file DuckDB could not parse"
+_INFLATE_CHUNK = 1024 * 1024  # bytes inflated at a time while finding what is wrong with a file DuckDB refused
 UNKNOWN_NODE = "(unknown node)"  # a file whose name is not in the ALB's layout
 SKIPPED_EMPTY_FILE = "empty file"
 SKIPPED_NOT_GZIP = "not a gzip file"
@@ -388,15 +388,15 @@ class _Share:
                 try:
                     self.connection.execute(f"SELECT count(*) FROM ({self.source})", {"files": [path]}).fetchall()
                     readable.append(path)
-                except duckdb.Error as error:
+                except duckdb.Error:
                     if stopping.is_set():
                         raise
-                    message = str(error).lower()
-                    kind = next((name for text, name in _FILE_ERRORS if text in message), SKIPPED_UNPARSABLE_FILE)
+                    kind = _gzip_fault(path, stopping)
                     self.skipped[kind] = self.skipped.get(kind, 0) + 1
             self.paths = readable
-            # The lines refused so far were refused while looking for the bad files: counted once, below.
-            self.connection.execute(f"DELETE FROM {REJECTS}_errors; DELETE FROM {REJECTS}_scans")
+            # The lines refused so far were refused while looking for the bad files: counted once, below. The
+            # tables exist only if a read got that far (not when every file failed): the next read makes them anew.
+            self.connection.execute(f"DROP TABLE IF EXISTS {REJECTS}_errors; DROP TABLE IF EXISTS {REJECTS}_scans")
             self.rows = _fetch_bounded(self.connection.execute(sql, {"files": self.paths})) if self.paths else []
         for kind, count, most_per_file in self.connection.execute(_REJECTED_LINES).fetchall() if self.paths else ():
             name = _REJECT_NAMES.get(str(kind), str(kind).lower())
@@ -408,6 +408,22 @@ class _Share:
         if self.paths:
             query = order_sql(self.source, window, ORDER_MAX, user_agent)
             self.ordered = self.connection.execute(query, {"files": self.paths}).fetchall()
+
+
+def _gzip_fault(path: str, stopping: threading.Event) -> str:
+    """What is wrong with a gzip file DuckDB could not read, as Python's gzip finds it inflating the whole file
+    (a chunk at a time; DuckDB's messages do not tell a header cut short from a bad one): truncated when the
+    data ends inside a member, else corrupt; a file Python reads whole is one DuckDB could not parse."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as raw, gzip.GzipFile(fileobj=raw) as data:  # regular: _take checked
+            while data.read(_INFLATE_CHUNK) and not stopping.is_set():
+                pass
+    except EOFError:
+        return SKIPPED_TRUNCATED_GZIP
+    except (OSError, zlib.error):
+        return SKIPPED_CORRUPT_GZIP
+    return SKIPPED_UNPARSABLE_FILE
 
 
 def run_interruptibly(works: Sequence[Callable[[], None]], interrupt: Callable[[], None], ends: float) -> None:
