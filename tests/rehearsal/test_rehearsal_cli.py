@@ -150,7 +150,7 @@ def test_keep_stays_up_until_a_signal_then_leaves_no_process(stop_signal: signal
         assert keeper.poll() is None  # still up: it waits for the signal
 
         keeper.send_signal(stop_signal)
-        code = keeper.wait(timeout=10)
+        code = keeper.wait(timeout=30)  # a bound for a busy machine, not a wait
     finally:
         if keeper.poll() is None:  # only when an assertion failed: do not leave it behind
             keeper.kill()
@@ -209,7 +209,7 @@ def test_verify_arguments_cannot_point_the_rehearsals_name_elsewhere() -> None:
 
     assert done.returncode == 2, done.stderr
     assert "verify: --resolve gives alb.rehearsal.test twice" in done.stderr
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # verify waited its --wait of 300 s
 
 
 def test_a_report_into_a_missing_folder_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_all_replicas_down_fail_open_into_502s_and_a_clear_reason() -> None:
         run = run_verify([*running.plan.verify_args(), "--json", "--wait", "1", "--timeout", "1", "--requests", "60"])
 
     assert run.code in (1, 2), run.stdout + run.stderr
-    assert run.elapsed_s < 10
+    assert run.elapsed_s < 30  # a bound for a busy machine: 502s come at once, timeouts would take 11 s at most
     assert "502" in run.report["reason"], run.report
 
 
@@ -190,25 +190,25 @@ def test_a_name_that_does_not_resolve_is_exit_2_quickly() -> None:
         [f"http://replicas.rehearsal.invalid:{free_port(['127.0.0.1'])}/", "--wait", "1", "--timeout", "1"]
     )
 
-    assert run.elapsed_s < 5
+    assert run.elapsed_s < 15  # --wait 1, not verify's default 300
     assert_could_not_measure(run, "could not resolve replicas.rehearsal.invalid")
 
 
 def test_a_refused_port_is_exit_2_quickly() -> None:
     run = run_verify([f"http://127.0.0.1:{free_port(['127.0.0.1'])}/", "--wait", "1", "--timeout", "1"])
 
-    assert run.elapsed_s < 5
+    assert run.elapsed_s < 15  # --wait 1, not verify's default 300
     assert_could_not_measure(run, "connection refused")
 
 
 def test_a_replica_slower_than_the_timeout_shows_as_timeouts() -> None:
     plan = quick_plan(3, start=(True, True, False))  # the third is the test's own slow server
     slow = plan.replicas[2]
-    with slow_replica(slow.ip, slow.port, health_path=plan.health.path, delay_s=2.0), Rehearsal(plan) as running:
+    with slow_replica(slow.ip, slow.port, health_path=plan.health.path, delay_s=100), Rehearsal(plan) as running:
         run = run_verify([*running.plan.verify_args(), "--json", "--wait", "1", "--timeout", "0.3", "--requests", "90"])
 
     assert run.code == 1, run.stdout + run.stderr
-    assert run.elapsed_s < 10
+    assert run.elapsed_s < 20  # cut at --timeout 0.3 s, not at the replica's 100 s
     assert slow.ip not in run.report["replicas"]
     assert any("timeout" in kind.lower() for kind in run.report["errors"]), run.report["errors"]
     assert run.report["error_rate"] > 0.01
