@@ -107,28 +107,23 @@ def compose(settings: stack_settings.StackSettings) -> None:
             ],
         ),
     )
+    # The deploy hook exists with every strategy and deploymentVerify: ECS keeps the last hook the provider sent
+    # (it sends none for an empty list), so its function and role must outlive every configuration that named them;
+    # a shifting deploy names it, judging or not (docs/configuration.md, "The deploy hook across changes").
+    deploy_hook = DeployHook(
+        name,
+        DeployHookArgs(
+            url=load_balancer.url,
+            source_dir=PROJECT_DIR,
+            algorithm=settings.algorithm,
+            log_retention_days=settings.log_retention_days,
+        ),
+    )
     traffic_shift = None
-    deploy_hook = None
     if load_balancer.production_listener_rule is not None:
-        if settings.deployment_strategy.hook:
-            deploy_hook = DeployHook(
-                name,
-                DeployHookArgs(
-                    url=load_balancer.url,
-                    production_listener_rule_arn=load_balancer.production_listener_rule.arn,
-                    test_listener_rule_arn=load_balancer.test_listener_rule.arn
-                    if load_balancer.test_listener_rule
-                    else None,
-                    deployment=settings.deployment_strategy,
-                    source_dir=PROJECT_DIR,
-                    algorithm=settings.algorithm,
-                    log_retention_days=settings.log_retention_days,
-                ),
-            )
         traffic_shift = TrafficShift(
             production_listener_rule_arn=load_balancer.production_listener_rule.arn,
             test_listener_rule_arn=load_balancer.test_listener_rule.arn if load_balancer.test_listener_rule else None,
-            hook=deploy_hook,
         )
 
     serving = load_balancer.serving_first()
@@ -167,6 +162,7 @@ def compose(settings: stack_settings.StackSettings) -> None:
             autoscaled=settings.autoscaling,
             deployment=settings.deployment_strategy,
             traffic_shift=traffic_shift,
+            deploy_hook=deploy_hook,
             steady_state_timeout_seconds=timing["steady_state_timeout_seconds"],
         ),
     )
@@ -222,10 +218,9 @@ def compose(settings: stack_settings.StackSettings) -> None:
     if load_balancer.production_listener_rule is not None:
         # Where production is forwarded now (ECS moves its weights): what `verify --target-health aws` reads.
         pulumi.export("production_listener_rule_arn", load_balancer.production_listener_rule.arn)
-    if deploy_hook is not None:
-        # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
-        pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)
-        pulumi.export("deploy_hook_log_group", deploy_hook.log_group.name)
+    # What decided a deploy, and where each decision's line is (`aws logs tail <group>`).
+    pulumi.export("deploy_hook_function_arn", deploy_hook.function.arn)
+    pulumi.export("deploy_hook_log_group", deploy_hook.log_group.name)
     # What the settings decide before anything runs: the bill and the wait (python -m estimate prints both).
     region = aws.get_region_output().region
     if log_table is not None:

@@ -4,8 +4,14 @@ A Lambda function (Python, arm64) whose handler is `verify.hook.handler`, packag
 by the program (`components.lambda_package`: the modules the handler imports, nothing else), its own
 role (its log group, and reading the service's tasks and the listener rules), a log group with
 retention, and a role of its own for ECS to invoke it with (docs/deploy-hook.md, "Permissions"). The
-service wires `lifecycle_hook` into its deployment configuration, and `allow_reading(cluster)` once its
-cluster exists.
+service wires `lifecycle_hook(...)` into a shifting deploy's configuration, and `allow_reading(cluster)` once
+its cluster exists.
+
+The hook exists whatever the strategy and deploymentVerify: ECS keeps a lifecycle hook the provider stops
+sending (terraform-provider-aws sends the list only when it is not empty), so a hook once configured may be
+called at any later shifting deploy; its function and role must outlive every configuration that named them.
+With deploymentVerify off the hook is still configured, told not to judge: it answers SUCCEEDED and its line
+says "deploymentVerify is off: not judged" (docs/configuration.md, "The deploy hook across changes").
 """
 
 from __future__ import annotations
@@ -39,15 +45,9 @@ MEMORY_RANGE = (128, 10_240)
 class DeployHookArgs:
     url: pulumi.Input[str]
     """Where the replicas are reached: the stack's url."""
-    production_listener_rule_arn: pulumi.Input[str]
-    """The listener rule ECS moves between the target groups."""
-    deployment: DeploymentStrategy
-    """The deploy the hook judges: its steps (green's shares) and whether test traffic comes first."""
     source_dir: Path
     """The folder the handler's package is built from: the project's root, where `verify/` lives (the
     program passes its own; a component does not guess where it was checked out)."""
-    test_listener_rule_arn: pulumi.Input[str] | None = None
-    """The test listener rule, exactly when `deployment.test_traffic`. @default None."""
     algorithm: str = "round_robin"
     """The target groups' routing algorithm. @default "round_robin"."""
     log_retention_days: int = 7
@@ -68,24 +68,15 @@ class DeployHookArgs:
 
 class DeployHook(pulumi.ComponentResource):
     """The hook's function, roles and log group. Exposes `function`, `role`, `log_group`, `invoke_role`,
-    `invoke_policy`, `lifecycle_hook` (for the service's deployment configuration) and `stages`."""
+    `invoke_policy`, and `lifecycle_hook(...)` for a shifting deploy's configuration."""
 
     function: aws.lambda_.Function
     role: aws.iam.Role
     log_group: aws.cloudwatch.LogGroup
     invoke_role: aws.iam.Role
     invoke_policy: aws.iam.RolePolicy
-    lifecycle_hook: aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs
-    stages: list[str]
 
     def __init__(self, name: str, args: DeployHookArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        deployment = args.deployment
-        if not deployment.shifts_traffic:
-            raise SettingsError(
-                f"{deployment.kind} has no stages to judge; allowed: blue-green, linear, canary", argument="deployment"
-            )
-        if deployment.test_traffic != (args.test_listener_rule_arn is not None):
-            raise SettingsError("a test listener rule exactly with test traffic", argument="test_listener_rule_arn")
         for key, value, (low, high) in (
             ("timeout_seconds", args.timeout_seconds, TIMEOUT_RANGE),
             ("memory_mb", args.memory_mb, MEMORY_RANGE),
@@ -95,6 +86,7 @@ class DeployHook(pulumi.ComponentResource):
         super().__init__("alb-replicas:deploy_hook:DeployHook", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        self._args = args
         self._account = aws.get_caller_identity_output(opts=invoke_opts).account_id
         self._region = aws.get_region_output(opts=invoke_opts).region
         self._partition = aws.get_partition_output(opts=invoke_opts).partition
@@ -150,9 +142,25 @@ class DeployHook(pulumi.ComponentResource):
             policy=self.function.arn.apply(lambda arn: json.dumps(_policy(["lambda:InvokeFunction"], arn))),
             opts=child_opts,
         )
+        self.register_outputs({"function_arn": self.function.arn, "log_group_name": self.log_group.name})
 
-        self.stages = hook_stages(deployment.test_traffic)
-        details = pulumi.Output.all(args.url, args.production_listener_rule_arn, args.test_listener_rule_arn).apply(
+    def lifecycle_hook(
+        self,
+        deployment: DeploymentStrategy,
+        production_listener_rule_arn: pulumi.Input[str],
+        test_listener_rule_arn: pulumi.Input[str] | None = None,
+    ) -> aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs:
+        """The hook in a shifting deploy's configuration: at its stages (hook_stages), with what it judges
+        (`deployment`'s steps, the rules), judging exactly when `deployment.hook` (deploymentVerify). SettingsError
+        for a rolling deployment, or a test rule given other than with test traffic."""
+        if not deployment.shifts_traffic:
+            raise SettingsError(
+                f"{deployment.kind} has no stages to judge; allowed: blue-green, linear, canary", argument="deployment"
+            )
+        if deployment.test_traffic != (test_listener_rule_arn is not None):
+            raise SettingsError("a test listener rule exactly with test traffic", argument="test_listener_rule_arn")
+        args = self._args
+        details = pulumi.Output.all(args.url, production_listener_rule_arn, test_listener_rule_arn).apply(
             lambda values: json.dumps(
                 HookSettings.of_deploy(
                     url=values[0],
@@ -163,16 +171,16 @@ class DeployHook(pulumi.ComponentResource):
                     alpha=args.alpha,
                     green_error_rate=args.green_error_rate,
                     stage_seconds=args.stage_seconds,
+                    judge=deployment.hook,
                 ).details()
             )
         )
-        self.lifecycle_hook = aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs(
+        return aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs(
             hook_target_arn=self.function.arn,
             role_arn=self.invoke_role.arn,
-            lifecycle_stages=self.stages,
+            lifecycle_stages=hook_stages(deployment.test_traffic),
             hook_details=details,
         )
-        self.register_outputs({"function_arn": self.function.arn, "log_group_name": self.log_group.name})
 
     def allow_reading(self, cluster: aws.ecs.Cluster, opts: pulumi.ResourceOptions) -> aws.iam.RolePolicy:
         """Let the hook read the cluster's service and tasks and the listener rules: what a stage's

@@ -12,6 +12,7 @@ not be there, and the handler would fail at its first call.
 from __future__ import annotations
 
 import ast
+import gc
 import sys
 from pathlib import Path
 
@@ -67,11 +68,27 @@ def _existing(imported: str, root: Path) -> str:
     return imported if _module_path(imported, root) is not None else imported.rsplit(".", 1)[0]
 
 
+def _parse(path: Path) -> ast.Module:
+    """The module's syntax tree, with the garbage collector paused while CPython 3.11 builds it: its AST constructor
+    keeps one recursion count per interpreter, and a collection in the middle that finalizes a parse of its own
+    (asyncio logging a future's exception nobody retrieved: the traceback's ^^^ marks parse the source line) breaks
+    it, "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905; the program's Pulumi
+    runtime leaves such futures when a resource fails)."""
+    source = path.read_text()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source, str(path))
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _imports(path: Path, name: str) -> set[tuple[str, bool]]:
     """Every module `path` imports, and whether by `from`: `import a.b` is (a.b, False), a module;
     `from a.b import c` is (a.b.c, True), a module or a name in a.b."""
     found: set[tuple[str, bool]] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             found |= {(alias.name, False) for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

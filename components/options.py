@@ -213,7 +213,8 @@ class DeploymentStrategy:
     """Declare a test listener rule that reaches green before any production traffic. @default False."""
     hook: bool = False
     """verify judges the test traffic and each production step from inside the deploy (DeployHook), and
-    ECS rolls back what it fails. @default False."""
+    ECS rolls back what it fails (deploymentVerify). @default False: a shifting deploy still calls the hook,
+    which lets each stage through and says it did not judge."""
 
     @property
     def shifts_traffic(self) -> bool:

@@ -74,8 +74,6 @@ class TrafficShift:
     """The listener rule ECS rewrites from the one group to the other."""
     test_listener_rule_arn: pulumi.Input[str] | None = None
     """The rule that sends test traffic to the new revision first. @default None: no test traffic."""
-    hook: DeployHook | None = None
-    """verify, called by ECS at each stage of a deploy (its lifecycle hook). @default None: no hook."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,11 @@ class ReplicaServiceArgs:
     traffic_shift: TrafficShift | None = None
     """The listener rule(s) ECS shifts traffic with. @default None: exactly when `deployment` is rolling (ECS
     refuses a shifting strategy without them)."""
+    deploy_hook: DeployHook | None = None
+    """verify as ECS's lifecycle hook: configured in every shifting deploy, judging when `deployment.hook`
+    (deploymentVerify), else letting each stage through and saying so. Given whatever the strategy, once a hook was
+    ever configured: ECS keeps the last hook the provider sent (it sends none for an empty list), and a later
+    shifting deploy would call it. @default None: no hook, for a service no hook was ever configured on."""
     steady_state_timeout_seconds: int = 1200
     """How long `pulumi up` waits for the service to be steady after a create or update, then fails.
     @default 1200, the provider's own 20 minutes; the stack passes its deploy's worst case plus a
@@ -197,6 +200,12 @@ class ReplicaService(pulumi.ComponentResource):
                     raise SettingsError(
                         f"None with {deployment.kind}; allowed: given with traffic_shift", argument=argument
                     )
+        shift, hook = args.traffic_shift, args.deploy_hook
+        lifecycle_hook = (
+            hook.lifecycle_hook(deployment, shift.production_listener_rule_arn, shift.test_listener_rule_arn)
+            if hook is not None and shift is not None
+            else None
+        )
         if not 1 <= args.steady_state_timeout_seconds <= STEADY_STATE_TIMEOUT_MAX_SECONDS:
             raise SettingsError(
                 f"{args.steady_state_timeout_seconds}; allowed: 1 to {STEADY_STATE_TIMEOUT_MAX_SECONDS} seconds",
@@ -275,7 +284,6 @@ class ReplicaService(pulumi.ComponentResource):
             )
 
         # The hook reads this cluster's tasks: allowed before the service exists, whose deploys call it.
-        hook = args.traffic_shift.hook if args.traffic_shift is not None else None
         hook_reads = hook.allow_reading(self.cluster, child_opts) if hook is not None else None
 
         container_definitions = region.apply(
@@ -369,7 +377,7 @@ class ReplicaService(pulumi.ComponentResource):
             # the alarms block stated: see _deployment_configuration and _alarms), and Pulumi deletes the rules and
             # role a rolling service no longer names only after this update is steady.
             load_balancers=self._load_balancers(args),
-            deployment_configuration=_deployment_configuration(deployment, hook),
+            deployment_configuration=_deployment_configuration(deployment, lifecycle_hook),
             alarms=_alarms(args),
             health_check_grace_period_seconds=args.health_check_grace_period_seconds,
             deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
@@ -481,7 +489,8 @@ class ReplicaService(pulumi.ComponentResource):
 
 
 def _deployment_configuration(
-    deployment: DeploymentStrategy, hook: DeployHook | None = None
+    deployment: DeploymentStrategy,
+    lifecycle_hook: aws.ecs.ServiceDeploymentConfigurationLifecycleHookArgs | None = None,
 ) -> aws.ecs.ServiceDeploymentConfigurationArgs:
     """ECS's deployment strategy as the provider takes it (minutes as strings), with the hook at its stages;
     rolling stated too.
@@ -490,8 +499,9 @@ def _deployment_configuration(
     is Optional and Computed, so a block left out keeps the strategy last read from ECS and UpdateService is never
     told; a rolling service therefore states "ROLLING". Its bake minutes are not stated: they too are Computed, and
     the provider sends the value it holds (ECS's own, read back) only with a strategy it sends. Lifecycle hooks are
-    sent only when there are some (`len(hooks) > 0`): the provider cannot clear them (docs/configuration.md,
-    "Changing the deployment strategy")."""
+    sent only when there are some (`len(hooks) > 0`, in create and update alike): an empty list is never sent, and
+    ECS keeps the hooks it has (docs/configuration.md, "The deploy hook across changes"). So a shifting deploy
+    always names the hook (judging or not, DeployHook), and the hook's function and role outlive rolling."""
     if not deployment.shifts_traffic:
         return aws.ecs.ServiceDeploymentConfigurationArgs(strategy=deployment.ecs_strategy)
     step_bake = str(deployment.step_bake_minutes)
@@ -512,7 +522,7 @@ def _deployment_configuration(
             if deployment.kind == "canary"
             else None
         ),
-        lifecycle_hooks=[hook.lifecycle_hook] if hook is not None else None,
+        lifecycle_hooks=[lifecycle_hook] if lifecycle_hook is not None else None,
     )
 
 

@@ -33,6 +33,7 @@ from verify.core.numbers import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
     MAX_NODES,
+    MAX_RATE,
     MAX_REPLICAS,
     MAX_REQUESTS,
     MAX_TIMEOUT_S,
@@ -218,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
             "143 SIGTERM, 129 SIGHUP, 131 SIGQUIT; anything but a report is one line 'verify: <reason>' on "
             "stderr, and with --json stdout gets exactly one object on every path. A run ends within "
             "--wait + 3 x --timeout + the measurement (--duration, or --timeout x (ceil(requests / concurrency)"
-            f" + 1)) + 2 x each --target-health read (--timeout for haproxy:, {AWS_TIMEOUT_S} s for aws:) + "
+            " + 1) + requests / --rate) + 2 x each --target-health read (--timeout for haproxy:,"
+            f" {AWS_TIMEOUT_S} s for aws:) + "
             f"{_BOUND_SLACK_S:g} s, and {PULUMI_TIMEOUT_S} s more without a URL (reading the stack)."
         ),
     )
@@ -256,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         metavar="C",
         help="kept-alive connections (default 10)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_number(float, 0, MAX_RATE, above=True),
+        metavar="PER_SECOND",
+        help="at most this many requests a second while measuring, evenly spaced (default: as fast as the"
+        " connections answer), so a check of production never becomes a load test of it",
     )
     parser.add_argument(
         "--timeout",
@@ -470,6 +479,7 @@ def _settle(args: argparse.Namespace) -> _Run:
     expectation = _expectation(args, stack)
     workload = Workload(
         concurrency=args.concurrency,
+        rate=args.rate,
         timeout_s=args.timeout,
         wait_s=args.wait,
         identity=Identity.parse(args.identity),
@@ -636,8 +646,8 @@ def _report(
 FROM_LIVE = "a live run (a URL, or the stack's)"
 FROM_LOGS = "--access-logs read here"
 FROM_ATHENA = "--access-logs --engine athena"
-_LIVE_ONLY = ("url", "--requests", "--duration", "--concurrency", "--timeout", "--wait", "--resolve", "--ip-version",
-              "--identity", "--cacert", "--target-health", "--phases", "--until-mark")  # fmt: skip
+_LIVE_ONLY = ("url", "--requests", "--duration", "--concurrency", "--rate", "--timeout", "--wait", "--resolve",
+              "--ip-version", "--identity", "--cacert", "--target-health", "--phases", "--until-mark")  # fmt: skip
 _APPLIES_TO = {
     **dict.fromkeys(_LIVE_ONLY, (FROM_LIVE,)),
     **dict.fromkeys(("--access-logs", "--since", "--until", "--engine"), (FROM_LOGS, FROM_ATHENA)),

@@ -118,7 +118,7 @@ def test_a_hostile_stack_file_is_one_short_line_and_exit_2_in_bounded_time(
     assert (code, out) == (ExitCode.BAD_STACK, "")
     assert expected in err and err.startswith("estimate: ") and err.count("\n") == 1, err[:500]
     assert len(err) < 500
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # a FIFO read blocks for ever; the bomb holds 215 million strings
 
 
 def _refuse_to_open(path: Path, *args: object, **kwargs: object) -> None:

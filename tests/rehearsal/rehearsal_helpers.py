@@ -22,6 +22,11 @@ from settings import StackSettings, parse_settings
 QUICK_TIME_SCALE = 0.04
 # verify's options every scenario passes: a JSON report, and bounds on its waits.
 VERIFY_QUICK = ["--json", "--wait", "5", "--timeout", "2"]
+# verify's options in the flows (deploys, shifts, stops), which measure for as long as the flow runs: a JSON
+# report at a paced 500 requests a second. Unpaced, verify sends 6,000 a second here and takes a core with
+# HAProxy and nginx, starving the health checks the flow waits for (60 ms timeouts at time scale 0.02) on a busy
+# machine; at 500 a second every check window of the flows still sees tens of requests, lost ones included.
+FLOW_VERIFY = ["--json", "--rate", "500"]
 
 
 def stack_settings(replicas: int = 3, algorithm: str = "round_robin") -> StackSettings:

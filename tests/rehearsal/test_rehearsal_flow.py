@@ -28,7 +28,7 @@ def test_each_step_is_told_and_remembered_for_the_one_line_of_an_overrun() -> No
     began = time.monotonic()
     with pytest.raises(RehearsalError) as raised:
         flow.wait(lambda: False, waiting_for="the new replicas to pass their health checks", watch=[])
-    assert time.monotonic() - began < 5, "the wait ends at the flow's bound"
+    assert time.monotonic() - began < 15, "the wait ends at the flow's bound of 0.2 s, the condition never holds"
     assert told == ["started and registered 3 new replicas"]
     assert str(raised.value) == (
         "deploy overran its bound of 0.2 s (planned: 0.1 s) waiting for the new replicas to pass their health"

@@ -10,7 +10,7 @@ import tempfile
 import botocore.session
 import pytest
 from botocore.validate import validate_parameters
-from rehearsal_helpers import quick_plan
+from rehearsal_helpers import FLOW_VERIFY, quick_plan
 from test_rehearsal_shift import GREEN_IPS, finish, rehearse
 
 import rehearsal.cli
@@ -55,7 +55,7 @@ def test_the_hook_judges_the_test_traffic_then_each_step_then_the_end():
     plan = quick_plan(3).with_green_slots()
     out = io.StringIO()
     with Rehearsal(plan) as running, tempfile.TemporaryFile("w+") as verify:
-        code, result = shift_while_verifying(running, strategy, verify_extra=["--json"], out=out, verify_stdout=verify)
+        code, result = shift_while_verifying(running, strategy, verify_extra=FLOW_VERIFY, out=out, verify_stdout=verify)
     assert code == 0 and result.completed, out.getvalue()
     stages = [(line["stage"], line["hook_status"]) for line in result.hook_lines]
     assert stages == [

@@ -62,8 +62,8 @@ def test_outside_a_namespace_of_its_own_no_address_is_added(monkeypatch: pytest.
     assert host_ipv6_addresses() == before
 
 
-def test_an_ipv6_rehearsal_is_even_over_both_families_and_leaves_nothing(tmp_path: Path) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
+def test_an_ipv6_rehearsal_is_even_over_both_families_and_leaves_nothing(short_tmp: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(short_tmp)}
     done = run_rehearsal(
         *quick_ports(), "--ip-version", "6", "--time-scale", "0.05", "--", "--requests", "400", "--json", env=env
     )
@@ -75,8 +75,8 @@ def test_an_ipv6_rehearsal_is_even_over_both_families_and_leaves_nothing(tmp_pat
     assert set(families.values()) == {"IPv4", "IPv6"} and len(families) == 4
     assert report["zones"]["zone-a"]["replicas"] == 2, "zones from the IPv6 /64s"
     assert IPV6_PREFIX not in host_ipv6_addresses(), "the ULAs lived only in the rehearsal's namespace"
-    assert processes_mentioning(str(tmp_path)) == []
-    assert list(tmp_path.iterdir()) == []
+    assert processes_mentioning(str(short_tmp)) == []
+    assert list(short_tmp.iterdir()) == []
 
 
 @pytest.mark.parametrize("stop", ["sigterm", "sigkill"])

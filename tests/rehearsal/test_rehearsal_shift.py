@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal_helpers import VERIFY_QUICK, run_verify
+from rehearsal_helpers import FLOW_VERIFY, VERIFY_QUICK, run_verify
 
 from components.options import TEST_HEADER, DeploymentStrategy, RollbackAlarmTiming
 from rehearsal import Plan, Rehearsal
@@ -111,7 +111,7 @@ def test_the_test_rule_sends_only_requests_with_the_test_header_to_green(canary_
 def rehearse(*args: str) -> subprocess.Popen:
     ports = Plan.from_settings(DEV).on_free_ports()
     argv = [sys.executable, "-m", "rehearsal", "--deploy", "--time-scale", TIME_SCALE, *args]
-    argv += ["--port", str(ports.port), "--replica-port", str(ports.replicas[0].port), "--", "--json"]
+    argv += ["--port", str(ports.port), "--replica-port", str(ports.replicas[0].port), "--", *FLOW_VERIFY]
     return subprocess.Popen(argv, cwd=PROJECT_DIR, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -168,7 +168,7 @@ def test_the_5xx_alarm_alone_decides_within_the_step(tmp_path):
     path, said = tmp_path / "verify.json", io.StringIO()
     with Rehearsal(plan) as running, path.open("w") as verify_stdout:
         _, result = shift_while_verifying(
-            running, strategy, verify_extra=["--json"], out=said, verify_stdout=verify_stdout
+            running, strategy, verify_extra=FLOW_VERIFY, out=said, verify_stdout=verify_stdout
         )
     report = json.loads(path.read_text())
     assert result.rolled_back is not None and "the 5xx alarm fired: 1 period(s) of 1.2 s in a row breached" in (

@@ -156,20 +156,29 @@ def test_a_bind_failure_seen_in_nginx_output_stops_what_was_started(monkeypatch:
         started.append(process)
         return process
 
-    original_start = rehearsal.stage.start_process
+    refused_after: list[str] = []  # nginx's output when the start was refused
+
+    def recording_check(process: Process) -> None:
+        try:
+            original_check(process)
+        except RehearsalError:
+            refused_after.append(process.log())
+            raise
+
+    original_start, original_check = rehearsal.stage.start_process, Process.check
     monkeypatch.setattr(rehearsal.stage, "start_process", recording_start)
+    monkeypatch.setattr(Process, "check", recording_check)
     monkeypatch.setattr(rehearsal.stage, "ensure_free", lambda addresses: None)  # as if the race was lost
     with socket.socket() as squatter:
         squatter.bind((taken.ip, taken.port))
         squatter.listen()
-        begun = time.monotonic()
         with (
             pytest.raises(RehearsalError, match=f"could not listen on {taken.address}: address in use"),
             Rehearsal(plan),
         ):
             pass
-        elapsed = time.monotonic() - begun
-    assert elapsed < 2.0  # nginx itself would retry the bind for 2.5 s
+    # nginx tries the bind 5 times 0.5 s apart, then says this and exits: the start ended before.
+    assert "Address already in use" in refused_after[0] and "still could not bind()" not in refused_after[0]
     assert len(started) == 3
     assert not any(p.running for p in started)
 
@@ -217,7 +226,7 @@ def test_a_replica_stops_gracefully_on_sigterm_as_on_ecs() -> None:
             assert all("is shutting down" in command_line(pid) for pid, _ in alive(workers)), "not stopping"
             client.sendall(b"\r\n")
             answer = client.recv(4096)
-        stopping.join(5)
+        stopping.join(30)  # a bound for a busy machine, not a wait
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer  # a fast stop cuts it: b""
         assert stopped == [True]  # exited on its own, before the stop timeout's SIGKILL
         assert running.replicas[replica.ip].popen.returncode == 0

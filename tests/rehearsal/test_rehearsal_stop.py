@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rehearsal_helpers import VERIFY_QUICK, VerifyRun, quick_plan, run_verify
+from rehearsal_helpers import FLOW_VERIFY, VERIFY_QUICK, VerifyRun, quick_plan, run_verify
 
 from rehearsal import Plan, Rehearsal
 from rehearsal.configs import TARGET_GROUP, haproxy_server_name
@@ -35,7 +35,7 @@ def interrupted(plan: Plan) -> tuple[int, InterruptResult, dict[str, Any]]:
     """One Spot interruption of one replica while verify measures: its code, the result, its report."""
     with Rehearsal(plan.with_deploy_slots()) as running, tempfile.TemporaryFile("w+") as report_file:
         code, result = interrupt_while_verifying(
-            running, 1, verify_extra=["--json"], out=io.StringIO(), verify_stdout=report_file
+            running, 1, verify_extra=FLOW_VERIFY, out=io.StringIO(), verify_stdout=report_file
         )
         report_file.seek(0)
         return code, result, json.load(report_file)
@@ -47,8 +47,8 @@ def test_sigterm_to_a_registered_replica_under_load_loses_no_request() -> None:
 
     assert code == 0 and report["errors"] == {}, report["errors"]
     assert result.replaced and result.stopped_in_time
-    # It failed its checks for the stop delay, then stopped gracefully at once.
-    assert plan.stop_delay_s <= result.stop_seconds < plan.stop_delay_s + 1
+    # It failed its checks for the stop delay, then stopped gracefully: on its own, before the stop timeout.
+    assert plan.stop_delay_s <= result.stop_seconds
     victim, replacement = plan.replicas[0].ip, plan.with_deploy_slots().replicas[3].ip
     assert [change["disappeared"] for change in report["replica_changes"] if change["disappeared"]] == [[victim]]
     assert sorted(report["replicas"]) == sorted([replacement, plan.replicas[1].ip, plan.replicas[2].ip])
@@ -60,7 +60,7 @@ def test_the_same_sigterm_with_an_immediate_stop_loses_requests() -> None:
     code, result, report = interrupted(quick_plan(3, immediate_stop=True))
 
     assert code == 1
-    assert result.replaced and result.stop_seconds < 0.5
+    assert result.replaced
     errors = report["errors"]
     assert sum(errors.values()) > 0
     assert all(kind.startswith(("HTTP 502", "connection closed")) for kind in errors), errors
@@ -136,7 +136,7 @@ def test_interrupt_loses_no_request_and_the_immediate_stop_does() -> None:
     for extra in ([], ["--no-drain"]):
         plan = DEV_PLAN.on_free_ports()
         ports = ["--port", str(plan.port), "--replica-port", str(plan.replicas[0].port)]
-        argv = ["-m", "rehearsal", "--interrupt", "1", *extra, *ports, "--time-scale", "0.04", "--", "--json"]
+        argv = ["-m", "rehearsal", "--interrupt", "1", *extra, *ports, "--time-scale", "0.04", "--", *FLOW_VERIFY]
         runs.append(
             subprocess.Popen(
                 [sys.executable, *argv], cwd=PROJECT_DIR, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rehearsal_helpers import FLOW_VERIFY
 
 from rehearsal import Plan, Rehearsal
 from rehearsal.configs import GREEN_TARGETS, NODE_TARGETS, haproxy_config
@@ -44,7 +45,7 @@ def test_back_to_rolling_after_a_canary_loses_no_request():
     ports = Plan.from_settings(DEV).on_free_ports()
     argv = [sys.executable, "-m", "rehearsal", "--deploy", "--strategy", "rolling", "--after", "canary:10"]
     argv += ["--time-scale", TIME_SCALE, "--port", str(ports.port), "--replica-port", str(ports.replicas[0].port)]
-    run = subprocess.run([*argv, "--", "--json"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=180)
+    run = subprocess.run([*argv, "--", *FLOW_VERIFY], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=180)
     report, err = json.loads(run.stdout), run.stderr
     assert report["errors"] == {}, err
     assert "the rolling replicas took every request through the primary group, the old ones stopped" in err
@@ -74,7 +75,7 @@ def test_the_program_s_way_before_one_target_group_lost_requests_and_the_stack_s
         path = tmp_path / f"{groups}.json"
         with Rehearsal(plan) as running, path.open("w") as verify_stdout:
             code, result = switch_while_verifying(
-                running, after, verify_extra=["--json"], out=io.StringIO(), verify_stdout=verify_stdout
+                running, after, verify_extra=FLOW_VERIFY, out=io.StringIO(), verify_stdout=verify_stdout
             )
         runs[groups] = (code, result.completed, json.loads(path.read_text()))
     code, completed, report = runs["primary"]

@@ -14,11 +14,20 @@ Three parts, each from its source:
   carries; the forced deployment then runs by the service's (new) strategy. Rolling (ECS API reference,
   UpdateService's loadBalancers): new tasks registered in every target group of the service, then the old
   stopped. Shifting (ECS developer guide, "Amazon ECS blue/green service deployments workflow"): green registered
-  in the group production is not on, the test and production rules moved to it, blue stopped; ECS then records
-  the groups swapped (what DescribeServices returns and the provider reads back). A shifting strategy on a load
-  balancer without its advanced configuration, or naming a rule or role that does not exist, is refused; a
-  lifecycle hook whose function is gone fails, and the deploy rolls back (ECS developer guide, "Lifecycle hooks
-  for Amazon ECS service deployments").
+  in the group production is not on, the test rule moved to it, the production rule moved step by step, blue
+  stopped; ECS then records the groups swapped (what DescribeServices returns and the provider reads back). A
+  shifting strategy on a load balancer without its advanced configuration, or naming a rule or role that does
+  not exist, is refused.
+  Lifecycle hooks: a request that carries `lifecycleHooks` replaces ECS's list; one whose deploymentConfiguration
+  leaves them out keeps it (`hooks_left_out` "kept": what terraform-provider-aws PR #47096 reports ECS does, and
+  the worst case; no AWS page says: docs/configuration.md, "The deploy hook across changes") or, to show the
+  program does not rely on either, clears it ("cleared"). A shifting deploy calls each hook at the stages it is
+  configured for, in ECS's order: after the test traffic shift, at each production step, after the production
+  shift (the workflow page; a rolling deploy passes none of these stages). A hook whose function or role is gone,
+  or that answers FAILED, rolls the deploy back (ECS developer guide, "Lifecycle hooks for Amazon ECS service
+  deployments": "If a hookStatus is not returned, or if the function fails, the deployment rolls back"). What a
+  hook answers is the handler's own (verify.hook.decide) when it needs no AWS call; a hook that calls ECS or
+  ELBv2 is judging, and then fails if a listener rule it reads is gone (DescribeRules: RuleNotFound).
 - `pulumi_up`: Pulumi's order: resources new in the program are created first, then the service is updated
   (`wait_for_steady_state`: the update returns once the deploy is done), then what the program no longer
   declares is deleted (docs/configuration.md, "Changing the deployment strategy"). Every `pulumi up` here
@@ -29,16 +38,22 @@ A shifting deploy must put green in a group production is not on (ECS developer 
 alternate group while blue serves): `Ecs.check_green` fails one that would not.
 
 After every event `Ecs.check` asserts that each target group the listener sends production requests to holds
-targets: a group of weight above 0 in the production rule, or, without that rule, the listener's default group.
+targets (a group of weight above 0 in the production rule, or, without that rule, the listener's default group),
+and that every lifecycle hook ECS holds names a function and a role that exist.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from components.options import ECS_STRATEGY, DeploymentStrategy
+from tests.hook_payloads import event as hook_event
 from tests.stack.harness import Deployment
+from verify.hook import Clients, decide
+from verify.sources.hook.payload import AFTER_PRODUCTION_SHIFT, AFTER_TEST_SHIFT, PRODUCTION_SHIFT, read_invocation
 
 SERVICE = "aws:ecs/service:Service"
 LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
@@ -95,12 +110,47 @@ class Refused(Exception):
     """ECS refused the UpdateService request: `pulumi up` fails there, and deletes nothing."""
 
 
+@dataclass(frozen=True)
+class HookCall:
+    """ECS calling a lifecycle hook at one stage of a deploy, and its answer."""
+
+    revision: int
+    stage: str
+    function: str
+    judged: bool
+    """The hook read ECS and ELBv2 to judge the stage; False: it answered without an AWS call."""
+    status: str
+    reason: str
+
+
+class _Judging(Exception):
+    """The hook called ECS or ELBv2: it judges the stage (the model answers for the load balancer)."""
+
+
+class _Reads:
+    """ECS's and ELBv2's readers for a hook's call: the first call shows the hook judges (verify.hook.decide
+    catches the exception, the model notes the call)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**_params: Any) -> dict[str, Any]:
+            self.calls.append(operation)
+            raise _Judging(operation)
+
+        return call
+
+
 @dataclass
 class Ecs:
     """The service as ECS records it, the targets of each group and the rules' forwards."""
 
     primary: str
     """The group the listener's default action forwards to (the stack's `target_group`)."""
+    hooks_left_out: Literal["kept", "cleared"] = "kept"
+    """What UpdateService does with the service's lifecycle hooks when its deploymentConfiguration leaves them
+    out (see the module's docstring)."""
     record: dict[str, Any] = field(default_factory=dict)
     """What DescribeServices returns: loadBalancers, deploymentConfiguration (with its alarms), as inputs name them."""
     rules: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -113,6 +163,7 @@ class Ecs:
     revision: int = 0
     events: list[str] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
+    hook_calls: list[HookCall] = field(default_factory=list)
 
     # --- the load balancer ---------------------------------------------------------------------------------
 
@@ -127,6 +178,9 @@ class Ecs:
             return  # no service yet: nothing is served
         for group in self.production_groups():
             assert self.targets.get(group), f"after {event!r}: production is sent to {group}, which has no targets"
+        for hook in self.hooks():
+            for key in ("hookTargetArn", "roleArn"):
+                assert hook[key] in self.resources, f"after {event!r}: ECS holds a lifecycle hook whose {key} is gone"
 
     def check_green(self, group: str) -> None:
         assert group not in self.production_groups(), (
@@ -134,6 +188,9 @@ class Ecs:
         )
 
     # --- ECS -------------------------------------------------------------------------------------------------
+
+    def hooks(self) -> list[dict[str, Any]]:
+        return self.record.get("deploymentConfiguration", {}).get("lifecycleHooks", [])
 
     def create(self, declared: dict[str, Any]) -> None:
         self.record = {
@@ -150,13 +207,18 @@ class Ecs:
 
     def update(self, request: dict[str, Any]) -> None:
         before = copy.deepcopy(self.record)
-        configuration = request.get("deploymentConfiguration", {})
-        if "alarms" in configuration:
-            self.record["alarms"] = configuration["alarms"]
-        dc = self.record.setdefault("deploymentConfiguration", {})
-        for key in (*_COMPUTED, "lifecycleHooks"):
-            if key in configuration:
-                dc[key] = configuration[key]
+        if "deploymentConfiguration" in request:
+            configuration = request["deploymentConfiguration"]
+            if "alarms" in configuration:
+                self.record["alarms"] = configuration["alarms"]
+            dc = self.record.setdefault("deploymentConfiguration", {})
+            for key in _COMPUTED:
+                if key in configuration:
+                    dc[key] = configuration[key]
+            if "lifecycleHooks" in configuration:
+                dc["lifecycleHooks"] = configuration["lifecycleHooks"]
+            elif self.hooks_left_out == "cleared":
+                dc.pop("lifecycleHooks", None)
         if "loadBalancers" in request:
             self.record["loadBalancers"] = request["loadBalancers"]
         try:
@@ -184,7 +246,8 @@ class Ecs:
             assert not missing, f"ECS watches alarms that do not exist: {missing}"
 
     def _deploy(self) -> None:
-        strategy = self.record["deploymentConfiguration"].get("strategy", "ROLLING")
+        configuration = self.record["deploymentConfiguration"]
+        strategy = configuration.get("strategy", "ROLLING")
         old = set(range(1, self.revision + 1))
         self.revision += 1
         if strategy not in SHIFTING:
@@ -196,22 +259,59 @@ class Ecs:
         (balancer,) = self.record["loadBalancers"]
         advanced = balancer["advancedConfiguration"]
         blue_group, green_group = balancer["targetGroupArn"], advanced["alternateTargetGroupArn"]
-        for hook in self.record["deploymentConfiguration"].get("lifecycleHooks", []):
-            if hook["hookTargetArn"] not in self.resources:
-                self.rollbacks.append(f"hook {hook['hookTargetArn']} is gone")
-                self._stop({self.revision}, f"{strategy} deploy rolled back: its lifecycle hook's function is gone")
-                self.revision -= 1
-                return
+        test_rule, production_rule = advanced.get("testListenerRule"), advanced["productionListenerRule"]
         self.check_green(green_group)
         self.targets.setdefault(green_group, set()).add(self.revision)
         self.check(f"{strategy} deploy: green registered in {green_group.rsplit('/', 1)[-1]}")
-        for rule in (advanced.get("testListenerRule"), advanced["productionListenerRule"]):
-            if rule:
-                self.rules[rule] = {blue_group: 0, green_group: 100}
-                self.check(f"{strategy} deploy: {rule.rsplit('/', 1)[-1]} moved to green")
+        if test_rule:
+            self.rules[test_rule] = {blue_group: 0, green_group: 100}
+            self.check(f"{strategy} deploy: {test_rule.rsplit('/', 1)[-1]} moved to green")
+        failure = self._call_hooks(AFTER_TEST_SHIFT)
+        for share in _green_shares(configuration) if failure is None else []:
+            self.rules[production_rule] = {blue_group: 100 - round(share), green_group: round(share)}
+            self.check(f"{strategy} deploy: {production_rule.rsplit('/', 1)[-1]} sends {share:g} % to green")
+            failure = self._call_hooks(PRODUCTION_SHIFT, share)
+            if failure is not None:
+                break
+        failure = failure or self._call_hooks(AFTER_PRODUCTION_SHIFT)
+        if failure is not None:
+            for rule in (test_rule, production_rule):
+                if rule:
+                    self.rules[rule] = {blue_group: 100, green_group: 0}
+            self.rollbacks.append(failure)
+            self._stop({self.revision}, f"{strategy} deploy rolled back: {failure}")
+            self.revision -= 1
+            return
         self._stop(old, f"{strategy} deploy: blue stopped after the bake")
         # ECS records the swap: green's group is the service's target group from now on.
         balancer["targetGroupArn"], advanced["alternateTargetGroupArn"] = green_group, blue_group
+
+    def _call_hooks(self, stage: str, share: float | None = None) -> str | None:
+        """Each hook configured at `stage`, called; the reason the deploy rolls back, or None."""
+        for hook in self.hooks():
+            if stage not in hook["lifecycleStages"]:
+                continue
+            function, role = hook["hookTargetArn"], hook["roleArn"]
+            if function not in self.resources:
+                return f"{stage}: the hook's function {function} is gone"
+            if role not in self.resources:
+                return f"{stage}: ECS cannot assume the hook's role {role}, which is gone"
+            weights = {"green": share, "blue": 100 - share} if share is not None else {}
+            payload = hook_event(stage, json.loads(hook["hookDetails"]), **weights)
+            reads = _Reads()
+            outcome = decide(payload, Clients(ecs=reads, elb=reads), remaining_s=60.0)
+            judged = bool(reads.calls)
+            status, reason = outcome.answer["hookStatus"], outcome.line["reason"]
+            if judged:
+                # What the judgement rests on: the rules it reads exist (the measuring is verify's, tested there).
+                settings = read_invocation(payload).settings
+                gone = [rule for rule in (settings.production_rule_arn, settings.test_rule_arn) if rule]
+                gone = [rule for rule in gone if rule not in self.resources]
+                status, reason = ("FAILED", f"DescribeRules: {gone[0]} not found") if gone else ("SUCCEEDED", "judged")
+            self.hook_calls.append(HookCall(self.revision, stage, function, judged, status, reason))
+            if status != "SUCCEEDED":
+                return f"{stage}: the hook answered {status}: {reason}"
+        return None
 
     def _stop(self, revisions: set[int], event: str) -> None:
         for registered in self.targets.values():
@@ -235,6 +335,19 @@ class Ecs:
 _NAMED_BY_NAME = ("aws:cloudwatch/metricAlarm:MetricAlarm",)
 
 
+def _green_shares(configuration: dict[str, Any]) -> list[float]:
+    """Green's production share after each step ECS takes for the recorded strategy (the ECS developer guide's
+    blue/green, linear and canary pages; components.options holds them)."""
+    kind = next(kind for kind, name in ECS_STRATEGY.items() if name == configuration["strategy"])
+    # The block of the strategy's own kind: ECS keeps the other's from an earlier strategy (the provider sends
+    # only the one of the strategy it sends).
+    percent = {
+        "canary": (configuration.get("canaryConfiguration") or {}).get("canaryPercent"),
+        "linear": (configuration.get("linearConfiguration") or {}).get("stepPercent"),
+    }.get(kind)
+    return DeploymentStrategy(kind, percent).green_shares()
+
+
 def _identity(resource: Any) -> str:
     """How the service names a resource: by its ARN (a rule, a role, a function), an alarm by its name. The mocks
     make both from the resource's name, so the same resource has the same identity from run to run."""
@@ -252,14 +365,20 @@ def _rule_weights(rule: Any) -> dict[str, int]:
     return {group["arn"]: int(group["weight"]) for group in action["forward"]["targetGroups"]}
 
 
-def pulumi_up(ecs: Ecs | None, before: Deployment | None, after: Deployment) -> tuple[Ecs, dict[str, Any] | None]:
-    """`pulumi up` from `before` (None: an empty stack) to `after`: creations, the service, deletions. Returns ECS
-    and the UpdateService request the provider sent (None for the service's creation)."""
+def pulumi_up(
+    ecs: Ecs | None,
+    before: Deployment | None,
+    after: Deployment,
+    hooks_left_out: Literal["kept", "cleared"] = "kept",
+) -> tuple[Ecs, dict[str, Any] | None]:
+    """`pulumi up` from `before` (None: an empty stack, and ECS made with `hooks_left_out`) to `after`: creations,
+    the service, deletions. Returns ECS and the UpdateService request the provider sent (None for the service's
+    creation)."""
     service = after.one(SERVICE).inputs
     old = _existing(before) if before is not None else {}
     new = _existing(after)
     if ecs is None:
-        ecs = Ecs(primary=service["loadBalancers"][0]["targetGroupArn"])
+        ecs = Ecs(primary=service["loadBalancers"][0]["targetGroupArn"], hooks_left_out=hooks_left_out)
     for identity, resource in new.items():
         if resource.type == LISTENER_RULE and resource.name.endswith("-production"):
             ecs.production_rule = identity

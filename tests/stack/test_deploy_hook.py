@@ -1,8 +1,13 @@
-"""deploymentVerify: with a shifting strategy the stack declares verify as ECS's lifecycle hook (a Lambda
-function packaged from the repository, its own roles and log group) and wires it into the service; the
-settings it hands the hook are what the hook reads."""
+"""The deploy hook: the stack declares verify as ECS's lifecycle hook (a Lambda function packaged from the
+repository, its own roles and log group) with every strategy and deploymentVerify, and wires it into every
+shifting deploy, told to judge exactly with deploymentVerify; the settings it hands the hook are what the hook
+reads."""
 
+import asyncio
+import gc
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +19,9 @@ from components.lambda_package import PackageError, handler_files
 from components.options import TEST_HEADER
 from tests.hook_payloads import event
 from tests.stack.harness import ACCOUNT_ID, PROJECT_DIR, REGION, Deployment, declare_stack
+from verify.hook import Clients, decide
 from verify.sources.hook.payload import read_invocation
+from verify.sources.hook.stage import NOT_JUDGED
 
 FUNCTION = "aws:lambda/function:Function"
 SERVICE = "aws:ecs/service:Service"
@@ -34,14 +41,33 @@ def _policy(deployment: Deployment, name: str) -> dict:
     return json.loads(deployment.one(ROLE_POLICY, name).inputs["policy"])
 
 
-def test_rolling_and_deployment_verify_off_declare_no_hook():
-    for deployment in (
-        declare_stack("dev"),
-        declare_stack("dev", deploymentStrategy="canary:10", deploymentVerify=False),
-    ):
-        assert deployment.all(FUNCTION) == []
-        assert "lifecycleHooks" not in (deployment.one(SERVICE).inputs.get("deploymentConfiguration") or {})
-        assert "deploy_hook_function_arn" not in deployment.exports
+class _NoAws:
+    """ECS's and ELBv2's clients for a hook that must call neither."""
+
+    def __getattr__(self, operation: str) -> object:
+        raise AssertionError(f"the hook called {operation}")
+
+
+def test_every_strategy_keeps_the_hook_and_with_verify_off_a_shifting_deploy_names_it_not_to_judge():
+    """ECS keeps the last hook the provider sent (it sends none for an empty list: docs/configuration.md), so the
+    function and its roles exist with rolling too, and a shifting deploy with deploymentVerify off names the same
+    function, which lets each stage through and says it did not judge."""
+    rolling = declare_stack("dev")
+    unverified = declare_stack("dev", deploymentStrategy="canary:10", deploymentVerify=False)
+    for deployment in (rolling, unverified):
+        assert deployment.one(FUNCTION).name == "alb-replicas-dev-deploy-hook"
+        hooks = sorted(r.name for r in deployment.all(ROLE) + deployment.all(ROLE_POLICY) if "-hook" in r.name)
+        assert hooks == [f"alb-replicas-dev-hook{end}" for end in ("", "-invoke", "-invoke", "-logs", "-reads")]
+        assert deployment.exports["deploy_hook_function_arn"].endswith(":function:alb-replicas-dev-deploy-hook-a1b2c3d")
+    assert rolling.one(SERVICE).inputs["deploymentConfiguration"] == {"strategy": "ROLLING"}, "no hook in rolling"
+    (hook,) = unverified.one(SERVICE).inputs["deploymentConfiguration"]["lifecycleHooks"]
+    assert hook["hookTargetArn"] == unverified.exports["deploy_hook_function_arn"]
+    for stage in hook["lifecycleStages"]:
+        payload = event(stage, json.loads(hook["hookDetails"]))
+        assert read_invocation(payload).settings.judge is False
+        outcome = decide(payload, Clients(ecs=_NoAws(), elb=_NoAws()), remaining_s=60.0)
+        assert outcome.answer == {"hookStatus": "SUCCEEDED"}
+        assert (outcome.line["verdict"], outcome.line["reason"]) == ("not measured", NOT_JUDGED)
 
 
 def test_the_function_runs_verify_s_handler_on_python_arm64_and_logs_to_its_own_group(canary):
@@ -133,6 +159,7 @@ def test_the_settings_the_stack_gives_the_hook_are_what_the_hook_reads(canary):
     assert settings.test_header == TEST_HEADER
     assert settings.green_shares == (10.0, 100.0)
     assert settings.algorithm == "round_robin"
+    assert settings.judge is True, "deploymentVerify"
     assert settings.alpha == pytest.approx(0.01 / 4), "the test traffic, two steps and the end"
     assert set(rules) == {"alb-replicas-dev-production", "alb-replicas-dev-test"}
 
@@ -146,6 +173,37 @@ def test_the_package_is_the_handler_s_modules_and_nothing_else(canary):
     for path, asset in code.assets.items():
         assert Path(asset.path) == PROJECT_DIR / path
     assert {"verify/hook.py", "verify/sources/hook/payload.py", "verify/judging/judge.py"} <= set(files)
+
+
+def test_the_package_is_read_while_the_collector_finalizes_futures_nobody_retrieved():
+    """Every stack builds the package now, while the Pulumi runtime leaves asyncio futures whose exception nobody
+    retrieved (a resource that failed); finalized by a collection in the middle of a parse, each logs its traceback,
+    which parses its source line, and CPython 3.11's AST constructor fails with a recursion depth mismatch
+    (python/cpython#106905). Fails on a parse that leaves the collector running (a script of the same: 29 of 30)."""
+    loop = asyncio.new_event_loop()
+    threshold = gc.get_threshold()
+    logger, written = logging.getLogger("asyncio"), logging.StreamHandler(io.StringIO())
+    logger.addHandler(written)  # each finalized future's traceback formatted, as pytest's log capture does
+    logger.propagate = False
+    try:
+        for _ in range(10):
+            for _ in range(200):
+                future = loop.create_future()
+                try:
+                    {}["missing"]
+                except KeyError as error:
+                    future.set_exception(error)
+                cycle: list = [future]
+                cycle.append(cycle)  # freed only by a collection
+            del future, cycle
+            gc.set_threshold(5)
+            assert handler_files(HANDLER, PROJECT_DIR)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+        logger.removeHandler(written)
+        logger.propagate = True
+        loop.close()
 
 
 def test_importing_the_handler_loads_nothing_lambda_lacks():

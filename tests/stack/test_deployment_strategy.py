@@ -56,7 +56,10 @@ def test_rolling_by_default_registers_in_both_groups_states_rolling_and_its_alar
         "alb-replicas-dev-alt",
     ]
     assert not any("advancedConfiguration" in lb for lb in service["loadBalancers"])
-    assert not any("ecs.amazonaws.com" in r.inputs["assumeRolePolicy"] for r in dev.all(ROLE))
+    # ECS assumes only the deploy hook's invoke role, which every strategy keeps; no infrastructure role.
+    assert [r.name for r in dev.all(ROLE) if "ecs.amazonaws.com" in r.inputs["assumeRolePolicy"]] == [
+        "alb-replicas-dev-hook-invoke"
+    ]
 
 
 def test_the_alternate_group_is_the_primary_s_twin(blue_green):

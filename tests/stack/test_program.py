@@ -195,11 +195,13 @@ def test_every_security_group_and_rule_says_what_it_is_for(prod):
 
 
 def test_execution_role_has_only_the_managed_policy_and_task_role_nothing(dev):
-    roles = {r.name: r for r in dev.all("aws:iam/role:Role")}
+    roles = {r.name: r for r in dev.all("aws:iam/role:Role") if r.name.endswith(("-execution", "-task"))}
     (attachment,) = dev.all("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
     assert attachment.inputs["role"] == "alb-replicas-dev-execution"
-    assert not dev.all("aws:iam/rolePolicy:RolePolicy"), "no inline policy for the task role"
+    inline = sorted(policy.name for policy in dev.all("aws:iam/rolePolicy:RolePolicy"))
+    assert inline == [f"alb-replicas-dev-hook-{kind}" for kind in ("invoke", "logs", "reads")], "the deploy hook's only"
+    assert sorted(roles) == ["alb-replicas-dev-execution", "alb-replicas-dev-task"]
     for role in roles.values():
         (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
@@ -226,7 +228,7 @@ def test_container_is_locked_down_and_logs_to_cloudwatch(dev):
     log = replica["logConfiguration"]
     assert log["logDriver"] == "awslogs"
     assert log["options"]["awslogs-region"] == "us-east-1"
-    log_group = dev.one("aws:cloudwatch/logGroup:LogGroup")
+    log_group = dev.one("aws:cloudwatch/logGroup:LogGroup", "alb-replicas-dev-logs")
     assert log["options"]["awslogs-group"] == log_group.inputs["name"] == "/ecs/alb-replicas-dev-replica"
     assert log_group.inputs["retentionInDays"] == 7
     assert log_group.urn in dev.one(TASK_DEFINITION).dependencies, "the JSON names the group only as text"

@@ -7,10 +7,11 @@ import signal
 import time
 
 import pytest
-from verify_helpers import replica_answer, rotation
+from verify_helpers import AT_ONCE_S, replica_answer, rotation, signal_at_first_request
 
 from verify import cli
 from verify.cli import ExitCode, build_parser, main
+from verify.sources.live.client import WARM_UP_USER_AGENT, Workload
 from verify.sources.stack import StackOutputs
 
 FAST = ["--wait", "2", "--timeout", "2", "--concurrency", "4"]
@@ -81,16 +82,20 @@ def test_resolve_pins_the_name_to_every_node_and_json_lists_each_node(serve, cap
 
 
 def test_duration_sends_for_that_long_and_judges_the_replicas_after_the_change(serve, capsys) -> None:
-    switch_at = time.monotonic() + 0.5  # a, b answer until then; c, d from then on (a deploy, without overlap)
-    server = serve(
-        "127.0.0.2", lambda number: replica_answer(("ab" if time.monotonic() < switch_at else "cd")[number % 2])
-    )
+    began: list[float] = []  # when the measuring began: its first request without the warm-up's User-Agent
+
+    def deploying(number: int):  # a, b answer for the measuring's first 0.5 s; c, d from then on (no overlap)
+        if not began and server.requests[-1].get("User-Agent") != WARM_UP_USER_AGENT:
+            began.append(time.monotonic())
+        return replica_answer(("cd" if began and time.monotonic() >= began[0] + 0.5 else "ab")[number % 2])
+
+    server = serve("127.0.0.2", deploying)
     code, out, _ = run(
         capsys, f"http://127.0.0.2:{server.port}/", "--duration", "1.5", "--expect-replicas", "2", "--json", *FAST
     )
     report = json.loads(out)
     assert code == ExitCode.EVEN, report["reason"]
-    assert 1.5 <= report["elapsed_s"] < 2.5
+    assert 1.5 <= report["elapsed_s"] < 1.5 + 2  # at most one --timeout more, for the answers in flight
     assert [entry["second"] for entry in report["timeline"]] == [0, 1]
     assert report["timeline"][0]["replicas"] == ["a", "b", "c", "d"]
     assert report["timeline"][1]["replicas"] == ["c", "d"]
@@ -100,6 +105,29 @@ def test_duration_sends_for_that_long_and_judges_the_replicas_after_the_change(s
         {"second": 1, "appeared": [], "disappeared": ["a", "b"]},
     ]
     assert set(report["replicas"]) == {"c", "d"}  # judged after the last change
+
+
+def test_rate_spaces_the_requests_evenly_whichever_connection_sends_them(serve, capsys) -> None:
+    server = serve("127.0.0.2", rotation("a", "b", "c"))  # 4 connections: each meets every replica
+    url = f"http://127.0.0.2:{server.port}/"
+    code, out, _ = run(capsys, url, "--requests", "60", "--rate", "40", "--concurrency", "4", "--json")
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    assert report["requests"] == 60
+    # The n-th request leaves no sooner than n / 40 s after the start: a floor a busy machine only raises.
+    assert report["elapsed_s"] >= 59 / 40
+    code, out, _ = run(capsys, url, "--duration", "2", "--rate", "40", "--concurrency", "4", "--json")
+    report = json.loads(out)
+    assert code == ExitCode.EVEN, report["reason"]
+    sent_by_then = 0
+    for entry in report["timeline"]:
+        sent_by_then += entry["requests"]
+        assert sent_by_then <= 40 * (entry["second"] + 1), report["timeline"]  # never ahead of the pace
+
+
+def test_the_measurement_s_bound_includes_the_time_the_rate_spaces_it_over() -> None:
+    paced = Workload(requests=100, concurrency=10, timeout_s=1.0, rate=10.0)
+    assert paced.deadline_s == Workload(requests=100, concurrency=10, timeout_s=1.0).deadline_s + 100 / 10
 
 
 def test_missing_replica_exits_1(serve, capsys) -> None:
@@ -123,6 +151,11 @@ def test_missing_replica_exits_1(serve, capsys) -> None:
         (["http://127.0.0.1/", "--duration", "0"], "verify: argument --duration: 0 must be a finite number above 0"),
         (["http://127.0.0.1/", "--duration", "nan"], "verify: argument --duration: nan must be a finite number"),
         (["http://127.0.0.1/", "--duration", "3601"], "verify: argument --duration: 3601 must be a finite number"),
+        (
+            ["http://127.0.0.1/", "--rate", "0"],
+            "verify: argument --rate: 0 must be a finite number above 0",
+        ),
+        (["http://127.0.0.1/", "--rate", "inf"], "verify: argument --rate: inf must be a finite number above 0 and"),
         (
             ["http://127.0.0.1/", "--duration", "1", "--requests", "9"],
             "verify: argument --requests: not allowed with argument --duration",
@@ -180,21 +213,15 @@ def test_without_url_the_stack_gives_url_count_algorithm_and_zones(serve, capsys
 
 
 def test_ctrl_c_exits_130_promptly(serve, capsys) -> None:
-    def slow(number: int):
-        time.sleep(0.05)
-        return replica_answer("a")
-
-    server = serve("127.0.0.2", slow)
+    server = serve("127.0.0.2", signal_at_first_request(signal.SIGALRM))
     previous = signal.signal(signal.SIGALRM, signal.default_int_handler)  # SIGALRM raises KeyboardInterrupt
-    signal.setitimer(signal.ITIMER_REAL, 0.5)
     started = time.monotonic()
     try:
         code, _, err = run(capsys, f"http://127.0.0.2:{server.port}/", "--requests", "100000", *FAST)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert code == ExitCode.INTERRUPTED
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < AT_ONCE_S  # 100,000 answers of 0.05 s, 4 at a time, would take 1,250 s
     assert "verify: interrupted" in err
     assert "Traceback" not in err
 

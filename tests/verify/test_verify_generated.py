@@ -433,6 +433,13 @@ def test_any_stats_page_keeps_the_promises(hostile, stats, header, rows, extra, 
 STOPS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, signal.SIGQUIT: 131}
 
 
+def swallowed(err_text: str) -> bool:
+    """Whether Python itself swallowed a Ctrl-C before verify's first line: its default handler raised
+    KeyboardInterrupt inside a callback of the import system, which Python reports as "Exception ignored"
+    and goes on (seen once at load 20). From verify's first line on, a stop signal is verify's (__main__)."""
+    return "Exception ignored in" in err_text and "importlib._bootstrap" in err_text and "KeyboardInterrupt" in err_text
+
+
 @given(
     stop=st.sampled_from([None, *STOPS]),
     after_s=st.sampled_from([0.0, 0.05, 0.3, 0.6]),
@@ -468,7 +475,7 @@ def test_signals_and_an_unwritable_stdout_keep_the_promises(hostile, stop, after
         out, err = process.communicate(timeout=30)
     elapsed = time.monotonic() - started
     code, out_text, err_text = process.returncode, (out or b"").decode(), err.decode()
-    if stop is not None and (code == -stop or (code == 1 and "KeyboardInterrupt" in err_text)):
+    if stop is not None and (code == -stop or (code == 1 and "KeyboardInterrupt" in err_text) or swallowed(err_text)):
         return  # the signal came while Python itself was starting, before verify's first line ran
     if stop is not None and code not in (0, 1):
         assert code in (STOPS[stop], 2), (code, err_text)

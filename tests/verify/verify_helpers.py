@@ -7,6 +7,7 @@ import dataclasses
 import http.server
 import itertools
 import json
+import os
 import socket
 import ssl
 import threading
@@ -154,6 +155,19 @@ def rotation(*replicas: str, **answer_options: object) -> Callable[[int], Answer
     return lambda number: replica_answer(replicas[number % len(replicas)], **answer_options)  # type: ignore[arg-type]
 
 
+def signal_at_first_request(signal_number: int) -> Callable[[int], Answer]:
+    """Answers of replica 'a', 0.05 s each, for a run of many; `signal_number` to this process when the first
+    request comes: verify runs then, its stop signals taken (a timer from the start could come before)."""
+
+    def answer(number: int) -> Answer:
+        if number == 0:
+            os.kill(os.getpid(), signal_number)
+        time.sleep(0.05)
+        return replica_answer("a")
+
+    return answer
+
+
 @dataclass
 class RawServer:
     """A TCP server on loopback whose `handle(connection, number, stop)` writes whatever bytes it likes.
@@ -218,6 +232,13 @@ def read_request(connection: socket.socket) -> bool:
             return False
         head += chunk
     return True
+
+
+# "At once" on a busy machine: a run that takes a fraction of a second alone takes a few at load 10 beside
+# another test. A test of "at once, not after --wait" passes --wait WAIT_NOT_WAITED and asserts AT_ONCE_S:
+# waiting --wait out (the wrong behaviour) takes 6 times the bound.
+AT_ONCE_S = 10
+WAIT_NOT_WAITED = "60"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str, float]:

@@ -15,6 +15,7 @@ MAX_CONCURRENCY = 1000
 MAX_TIMEOUT_S = 600.0
 MAX_WAIT_S = 3600.0
 MAX_DURATION_S = 3600.0
+MAX_RATE = 100_000.0  # requests a second: beyond what one verify process sends
 MAX_NODES = 256
 MAX_WEIGHT = 1_000_000.0
 # Distinct replica ids a run accepts: more means the identity changes per answer (a request id, a

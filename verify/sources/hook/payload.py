@@ -101,6 +101,10 @@ class HookSettings:
     """The largest fraction of green's requests that may fail: the bound on errors is this times green's share."""
     stage_seconds: float
     """How long one stage's measurement may take over all its calls before the hook gives up (FAILED)."""
+    judge: bool = True
+    """The stack's deploymentVerify: False, and the hook lets every stage through (SUCCEEDED) without measuring,
+    and says so. The stack keeps the hook with deploymentVerify off rather than remove it, since ECS keeps a hook
+    the provider stops sending (docs/configuration.md, "The deploy hook across changes"). @default True."""
 
     @classmethod
     def of_deploy(
@@ -114,9 +118,11 @@ class HookSettings:
         alpha: float = DEPLOY_ALPHA,
         green_error_rate: float = GREEN_ERROR_RATE,
         stage_seconds: float = STAGE_SECONDS,
+        judge: bool = True,
     ) -> HookSettings:
         """The settings of a deploy's hook: `test_rule` (its ARN and header) with test traffic, green's share
-        after each step; `alpha`, the deploy's, is split over its judgements (hook_stages, one per step)."""
+        after each step; `alpha`, the deploy's, is split over its judgements (hook_stages, one per step);
+        `judge`: deploymentVerify."""
         judgements = len(hook_stages(test_rule is not None)) - 1 + len(green_shares)
         return cls(
             url=url,
@@ -128,6 +134,7 @@ class HookSettings:
             alpha=alpha / judgements,
             green_error_rate=green_error_rate,
             stage_seconds=stage_seconds,
+            judge=judge,
         )
 
     def details(self) -> dict[str, Any]:
@@ -143,6 +150,7 @@ class HookSettings:
                 "alpha": self.alpha,
                 "greenErrorRate": self.green_error_rate,
                 "stageSeconds": self.stage_seconds,
+                "judge": self.judge,
             }
         }
 
@@ -284,6 +292,10 @@ def _settings(value: object) -> HookSettings:
     )
     if list(green_shares) != sorted(green_shares) or green_shares[-1] != 100:
         raise MalformedPayload(f"hookDetails.{SETTINGS_KEY}.greenShares {list(green_shares)} do not rise to 100")
+    # Absent: judged, as every hook's settings meant before deploymentVerify could keep the hook without judging.
+    judge = value.get("judge", True)
+    if not isinstance(judge, bool):
+        raise MalformedPayload(f"hookDetails.{SETTINGS_KEY}.judge {str(judge)[:40]!r} is not true or false")
     algorithm = value.get("algorithm")
     if algorithm not in ALGORITHMS:
         allowed = ", ".join(ALGORITHMS)
@@ -298,6 +310,7 @@ def _settings(value: object) -> HookSettings:
         alpha=number("alpha", 0, 0.5, above=True),
         green_error_rate=number("greenErrorRate", 0, 1),
         stage_seconds=number("stageSeconds", 0, 86_400, above=True),
+        judge=judge,
     )
 
 

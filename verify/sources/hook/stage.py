@@ -5,8 +5,8 @@ replica, evenly. At each `PRODUCTION_TRAFFIC_SHIFT` step, through the production
 share green's weight, the old revision's the rest. At `POST_PRODUCTION_TRAFFIC_SHIFT`: green alone.
 The weights are the payload's, held against the rule as ELBv2 reports it: AWS does not say whether ECS
 has moved the rule when it calls the hook (docs/deploy-hook.md), so a rule still at the step before is
-judged as it is, and a rule at any other share fails. A rollback (green's weight back to 0) and a stage
-the hook is not for need no measuring: a Decision.
+judged as it is, and a rule at any other share fails. A rollback (green's weight back to 0), a stage
+the hook is not for and a hook told not to judge (deploymentVerify off) need no measuring: a Decision.
 """
 
 from __future__ import annotations
@@ -62,8 +62,15 @@ class StagePlan:
     notes: tuple[str, ...] = ()
 
 
+# The reason a hook with deploymentVerify off gives for the SUCCEEDED it answers: a gate that passes what it did
+# not measure says so.
+NOT_JUDGED = "deploymentVerify is off: not judged"
+
+
 def plan_stage(invocation: Invocation, ecs: EcsReader, elb: ElbReader) -> StagePlan | Decision:
     """The stage's plan, or the decision it needs no measuring for. CouldNotMeasure when a call fails."""
+    if not invocation.settings.judge:
+        return Decision(SUCCEEDED, NOT_JUDGED)
     stage = invocation.stage
     weights = invocation.test_weights if stage == TEST_SHIFT else invocation.production_weights
     back_to = [arn for arn, weight in weights.items() if arn != invocation.green and weight > 0]

@@ -140,6 +140,7 @@ class Workload:
     requests: int = 0  # to send while measuring; not used while waiting for ready (nor with duration_s)
     duration_s: float | None = None  # send for this long instead of a request count
     concurrency: int = 10
+    rate: float | None = None  # at most this many requests a second while measuring, evenly spaced; None: no cap
     timeout_s: float = 5.0  # bound on one whole answer, from connecting to its last byte (a Watchdog cuts it)
     wait_s: float = 300.0  # budget for wait-for-ready
     identity: Identity = Identity("json", "replica")
@@ -151,11 +152,13 @@ class Workload:
     @property
     def deadline_s(self) -> float:
         """The measurement's own bound (the duration, or every request taking the whole timeout, one after
-        another per connection), or the caller's budget when that is shorter."""
+        another per connection, plus the time the rate spaces them over), or the caller's budget when that is
+        shorter."""
         if self.duration_s is not None:
             own = self.duration_s
         else:
             own = self.timeout_s * (math.ceil(self.requests / self.concurrency) + 1)
+            own += self.requests / self.rate if self.rate else 0.0
         return own if self.budget_s is None else min(own, self.budget_s)
 
 

@@ -61,7 +61,8 @@ def send_requests(
     every connection at once. More than MAX_REPLICA_IDS distinct ids stop the run with CouldNotMeasure.
     With several addresses, an error is counted with the address it came from. `until`, checked about
     every UNTIL_CHECK_S while a --duration run measures, ends it once it holds (the duration is then the
-    bound, and the tally's `duration_s` what was measured).
+    bound, and the tally's `duration_s` what was measured). `workload.rate` spaces the requests evenly: the
+    n-th is sent no sooner than n / rate seconds after the start, whichever connection sends it.
     """
     stop = threading.Event()
     timed = workload.duration_s is not None
@@ -91,7 +92,10 @@ def send_requests(
         seconds = result.seconds
         second = Second(-1)
         try:
-            while not stop.is_set() and next(tickets) < limit:
+            while not stop.is_set() and (ticket := next(tickets)) < limit:
+                # --rate: ticket n is sent no sooner than n / rate after the start (a stop ends the wait)
+                if workload.rate and stop.wait(max(0.0, started + ticket / workload.rate - clock())):
+                    return
                 sent = clock()
                 if sent >= deadline:
                     if not timed:  # a timed run ends at its deadline by design
