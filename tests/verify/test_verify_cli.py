@@ -125,6 +125,19 @@ def test_rate_spaces_the_requests_evenly_whichever_connection_sends_them(serve, 
         assert sent_by_then <= 40 * (entry["second"] + 1), report["timeline"]  # never ahead of the pace
 
 
+def test_a_paced_duration_ends_at_its_duration_even_when_requests_fall_due_after_it(serve, capsys) -> None:
+    """At one request every 5 s over 10 connections, 9 of the first 10 fall due after the 1 s: their connections
+    end with the duration, not when their request falls due (45 s) nor a --timeout later ("ran out of time")."""
+    server = serve("127.0.0.2", rotation("a", "b", "c"))
+    url = f"http://127.0.0.2:{server.port}/"
+    code, out, _ = run(capsys, url, "--duration", "1", "--rate", "0.2", "--timeout", "60", "--json")
+    report = json.loads(out)
+    assert code in (ExitCode.EVEN, ExitCode.UNEVEN), report["reason"]
+    assert report["requests"] == 1
+    assert report["elapsed_s"] < AT_ONCE_S  # broken: 45 s, the last connection's request falling due
+    assert not any("ran out of time" in note for note in report["notes"]), report["notes"]
+
+
 def test_the_measurement_s_bound_includes_the_time_the_rate_spaces_it_over() -> None:
     paced = Workload(requests=100, concurrency=10, timeout_s=1.0, rate=10.0)
     assert paced.deadline_s == Workload(requests=100, concurrency=10, timeout_s=1.0).deadline_s + 100 / 10

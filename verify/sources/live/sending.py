@@ -62,7 +62,8 @@ def send_requests(
     With several addresses, an error is counted with the address it came from. `until`, checked about
     every UNTIL_CHECK_S while a --duration run measures, ends it once it holds (the duration is then the
     bound, and the tally's `duration_s` what was measured). `workload.rate` spaces the requests evenly: the
-    n-th is sent no sooner than n / rate seconds after the start, whichever connection sends it.
+    n-th is sent no sooner than n / rate seconds after the start, whichever connection sends it, and one due
+    after the deadline is not sent.
     """
     stop = threading.Event()
     timed = workload.duration_s is not None
@@ -93,8 +94,9 @@ def send_requests(
         second = Second(-1)
         try:
             while not stop.is_set() and (ticket := next(tickets)) < limit:
-                # --rate: ticket n is sent no sooner than n / rate after the start (a stop ends the wait)
-                if workload.rate and stop.wait(max(0.0, started + ticket / workload.rate - clock())):
+                # --rate: ticket n is sent no sooner than n / rate after the start; the wait ends at the deadline
+                # (a ticket due after it is never sent) or at a stop
+                if workload.rate and stop.wait(max(0.0, min(started + ticket / workload.rate, deadline) - clock())):
                     return
                 sent = clock()
                 if sent >= deadline:
